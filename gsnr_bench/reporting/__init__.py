@@ -1,0 +1,1 @@
+"""gsnr_bench.reporting"""

@@ -1,0 +1,13 @@
+"""Config of the report stage."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from ..settings_base import Section
+
+
+class ReportConfig(Section):
+    bootstrap_rounds: int = Field(1000, ge=100)
+    ci: float = Field(0.95, gt=0, lt=1)
+    seed: int = 0

@@ -1,0 +1,1 @@
+"""Data selectors: score every pool example, keep the top fraction."""

@@ -1,0 +1,33 @@
+"""Config of the score/select stages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from ..settings_base import Section
+
+
+class ProxyConfig(Section):
+    model: str = "demo"  # "demo" (built from a config), a local dir, or a hub name such as "gpt2"
+    max_length: int = Field(1024, gt=8)
+    device: str = "auto"
+    dtype: str = "float32"  # float32 | bfloat16 | float16 (norms are always accumulated in fp32)
+
+
+class SelectionConfig(Section):
+    selectors: list[str] = ["gsnr"]
+    ratios: list[float] = [0.05, 0.10, 0.15]
+    budget_base: int | None = None  # n = round(ratio * budget_base) when set (Superfiltering: 52002)
+    params: dict[str, dict[str, Any]] = {}  # per-selector parameter overrides, e.g. params.gsnr.members
+
+    @field_validator("ratios")
+    @classmethod
+    def _ratios_in_range(cls, v: list[float]) -> list[float]:
+        for r in v:
+            if not (0 < r <= 1):
+                raise ValueError(f"ratio {r} is outside (0, 1]")
+        if not v:
+            raise ValueError("at least one ratio is needed")
+        return v

@@ -1,0 +1,35 @@
+"""Config of the fine-tuning stage: everything that defines the protocol, identical across selectors."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from ..settings_base import Section
+
+
+class LoraConfig(Section):
+    r: int = Field(8, gt=0)
+    alpha: int = 16
+    dropout: float = 0.05
+    targets: list[str] = ["c_attn"]  # LLaMA presets use q_proj/k_proj/v_proj/o_proj
+
+
+class FinetuneConfig(Section):
+    model: str = "demo"  # "demo", a local dir, or a hub name (meta-llama/Llama-2-7b-hf)
+    regime: Literal["lora", "full"] = "lora"
+    lr: float = Field(2e-5, gt=0)
+    epochs: float = Field(3, gt=0)
+    batch_size: int = Field(128, gt=0)  # effective batch = micro_batch_size * grad_accum * world size
+    micro_batch_size: int = Field(4, gt=0)
+    warmup_ratio: float = Field(0.03, ge=0, le=1)
+    scheduler: str = "cosine"
+    weight_decay: float = 0.0
+    max_length: int = Field(512, gt=8)
+    lora: LoraConfig = LoraConfig()
+    seed: int = 42
+    dtype: str = "auto"  # auto | float32 | bfloat16 | float16
+    gradient_checkpointing: bool = False
+    save_steps: int = Field(200, gt=0)
+    logging_steps: int = Field(1, gt=0)
