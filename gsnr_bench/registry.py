@@ -1,0 +1,185 @@
+"""One registry for selectors, judges and generators.
+
+Entries come from YAML specs in the data dirs (`selectors/`, `judges/`), from entry points
+(`gsnr_bench.selectors`, `gsnr_bench.judges`, `gsnr_bench.generators`), from built-ins, and for
+selectors from `path/to/file.py:ClassName`. Targets are "module:attr" strings imported only when
+an entry is built, so listing imports no torch."""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.util
+import sys
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from .errors import RegistryError
+from .resources import list_resources
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    description: str
+    target: str | None  # "module:attr" or "path.py:attr"
+    params: dict[str, Any] = field(default_factory=dict)
+    source: str = "built-in"
+    data: dict[str, Any] = field(default_factory=dict)  # the whole YAML, for kinds that are data (judges)
+
+
+def import_target(target: str) -> Any:
+    if ":" not in target:
+        raise RegistryError(f"target {target!r} must look like 'module:attr' or 'file.py:attr'")
+    mod_name, attr = target.rsplit(":", 1)
+    if mod_name.endswith(".py"):
+        module = _import_file(Path(mod_name))
+    else:
+        try:
+            module = importlib.import_module(mod_name)
+        except ImportError as exc:
+            raise RegistryError(f"cannot import {mod_name!r} for target {target!r}: {exc}") from None
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise RegistryError(f"{mod_name!r} has no attribute {attr!r}") from None
+
+
+def _import_file(path: Path) -> Any:
+    if not path.is_file():
+        raise RegistryError(f"plugin file not found: {path}")
+    mod_name = f"gsnr_bench_plugin_{path.stem}_{abs(hash(str(path.resolve())))}"
+    if mod_name in sys.modules:
+        return sys.modules[mod_name]
+    spec = importlib.util.spec_from_file_location(mod_name, path)
+    if spec is None or spec.loader is None:
+        raise RegistryError(f"cannot load plugin file {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[mod_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[mod_name]
+        raise RegistryError(f"plugin file {path} failed to import: {type(exc).__name__}: {exc}") from None
+    return module
+
+
+def _first_line(text: str | None) -> str:
+    return (text or "").strip().splitlines()[0] if (text or "").strip() else ""
+
+
+class Registry:
+    def __init__(
+        self,
+        kind: str,
+        *,
+        data_dir: str | None,
+        entry_group: str,
+        builtins: dict[str, Spec] | None = None,
+        check: Callable[[Any], str | None] | None = None,
+    ) -> None:
+        self.kind = kind
+        self.data_dir = data_dir
+        self.entry_group = entry_group
+        self.builtins = builtins or {}
+        self.check = check  # returns a reason string when a built object breaks the protocol
+
+    def specs(self) -> dict[str, Spec]:
+        found: dict[str, Spec] = dict(self.builtins)
+        for ep in entry_points(group=self.entry_group):
+            found.setdefault(ep.name, Spec(ep.name, "", ep.value, {}, f"entry point {ep.value}"))
+        if self.data_dir:
+            for stem, path in list_resources(self.data_dir).items():
+                spec = self._load_yaml(path)
+                found[spec.name] = spec  # the user's YAML overrides a same-named built-in
+        return dict(sorted(found.items()))
+
+    def _load_yaml(self, path: Path) -> Spec:
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError:
+            raise RegistryError(f"{path}: malformed YAML") from None
+        if not isinstance(data, dict) or "name" not in data:
+            raise RegistryError(f"{path}: a {self.kind} spec needs at least a 'name'")
+        params = data.get("params") or {}
+        if not isinstance(params, dict):
+            raise RegistryError(f"{path}: 'params' must be a mapping")
+        return Spec(
+            name=str(data["name"]),
+            description=str(data.get("description", "")),
+            target=data.get("target"),
+            params=params,
+            source=str(path),
+            data=data,
+        )
+
+    def get(self, name: str) -> Spec:
+        if ".py:" in name:  # a file plugin given on the command line
+            obj = import_target(name)
+            return Spec(getattr(obj, "name", Path(name.split(":")[0]).stem), _first_line(obj.__doc__), name, {}, name)
+        specs = self.specs()
+        if name in specs:
+            return specs[name]
+        close = difflib.get_close_matches(name, list(specs), n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        known = ", ".join(specs) or "none"
+        raise RegistryError(f"unknown {self.kind} {name!r}{hint} (known: {known})")
+
+    def describe(self, spec: Spec) -> str:
+        if spec.description:
+            return _first_line(spec.description)
+        if spec.target:
+            try:
+                obj = import_target(spec.target)
+            except RegistryError as exc:
+                return f"(broken: {exc})"
+            return _first_line(getattr(obj, "description", None) or obj.__doc__)
+        return ""
+
+    def build(self, name: str, overrides: dict[str, Any] | None = None) -> Any:
+        spec = self.get(name)
+        if not spec.target:
+            raise RegistryError(f"{self.kind} {spec.name!r} ({spec.source}) has no 'target'")
+        factory = import_target(spec.target)
+        params = {**spec.params, **(overrides or {})}
+        try:
+            obj = factory(**params)
+        except TypeError as exc:
+            raise RegistryError(f"{self.kind} {spec.name!r}: bad parameters {sorted(params)}: {exc}") from None
+        if getattr(obj, "name", None) != spec.name:
+            try:
+                obj.name = spec.name  # one class may back several YAML variants
+            except AttributeError:
+                pass
+        if self.check and (reason := self.check(obj)):
+            raise RegistryError(f"{self.kind} {spec.name!r} ({spec.target}) {reason}")
+        return obj
+
+
+def _check_selector(obj: Any) -> str | None:
+    if not callable(getattr(obj, "score", None)):
+        return "does not implement the Selector protocol: it needs a score(ctx) method"
+    return None
+
+
+def selectors() -> Registry:
+    return Registry("selector", data_dir="selectors", entry_group="gsnr_bench.selectors", check=_check_selector)
+
+
+def judges() -> Registry:
+    return Registry("judge", data_dir="judges", entry_group="gsnr_bench.judges")
+
+
+GENERATORS = {
+    "auto": Spec("auto", "vLLM when importable with CUDA, else Hugging Face", "gsnr_bench.generation.stage:generate"),
+    "hf": Spec("hf", "Hugging Face generate: batched, left-padded, greedy by default", "gsnr_bench.generation.hf:HFGenerator"),
+    "vllm": Spec("vllm", "vLLM offline engine, one LoRARequest per adapter (GPU)", "gsnr_bench.generation.vllm:VLLMGenerator"),
+}
+
+
+def generators() -> Registry:
+    return Registry("generator", data_dir=None, entry_group="gsnr_bench.generators", builtins=GENERATORS)

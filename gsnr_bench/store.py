@@ -1,0 +1,117 @@
+"""The run store: a run directory whose stage outputs are addressed by a hash of their inputs.
+
+A stage directory is complete when its DONE file exists (written last, atomically); until then it
+holds whatever partial state the stage left (checkpoints, append-only logs) so a killed stage
+resumes. A file lock keeps two processes (e.g. Slurm array cells) off the same stage at once."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from . import STORE_VERSION, __version__
+from .errors import StoreError
+from .fileio import read_json, write_json
+
+MARKER = "gsnr-run.json"
+DONE = "DONE"
+
+
+def content_hash(obj: Any, length: int = 12) -> str:
+    blob = json.dumps(obj, sort_keys=True, ensure_ascii=False, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:length]
+
+
+def file_hash(path: Path, length: int = 12) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:length]
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._@-]+", "_", text).strip("_") or "x"
+
+
+@dataclass(frozen=True)
+class StageDir:
+    stage: str
+    label: str
+    key: str
+    path: Path
+
+    @property
+    def done(self) -> bool:
+        return (self.path / DONE).is_file()
+
+    def meta(self) -> dict[str, Any]:
+        return read_json(self.path / DONE) if self.done else {}
+
+    def mark_done(self, seconds: float, **meta: Any) -> None:
+        write_json(self.path / DONE, {"stage": self.stage, "label": self.label, "key": self.key,
+                                      "seconds": round(seconds, 3), **meta})
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        self.path.mkdir(parents=True, exist_ok=True)
+        with open(self.path / ".lock", "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+class RunStore:
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self._check_or_init()
+
+    def _check_or_init(self) -> None:
+        marker = self.root / MARKER
+        if marker.exists():
+            try:
+                info = json.loads(marker.read_text())
+                version = int(info["store_version"])
+            except Exception:
+                raise StoreError(f"{marker} is corrupt; not a gsnr-bench run directory") from None
+            if version != STORE_VERSION:
+                raise StoreError(
+                    f"run directory {self.root} was written by store version {version} "
+                    f"(gsnr-bench {info.get('created_by', '?')}); this gsnr-bench uses version "
+                    f"{STORE_VERSION}: choose a new --run-dir"
+                )
+            return
+        if self.root.exists() and any(p for p in self.root.iterdir() if not p.name.startswith(".")):
+            raise StoreError(f"{self.root} exists and is not a gsnr-bench run directory; choose another --run-dir")
+        write_json(marker, {"store_version": STORE_VERSION, "created_by": __version__})
+
+    def stage(self, stage: str, label: str, key: Any) -> StageDir:
+        k = content_hash({"stage": stage, "key": key})
+        return StageDir(stage, label, k, self.root / stage / f"{_slug(label)}-{k}")
+
+    def finished_stages(self) -> list[dict[str, Any]]:
+        out = []
+        for done in sorted(self.root.glob(f"*/*/{DONE}")) + sorted(self.root.glob(f"*/*/*/{DONE}")):
+            try:
+                out.append(json.loads(done.read_text()))
+            except json.JSONDecodeError:
+                continue
+        return out
+
+
+class Timer:
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+
+    @property
+    def seconds(self) -> float:
+        return time.perf_counter() - self.start
