@@ -97,7 +97,7 @@ def _manifest_extra(pipe: Any) -> dict[str, Any]:
         from .judge_plan import judging_manifest
 
         return judging_manifest(pipe)
-    except GsnrError:
+    except (GsnrError, ImportError):  # TODO(core): drop ImportError once judging lands
         return {}
 
 
@@ -121,7 +121,10 @@ def _print_summary(pipe: Any, out: dict[str, Any], root: Path) -> None:
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
+    from rich.console import Console
     from rich.table import Table
+
+    console = Console(highlight=False)  # listings go to stdout
 
     from . import registry
 

@@ -4,7 +4,7 @@ inputs; a finished stage is read back, never recomputed."""
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -33,13 +33,11 @@ class Inputs:
     pool: list[Example]
     pool_name: str
     pool_key: str
-    testsets: dict[str, list[Question]]
     proxy: str
     proxy_key: str
     target: str
     target_key: str
     truth: Path | None = None
-    references: dict[str, str] = field(default_factory=dict)
 
 
 def system_name(selector: str, ratio: float) -> str:
@@ -94,17 +92,36 @@ class Pipeline:
         return build_world(self.cfg.demo, sd.path / "world")  # idempotent: only reads back
 
     @functools.cached_property
+    def _world_key(self) -> str:
+        return self.store.stage("world", "demo", self.cfg.demo.model_dump(mode="json")).key
+
+    @functools.cached_property
     def inputs(self) -> Inputs:
+        """Pool and models; test sets load lazily (selection needs none)."""
         c = self.cfg
         world = self.world if self._needs_world() else None
-        world_key = self.store.stage("world", "demo", c.demo.model_dump(mode="json")).key if world else None
         if c.data.train == "demo":
             pool, pool_name = load_pool(world.pool, max_examples=c.data.max_examples), "demo"
         else:
             pool, pool_name = load_pool(c.data.train, max_examples=c.data.max_examples), Path(c.data.train).stem
+
+        def model(spec: str, which: str) -> tuple[str, str]:
+            if spec == "demo":
+                return str(getattr(world, which)), f"demo-{which}-{self._world_key}"
+            return spec, spec
+
+        proxy, proxy_key = model(c.proxy.model, "proxy")
+        target, target_key = model(c.finetune.model, "target")
+        return Inputs(pool, pool_name, pool_fingerprint(pool)[:16], proxy, proxy_key, target, target_key,
+                      truth=Path(world.truth) if c.data.train == "demo" else None)
+
+    @functools.cached_property
+    def testsets(self) -> dict[str, list[Question]]:
+        c = self.cfg
         testsets: dict[str, list[Question]] = {}
         for spec in c.data.testsets:
             if spec.startswith("demo-"):
+                world = self.world
                 if spec not in world.testsets:
                     raise DataError(f"unknown demo test set {spec!r} (have: {', '.join(world.testsets)})")
                 qs = load_testset(f"{spec}={world.testsets[spec]}", max_questions=c.data.max_questions)
@@ -114,19 +131,11 @@ class Pipeline:
             if name in testsets:
                 raise DataError(f"two test sets are both named {name!r}; name them with NAME=PATH")
             testsets[name] = qs
+        return testsets
 
-        def model(spec: str, which: str) -> tuple[str, str]:
-            if spec == "demo":
-                return str(getattr(world, which)), f"demo-{which}-{world_key}"
-            return spec, spec
-
-        proxy, proxy_key = model(c.proxy.model, "proxy")
-        target, target_key = model(c.finetune.model, "target")
-        references: dict[str, str] = {}
-        for qs in testsets.values():
-            references.update({q.text: q.reference for q in qs if q.reference})
-        return Inputs(pool, pool_name, pool_fingerprint(pool)[:16], testsets, proxy, proxy_key, target, target_key,
-                      truth=getattr(world, "truth", None) if c.data.train == "demo" else None, references=references)
+    @property
+    def references(self) -> dict[str, str]:
+        return {q.text: q.reference for qs in self.testsets.values() for q in qs if q.reference}
 
     # ------------------------------------------------------------------ select
     def scores(self, selector: str) -> StageDir:
@@ -205,12 +214,12 @@ class Pipeline:
     def answers(self, model_sd: StageDir, name: str) -> StageDir:
         from .generation.stage import generate
 
-        qkey = {t: content_hash([q.to_dict() for q in qs]) for t, qs in self.inputs.testsets.items()}
+        qkey = {t: content_hash([q.to_dict() for q in qs]) for t, qs in self.testsets.items()}
         sd = self.store.stage("answers", name, {"model": model_sd.key, "questions": qkey,
                                                 "generation": self.cfg.generation.model_dump(mode="json")})
 
         def work() -> dict[str, Any]:
-            questions = [q for qs in self.inputs.testsets.values() for q in qs]
+            questions = [q for qs in self.testsets.values() for q in qs]
             with self._progress(f"generate {name}") as prog:
                 generate(model_dir(model_sd), questions, self.cfg.generation, sd.path, progress=prog)
             return {"system": name}
@@ -241,13 +250,13 @@ class Pipeline:
         """The demo's reference judge is a local server this run starts and stops."""
         from .judging.reference_server import serve_reference_for
 
-        return serve_reference_for(spec, self.inputs.references)
+        return serve_reference_for(spec, self.references)
 
     def _comparisons(self, system: str, sys_sd: StageDir, base_sd: StageDir) -> list[Any]:
         from .judging.stage import Comparison
 
         items = []
-        for testset, qs in self.inputs.testsets.items():
+        for testset, qs in self.testsets.items():
             a = {r["question_id"]: r for r in read_jsonl(sys_sd.path / f"{testset}.jsonl")}
             b = {r["question_id"]: r for r in read_jsonl(base_sd.path / f"{testset}.jsonl")}
             for q in qs:

@@ -137,7 +137,8 @@ class Registry:
                 obj = import_target(spec.target)
             except RegistryError as exc:
                 return f"(broken: {exc})"
-            return _first_line(getattr(obj, "description", None) or obj.__doc__)
+            module_doc = getattr(sys.modules.get(getattr(obj, "__module__", "")), "__doc__", None)
+            return _first_line(getattr(obj, "description", None) or obj.__doc__ or module_doc)
         return ""
 
     def build(self, name: str, overrides: dict[str, Any] | None = None) -> Any:
