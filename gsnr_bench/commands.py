@@ -82,6 +82,7 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
         print_dry_run(pipe, selectors)
         return 0
     if upto == "score":
+        pipe.preflight(selectors, upto)
         for s in selectors:
             pipe.scores(s)
         out: dict[str, Any] = {}

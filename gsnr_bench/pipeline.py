@@ -268,7 +268,26 @@ class Pipeline:
         return items
 
     # ------------------------------------------------------------------ the whole sweep
+    def preflight(self, selectors: list[str], upto: str) -> None:
+        """Fail on names and budgets before any expensive stage starts."""
+        from . import registry
+        from .selection.ranking import budget
+
+        reg = registry.selectors()
+        for s in selectors:
+            reg.get(s)
+        if upto != "score":
+            for r in self.cfg.selection.ratios:
+                budget(r, len(self.inputs.pool), self.cfg.selection.budget_base)
+        if upto in ("judge", "report"):
+            from .judging.spec import load_judge
+
+            for j in self.cfg.judging.judges:
+                load_judge(j)
+            _ = self.testsets
+
     def run(self, selectors: list[str], *, upto: str = "report") -> dict[str, Any]:
+        self.preflight(selectors, upto)
         ratios = self.cfg.selection.ratios
         cells = {(s, r): self.subset(s, r) for s in selectors for r in ratios}
         out: dict[str, Any] = {"cells": cells}

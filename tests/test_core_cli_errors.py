@@ -1,0 +1,70 @@
+"""Bad input through the real CLI: one line on stderr, exit 2, no traceback, nothing half-written."""
+
+import json
+
+import pytest
+
+from conftest import run_cli
+
+
+def _assert_clean_error(res, pattern):
+    assert res.returncode == 2, (res.returncode, res.stderr)
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("gsnr-bench: error:"), res.stderr
+    assert "Traceback" not in res.stderr
+    assert pattern in lines[0], lines[0]
+
+
+def _select(tmp_path, *extra, train=None):
+    args = ["select", "--selector", "random", "--proxy", "unused", "--target", "unused", "--testset", "vicuna",
+            "--run-dir", str(tmp_path / "run"), "--quiet"]
+    if train is not None:
+        args += ["--train-data", str(train)]
+    return run_cli(*args, *extra, cwd=tmp_path)
+
+
+def _no_finished_stage(tmp_path):
+    return not list((tmp_path / "run").glob("*/*/DONE"))
+
+
+@pytest.mark.parametrize("content,pattern", [
+    (None, "not found"),
+    ('{"instruction": "a", "output": "b"}\n{"instruction": \n', "line 2"),
+    ('{"instruction": "a"}\n', "missing field(s) output"),
+    ("", "is empty"),
+])
+def test_bad_pools(tmp_path, content, pattern):
+    pool = tmp_path / "pool.jsonl"
+    if content is not None:
+        pool.write_text(content)
+    res = _select(tmp_path, train=pool)
+    _assert_clean_error(res, pattern)
+    assert _no_finished_stage(tmp_path)
+
+
+@pytest.mark.parametrize("extra,pattern", [
+    (["--ratio", "1.5"], "outside (0, 1]"),
+    (["--ratio", "0"], "outside (0, 1]"),
+    (["--set", "selection.ratio=0.1"], "did you mean 'ratios'"),
+    (["--selector", "gsnrr"], "unknown selector 'gsnrr'"),
+    (["--config", "no/such.yaml"], "config not found"),
+])
+def test_bad_settings(tmp_path, extra, pattern):
+    pool = tmp_path / "pool.json"
+    pool.write_text(json.dumps([{"instruction": "a", "output": "b"}] * 3))
+    res = _select(tmp_path, *extra, train=pool)
+    _assert_clean_error(res, pattern)
+    assert _no_finished_stage(tmp_path)
+
+
+def test_incompatible_run_dir(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "gsnr-run.json").write_text(json.dumps({"store_version": 0, "created_by": "0.0.1"}))
+    pool = tmp_path / "pool.json"
+    pool.write_text(json.dumps([{"instruction": "a", "output": "b"}] * 3))
+    _assert_clean_error(_select(tmp_path, train=pool), "store version 0")
+
+
+def test_offline_hub_names_fail_clearly(tmp_path):
+    res = _select(tmp_path, train="tatsu-lab/alpaca")
+    _assert_clean_error(res, "cannot load dataset 'tatsu-lab/alpaca'")
