@@ -1,0 +1,161 @@
+"""G-SNR selector (GradFiltering) and its ablations gsnr-alt1/2/3 (DESIGN.md section 4).
+
+Train M LoRA members on the frozen proxy for T epochs (ensemble.py), record each example's per-member
+gradient norms at epochs s and t, and rank by Eq. 5 (utility.py). The ensemble's norms are the expensive
+part; they are cached under `<shared_cache or workdir>/gsnr-ensemble/<key>/` keyed by everything that
+changes them (pool content, proxy, and the training/recording params), so gsnr and its three ablations,
+which differ only in `variant`/`eps`, share one ensemble training. Cache layout:
+    <key>/meta.json   the key's inputs (human-readable), ids
+    <key>/ckpt.pt     LoRA + Adam state + norms so far, written after every epoch (resume point)
+    <key>/norms.npz   e<epoch> -> float32 [M, N] norms (NaN = example skipped), written last
+    <key>/DONE
+Prompt format: `template` "plain" (Superfiltering's "{instruction}\\n{input}\\n", the GPT-2 proxy line of
+work; default) or "alpaca"; the response is the output (+ EOS with append_eos)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..fileio import atomic_path, write_json, write_text
+from .base import ScoreResult, SelectionContext
+from .common import check_pool, pool_digest, proxy_digest, report
+from .encoding import OK, encode_pairs
+from .prompts import prompt_fn
+from .utility import VARIANTS, gsnr_table
+
+CACHE_VERSION = 1
+
+
+class GsnrSelector:
+    def __init__(self, variant: str = "gsnr", members: int = 5, rank: int = 8, alpha: float = 16.0,
+                 target: str | list[str] = "c_attn", lr: float = 5e-5, epochs: int = 2, s: int = 1, t: int = 2,
+                 eps: float = 1e-8, seed: int | None = None, order_seed: int | None = None,
+                 data_order: str = "bucketed", bucket_batches: int = 8, batch_size: int = 4,
+                 norms: str = "inpass", record_all_epochs: bool = False, template: str = "plain",
+                 append_eos: bool = False, max_length: int | None = None, max_tokens: int = 4096,
+                 dtype: str = "float32", device: str | None = None, figure: bool = False):
+        if variant not in VARIANTS:
+            raise ConfigError(f"gsnr: unknown variant {variant!r}; use one of {VARIANTS}")
+        if not (1 <= s < t <= epochs):
+            raise ConfigError(f"gsnr: need 1 <= s < t <= epochs, got s={s}, t={t}, epochs={epochs}")
+        if norms not in ("inpass", "snapshot"):
+            raise ConfigError(f"gsnr: norms must be 'inpass' or 'snapshot', not {norms!r}")
+        if not eps > 0:
+            raise ConfigError("gsnr: eps must be > 0")
+        prompt_fn(template)
+        self.name = "gsnr" if variant == "gsnr" else f"gsnr-{variant}"
+        self.variant, self.s, self.t, self.eps, self.figure = variant, s, t, eps, figure
+        self.device = device
+        self.p = dict(members=members, rank=rank, alpha=float(alpha),
+                      target=[target] if isinstance(target, str) else list(target), lr=lr, epochs=epochs,
+                      seed=seed, order_seed=order_seed, data_order=data_order, bucket_batches=bucket_batches,
+                      batch_size=batch_size, norms=norms,
+                      record_epochs=list(range(1, epochs + 1)) if record_all_epochs else [s, t],
+                      template=template, append_eos=append_eos, max_length=max_length, max_tokens=max_tokens,
+                      dtype=dtype)
+
+    # ---------------------------------------------------------------- cache
+    def cache_key(self, ctx: SelectionContext) -> dict[str, Any]:
+        p = dict(self.p)
+        p["seed"] = ctx.seed if p["seed"] is None else p["seed"]
+        p["order_seed"] = p["seed"] if p["order_seed"] is None else p["order_seed"]
+        p["max_length"] = p["max_length"] or ctx.max_length
+        return {"v": CACHE_VERSION, "params": p, "pool": pool_digest(ctx.pool), "proxy": proxy_digest(ctx.proxy)}
+
+    def cache_dir(self, ctx: SelectionContext, key: dict[str, Any]) -> Path:
+        h = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
+        return Path(ctx.shared_cache or ctx.workdir) / "gsnr-ensemble" / h
+
+    # ---------------------------------------------------------------- scoring
+    def score(self, ctx: SelectionContext) -> ScoreResult:
+        check_pool(ctx.pool)
+        key = self.cache_key(ctx)
+        p = key["params"]
+        d = self.cache_dir(ctx, key)
+        fmt = prompt_fn(p["template"])
+        notes: dict[str, Any] = {"norms": p["norms"], "cache": str(d)}
+        if (d / "DONE").exists():
+            with np.load(d / "norms.npz") as z:
+                norms = {int(k[1:]): z[k].astype(np.float64) for k in z.files}
+            enc_status = json.loads((d / "meta.json").read_text())["status"]
+            notes["cache_hit"] = True
+        else:
+            norms, enc_status = self._train(ctx, key, d, fmt)
+            notes["cache_hit"] = False
+        return self._result(ctx, norms, enc_status, notes)
+
+    def _train(self, ctx, key, d: Path, fmt):
+        from ..models import torch_dtype
+        from .ensemble import EngineConfig, Ensemble
+        from .lora import attach
+        from .proxy import context_limit, load_proxy
+
+        p = key["params"]
+        dev_name = self.device or ctx.device
+        tok, model, pad_id, dev = load_proxy(ctx.proxy, dev_name, "float32")  # fp32 masters; autocast below
+        amp = torch_dtype(p["dtype"], dev)
+        import torch
+
+        if amp != torch.float32 and not dev.startswith("cuda"):
+            raise ConfigError(f"gsnr: dtype {p['dtype']!r} needs CUDA; on CPU use float32")
+        enc = encode_pairs(tok, [fmt(e) for e in ctx.pool], [e.output for e in ctx.pool],
+                           context_limit(model, p["max_length"]),
+                           append_eos=p["append_eos"])
+        d.mkdir(parents=True, exist_ok=True)
+        write_json(d / "meta.json", {"key": key, "ids": [e.id for e in ctx.pool], "status": enc.status})
+        idx = enc.ok()
+        M = p["members"]
+        if not idx:
+            norms = {e: np.full((M, len(enc)), np.nan) for e in p["record_epochs"]}
+        else:
+            torch.manual_seed(p["seed"])
+            layers, sink = attach(model, p["target"], M, p["rank"], p["alpha"], seed=p["seed"],
+                                  proxy_name=f"proxy {ctx.proxy!r}")
+            cfg = EngineConfig(members=M, rank=p["rank"], alpha=p["alpha"], lr=p["lr"], epochs=p["epochs"],
+                               batch_size=p["batch_size"], seed=p["order_seed"], data_order=p["data_order"],
+                               bucket_batches=p["bucket_batches"], norms=p["norms"],
+                               record_epochs=p["record_epochs"], max_tokens=p["max_tokens"],
+                               autocast=None if amp == torch.float32 else amp)
+            ens = Ensemble(model, layers, sink, cfg, pad_id, dev)
+            norms = ens.run(enc, idx, ckpt=d / "ckpt.pt",
+                            progress=lambda task, a, b: report(ctx.progress, task, a, b))
+        with atomic_path(d / "norms.npz") as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, **{f"e{e}": v.astype(np.float32) for e, v in norms.items()})
+        write_text(d / "DONE", "ok\n")
+        # the float32 values just stored, so a cache hit and a fresh run give identical scores
+        return {e: v.astype(np.float32).astype(np.float64) for e, v in norms.items()}, enc.status
+
+    def _result(self, ctx, norms: dict[int, np.ndarray], status: list[str], notes: dict) -> ScoreResult:
+        n = len(ctx.pool)
+        tab = gsnr_table(norms[self.s], norms[self.t], self.eps, self.variant)
+        ok = np.array([st == OK for st in status])
+        used = np.isfinite(norms[self.s]).all(0) & np.isfinite(norms[self.t]).all(0)
+        nonfinite = int((ok & ~used).sum())
+        eligible = ok & used & np.isfinite(tab["utility"])
+        for st in status:
+            if st != OK:
+                notes[f"skipped_{st}"] = notes.get(f"skipped_{st}", 0) + 1
+        if nonfinite:
+            notes["skipped_nonfinite_loss"] = nonfinite
+        clean = lambda a: [float(x) if (e and math.isfinite(x)) else None for x, e in zip(a, eligible)]  # noqa
+        cols: dict[str, list] = {}
+        for e in sorted(norms):
+            for m in range(norms[e].shape[0]):
+                cols[f"norm_m{m}_e{e}"] = clean(norms[e][m])
+        for k in ("G_s", "G_t", "V_s", "V_t", "utility"):
+            cols[k] = clean(tab[k])
+        if self.figure and len(norms) >= 2:
+            from .dynamics import draw_figure1
+
+            notes["figure"] = str(draw_figure1(norms, Path(ctx.workdir) / "figure1.png", mask=eligible))
+        return ScoreResult(ids=[e.id for e in ctx.pool],
+                           scores=[float(u) if e else 0.0 for u, e in zip(tab["utility"], eligible)],
+                           eligible=eligible.tolist(), columns=cols, notes=notes)

@@ -1,0 +1,130 @@
+"""IFD selectors (Superfiltering and Cherry variants, DESIGN.md section 4).
+
+IFD compares the loss of the answer conditioned on the prompt with the loss of the answer alone.
+- `ifd-superfiltering`: prompt "{instruction}\\n{input}\\n", answer alone = the bare output (its first token is
+  unscored, as in a plain LM loss), IFD = exp(L_cond) / exp(L_alone) (perplexity ratio), kept if IFD < 1,
+  max length 1024. The alone text is truncated to max_length - len(prompt) + 1 tokens (as the reference code),
+  so both losses cover the same answer tokens.
+- `ifd-cherry`: Alpaca template, answer alone = "### Response:" + output with the prefix masked, IFD = L_cond /
+  L_alone (mean-token-loss ratio), kept if IFD <= 1, max length 512.
+Ineligible examples (filtered, empty answers, prompts filling max_length, non-finite losses) get
+eligible=False, score 0 and a count in notes. Both variants share losses.mean_losses.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..errors import ConfigError
+from .base import ScoreResult, SelectionContext
+from .common import check_pool, report
+from .encoding import OK, encode_pairs, status_counts
+from .prompts import CHERRY_ALONE_PREFIX, alpaca_prompt, plain_prompt
+
+
+class IfdSelector:
+    """Base: variant-specific texts and ratio; params common to both."""
+
+    name = "ifd"
+    variant = "superfiltering"
+
+    def __init__(self, max_length: int | None = None, max_tokens: int = 2048, max_batch: int = 16,
+                 dtype: str = "float32", device: str | None = None, filter: bool = True):
+        self.max_length = max_length
+        self.max_tokens = max_tokens
+        self.max_batch = max_batch
+        self.dtype = dtype
+        self.device = device
+        self.filter = filter
+        if max_tokens < 8 or max_batch < 1:
+            raise ConfigError("ifd: max_tokens must be >= 8 and max_batch >= 1")
+
+    default_max_length = 1024
+
+    def texts(self, pool):  # -> prompts, alone-prefixes
+        raise NotImplementedError
+
+    def ratio(self, l_cond: np.ndarray, l_alone: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def keep(self, ifd: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def encode(self, tok, pool, max_length: int):
+        prompts, prefixes = self.texts(pool)
+        outputs = [e.output for e in pool]
+        cond = encode_pairs(tok, prompts, outputs, max_length)
+        # the alone text covers the same answer tokens as the conditioned one (reference code: the bare answer
+        # gets max_length - len(prompt) + 1 tokens, its first token unscored)
+        pf_len = {pf: len(tok(pf, add_special_tokens=False)["input_ids"]) for pf in set(prefixes)}
+        limits = [max(2, pf_len[pf] + max_length - c_start + (0 if pf else 1))
+                  for c_start, pf in zip(cond.start, prefixes)]
+        alone = encode_pairs(tok, prefixes, outputs, max_length, prompt_budget=limits)
+        return cond, alone
+
+    def score(self, ctx: SelectionContext) -> ScoreResult:
+        from .losses import mean_losses
+        from .proxy import context_limit, load_proxy
+
+        check_pool(ctx.pool)
+        tok, model, pad_id, dev = load_proxy(ctx.proxy, self.device or ctx.device, self.dtype)
+        max_length = context_limit(model, self.max_length or min(self.default_max_length, ctx.max_length))
+        cond, alone = self.encode(tok, ctx.pool, max_length)
+        n = len(ctx.pool)
+        kw = dict(pad_id=pad_id, device=dev, max_tokens=self.max_tokens, max_batch=self.max_batch)
+        l_cond = mean_losses(model, cond, progress=lambda d, t: report(ctx.progress, "ifd: conditioned", d, t), **kw)
+        l_alone = mean_losses(model, alone, progress=lambda d, t: report(ctx.progress, "ifd: alone", d, t), **kw)
+        return self.result(ctx.pool, cond, alone, l_cond, l_alone)
+
+    def result(self, pool, cond, alone, l_cond, l_alone) -> ScoreResult:
+        notes = status_counts(cond)
+        with np.errstate(all="ignore"):
+            ifd = self.ratio(l_cond, l_alone)
+        valid = np.array([s == OK for s in cond.status]) & np.array([s == OK for s in alone.status])
+        finite = np.isfinite(ifd)
+        nonfinite = int((valid & ~finite).sum())
+        if nonfinite:
+            notes["skipped_nonfinite_loss"] = nonfinite
+        valid &= finite
+        eligible = valid & self.keep(np.where(finite, ifd, np.inf)) if self.filter else valid
+        notes["filtered_ifd"] = int((valid & ~eligible).sum())
+        notes["eligible"] = int(eligible.sum())
+        clean = lambda a: [float(x) if math.isfinite(x) else None for x in a]  # noqa: E731
+        return ScoreResult(
+            ids=[e.id for e in pool],
+            scores=[float(x) if ok else 0.0 for x, ok in zip(ifd, valid)],
+            eligible=eligible.tolist(),
+            columns={"loss_cond": clean(l_cond), "loss_alone": clean(l_alone), "ifd": clean(ifd),
+                     "n_answer_tokens": [cond.n_scored(i) for i in range(len(pool))]},
+            notes=notes,
+        )
+
+
+class SuperfilteringIfd(IfdSelector):
+    name = "ifd-superfiltering"
+    default_max_length = 1024
+
+    def texts(self, pool):
+        return [plain_prompt(e) for e in pool], ["" for _ in pool]
+
+    def ratio(self, l_cond, l_alone):
+        return np.exp(l_cond) / np.exp(l_alone)
+
+    def keep(self, ifd):
+        return ifd < 1.0
+
+
+class CherryIfd(IfdSelector):
+    name = "ifd-cherry"
+    default_max_length = 512
+
+    def texts(self, pool):
+        return [alpaca_prompt(e) for e in pool], [CHERRY_ALONE_PREFIX for _ in pool]
+
+    def ratio(self, l_cond, l_alone):
+        return l_cond / l_alone
+
+    def keep(self, ifd):
+        return ifd <= 1.0

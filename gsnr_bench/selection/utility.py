@@ -1,0 +1,57 @@
+"""G-SNR utility math (DESIGN.md section 4, Eqs. 3-5 and the Table 2 ablations). Pure numpy, float64.
+
+norms has shape [M, N]: member m's per-example LoRA-gradient L2 norm at one epoch."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ConfigError
+
+VARIANTS = ("gsnr", "alt1", "alt2", "alt3")
+
+
+def ensemble_mean(norms: np.ndarray) -> np.ndarray:
+    """Eq. 3: G_i = (1/M) sum_m n_i^(m)."""
+    return np.asarray(norms, dtype=np.float64).mean(axis=0)
+
+
+def ensemble_var(norms: np.ndarray) -> np.ndarray:
+    """Eq. 4: V_i = (1/M) sum_m (n_i^(m))^2 - G_i^2 (the population variance over members, as written)."""
+    n = np.asarray(norms, dtype=np.float64)
+    return (n * n).mean(axis=0) - n.mean(axis=0) ** 2
+
+
+def utility(G_s: np.ndarray, G_t: np.ndarray, V_t: np.ndarray, eps: float = 1e-8, variant: str = "gsnr"):
+    """Eq. 5 and ablations. gsnr: (G_s-G_t)/(G_s+eps) / (V_t+eps); alt1: G_s-G_t; alt2: (G_s-G_t)/(G_s+eps);
+    alt3: (G_s-G_t)/(V_t+eps). Negative utilities are kept: only the order matters."""
+    G_s, G_t, V_t = (np.asarray(a, dtype=np.float64) for a in (G_s, G_t, V_t))
+    drop = G_s - G_t
+    if variant == "gsnr":
+        return drop / (G_s + eps) / (V_t + eps)
+    if variant == "alt1":
+        return drop
+    if variant == "alt2":
+        return drop / (G_s + eps)
+    if variant == "alt3":
+        return drop / (V_t + eps)
+    raise ConfigError(f"unknown G-SNR variant {variant!r}; use one of {VARIANTS}")
+
+
+def gsnr_table(norms_s: np.ndarray, norms_t: np.ndarray, eps: float = 1e-8, variant: str = "gsnr") -> dict:
+    """All statistics of one selection: G_s, G_t, V_s, V_t and the utility, each [N]."""
+    G_s, G_t = ensemble_mean(norms_s), ensemble_mean(norms_t)
+    V_s, V_t = ensemble_var(norms_s), ensemble_var(norms_t)
+    return {"G_s": G_s, "G_t": G_t, "V_s": V_s, "V_t": V_t, "utility": utility(G_s, G_t, V_t, eps, variant)}
+
+
+def relative_drops(norms_by_epoch: dict[int, np.ndarray], eps: float = 1e-8) -> dict[tuple[int, int], np.ndarray]:
+    """Per-member relative drop profiles (n^(e-1) - n^(e)) / (n^(e-1) + eps) for consecutive recorded epochs:
+    {(member, epoch): [N]} (the points of the paper's Figure 1)."""
+    epochs = sorted(norms_by_epoch)
+    out = {}
+    for a, b in zip(epochs, epochs[1:]):
+        na, nb = np.asarray(norms_by_epoch[a], np.float64), np.asarray(norms_by_epoch[b], np.float64)
+        for m in range(na.shape[0]):
+            out[(m, b)] = (na[m] - nb[m]) / (na[m] + eps)
+    return out
