@@ -21,3 +21,7 @@ class JudgingConfig(Section):
     null_pairs: int = Field(0, ge=0)  # questions per test set judged with the same answer in both slots
     seed: int = 0
     prompt: str = "vicuna-pair-v1"
+    # Exponential backoff between transport retries: delay_n = min(backoff_max, backoff_base * 2**n),
+    # jittered to [delay/2, delay]; a 429's Retry-After replaces it (waited for as sent, up to 600 s).
+    backoff_base: float = Field(1.0, gt=0)
+    backoff_max: float = Field(60.0, gt=0)

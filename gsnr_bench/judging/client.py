@@ -1,0 +1,199 @@
+"""One judge endpoint behind AsyncOpenAI: bounded concurrency, a hard per-request deadline, and
+our own retry loop (the SDK's retries are off, max_retries=0, so every request is seen and counted
+exactly once here). 429 honours Retry-After; 5xx, timeouts and dropped connections back off
+exponentially with jitter; other 4xx fail at once. Error texts are ours, never the server's: an
+OpenAI 401 body echoes part of the key."""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import email.utils
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import openai
+from openai import AsyncOpenAI
+
+from ..errors import EndpointError
+from .config import JudgingConfig
+from .spec import JudgeSpec
+
+
+MAX_RETRY_AFTER = 600.0  # seconds; a longer Retry-After is waited for only this long
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    model: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "prompt_tokens": self.prompt_tokens,
+                "completion_tokens": self.completion_tokens, "model": self.model}
+
+
+class CallFailed(Exception):
+    """A call that gave up: `reason` is a short text of ours that goes into the judgment record."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class TransportStats:
+    requests: int = 0  # HTTP requests sent (each retry counts once, the SDK sends none of its own)
+    retries: int = 0
+    rate_limited: int = 0
+    server_errors: int = 0
+    timeouts: int = 0
+    connection_errors: int = 0
+    gave_up: int = 0
+    retry_after_waits: list[float] = field(default_factory=list)
+
+
+def safe_url(url: str | None) -> str:
+    """A URL fit for messages: user:password@ dropped."""
+    if not url:
+        return "https://api.openai.com/v1"
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def retry_after_seconds(headers: Any) -> float | None:
+    """Seconds to wait from Retry-After (seconds or HTTP date) or retry-after-ms; None if absent."""
+    if headers is None:
+        return None
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> float:
+    """Exponential backoff with 'equal jitter': uniform in [d/2, d], d = min(cap, base * 2**attempt)."""
+    d = min(cap, base * (2 ** attempt))
+    return d / 2 + rng.random() * d / 2
+
+
+class JudgeClient:
+    def __init__(self, spec: JudgeSpec, cfg: JudgingConfig, *, base_url: str | None, api_key: str,
+                 seed: int = 0) -> None:
+        self.spec = spec
+        self.cfg = cfg
+        self.base_url = base_url
+        self.stats = TransportStats()
+        self._rng = random.Random(seed)
+        self._sem = asyncio.Semaphore(cfg.concurrency)
+        self._client = AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=cfg.timeout)
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    # ------------------------------------------------------------------ pre-flight
+    async def preflight(self) -> None:
+        """Reachability, key and model name checked with one GET /v1/models, before any judging call."""
+        where = safe_url(self.base_url)
+        hint = f" (set by {self.spec.base_url_env})" if self.spec.base_url_env else ""
+        try:
+            page = await asyncio.wait_for(self._client.models.list(timeout=min(self.cfg.timeout, 30.0)),
+                                          timeout=min(self.cfg.timeout, 30.0) + 1)
+        except openai.APIConnectionError:  # includes APITimeoutError
+            raise EndpointError(f"judge {self.spec.name!r}: cannot reach {where}{hint}: connection refused, "
+                                "unreachable or not answering") from None
+        except asyncio.TimeoutError:
+            raise EndpointError(f"judge {self.spec.name!r}: {where}{hint} did not answer in time") from None
+        except openai.AuthenticationError:
+            raise EndpointError(f"judge {self.spec.name!r}: {where} rejected the API key from "
+                                f"{self.spec.api_key_env or '(none)'} (HTTP 401)") from None
+        except openai.PermissionDeniedError:
+            raise EndpointError(f"judge {self.spec.name!r}: {where} denied access (HTTP 403)") from None
+        except openai.APIStatusError:
+            return  # no /models here (404) or busy (429/5xx): reachable; the judging calls retry
+        if not self.spec.check_model:
+            return
+        ids = [m.id for m in getattr(page, "data", [])]
+        if ids and self.spec.model not in ids:
+            close = difflib.get_close_matches(self.spec.model, ids, n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else f" (served: {', '.join(ids[:5])})"
+            raise EndpointError(f"judge {self.spec.name!r}: model {self.spec.model!r} is not served at {where}{hint}")
+
+    # ------------------------------------------------------------------ one call
+    async def complete(self, messages: list[dict[str, str]]) -> Reply:
+        """One chat completion, retried on transport faults; raises CallFailed when it gives up."""
+        last = "unknown error"
+        for attempt in range(self.cfg.max_retries + 1):
+            delay: float | None = None
+            try:
+                async with self._sem:  # held only while a request is in flight, not while backing off
+                    self.stats.requests += 1
+                    resp = await asyncio.wait_for(
+                        self._client.chat.completions.create(
+                            model=self.spec.model, messages=messages, temperature=self.spec.temperature,
+                            max_tokens=self.spec.max_tokens),
+                        timeout=self.cfg.timeout)
+                return _reply(resp, self.spec.model)
+            except openai.RateLimitError as exc:
+                self.stats.rate_limited += 1
+                last = "HTTP 429 rate limited"
+                delay = retry_after_seconds(getattr(exc.response, "headers", None))
+                if delay is not None:
+                    delay = min(delay, MAX_RETRY_AFTER)  # honoured as sent, backoff_max does not cut it
+                    self.stats.retry_after_waits.append(delay)
+            except openai.APITimeoutError:
+                self.stats.timeouts += 1
+                last = f"timeout after {self.cfg.timeout:g}s"
+            except asyncio.TimeoutError:
+                self.stats.timeouts += 1
+                last = f"timeout after {self.cfg.timeout:g}s"
+            except openai.APIConnectionError:
+                self.stats.connection_errors += 1
+                last = "connection error"
+            except openai.APIStatusError as exc:
+                code = exc.status_code
+                if code >= 500 or code in (408, 409):
+                    self.stats.server_errors += 1
+                    last = f"HTTP {code}"
+                else:
+                    self.stats.gave_up += 1
+                    raise CallFailed(f"HTTP {code} (not retried)") from None
+            if attempt == self.cfg.max_retries:
+                break
+            self.stats.retries += 1
+            if delay is None:
+                delay = backoff_delay(attempt, self.cfg.backoff_base, self.cfg.backoff_max, self._rng)
+            await asyncio.sleep(delay)
+        self.stats.gave_up += 1
+        raise CallFailed(f"{last}; gave up after {self.cfg.max_retries + 1} attempts")
+
+
+def _reply(resp: Any, default_model: str) -> Reply:
+    """A reply with no choices or no content is an empty text: the parser fails it and we re-ask."""
+    choices = getattr(resp, "choices", None) or []
+    text = (choices[0].message.content or "") if choices and choices[0].message else ""
+    usage = getattr(resp, "usage", None)
+    return Reply(text=text, prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+                 completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+                 model=str(getattr(resp, "model", None) or default_model))

@@ -1,0 +1,361 @@
+"""The judging stage: comparisons in, judgment records (docs/ARCHITECTURE.md) out.
+
+Every comparison ends as exactly one record, judged or `failed` with a reason. Each model call goes
+through the content-hash cache first (a re-run sends nothing already answered; a killed run re-sends
+only what never reached the cache), and records are appended as comparisons complete, so a resumed
+run skips what the file already holds."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import BudgetExceeded, DataError
+from ..fileio import append_jsonl, read_jsonl
+from .cache import JudgeCache, cache_key
+from .client import CallFailed, JudgeClient, Reply
+from .config import JudgingConfig
+from .cost import Budget, estimate_prompt_tokens, expected_completion_tokens
+from .diagnostics import bias_diagnostics
+from .progress import JudgeProgress
+from .protocol import PromptTemplate, call_outcome, combine, load_prompt, parse_verdict, presentation_orders
+from .spec import JudgeSpec, resolve_endpoint
+
+
+@dataclass(frozen=True)
+class Comparison:
+    testset: str
+    question_id: str
+    question: str
+    system: str
+    system_answer: str
+    baseline: str
+    baseline_answer: str
+
+
+@dataclass(frozen=True)
+class _Task:
+    item: Comparison
+    null_pair: bool  # the system's answer in both slots: a fair judge ties
+
+    @property
+    def key(self) -> tuple:
+        i = self.item
+        return (i.testset, str(i.question_id), i.system, i.baseline, self.null_pair)
+
+    def slots(self, first: str) -> tuple[str, str]:
+        i = self.item
+        if self.null_pair:
+            return i.system_answer, i.system_answer
+        return (i.system_answer, i.baseline_answer) if first == "system" else (i.baseline_answer, i.system_answer)
+
+
+@dataclass
+class JudgeSummary:
+    judge: str
+    judge_model: str
+    prompt_version: str
+    prompt_sha256: str
+    order: str
+    combine: str | None
+    comparisons: int = 0  # planned, null pairs included
+    resumed: int = 0  # already in judgments.jsonl when this run started
+    judged: int = 0  # recorded by this run with a verdict
+    failed: int = 0  # recorded by this run as failed
+    win: int = 0  # over all records in the file, null pairs excluded
+    tie: int = 0
+    lose: int = 0
+    failed_total: int = 0
+    calls: int = 0  # model calls this run resolved (cached or sent), parse re-asks included
+    cache_hits: int = 0
+    requests: int = 0  # HTTP requests actually sent, transport retries included
+    retries: int = 0
+    prompt_tokens: int = 0  # over all records in the file
+    completion_tokens: int = 0
+    cost: float = 0.0  # USD over all records in the file
+    cost_spent: float = 0.0  # USD this run sent for (cache hits are free)
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class DryRun:
+    comparisons: int
+    calls: int  # calls a run would resolve, parse re-asks not counted
+    cached_calls: int
+    est_prompt_tokens: int
+    est_completion_tokens: int
+    est_cost: float  # USD for the calls not cached
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# ------------------------------------------------------------------ planning (pure)
+def plan_tasks(items: list[Comparison], cfg: JudgingConfig) -> list[_Task]:
+    """Comparisons plus `cfg.null_pairs` seeded questions per test set judged against themselves."""
+    tasks = [_Task(i, False) for i in items]
+    seen: set[tuple] = set()
+    for t in tasks:
+        if t.key in seen:
+            raise DataError(f"duplicate comparison {t.key[:4]}")
+        seen.add(t.key)
+    if cfg.null_pairs:
+        by_set: dict[str, list[Comparison]] = {}
+        for i in items:
+            by_set.setdefault(i.testset, []).append(i)
+        for ts, group in by_set.items():
+            group = sorted(group, key=lambda i: hashlib.sha256(
+                f"{cfg.seed}\x1fnull\x1f{ts}\x1f{i.question_id}\x1f{i.system}".encode()).hexdigest())
+            tasks += [_Task(i, True) for i in group[: cfg.null_pairs]]
+    return tasks
+
+
+def _record_key(r: dict) -> tuple:
+    return (r.get("testset"), str(r.get("question_id")), r.get("system"), r.get("baseline"), bool(r.get("null_pair")))
+
+
+def _existing(out_path: Path) -> list[dict]:
+    return read_jsonl(out_path, tolerant=True) if out_path.exists() else []
+
+
+def _prompt_for(spec: JudgeSpec, cfg: JudgingConfig) -> PromptTemplate:
+    return load_prompt(spec.prompt or cfg.prompt)
+
+
+def _params(spec: JudgeSpec) -> dict[str, Any]:
+    return {"temperature": spec.temperature, "max_tokens": spec.max_tokens}
+
+
+def _call_key(spec: JudgeSpec, prompt: PromptTemplate, messages: list[dict], attempt: int) -> str:
+    return cache_key(spec.name, spec.model, f"{prompt.version}:{prompt.sha256}", messages, _params(spec), attempt)
+
+
+# ------------------------------------------------------------------ dry run
+def dry_run(items: list[Comparison], judge_spec: JudgeSpec, cfg: JudgingConfig, out_path: str | Path | None = None,
+            cache_path: str | Path | None = None) -> DryRun:
+    """Calls a run would make and their estimated cost (module cost.py documents the estimate);
+    comparisons already recorded in `out_path` and calls already in the cache cost nothing. Sends nothing."""
+    prompt = _prompt_for(judge_spec, cfg)
+    done = {_record_key(r) for r in _existing(Path(out_path))} if out_path else set()
+    cache = JudgeCache(cache_path) if cache_path and Path(cache_path).exists() else None
+    tasks = [t for t in plan_tasks(items, cfg) if t.key not in done]
+    calls = cached = ptok = 0
+    try:
+        for t in tasks:
+            for first in presentation_orders(cfg.order, cfg.seed, t.item.testset, str(t.item.question_id)):
+                msgs = prompt.messages(t.item.question, *t.slots(first))
+                calls += 1
+                if cache is not None and cache.has(_call_key(judge_spec, prompt, msgs, 0)):
+                    cached += 1
+                    continue
+                ptok += estimate_prompt_tokens(msgs)
+    finally:
+        if cache is not None:
+            cache.close()
+    ctok = (calls - cached) * expected_completion_tokens(judge_spec)
+    return DryRun(len(tasks), calls, cached, ptok, ctok, judge_spec.cost(ptok, ctok))
+
+
+# ------------------------------------------------------------------ the run
+class _BudgetStop(Exception):
+    """Raised inside a call that the budget refused; the comparison stays pending for a later run."""
+
+
+class _Run:
+    def __init__(self, spec: JudgeSpec, cfg: JudgingConfig, prompt: PromptTemplate, client: JudgeClient,
+                 cache: JudgeCache, out_path: Path, progress: JudgeProgress, summary: JudgeSummary) -> None:
+        self.spec, self.cfg, self.prompt, self.client, self.cache = spec, cfg, prompt, client, cache
+        self.out_path, self.progress, self.summary = out_path, progress, summary
+        self.budget = Budget(cfg.max_cost)
+        self.inflight: dict[str, asyncio.Future] = {}
+        self.pending: list[dict] = []
+        self.done = self.failed = self.tokens = 0
+        self.flushed = asyncio.Event()
+
+    # ---------------------------------------------------------------- calls
+    async def fetch(self, messages: list[dict], attempt: int) -> Reply:
+        """A reply from the cache, from an identical call already in flight, or from the endpoint."""
+        key = _call_key(self.spec, self.prompt, messages, attempt)
+        self.summary.calls += 1
+        hit = self.cache.get(key)
+        if hit is not None:
+            self.summary.cache_hits += 1
+            return Reply(**hit)
+        if key in self.inflight:
+            return await asyncio.shield(self.inflight[key])
+        fut = asyncio.get_running_loop().create_future()
+        fut.add_done_callback(lambda f: f.cancelled() or f.exception())  # no "never retrieved" noise
+        self.inflight[key] = fut
+        try:
+            worst = self.spec.cost(estimate_prompt_tokens(messages), self.spec.max_tokens)
+            if not self.budget.reserve(worst):
+                raise _BudgetStop()
+            actual = 0.0
+            try:
+                reply = await self.client.complete(messages)
+                actual = self.spec.cost(reply.prompt_tokens, reply.completion_tokens)
+            finally:
+                self.budget.settle(worst, actual)
+            self.cache.put(key, reply.to_dict())  # committed before anything else sees the reply
+            self.summary.cost_spent += actual
+            self.tokens += reply.prompt_tokens + reply.completion_tokens
+            fut.set_result(reply)
+            return reply
+        except BaseException as exc:
+            if not fut.done():
+                fut.set_exception(exc if isinstance(exc, Exception) else asyncio.CancelledError())
+            raise
+        finally:
+            self.inflight.pop(key, None)
+
+    async def one_call(self, task: _Task, first: str) -> tuple[dict, str | None, str | None]:
+        """One presentation order, re-asked while the reply holds no readable scores.
+        Returns (call entry, failure reason, model that answered)."""
+        messages = self.prompt.messages(task.item.question, *task.slots(first))
+        entry: dict[str, Any] = {"first": first, "scores": None, "parse_failed": False, "prompt_tokens": 0,
+                                 "completion_tokens": 0, "cost": 0.0, "attempts": 0}
+        model = None
+        for attempt in range(self.cfg.max_parse_retries + 1):
+            try:
+                reply = await self.fetch(messages, attempt)
+            except CallFailed as exc:
+                return entry, exc.reason, model
+            model = reply.model
+            entry["attempts"] += 1
+            entry["prompt_tokens"] += reply.prompt_tokens
+            entry["completion_tokens"] += reply.completion_tokens
+            entry["cost"] = self.spec.cost(entry["prompt_tokens"], entry["completion_tokens"])
+            scores = parse_verdict(reply.text)
+            if scores is not None:
+                entry["scores"] = [scores[0], scores[1]]
+                return entry, None, model
+        entry["parse_failed"] = True
+        return entry, f"no readable scores after {entry['attempts']} replies", model
+
+    # ---------------------------------------------------------------- comparisons
+    async def comparison(self, task: _Task) -> None:
+        if self.budget.exhausted:
+            return
+        item = task.item
+        firsts = presentation_orders(self.cfg.order, self.cfg.seed, item.testset, str(item.question_id))
+        results = await asyncio.gather(*(self.one_call(task, f) for f in firsts), return_exceptions=True)
+        for r in results:
+            if isinstance(r, BaseException):
+                if isinstance(r, _BudgetStop):
+                    return  # not recorded: the next run judges it (its finished call is cached)
+                raise r
+        calls = [r[0] for r in results]
+        reasons = [r[1] for r in results if r[1]]
+        model = next((r[2] for r in results if r[2]), None) or self.spec.model
+        outcome = "failed" if reasons else combine(
+            [call_outcome(c["first"], c["scores"]) for c in calls], self.cfg.combine)
+        sys_len = len(item.system_answer)
+        record = {
+            "testset": item.testset, "question_id": str(item.question_id), "judge": self.spec.name,
+            "judge_model": model, "system": item.system, "baseline": item.baseline,
+            "prompt_version": self.prompt.version, "order": self.cfg.order,
+            "combine": self.cfg.combine if self.cfg.order == "both" else None, "null_pair": task.null_pair,
+            "calls": calls, "outcome": outcome, "reason": reasons[0] if reasons else None,
+            "system_len": sys_len, "baseline_len": sys_len if task.null_pair else len(item.baseline_answer),
+        }
+        self.pending.append(record)
+        self.done += 1
+        self.failed += outcome == "failed"
+        self.summary.judged += outcome != "failed"
+        self.summary.failed += outcome == "failed"
+        self.progress.update(self.done, self.failed, self.tokens, self.summary.cost_spent)
+
+    # ---------------------------------------------------------------- records
+    def flush(self) -> None:
+        batch, self.pending = self.pending, []
+        append_jsonl(self.out_path, batch)
+
+    async def flusher(self, every: float = 0.05) -> None:
+        """Batches appends (one fsync per batch, off the event loop) so 100s of replies a second
+        do not stall on disk; a crash loses at most one batch of records, never their cached calls."""
+        while True:
+            await asyncio.sleep(every)
+            if self.pending:
+                batch, self.pending = self.pending, []
+                await asyncio.to_thread(append_jsonl, self.out_path, batch)
+
+    async def run(self, tasks: list[_Task]) -> None:
+        writer = asyncio.create_task(self.flusher())
+        try:
+            await asyncio.gather(*(self.comparison(t) for t in tasks))
+        finally:
+            writer.cancel()
+            try:
+                await writer
+            except asyncio.CancelledError:
+                pass
+            self.flush()
+
+
+async def ajudge(items: list[Comparison], judge_spec: JudgeSpec, cfg: JudgingConfig, out_path: str | Path,
+                 cache_path: str | Path, progress: Any = None) -> JudgeSummary:
+    """Async form of `judge` for callers that already run an event loop."""
+    out_path, cache_path = Path(out_path), Path(cache_path)
+    prompt = _prompt_for(judge_spec, cfg)
+    base_url, api_key = resolve_endpoint(judge_spec)  # a missing key env var fails here, before any call
+    summary = JudgeSummary(judge_spec.name, judge_spec.model, prompt.version, prompt.sha256, cfg.order,
+                           cfg.combine if cfg.order == "both" else None)
+    existing = _existing(out_path)
+    done = {_record_key(r) for r in existing}
+    all_tasks = plan_tasks(items, cfg)
+    tasks = [t for t in all_tasks if t.key not in done]
+    summary.comparisons, summary.resumed = len(all_tasks), len(all_tasks) - len(tasks)
+
+    cache = JudgeCache(cache_path)
+    client = JudgeClient(judge_spec, cfg, base_url=base_url, api_key=api_key, seed=cfg.seed)
+    bar = JudgeProgress(progress, f"judge ({judge_spec.name})", len(tasks))
+    run = _Run(judge_spec, cfg, prompt, client, cache, out_path, bar, summary)
+    try:
+        if any(not cache.has(_call_key(judge_spec, prompt, prompt.messages(t.item.question, *t.slots(f)), 0))
+               for t in tasks for f in presentation_orders(cfg.order, cfg.seed, t.item.testset, str(t.item.question_id))):
+            await client.preflight()  # wrong URL / key / model: one line, before any judging call
+        await run.run(tasks)
+    finally:
+        bar.close()
+        await client.aclose()
+        cache.close()
+        st = client.stats
+        summary.requests, summary.retries = st.requests, st.retries
+    _fill_totals(summary, _existing(out_path))
+    if run.budget.exhausted:
+        left = summary.comparisons - summary.resumed - summary.judged - summary.failed
+        raise BudgetExceeded(f"judge {judge_spec.name!r}: stopped at ${run.budget.spent:.4f} before exceeding "
+                             f"max_cost ${cfg.max_cost:g}; {left} comparisons left (re-run with a higher "
+                             "--max-cost to finish; nothing judged is lost)")
+    return summary
+
+
+def _fill_totals(summary: JudgeSummary, records: list[dict]) -> None:
+    for r in records:
+        for c in r.get("calls", []):
+            summary.prompt_tokens += int(c.get("prompt_tokens") or 0)
+            summary.completion_tokens += int(c.get("completion_tokens") or 0)
+            summary.cost += float(c.get("cost") or 0.0)
+        if r.get("outcome") == "failed":
+            summary.failed_total += 1
+        elif not r.get("null_pair") and r.get("outcome") in ("win", "tie", "lose"):
+            setattr(summary, r["outcome"], getattr(summary, r["outcome"]) + 1)
+        if r.get("judge_model"):  # the served model's own name (e.g. a dated snapshot)
+            summary.judge_model = r["judge_model"]
+    summary.cost = round(summary.cost, 8)
+    summary.cost_spent = round(summary.cost_spent, 8)
+    summary.diagnostics = bias_diagnostics(records)
+
+
+def judge(items: list[Comparison], judge_spec: JudgeSpec, cfg: JudgingConfig, out_path: str | Path,
+          cache_path: str | Path, progress: Any = None) -> JudgeSummary:
+    """Judge every comparison (system vs baseline) with one judge, appending judgment records to
+    `out_path` and caching every call in `cache_path`. Resumable; raises EndpointError before any
+    call for an unusable endpoint and BudgetExceeded (after recording what is done) at max_cost."""
+    return asyncio.run(ajudge(items, judge_spec, cfg, out_path, cache_path, progress))

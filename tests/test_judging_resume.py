@@ -1,0 +1,95 @@
+"""Crash safety: a judge SIGKILLed mid-run re-sends only what never reached the cache, and two
+processes can share one cache."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from gsnr_bench.fileio import read_jsonl
+from gsnr_bench.judging.cache import JudgeCache
+from gsnr_bench.judging.config import JudgingConfig
+from gsnr_bench.judging.reference_server import ReferenceJudgeServer
+from gsnr_bench.judging.spec import load_judge
+from gsnr_bench.judging.stage import Comparison, judge
+
+ROOT = Path(__file__).resolve().parent.parent
+CONCURRENCY = 4
+
+CHILD = textwrap.dedent("""
+    import json, sys
+    from gsnr_bench.judging.config import JudgingConfig
+    from gsnr_bench.judging.spec import load_judge
+    from gsnr_bench.judging.stage import Comparison, judge
+    d = sys.argv[1]
+    items = [Comparison(**c) for c in json.load(open(d + "/items.json"))]
+    judge(items, load_judge(d + "/judge.yaml"), JudgingConfig(**json.load(open(d + "/cfg.json"))),
+          d + "/judgments.jsonl", d + "/cache.sqlite")
+""")
+
+
+def test_sigkill_mid_judging_resends_only_what_was_missing(tmp_path):
+    items = [Comparison("vicuna", str(i), f"Question {i}?", "sys", f"answer {i}", "full", f"other {i}")
+             for i in range(60)]
+    refs = {c.question: f"answer {c.question_id}" for c in items}
+    cfg = {"concurrency": CONCURRENCY, "order": "both", "timeout": 10.0}
+    (tmp_path / "items.json").write_text(json.dumps([asdict(c) for c in items]))
+    (tmp_path / "cfg.json").write_text(json.dumps(cfg))
+    with ReferenceJudgeServer(refs, latency=0.03) as srv:
+        (tmp_path / "judge.yaml").write_text(json.dumps({
+            "name": "local", "provider": "openai-compatible", "model": srv.model, "base_url": srv.base_url}))
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        child = subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path)], env=env)
+        deadline = time.monotonic() + 30
+        while srv.log.chat_requests < 40 and time.monotonic() < deadline and child.poll() is None:
+            time.sleep(0.005)
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+        assert child.returncode == -signal.SIGKILL
+        before = srv.log.chat_requests
+        partial = read_jsonl(tmp_path / "judgments.jsonl", tolerant=True) if (tmp_path / "judgments.jsonl").exists() else []
+        assert 40 <= before < 2 * len(items) and len(partial) < len(items)
+
+        s = judge(items, load_judge(str(tmp_path / "judge.yaml")), JudgingConfig(**cfg),
+                  tmp_path / "judgments.jsonl", tmp_path / "cache.sqlite")
+        recs = read_jsonl(tmp_path / "judgments.jsonl")
+        assert len(recs) == len({r["question_id"] for r in recs}) == len(items)
+        assert all(r["outcome"] == "win" for r in recs)
+        assert s.resumed == len(partial) and s.cache_hits >= 1
+        print(f"killed after {before} requests, {len(partial)} records; re-run hit the cache {s.cache_hits} times")
+        # Only calls in flight at the kill (at most `concurrency`) may have been sent twice.
+        receipts = srv.log.receipts
+        assert len(receipts) == 2 * len(items)
+        assert max(receipts.values()) <= 2
+        assert sum(receipts.values()) - len(receipts) <= CONCURRENCY
+        # and a third run sends nothing at all
+        judge(items, load_judge(str(tmp_path / "judge.yaml")), JudgingConfig(**cfg),
+              tmp_path / "again.jsonl", tmp_path / "cache.sqlite")
+        assert srv.log.chat_requests == sum(receipts.values())
+
+
+WRITER = textwrap.dedent("""
+    import sys
+    from gsnr_bench.judging.cache import JudgeCache
+    c = JudgeCache(sys.argv[1])
+    start = int(sys.argv[2])
+    for i in range(start, start + 300):
+        c.put(f"k{i}", {"text": f"8 7 from {start}", "prompt_tokens": i, "completion_tokens": 1, "model": "m"})
+    c.close()
+""")
+
+
+def test_two_processes_write_one_cache(tmp_path):
+    path = tmp_path / "judge.sqlite"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(start)], env=env) for start in (0, 150)]
+    assert [p.wait(timeout=60) for p in procs] == [0, 0]
+    with JudgeCache(path) as c:
+        assert len(c) == 450
+        assert c.get("k10")["prompt_tokens"] == 10 and c.get("k449")["prompt_tokens"] == 449
+        assert c._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
