@@ -27,9 +27,11 @@ class FinetuneConfig(Section):
     scheduler: str = "cosine"
     weight_decay: float = 0.0
     max_length: int = Field(512, gt=8)
+    on_long_prompt: Literal["skip", "error"] = "skip"  # a prompt that fills max_length: skip+count or fail
     lora: LoraConfig = LoraConfig()
     seed: int = 42
     dtype: str = "auto"  # auto | float32 | bfloat16 | float16
     gradient_checkpointing: bool = False
     save_steps: int = Field(200, gt=0)
     logging_steps: int = Field(1, gt=0)
+    keep_checkpoints: bool = False  # keep work/checkpoint-* after success (7B full checkpoints are ~80 GB)

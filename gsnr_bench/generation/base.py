@@ -1,0 +1,37 @@
+"""What every generation backend shares: the prompt (the Alpaca template the target was fine-tuned with), the
+pinned parameters recorded with each answer, and the Completion a backend returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ..records import Question
+from ..training.templates import build_prompt
+from .config import GenerationConfig
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class Generator(Protocol):
+    """A backend bound to one trained model: `generate(prompts) -> completions`, same order."""
+
+    name: str
+
+    def generate(self, prompts: list[str]) -> list[Completion]: ...
+
+
+def question_prompt(q: Question) -> str:
+    """Test questions have no separate input: the no-input Alpaca template."""
+    return build_prompt(q.text, "")
+
+
+def gen_params(cfg: GenerationConfig, backend: str) -> dict[str, Any]:
+    """Everything that decides the text, written with each answer (resume refuses to mix parameters)."""
+    return {"backend": backend, "do_sample": cfg.temperature > 0, "temperature": cfg.temperature,
+            "top_p": cfg.top_p, "max_new_tokens": cfg.max_new_tokens, "seed": cfg.seed}

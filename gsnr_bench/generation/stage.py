@@ -1,0 +1,99 @@
+"""The generation stage: answers for every test question, appended in chunks so an interrupted run resumes.
+
+out_dir/<testset>.jsonl holds one `Answer` per line. On restart, questions already answered are skipped; rows
+written under other generation parameters are refused rather than mixed into one answer file."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import DataError
+from ..fileio import append_jsonl, read_jsonl
+from ..records import Answer, Question
+from .base import Generator, gen_params, question_prompt
+from .config import GenerationConfig
+
+ProgressFn = Callable[[str, int, int], None]
+
+
+def choose_backend(name: str) -> str:
+    """`auto`: vLLM when it is importable and CUDA is up, else Hugging Face."""
+    if name != "auto":
+        return name
+    if importlib.util.find_spec("vllm") is None:
+        return "hf"
+    import torch
+
+    return "vllm" if torch.cuda.is_available() else "hf"
+
+
+def build_generator(backend: str, model_dir: Path, cfg: GenerationConfig) -> Generator:
+    from ..registry import generators, import_target
+
+    spec = generators().get(backend)
+    return import_target(spec.target)(model_dir, cfg)
+
+
+def group_by_testset(questions: list[Question]) -> dict[str, list[Question]]:
+    groups: dict[str, list[Question]] = {}
+    for q in questions:
+        groups.setdefault(q.testset, []).append(q)
+    for name, qs in groups.items():
+        ids = [q.question_id for q in qs]
+        if len(set(ids)) != len(ids):
+            dup = next(i for i in ids if ids.count(i) > 1)
+            raise DataError(f"test set {name!r} has question id {dup!r} more than once")
+    return groups
+
+
+def _answered(path: Path, params: dict[str, Any]) -> set[str]:
+    if not path.exists():
+        return set()
+    rows = read_jsonl(path, tolerant=True)
+    for r in rows:
+        if r.get("gen_params") != params:
+            raise DataError(f"{path} holds answers generated with {r.get('gen_params')}, not {params}; "
+                            "delete it to regenerate")
+    return {str(r["question_id"]) for r in rows}
+
+
+def generate(
+    model_dir: Path,
+    questions: list[Question],
+    cfg: GenerationConfig,
+    out_dir: Path,
+    progress: ProgressFn | None = None,
+    *,
+    generator: Generator | None = None,
+) -> dict[str, Path]:
+    """Answer `questions` with the model in `model_dir` (what finetune wrote); returns {testset: answers path}.
+    `generator` injects a ready backend (tests, or one engine reused across calls)."""
+    out_dir = Path(out_dir)
+    backend = generator.name if generator is not None else choose_backend(cfg.backend)
+    params = gen_params(cfg, backend)
+    paths: dict[str, Path] = {}
+    for testset, qs in group_by_testset(questions).items():
+        path = paths[testset] = out_dir / f"{testset}.jsonl"
+        done = _answered(path, params)
+        todo = [q for q in qs if q.question_id not in done]
+        finished = len(qs) - len(todo)
+        if progress:
+            progress(testset, finished, len(qs))
+        for i in range(0, len(todo), cfg.chunk_size):
+            if generator is None:  # loaded only when something is left to answer
+                generator = build_generator(backend, model_dir, cfg)
+            chunk = todo[i:i + cfg.chunk_size]
+            prompts = [question_prompt(q) for q in chunk]
+            comps = generator.generate(prompts)
+            if len(comps) != len(chunk):
+                raise DataError(f"backend {backend!r} returned {len(comps)} answers for {len(chunk)} prompts")
+            append_jsonl(path, [Answer(testset=q.testset, question_id=q.question_id, prompt=p, answer=c.text,
+                                       prompt_tokens=c.prompt_tokens, completion_tokens=c.completion_tokens,
+                                       gen_params=params).to_dict()
+                                for q, p, c in zip(chunk, prompts, comps)])
+            finished += len(chunk)
+            if progress:
+                progress(testset, finished, len(qs))
+    return paths

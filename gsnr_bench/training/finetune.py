@@ -1,0 +1,172 @@
+"""The fine-tuning stage: Alpaca-format examples -> a LoRA adapter or a full model, resumable.
+
+Runs the same under plain `python` (one process) and under `accelerate launch` (FSDP / DeepSpeed ZeRO-3 picked
+up by the Trainer from the launcher's environment). Only rank 0 writes the stage's files."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from ..errors import ConfigError, DataError
+from ..fileio import dumps, read_json, write_bytes, write_json
+from ..records import Example
+from .artifacts import MODEL_SUBDIR, TRAINED, check_adapter_base
+from .config import FinetuneConfig
+from .plan import protocol, training_arguments, world_size
+from .templates import Collator, encode_examples, prepare_tokenizer
+
+ProgressFn = Callable[[str, int, int], None]
+ARGS_FILE = "training_args.json"
+LOG_FILE = "train_log.jsonl"
+
+
+def finetune(
+    examples: Sequence[Example],
+    cfg: FinetuneConfig,
+    base_model: str,
+    out_dir: Path,
+    progress: ProgressFn | None = None,
+    *,
+    callbacks: Sequence[Any] = (),
+) -> Path:
+    """Train `base_model` on `examples`; return out_dir/model. A finished out_dir is returned as is; a partial
+    one resumes from its last checkpoint in out_dir/work. `callbacks` are extra TrainerCallbacks (tests)."""
+    out_dir = Path(out_dir)
+    final = out_dir / MODEL_SUBDIR
+    if (out_dir / TRAINED).is_file() and final.is_dir():
+        return final
+    if not examples:
+        raise DataError("nothing to fine-tune on: the example list is empty")
+
+    from transformers import Trainer, set_seed
+    from transformers.utils import logging as hf_logging
+    from transformers.trainer_utils import get_last_checkpoint
+
+    from ..models import load_tokenizer, resolve_device
+    from .callbacks import LossLog, Progress, trim_log
+
+    hf_logging.disable_progress_bar()  # per-shard tqdm bars would interleave with the stage's own bar
+    started = time.time()
+    device = resolve_device("auto")
+    proto = protocol(cfg, base_model, world=world_size(), device=device)
+    _write_protocol(out_dir, proto)
+    tok = prepare_tokenizer(load_tokenizer(base_model))
+    enc = encode_examples(tok, examples, cfg.max_length, cfg.on_long_prompt)
+
+    work = out_dir / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    last = get_last_checkpoint(str(work))
+    try:  # before the model is loaded, so DeepSpeed ZeRO-3 can shard it while loading
+        args = training_arguments(proto, str(work), device=device)
+    except ValueError as exc:
+        raise ConfigError(f"finetune: {str(exc).splitlines()[0]}") from None
+    set_seed(cfg.seed)  # LoRA matrices are initialised before the Trainer seeds
+    model = _build_model(cfg, base_model, proto, last)
+
+    log_path = out_dir / LOG_FILE
+    if args.process_index == 0:
+        if last:
+            trim_log(log_path, int(Path(last).name.rsplit("-", 1)[1]))
+        elif log_path.exists():
+            log_path.unlink()  # a fresh start: a stale log from a run without checkpoints is meaningless
+    trainer = Trainer(
+        model=model, args=args, train_dataset=_Features(enc.features), data_collator=Collator(tok.pad_token_id),
+        processing_class=tok, callbacks=[LossLog(log_path), Progress(progress), *callbacks],
+    )
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)  # the loss goes to train_log.jsonl and the progress bar, not stdout
+    result = _train(trainer, cfg, last)
+    _publish(trainer, out_dir)
+    if trainer.is_world_process_zero():
+        write_json(out_dir / TRAINED, {
+            "base_model": base_model, "regime": cfg.regime, "model_subdir": MODEL_SUBDIR,
+            "examples": len(enc.features), "skipped_long_prompt": len(enc.skipped),
+            "skipped_ids": enc.skipped[:50], "truncated": enc.truncated, "train_tokens": enc.tokens,
+            "global_step": int(trainer.state.global_step), "max_steps": int(trainer.state.max_steps),
+            "epochs": float(trainer.state.epoch or 0), "train_loss": float(result.training_loss),
+            "resumed_from": Path(last).name if last else None, "seconds": round(time.time() - started, 3),
+            "finetune": cfg.model_dump(mode="json"),
+        })
+        if not cfg.keep_checkpoints:
+            shutil.rmtree(work, ignore_errors=True)
+    trainer.accelerator.wait_for_everyone()
+    return final
+
+
+class _Features:
+    """A list of tokenised examples as a map-style dataset."""
+
+    def __init__(self, features: list[dict[str, list[int]]]) -> None:
+        self.features = features
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def __getitem__(self, i: int) -> dict[str, list[int]]:
+        return self.features[i]
+
+
+def _write_protocol(out_dir: Path, proto: dict[str, Any]) -> None:
+    """Write training_args.json; a partial dir trained under another protocol must not be resumed."""
+    path = out_dir / ARGS_FILE
+    if path.is_file() and read_json(path) != proto:
+        raise DataError(f"{out_dir} was started with a different training protocol ({path} differs); "
+                        "delete the directory to retrain")
+    write_bytes(path, dumps(proto).encode())
+
+
+def _build_model(cfg: FinetuneConfig, base_model: str, proto: dict[str, Any], last: str | None) -> Any:
+    from ..models import load_causal_lm
+
+    model = load_causal_lm(base_model, device="cpu", dtype=proto["precision"]["load_dtype"])
+    if cfg.gradient_checkpointing:
+        model.config.use_cache = False
+    if cfg.regime == "full":
+        return model
+    from peft import LoraConfig, get_peft_model
+
+    if last:
+        check_adapter_base(Path(last), base_model)
+    lcfg = LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
+                      target_modules=list(cfg.lora.targets), task_type="CAUSAL_LM")
+    try:
+        model = get_peft_model(model, lcfg)
+    except ValueError as exc:
+        raise ConfigError(f"finetune.lora.targets={cfg.lora.targets} do not match modules of {base_model}: "
+                          f"{str(exc).splitlines()[0][:200]}") from None
+    if cfg.gradient_checkpointing:
+        model.enable_input_require_grads()  # checkpointed frozen embeddings would otherwise cut the graph
+    return model
+
+
+def _train(trainer: Any, cfg: FinetuneConfig, last: str | None) -> Any:
+    import torch
+
+    try:
+        return trainer.train(resume_from_checkpoint=last)
+    except torch.OutOfMemoryError:
+        raise DataError(
+            f"out of GPU memory while fine-tuning ({cfg.regime}); lower finetune.micro_batch_size "
+            f"(now {cfg.micro_batch_size}; batch_size stays, gradient accumulation grows) or finetune.max_length "
+            f"(now {cfg.max_length}), set finetune.gradient_checkpointing=true (now {cfg.gradient_checkpointing}), "
+            "use regime=lora, or shard with accelerate launch (FSDP / ZeRO-3, docs/gpu.md); "
+            "the run resumes from its last checkpoint"
+        ) from None
+
+
+def _publish(trainer: Any, out_dir: Path) -> None:
+    """Save into a temp dir, then rename it to out_dir/model: model/ is whole or absent."""
+    final = out_dir / MODEL_SUBDIR
+    tmp = out_dir / f".{MODEL_SUBDIR}.partial"
+    if trainer.is_world_process_zero():
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(final, ignore_errors=True)  # left by a crash between the rename and trained.json
+    trainer.accelerator.wait_for_everyone()
+    trainer.save_model(str(tmp))  # every rank: FSDP/ZeRO-3 gather the weights collectively
+    if trainer.is_world_process_zero():
+        os.replace(tmp, final)

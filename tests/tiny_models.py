@@ -1,0 +1,76 @@
+"""Tiny offline targets for the training/generation tests and benches: a byte-level BPE trained on a few strings
+and a random-init 2-layer GPT-2. Nothing is downloaded. Import the fixtures into a test module to use them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gsnr_bench.records import Example, Question
+
+TEXT = ("Below is an instruction that describes a task, paired with an input that provides further context. "
+        "Write a response that appropriately completes the request. ### Instruction: ### Input: ### Response: "
+        "the a of to and in is what how why write explain list name colour red green blue one two three four five")
+
+
+def build_tokenizer(path: Path, *, eos: bool = True, pad: bool = True) -> Path:
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tk = Tokenizer(models.BPE())
+    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tk.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<|endoftext|>", "<pad>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tk.train_from_iterator([TEXT, TEXT.lower(), "0123456789 .,:!?\n"] * 3, trainer)
+    kw = {}
+    if eos:
+        kw["eos_token"] = "<|endoftext|>"
+    if pad:
+        kw["pad_token"] = "<pad>"
+    tok = PreTrainedTokenizerFast(tokenizer_object=tk, **kw)
+    tok.save_pretrained(path)
+    return path
+
+
+def build_tiny_gpt2(path: Path, *, eos: bool = True, pad: bool = True, n_positions: int = 256,
+                    n_embd: int = 64, n_layer: int = 2, seed: int = 0) -> Path:
+    import torch
+    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    build_tokenizer(path, eos=eos, pad=pad)
+    tok = AutoTokenizer.from_pretrained(path)
+    torch.manual_seed(seed)
+    cfg = GPT2Config(vocab_size=len(tok), n_positions=n_positions, n_embd=n_embd, n_layer=n_layer, n_head=2,
+                     eos_token_id=tok.eos_token_id, bos_token_id=tok.eos_token_id)
+    GPT2LMHeadModel(cfg).save_pretrained(path)
+    return path
+
+
+def examples(n: int = 24) -> list[Example]:
+    """A learnable toy task: name the colour for a number (deterministic mapping)."""
+    colours = ["red", "green", "blue"]
+    out = []
+    for i in range(n):
+        inp = "" if i % 2 else f"number {i % 5}"
+        out.append(Example(id=f"ex{i}", instruction=f"What is colour {i % 3}?", input=inp,
+                           output=f"The colour is {colours[i % 3]}."))
+    return out
+
+
+def questions(testset: str = "toy", n: int = 5) -> list[Question]:
+    return [Question(testset=testset, question_id=str(i), text=f"What is colour {i % 3}?") for i in range(n)]
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_gpt2(tmp_path_factory.mktemp("tiny") / "gpt2")
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2_other(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A different base (wider): an adapter of tiny_gpt2 must not load on it."""
+    return build_tiny_gpt2(tmp_path_factory.mktemp("tiny") / "gpt2-wide", n_embd=96)
