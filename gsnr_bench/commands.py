@@ -9,9 +9,9 @@ from typing import Any
 import yaml
 
 from .config import Config, build_config
-from .errors import ConfigError, GsnrError
+from .errors import ConfigError
 from .fileio import write_text
-from .progress import console
+from .progress import console, stdout_console
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
@@ -94,20 +94,16 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
 
 
 def _manifest_extra(pipe: Any) -> dict[str, Any]:
-    try:
-        from .judge_plan import judging_manifest
+    from .judge_plan import judging_manifest
 
-        return judging_manifest(pipe)
-    except (GsnrError, ImportError):  # TODO(core): drop ImportError once judging lands
-        return {}
+    return judging_manifest(pipe)
 
 
 def _print_summary(pipe: Any, out: dict[str, Any], root: Path) -> None:
     from rich.table import Table
 
-    from rich.console import Console
 
-    out_console = Console(highlight=False)
+    out_console = stdout_console()
     t = Table(title=f"stages ({root})", show_lines=False)
     t.add_column("stage")
     t.add_column("item")
@@ -122,10 +118,9 @@ def _print_summary(pipe: Any, out: dict[str, Any], root: Path) -> None:
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(highlight=False)  # listings go to stdout
+    console = stdout_console()
 
     from . import registry
 

@@ -3,6 +3,7 @@ inputs; a finished stage is read back, never recomputed."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,11 +12,11 @@ from typing import Any, Callable
 from .config import Config
 from .data.pool import load_pool, pool_fingerprint
 from .data.testsets import load_testset
-from .errors import DataError
-from .fileio import read_jsonl, write_jsonl, write_text
+from .errors import BudgetExceeded, DataError
+from .fileio import read_jsonl, write_jsonl
 from .progress import console, progress_bar
 from .records import Example, Question
-from .store import RunStore, StageDir, Timer, content_hash, file_hash
+from .store import RunStore, StageDir, Timer, content_hash
 
 BASELINE = "full"
 
@@ -50,16 +51,32 @@ class Pipeline:
         self.store = store
         self.quiet = quiet
         self.events: list[StageEvent] = []
+        self.spent = 0.0  # USD sent to judges by this process (cache hits are free); --max-cost bounds it
+        self._peek = False
+
+    @contextlib.contextmanager
+    def peeking(self):
+        """Within this block stage methods only resolve their directories: nothing runs (judge --dry-run)."""
+        self._peek = True
+        try:
+            yield self
+        finally:
+            self._peek = False
 
     # ------------------------------------------------------------------ plumbing
+    def _cached(self, sd: StageDir) -> StageDir:
+        if not self._peek and not any((e.stage, e.label) == (sd.stage, sd.label) for e in self.events):  # list each stage once
+            self.events.append(StageEvent(sd.stage, sd.label, 0.0, True))
+        return sd
+
     def _run_stage(self, sd: StageDir, work: Callable[[], dict[str, Any]]) -> StageDir:
         if sd.done:
-            self.events.append(StageEvent(sd.stage, sd.label, 0.0, True))
+            return self._cached(sd)
+        if self._peek:
             return sd
         with sd.lock():
             if sd.done:  # another process finished it while we waited
-                self.events.append(StageEvent(sd.stage, sd.label, 0.0, True))
-                return sd
+                return self._cached(sd)
             timer = Timer()
             if not self.quiet:
                 console.print(f"[bold cyan]{sd.stage}[/] {sd.label}")
@@ -239,9 +256,17 @@ class Pipeline:
 
         def work() -> dict[str, Any]:
             items = self._comparisons(system, sys_sd, base_sd)
+            # --max-cost bounds what this command spends over all its judging stages, not each stage
+            left = None if jcfg.max_cost is None else max(0.0, jcfg.max_cost - self.spent)
             with self._judge_endpoint(spec) as live_spec, self._progress(f"judge {system} ({spec.name})") as prog:
-                summary = run_judge(items, live_spec, jcfg, sd.path / "judgments.jsonl",
-                                    self.store.root / "cache" / "judge.sqlite", progress=prog)
+                try:
+                    summary = run_judge(items, live_spec, jcfg.model_copy(update={"max_cost": left}),
+                                        sd.path / "judgments.jsonl", self.store.root / "cache" / "judge.sqlite",
+                                        progress=prog)
+                except BudgetExceeded:
+                    self.spent = jcfg.max_cost or 0.0
+                    raise
+            self.spent += summary.cost_spent
             return {"system": system, "baseline": BASELINE, "judge": spec.name, "summary": _as_dict(summary)}
 
         return self._run_stage(sd, work)
@@ -311,7 +336,7 @@ class Pipeline:
             return out
         from .report_stage import build_report
 
-        out["report"] = build_report(self, selectors, cells, judgments)
+        out["report"] = build_report(self, selectors, cells, {BASELINE: base_model, **models}, judgments)
         return out
 
 

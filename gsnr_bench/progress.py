@@ -54,3 +54,8 @@ def _plain(description: str, quiet: bool) -> ProgressFn:
             started.discard(task)
             started.add(task + "#done")
     return update
+
+
+def stdout_console() -> Console:
+    """Where results (tables, listings) go: stdout, wide enough for the tables when piped to a file."""
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 140)

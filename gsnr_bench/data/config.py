@@ -22,3 +22,13 @@ class DemoConfig(Section):
     wizardlm_questions: int = Field(24, gt=0)
     vicuna_questions: int = Field(16, gt=0)
     seed: int = 0
+    vocab_size: int = Field(1024, ge=300)  # BPE trained on the pool and test text
+    proxy_layers: int = Field(2, gt=0)  # GPT-2 architecture, random init
+    proxy_embd: int = Field(64, gt=0)
+    target_layers: int = Field(2, gt=0)
+    target_embd: int = Field(128, gt=0)
+    # brief pre-training on clean "Q: ... A: ..." text, so proxy and target start as base models
+    pretrain_examples: int = Field(2400, gt=0)
+    pretrain_epochs: int = Field(3, ge=0)
+    pretrain_lr: float = Field(3e-3, gt=0)
+    pretrain_batch: int = Field(32, gt=0)

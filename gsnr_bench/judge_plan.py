@@ -1,0 +1,96 @@
+"""Judging plans: `gsnr-bench judge --dry-run` (calls and estimated cost, nothing sent) and the judging
+section of the manifest (which judges, models, endpoints and prices; never a key)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .progress import stdout_console
+
+
+def _placeholder(n_tokens: int) -> str:
+    # ~4 characters per token (cost.py's estimate): a stand-in for answers not generated yet
+    return "x" * (4 * n_tokens)
+
+
+def plan(pipe: Any, selectors: list[str]) -> list[dict[str, Any]]:
+    """One row per (judge, system): comparisons, calls, cached calls, tokens and cost. Real answers are used
+    where their stage is done; otherwise each answer is costed at generation.max_new_tokens tokens.
+    Nothing runs: stages are only looked up (Pipeline.peeking)."""
+    from .fileio import read_jsonl
+    from .judging.spec import load_judge
+    from .judging.stage import Comparison, dry_run
+    from .pipeline import BASELINE, system_name
+
+    pipe.preflight(selectors, "judge")
+    cfg = pipe.cfg
+    stand_in = _placeholder(cfg.generation.max_new_tokens)
+    with pipe.peeking():
+        dirs = {BASELINE: pipe.answers(pipe.model(BASELINE, pipe.inputs.pool), BASELINE)}
+        for s in selectors:
+            for r in cfg.selection.ratios:
+                name, sub = system_name(s, r), pipe.subset(s, r)
+                dirs[name] = pipe.answers(pipe.model(name, pipe.subset_examples(sub)), name) if sub.done else None
+    answers: dict[str, dict[tuple[str, str], str]] = {}
+    for name, sd in dirs.items():
+        if sd is not None and sd.done:
+            answers[name] = {(r["testset"], r["question_id"]): r["answer"]
+                             for t in pipe.testsets for r in read_jsonl(sd.path / f"{t}.jsonl", tolerant=True)}
+    rows = []
+    for judge in cfg.judging.judges:
+        spec = load_judge(judge)
+        for system, sd in dirs.items():
+            if system == BASELINE:
+                continue
+            sys_ans, base_ans = answers.get(system, {}), answers.get(BASELINE, {})
+            items = [Comparison(q.testset, q.question_id, q.text, system,
+                                sys_ans.get((q.testset, q.question_id), stand_in), BASELINE,
+                                base_ans.get((q.testset, q.question_id), stand_in))
+                     for qs in pipe.testsets.values() for q in qs]
+            out = None
+            if sd is not None and dirs[BASELINE] is not None:
+                with pipe.peeking():
+                    out = pipe.judgments(judge, system, sd, dirs[BASELINE]).path / "judgments.jsonl"
+            dr = dry_run(items, spec, cfg.judging, out, pipe.store.root / "cache" / "judge.sqlite")
+            rows.append({"judge": spec.name, "model": spec.model, "system": system,
+                         "answers": "generated" if system in answers and BASELINE in answers else "estimated",
+                         **dr.to_dict()})
+    return rows
+
+
+def print_dry_run(pipe: Any, selectors: list[str]) -> list[dict[str, Any]]:
+    from rich.table import Table
+
+    rows = plan(pipe, selectors)
+    out = stdout_console()
+    t = Table(title="judging plan (dry run: nothing is sent)")
+    for col in ("judge", "model", "system", "answers", "comparisons", "calls", "cached", "est. tokens in/out",
+                "est. cost (USD)"):
+        t.add_column(col, justify="left" if col in ("judge", "model", "system", "answers") else "right")
+    for r in rows:
+        t.add_row(r["judge"], r["model"], r["system"], r["answers"], str(r["comparisons"]), str(r["calls"]),
+                  str(r["cached_calls"]), f"{r['est_prompt_tokens']}/{r['est_completion_tokens']}",
+                  f"{r['est_cost']:.4f}")
+    out.print(t)
+    total = sum(r["est_cost"] for r in rows)
+    calls = sum(r["calls"] - r["cached_calls"] for r in rows)
+    out.print(f"total: {calls} calls to send, estimated ${total:.4f}"
+              + ("" if all(r["answers"] == "generated" for r in rows) else
+                 f" (answers not generated yet are costed at {pipe.cfg.generation.max_new_tokens} tokens each)"))
+    return rows
+
+
+def judging_manifest(pipe: Any) -> dict[str, Any]:
+    """The judges of this run as the manifest records them: names, models, endpoints, prices; no keys."""
+    from .judging.spec import load_judge
+
+    judges = []
+    for j in pipe.cfg.judging.judges:
+        spec = load_judge(j)
+        judges.append({"name": spec.name, "provider": spec.provider, "model": spec.model,
+                       "base_url": spec.base_url, "base_url_env": spec.base_url_env,
+                       "api_key_env": spec.api_key_env,  # the variable's name, never its value
+                       "price_input_per_1m": spec.price_input_per_1m,
+                       "price_output_per_1m": spec.price_output_per_1m})
+    return {"judging": {"judges": judges, "prompt": pipe.cfg.judging.prompt, "order": pipe.cfg.judging.order,
+                        "combine": pipe.cfg.judging.combine, "spent_usd": round(pipe.spent, 6)}}
