@@ -1,9 +1,11 @@
 """HF generation throughput on a small GPT-2 target: batched vs batch size 1, measured in one run.
 
-    .venv/bin/python bench/generation.py [--questions 32] [--max-new-tokens 64] [--batch-size 16]
+    .venv/bin/python bench/generation.py [--questions 32] [--max-new-tokens 64] [--batch-size 16] [--target DIR]
 
-The target is a random-init GPT-2 (4 layers, 128 wide) with a locally trained BPE: it rarely emits EOS, so
-every answer runs the full max_new_tokens and both settings generate the same number of tokens."""
+The default target is a random-init GPT-2 (4 layers, 128 wide, the demo target's kind) with a locally trained
+BPE: it rarely emits EOS, so every answer runs the full max_new_tokens and both settings generate the same
+number of tokens. --target takes any model dir (e.g. a demo run's target or a fine-tuned models/<system>-<hash>);
+tokens/s then counts the tokens each setting actually generated."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ def main() -> None:
     p.add_argument("--questions", type=int, default=32)
     p.add_argument("--max-new-tokens", type=int, default=64)
     p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--target", type=Path, help="model dir (default: a built-in tiny GPT-2)")
     a = p.parse_args()
 
     import torch
@@ -32,7 +35,7 @@ def main() -> None:
 
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
-        target = build_tiny_gpt2(Path(tmp) / "target", n_layer=4, n_embd=128, n_positions=512)
+        target = a.target or build_tiny_gpt2(Path(tmp) / "target", n_layer=4, n_embd=128, n_positions=512)
         prompts = [build_prompt(f"Explain colour {i} in {i % 7 + 1} words") for i in range(a.questions)]
         rows = []
         for bs in (1, a.batch_size):
