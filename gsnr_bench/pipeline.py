@@ -301,14 +301,18 @@ class Pipeline:
         reg = registry.selectors()
         for s in selectors:
             reg.get(s)
+        if upto in ("judge", "report"):  # judges first: cheap, and a bad one should not wait for the world
+            from .judging.spec import load_judge
+            from .judging.stage import check_endpoint
+
+            for j in self.cfg.judging.judges:
+                spec = load_judge(j)
+                if spec.provider != "reference":  # the reference judge is started by the run itself
+                    check_endpoint(spec, self.cfg.judging)
         if upto != "score":
             for r in self.cfg.selection.ratios:
                 budget(r, len(self.inputs.pool), self.cfg.selection.budget_base)
-        if upto in ("judge", "report"):
-            from .judging.spec import load_judge
-
-            for j in self.cfg.judging.judges:
-                load_judge(j)
+        if upto in ("generate", "judge", "report"):
             _ = self.testsets
 
     def run(self, selectors: list[str], *, upto: str = "report") -> dict[str, Any]:

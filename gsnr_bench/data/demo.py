@@ -235,7 +235,7 @@ def _train_tokenizer(corpus: list[str], vocab_size: int, out: Path) -> None:
     tk = Tokenizer(models.BPE())
     tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tk.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<|endoftext|>", "<|pad|>"],
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<|endoftext|>", "<|pad|>"], show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tk.train_from_iterator(corpus + [load_template("input"), load_template("noinput")] * 50, trainer)
     tok = PreTrainedTokenizerFast(tokenizer_object=tk, eos_token="<|endoftext|>", bos_token="<|endoftext|>",
@@ -297,6 +297,7 @@ def _build_model(tok_dir: Path, out: Path, n_layer: int, n_embd: int, seed: int,
                      n_head=max(1, n_embd // 32), activation_function="gelu_new",
                      eos_token_id=tok.eos_token_id, bos_token_id=tok.eos_token_id)
     model = GPT2LMHeadModel(cfg)
+    model.loss_type = "ForCausalLM"  # transformers cannot infer it from the class name and warns
     if demo.pretrain_epochs:
         _pretrain(model, tok, corpus, demo, seed)
     tmp = out.with_name(out.name + ".tmp")

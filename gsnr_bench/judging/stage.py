@@ -359,3 +359,18 @@ def judge(items: list[Comparison], judge_spec: JudgeSpec, cfg: JudgingConfig, ou
     `out_path` and caching every call in `cache_path`. Resumable; raises EndpointError before any
     call for an unusable endpoint and BudgetExceeded (after recording what is done) at max_cost."""
     return asyncio.run(ajudge(items, judge_spec, cfg, out_path, cache_path, progress))
+
+
+def check_endpoint(judge_spec: JudgeSpec, cfg: JudgingConfig) -> None:
+    """The pre-flight alone (key set, endpoint reachable, model served), so a run can fail on a bad judge
+    before its expensive stages instead of after them. Sends one GET /v1/models, no judging call."""
+    base_url, api_key = resolve_endpoint(judge_spec)
+
+    async def go() -> None:
+        client = JudgeClient(judge_spec, cfg, base_url=base_url, api_key=api_key, seed=cfg.seed)
+        try:
+            await client.preflight()
+        finally:
+            await client.aclose()
+
+    asyncio.run(go())
