@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
@@ -88,8 +89,9 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
         out: dict[str, Any] = {}
     else:
         out = pipe.run(selectors, upto=upto)
-    write_manifest(root, cfg.to_dict(), store.finished_stages(), _manifest_extra(pipe))
-    _print_summary(pipe, out, root)
+    if os.environ.get("RANK", "0") == "0":  # under a distributed launcher only rank 0 records and reports
+        write_manifest(root, cfg.to_dict(), store.finished_stages(), _manifest_extra(pipe))
+        _print_summary(pipe, out, root)
     return 0
 
 

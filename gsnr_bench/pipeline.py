@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -74,6 +76,14 @@ class Pipeline:
             return self._cached(sd)
         if self._peek:
             return sd
+        rank, world = _dist()
+        if world > 1 and rank != 0:
+            # under accelerate launch / torchrun: rank 0 runs and records every stage; the other ranks join
+            # only the fine-tuning (a collective), without the stage lock, and wait for rank 0's DONE
+            if sd.stage == "models":
+                work()
+            _wait_done(sd)
+            return self._cached(sd)
         with sd.lock():
             if sd.done:  # another process finished it while we waited
                 return self._cached(sd)
@@ -342,6 +352,16 @@ class Pipeline:
 
         out["report"] = build_report(self, selectors, cells, {BASELINE: base_model, **models}, judgments)
         return out
+
+
+def _dist() -> tuple[int, int]:
+    """(rank, world size) from the launcher's environment (accelerate launch, torchrun, Slurm via either)."""
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def _wait_done(sd: StageDir, poll: float = 0.5) -> None:
+    while not sd.done:
+        time.sleep(poll)
 
 
 def model_dir(model_sd: StageDir) -> Path:

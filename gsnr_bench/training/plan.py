@@ -103,4 +103,5 @@ def training_arguments(proto: dict[str, Any], work_dir: str, *, device: str) -> 
         remove_unused_columns=False,
         use_cpu=device == "cpu",
         dataloader_num_workers=0,
+        ddp_find_unused_parameters=False,  # every trainable weight (LoRA or full) is used in each forward
     )
