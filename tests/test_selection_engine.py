@@ -59,13 +59,13 @@ def _rel(a, b):
     return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-12)))
 
 
-@pytest.mark.parametrize("seed,order", [(0, "bucketed"), (int(np.random.default_rng().integers(1, 10**6)), "independent")])
+@pytest.mark.parametrize("seed,order", [(0, "bucketed"), (977493, "independent"), (4242, "independent")])
 def test_inpass_norms_match_autograd_every_member_both_epochs(proxy_dir, seed, order):
     members = 3
     b = int(np.random.default_rng(seed).integers(2, 5))
     model, layers, ens, enc = _setup(proxy_dir, members, seed=seed, lr=1e-2, batch_size=b, data_order=order,
                                      bucket_batches=2)
-    idx = list(range(len(enc)))
+    idx = enc.ok()  # an example whose prompt fills max_length is ineligible (no response tokens)
     orig = ens.step
     checked = []
 
@@ -82,9 +82,9 @@ def test_inpass_norms_match_autograd_every_member_both_epochs(proxy_dir, seed, o
     assert set(norms) == {1, 2}
     assert sum(checked) == 2 * len(idx)
     for e in (1, 2):
-        assert norms[e].shape == (members, len(idx)) and np.isfinite(norms[e]).all()
-        assert (norms[e] > 0).all()
-    assert not np.allclose(norms[1], norms[2])  # parameters moved between epochs
+        assert norms[e].shape == (members, len(enc)) and np.isfinite(norms[e][:, idx]).all()
+        assert (norms[e][:, idx] > 0).all()
+    assert not np.allclose(norms[1][:, idx], norms[2][:, idx])  # parameters moved between epochs
 
 
 def test_snapshot_norms_match_autograd_at_epoch_end(proxy_dir):

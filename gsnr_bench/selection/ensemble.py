@@ -46,7 +46,8 @@ class EngineConfig:
     bucket_batches: int = 8
     norms: str = "inpass"  # inpass | snapshot
     record_epochs: list[int] = field(default_factory=lambda: [1, 2])
-    max_tokens: int = 4096  # per stacked pass (padded tokens); larger steps are split into micro-batches
+    max_tokens: int = 2048  # per stacked pass (padded tokens); larger steps are split into micro-batches
+    # (2048: DESIGN.md measured 1-2.5k tokens per pass best on CPU; bench/scoring.py: x1.2 over 4096)
     autocast: Any = None  # torch dtype for autocast on CUDA (bf16/fp16), None = native dtype
 
     def check(self) -> None:

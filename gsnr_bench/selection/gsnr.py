@@ -39,7 +39,7 @@ class GsnrSelector:
                  eps: float = 1e-8, seed: int | None = None, order_seed: int | None = None,
                  data_order: str = "bucketed", bucket_batches: int = 8, batch_size: int = 4,
                  norms: str = "inpass", record_all_epochs: bool = False, template: str = "plain",
-                 append_eos: bool = False, max_length: int | None = None, max_tokens: int = 4096,
+                 append_eos: bool = False, max_length: int | None = None, max_tokens: int = 2048,
                  dtype: str = "float32", device: str | None = None, figure: bool = False):
         if variant not in VARIANTS:
             raise ConfigError(f"gsnr: unknown variant {variant!r}; use one of {VARIANTS}")

@@ -1,0 +1,295 @@
+"""Selector scoring throughput, measured side by side in one run on the same data and proxy.
+
+    .venv/bin/python bench/scoring.py [--examples 192] [--naive-examples 24] [--repeats 2] [--members 5]
+                                      [--batch-size 4] [--bucket-batches 2] [--max-length 512] [--threads N]
+
+Proxy: a random-init 4-layer GPT-2 (n_embd 256, 4 heads, 1024 positions) with a byte-level BPE (8192 tokens)
+trained locally on the pool texts; nothing is downloaded. Data: the first --examples records of
+../shared/data/alpaca_sample.json when present (real Alpaca lengths), else tiny_pool. Prompt: Superfiltering's
+plain template (G-SNR's default), max length --max-length.
+
+Timing: every row is timed --repeats times, the G-SNR / plain (and IFD / bs1) repeats interleaved, and the
+fastest repeat is reported (a shared 2-core machine has bursts of contention; the minimum is the least
+disturbed estimate and the interleaving keeps a burst from favouring one side). Shapes are warmed up first.
+Padding: the engine's length buckets hold batch_size * bucket_batches examples. On a pool of a few hundred
+the buckets span a wide length range (bucket_batches 8 pads 1.32x here at 192 examples, 1.04x at 2,000; the
+selector runs on 52k), so the bench uses --bucket-batches 2 (1.08x at 192) to reproduce a large pool's padding.
+Padded tokens are not counted as useful work either way; the table shows the padding factor.
+
+Rows (each an epoch-equivalent over the same pool, every member seeing every example once):
+  gsnr        the G-SNR engine's training epoch with in-pass per-example norms (Ensemble.train_epoch collect=True)
+  plain       the same ensemble, same init and data order, trained without norms (collect=False)
+  naive       one forward + backward per example per member (the LoRA layers in "reference" autograd mode),
+              the member's norm read from its parameter gradients, gradients accumulated and one Adam step per
+              batch: the same job done the naive way (timed on --naive-examples evenly spaced examples of the pool)
+  ifd         batched, length-bucketed IFD losses (losses.mean_losses; conditioned + answer-alone)
+  ifd_bs1     the batch-size-1 reference (losses.mean_losses_bs1, Hugging Face's labels loss)
+Ratios are of tokens/s (the naive and bs1 rows run on subsets of the pool, whose mean length differs; for
+gsnr/plain, same data, tokens/s and examples/s ratios are equal). Goals: gsnr/plain >= 0.9, gsnr/naive >= 1.8, ifd/ifd_bs1 >= 1.5, gsnr GFLOP/s >= 40% of the matmul rate.
+
+FLOP count (useful work only; padding and recomputation are not counted, so they count against a row).
+Per real token of a sequence of length L, with d = n_embd, n_layer layers, V vocab, r LoRA rank, for one
+member's pass:
+  linear layers, forward       2 * P_lin            P_lin = n_layer * 12 d^2 (qkv 3d^2, proj d^2, MLP 8d^2)
+  attention, forward           4 * d * n_layer * (t+1) at position t (QK^T and AV over the causal prefix)
+  LM head, forward             2 * V * d            at scored (response) positions only
+  training backward            frozen weights need only input gradients: 2 * P_lin, attention 2x its forward,
+                               LM head 2 * V * d at scored positions; LoRA on c_attn (in d, out 3d): forward
+                               2(d r + r 3d), backward 4(d r + r 3d) (input grads + weight grads)
+  norms (gsnr only)            per-example LoRA gradients are the weight grads above, formed per example:
+                               no extra matmul FLOPs beyond the squares (counted as 0)
+So fwd+bwd = 4 P_lin + 12 d n_layer (t+1) + 4 V d [scored] + 6 * 4 d r per token and member; IFD rows count the
+forward terms only (2 P_lin + 4 d n_layer (t+1) + 2 V d [scored]). The usual "6 x params x tokens" would
+overstate this work (a frozen backbone computes no weight gradients) and is not used. The matmul rate is the
+best of several plain fp32 torch.mm runs (2048 x 2048) in the same process.
+Results print as a table and go to bench/out/scoring.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data" / "alpaca_sample.json"
+
+
+def load_pool(n: int):
+    from gsnr_bench.records import Example
+    from gsnr_bench.selection.tiny import tiny_pool
+
+    if DATA.exists():
+        recs = json.loads(DATA.read_text(encoding="utf-8"))[:n]
+        return [Example(f"a{i}", r["instruction"], r.get("input", ""), r["output"]) for i, r in enumerate(recs)], \
+            f"alpaca_sample.json[:{n}]"
+    return tiny_pool(n, seed=0, max_words=120), "tiny_pool"
+
+
+def build_proxy(path: Path, texts: list[str], *, vocab: int = 8192, n_layer: int = 4, n_embd: int = 256,
+                n_head: int = 4, seed: int = 0) -> Path:
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    path.mkdir(parents=True, exist_ok=True)
+    tk = Tokenizer(models.BPE())
+    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tk.decoder = decoders.ByteLevel()
+    tk.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=vocab, special_tokens=["<|endoftext|>"],
+                                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tok = PreTrainedTokenizerFast(tokenizer_object=tk, eos_token="<|endoftext|>", bos_token="<|endoftext|>")
+    tok.save_pretrained(path)
+    torch.manual_seed(seed)
+    cfg = GPT2Config(vocab_size=len(tok), n_positions=1024, n_embd=n_embd, n_layer=n_layer, n_head=n_head,
+                     activation_function="gelu_new", eos_token_id=tok.eos_token_id, bos_token_id=tok.eos_token_id)
+    GPT2LMHeadModel(cfg).save_pretrained(path)
+    return path
+
+
+def matmul_gflops(n: int = 2048, reps: int = 5) -> float:
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best = float("inf")
+    for _ in range(reps):
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    return 2 * n ** 3 / best / 1e9
+
+
+class Flops:
+    """The documented per-token count (module docstring)."""
+
+    def __init__(self, cfg, rank: int):
+        self.d, self.L, self.V, self.r = cfg.n_embd, cfg.n_layer, cfg.vocab_size, rank
+        self.P = self.L * 12 * self.d ** 2
+
+    def seq(self, length: int, scored: int, *, train: bool, lora: bool = True) -> float:
+        d, L = self.d, self.L
+        attn = 4 * d * L * sum(t + 1 for t in range(length))
+        fwd = 2 * self.P * length + attn + 2 * self.V * d * scored
+        if not train:
+            return fwd
+        lo = (2 * (d * self.r + self.r * 3 * d) * L * length) * 3 if lora else 0  # fwd 1x + bwd 2x
+        return 2 * fwd + attn + lo  # backward: linear/head dX = 1x fwd, attention 2x fwd
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--examples", type=int, default=192)
+    ap.add_argument("--naive-examples", type=int, default=24)
+    ap.add_argument("--ifd-bs1-examples", type=int, default=48, help="bs1 IFD is timed on this prefix of the pool")
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--bucket-batches", type=int, default=2)
+    ap.add_argument("--members", type=int, default=5)
+    ap.add_argument("--batch-size", type=int, default=4, help="examples per member per step")
+    ap.add_argument("--max-tokens", type=int, default=None, help="padded tokens per stacked pass (engine default)")
+    ap.add_argument("--max-length", type=int, default=512)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "scoring.json")
+    a = ap.parse_args()
+
+    import numpy as np
+    import torch
+
+    from gsnr_bench.selection.encoding import encode_pairs
+    from gsnr_bench.selection.ensemble import EngineConfig, Ensemble
+    from gsnr_bench.selection.ifd import SuperfilteringIfd
+    from gsnr_bench.selection.lora import attach
+    from gsnr_bench.selection.losses import mean_losses, mean_losses_bs1
+    from gsnr_bench.selection.prompts import plain_prompt
+    from gsnr_bench.selection.proxy import load_proxy
+
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    pool, source = load_pool(a.examples)
+    M, rank = a.members, 8
+    with tempfile.TemporaryDirectory() as tmp:
+        texts = [f"{e.instruction}\n{e.input}\n{e.output}" for e in load_pool(2000)[0]]
+        proxy = str(build_proxy(Path(tmp) / "proxy", texts))
+        tok, model, pad, dev = load_proxy(proxy)
+        cfgm = model.config
+        enc = encode_pairs(tok, [plain_prompt(e) for e in pool], [e.output for e in pool], a.max_length)
+        idx = enc.ok()
+        lens = [len(enc.ids[i]) for i in idx]
+        scored = [enc.n_scored(i) for i in idx]
+        fl = Flops(cfgm, rank)
+        seq_train = sum(fl.seq(len(enc.ids[i]), enc.n_scored(i), train=True) for i in idx)
+        peak = matmul_gflops()
+        print(f"torch {torch.__version__} threads={torch.get_num_threads()} data={source} examples={len(idx)} "
+              f"tokens/example mean={np.mean(lens):.0f} max={max(lens)} scored mean={np.mean(scored):.0f}")
+        print(f"proxy: GPT-2 n_layer={cfgm.n_layer} n_embd={cfgm.n_embd} vocab={cfgm.vocab_size}; "
+              f"LoRA members={M} rank={rank} on c_attn; batch {a.batch_size}/member; fp32 matmul {peak:.1f} GFLOP/s")
+
+        def ensemble(seed=0):
+            torch.manual_seed(seed)
+            _, mdl, _, _ = load_proxy(proxy)
+            layers, sink = attach(mdl, ["c_attn"], M, rank, 16.0, seed=seed)
+            kw = {} if a.max_tokens is None else {"max_tokens": a.max_tokens}
+            cfg = EngineConfig(members=M, rank=rank, alpha=16.0, lr=5e-5, epochs=1, batch_size=a.batch_size,
+                               record_epochs=[1], bucket_batches=a.bucket_batches, **kw)
+            return mdl, layers, Ensemble(mdl, layers, sink, cfg, pad, dev)
+
+        rows = {}
+
+        def record(name, secs, n_ex, toks, flops, note=""):
+            if name in rows and rows[name]["seconds"] <= secs:
+                return
+            rows[name] = {"seconds": secs, "examples_per_s": n_ex / secs, "tokens_per_s": toks / secs,
+                          "gflops_per_s": flops / secs / 1e9, "pct_of_matmul": 100 * flops / secs / 1e9 / peak,
+                          "note": note}
+
+        # warm-up (first-seen shapes are slow on CPU), then the timed epochs
+        _, _, ens = ensemble()
+        warm = idx[: a.batch_size * 2]
+        ens.train_epoch(enc, warm, 1, collect=True)
+        ens.train_epoch(enc, warm, 1, collect=False)
+        tok_all = sum(lens) * M
+
+        from gsnr_bench.selection.ensemble import epoch_plan
+
+        plan = epoch_plan(idx, [len(s) for s in enc.ids], ens.cfg, 1)
+        padded = sum(M * a.batch_size * max(len(enc.ids[i]) for mb in st for i in mb) for st in plan)
+        pad_note = f", padding {padded / tok_all:.2f}x"
+        for name, collect in [("plain", False), ("gsnr", True)] * a.repeats:
+            _, _, ens = ensemble()
+            t = time.perf_counter()
+            out = ens.train_epoch(enc, idx, 1, collect=collect)
+            secs = time.perf_counter() - t
+            if collect:
+                assert np.isfinite(out[:, idx]).all()
+            record(name, secs, len(idx), tok_all, M * seq_train,
+                   ("epoch, in-pass per-example norms" if collect else "epoch, same engine, no norms") + pad_note)
+
+        # naive: one forward+backward per example per member, norm from that member's gradient
+        mdl, layers, ens = ensemble()
+        sub = [idx[j] for j in np.linspace(0, len(idx) - 1, min(a.naive_examples, len(idx))).round().astype(int)]
+        params = [p for l in layers for p in (l.A, l.B)]
+        for l in layers:
+            l.mode = "reference"
+
+        def naive(examples):
+            for k in range(0, len(examples), a.batch_size):
+                batch = examples[k:k + a.batch_size]
+                for m in range(M):
+                    for l in layers:
+                        l.active = m
+                    for i in batch:
+                        ids = torch.tensor([enc.ids[i]])
+                        labels = ids.clone()
+                        labels[0, : enc.start[i]] = -100
+                        loss = mdl(input_ids=ids, labels=labels).loss
+                        grads = torch.autograd.grad(loss, params)
+                        float(torch.sqrt(sum(g[m].square().sum() for g in grads)))
+                        for p, g in zip(params, grads):
+                            p.grad = g / (M * len(batch)) if p.grad is None else p.grad + g / (M * len(batch))
+                ens.opt.step()
+                ens.opt.zero_grad(set_to_none=True)
+
+        naive(sub[:2])
+        sub_tok = sum(len(enc.ids[i]) for i in sub) * M
+        sub_fl = M * sum(fl.seq(len(enc.ids[i]), enc.n_scored(i), train=True) for i in sub)
+        for _ in range(a.repeats):
+            t = time.perf_counter()
+            naive(sub)
+            record("naive", time.perf_counter() - t, len(sub), sub_tok, sub_fl,
+                   f"{len(sub)} examples, 1 fwd+bwd per example per member")
+
+        # IFD: batched vs batch size 1 (conditioned + alone losses)
+        sel = SuperfilteringIfd(max_length=a.max_length)
+        cond, alone = sel.encode(tok, pool, a.max_length)
+        ifd_tok = sum(len(e.ids[i]) for e in (cond, alone) for i in e.ok())
+        ifd_fl = sum(fl.seq(len(e.ids[i]), e.n_scored(i), train=False) for e in (cond, alone) for i in e.ok())
+        cond1, alone1 = sel.encode(tok, pool[: a.ifd_bs1_examples], a.max_length)
+        tok1 = sum(len(e.ids[i]) for e in (cond1, alone1) for i in e.ok())
+        fl1 = sum(fl.seq(len(e.ids[i]), e.n_scored(i), train=False) for e in (cond1, alone1) for i in e.ok())
+        mean_losses(model, cond, pad_id=pad, max_tokens=sel.max_tokens, max_batch=sel.max_batch)  # warm-up
+        mean_losses_bs1(model, alone1)
+        for _ in range(a.repeats):
+            t = time.perf_counter()
+            b1 = [mean_losses(model, e, pad_id=pad, max_tokens=sel.max_tokens, max_batch=sel.max_batch)
+                  for e in (cond, alone)]
+            record("ifd", time.perf_counter() - t, len(pool), ifd_tok, ifd_fl,
+                   f"batched, max_tokens={sel.max_tokens} max_batch={sel.max_batch}")
+            t = time.perf_counter()
+            r1 = [mean_losses_bs1(model, e) for e in (cond1, alone1)]
+            record("ifd_bs1", time.perf_counter() - t, a.ifd_bs1_examples, tok1, fl1,
+                   f"batch size 1, HF labels loss, first {a.ifd_bs1_examples} examples")
+        k = a.ifd_bs1_examples
+        for x, y in zip(b1, r1):
+            np.testing.assert_allclose(x[:k], y, rtol=1e-4)
+
+    # ratios of tokens/s: the naive and bs1 rows run on subsets whose lengths differ from the whole pool's
+    ratios = {
+        "gsnr/plain": (rows["gsnr"]["tokens_per_s"] / rows["plain"]["tokens_per_s"], 0.9),
+        "gsnr/naive": (rows["gsnr"]["tokens_per_s"] / rows["naive"]["tokens_per_s"], 1.8),
+        "ifd/ifd_bs1": (rows["ifd"]["tokens_per_s"] / rows["ifd_bs1"]["tokens_per_s"], 1.5),
+        "gsnr GFLOP/s / matmul": (rows["gsnr"]["gflops_per_s"] / peak, 0.4),
+    }
+    print(f"\n{'row':<9s} {'seconds':>8s} {'examples/s':>11s} {'tokens/s':>10s} {'GFLOP/s':>8s} {'%matmul':>8s}  note")
+    for name, r in rows.items():
+        print(f"{name:<9s} {r['seconds']:8.2f} {r['examples_per_s']:11.2f} {r['tokens_per_s']:10.0f} "
+              f"{r['gflops_per_s']:8.1f} {r['pct_of_matmul']:7.1f}%  {r['note']}")
+    print(f"{'matmul':<9s} {'':>8s} {'':>11s} {'':>10s} {peak:8.1f} {100.0:7.1f}%  fp32 torch.mm 2048^3, best of 5")
+    print()
+    for k, (v, goal) in ratios.items():
+        print(f"{k:<24s} {v:6.2f}   goal >= {goal:<4}  {'met' if v >= goal else 'MISSED'}")
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(json.dumps({
+        "config": {**{k: (str(v) if isinstance(v, Path) else v) for k, v in vars(a).items()}, "data": source,
+                   "threads": torch.get_num_threads(), "torch": torch.__version__,
+                   "proxy": {"n_layer": cfgm.n_layer, "n_embd": cfgm.n_embd, "vocab": cfgm.vocab_size}},
+        "matmul_gflops": peak, "rows": rows,
+        "ratios": {k: {"value": v, "goal": g, "met": v >= g} for k, (v, g) in ratios.items()},
+    }, indent=2))
+    print(f"\nwrote {a.out}")
+
+
+if __name__ == "__main__":
+    main()
