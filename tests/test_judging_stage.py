@@ -256,3 +256,36 @@ def test_diagnostics_on_a_biased_judge():
     assert d["swap_flip_rate"] == 1.0 and d["swap_pairs"] == 4
     assert d["longer_answer_win_rate"] == 1.0 and d["length_decided"] == 1
     assert d["null_tie_rate"] == 0.5 and d["null_mean_abs_gap"] == 1.5
+
+
+def test_records_survive_a_slow_disk(tmp_path, monkeypatch):
+    """Cached comparisons finish at once while uncached ones (null pairs) are still in flight: the background
+    append of the cached batch, slowed here to a crawl mid-write, and the final flush must not overlap (two
+    appends at once tear each other's lines, and the torn-tail repair then cuts a whole batch)."""
+    import time
+
+    from gsnr_bench.judging import stage
+
+    def slow_append(path, rows):
+        payload = "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows)
+        if not payload:
+            return
+        stage_fileio._drop_torn_tail(Path(path))
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(payload[: len(payload) // 2])
+            fh.flush()
+            time.sleep(0.3)
+            fh.write(payload[len(payload) // 2:])
+
+    import gsnr_bench.fileio as stage_fileio
+
+    items, refs = make_items(n=40)
+    with ReferenceJudgeServer(refs) as srv:
+        spec = spec_for(srv)
+        judge(items, spec, fast_cfg(), tmp_path / "a.jsonl", tmp_path / "c.sqlite")
+        monkeypatch.setattr(stage, "append_jsonl", slow_append)
+        srv.latency = 0.1  # the null pairs are answered while the cached batch is being written
+        s = judge(items, spec, fast_cfg(null_pairs=2), tmp_path / "b.jsonl", tmp_path / "c.sqlite")
+    recs = read_jsonl(tmp_path / "b.jsonl")
+    assert len(recs) == len(items) + 4 == s.judged
+    assert len({(r["testset"], r["question_id"], r["null_pair"]) for r in recs}) == len(recs)

@@ -276,25 +276,28 @@ class _Run:
         batch, self.pending = self.pending, []
         append_jsonl(self.out_path, batch)
 
-    async def flusher(self, every: float = 0.05) -> None:
+    async def flusher(self, stop: asyncio.Event, every: float = 0.05) -> None:
         """Batches appends (one fsync per batch, off the event loop) so 100s of replies a second
-        do not stall on disk; a crash loses at most one batch of records, never their cached calls."""
-        while True:
-            await asyncio.sleep(every)
+        do not stall on disk; a crash loses at most one batch of records, never their cached calls.
+        Stopped by `stop`, never cancelled: a cancelled await would leave its append running in the
+        thread while the final flush appends too, and two appends at once can tear each other's lines."""
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), every)
+            except asyncio.TimeoutError:
+                pass
             if self.pending:
                 batch, self.pending = self.pending, []
                 await asyncio.to_thread(append_jsonl, self.out_path, batch)
 
     async def run(self, tasks: list[_Task]) -> None:
-        writer = asyncio.create_task(self.flusher())
+        stop = asyncio.Event()
+        writer = asyncio.create_task(self.flusher(stop))
         try:
             await asyncio.gather(*(self.comparison(t) for t in tasks))
         finally:
-            writer.cancel()
-            try:
-                await writer
-            except asyncio.CancelledError:
-                pass
+            stop.set()
+            await asyncio.shield(writer)  # its last append finishes before the final flush starts
             self.flush()
 
 

@@ -11,7 +11,7 @@ from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
-from .plots import loss_curves_svg, pws_by_ratio_svg, wtl_svg
+from .plots import pws_by_ratio_svg, read_train_log, wtl_svg
 from .results import KEY, MEAN_JUDGE, POOLED
 from .tables import MISSING_MD, ratio_label
 
@@ -177,6 +177,59 @@ def dict_table(tid: str, rows: Sequence[Mapping[str, Any]]) -> str:
     return _table(tid, list(zip(cols, numeric)), body)
 
 
+_LOSS_JS = """
+(function(){
+var el=document.getElementById('loss-data');if(!el)return;var D=JSON.parse(el.textContent);
+var A=document.getElementById('loss-a'),B=document.getElementById('loss-b'),S=document.getElementById('loss-plot');
+var W=640,H=300,L=56,R=16,T=12,Bm=40,C=['#1f77b4','#d62728'],NS='http://www.w3.org/2000/svg';
+function mk(t,a,txt){var e=document.createElementNS(NS,t);for(var k in a)e.setAttribute(k,a[k]);
+ if(txt!==undefined)e.textContent=txt;S.appendChild(e);return e;}
+function draw(){while(S.firstChild)S.removeChild(S.firstChild);
+ var sel=[A.value,B.value],pts=[].concat(D[sel[0]]||[],D[sel[1]]||[]);if(!pts.length)return;
+ var x1=Math.max.apply(null,pts.map(function(p){return p[0];})),ys=pts.map(function(p){return p[1];});
+ var y0=Math.min.apply(null,ys),y1=Math.max.apply(null,ys);if(y1===y0){y1+=1;}
+ function X(v){return L+(W-L-R)*v/(x1||1);}function Y(v){return T+(H-T-Bm)*(1-(v-y0)/(y1-y0));}
+ mk('line',{x1:L,y1:H-Bm,x2:W-R,y2:H-Bm,stroke:'#999'});mk('line',{x1:L,y1:T,x2:L,y2:H-Bm,stroke:'#999'});
+ for(var i=0;i<=4;i++){var v=y0+(y1-y0)*i/4;mk('text',{x:L-6,y:Y(v)+4,'text-anchor':'end','font-size':11},v.toFixed(2));
+  var s=Math.round(x1*i/4);mk('text',{x:X(s),y:H-Bm+16,'text-anchor':'middle','font-size':11},String(s));}
+ mk('text',{x:(W+L)/2,y:H-6,'text-anchor':'middle','font-size':12},'step');
+ sel.forEach(function(k,j){var d=D[k]||[];
+  mk('polyline',{points:d.map(function(p){return X(p[0]).toFixed(1)+','+Y(p[1]).toFixed(1);}).join(' '),
+   fill:'none',stroke:C[j],'stroke-width':1.6});
+  mk('rect',{x:W-R-190,y:T+4+18*j,width:12,height:12,fill:C[j]});
+  mk('text',{x:W-R-172,y:T+14+18*j,'font-size':12},k);});}
+A.addEventListener('change',draw);B.addEventListener('change',draw);draw();
+})();
+"""
+
+
+def loss_picker(logs: Mapping[str, str | Path]) -> str | None:
+    """Training-loss curves of any two models, chosen from two menus (default: the 100% model and the first
+    other one); the curves are embedded as JSON and drawn by inline JS into an SVG."""
+    import json
+
+    if not logs:
+        return None
+    data = {label: [[int(s) if float(s).is_integer() else round(s, 4), round(v, 5)]
+                    for s, v in read_train_log(path)] for label, path in sorted(logs.items())}
+    labels = list(data)
+    first = next((k for k in labels if k == "full" or k.endswith(":full")), labels[0])
+    gsnr = [k for k in labels if k.split(":")[-1].startswith("gsnr@")]
+    second = gsnr[-1] if gsnr else next((k for k in labels if k != first), first)
+
+    def menu(mid: str, chosen: str) -> str:
+        opts = "".join(f'<option value="{_e(k)}"{" selected" if k == chosen else ""}>{_e(k)}</option>'
+                       for k in labels)
+        return f'<select id="{mid}">{opts}</select>'
+
+    payload = json.dumps(data, sort_keys=True, separators=(",", ":")).replace("</", "<\\/")
+    return (f'<p>{menu("loss-a", first)} vs {menu("loss-b", second)}</p>'
+            f'<svg id="loss-plot" class="plot" width="640" height="300" viewBox="0 0 640 300" '
+            f'xmlns="http://www.w3.org/2000/svg"></svg>'
+            f'<script type="application/json" id="loss-data">{payload}</script>'
+            f"<script>{_LOSS_JS}</script>")
+
+
 def render_html(df: pd.DataFrame, extras: PageExtras | None = None) -> str:
     """The whole page as a string (results df as parsed back from leaderboard.csv)."""
     ex = extras or PageExtras()
@@ -192,7 +245,7 @@ def render_html(df: pd.DataFrame, extras: PageExtras | None = None) -> str:
         parts.append(f'<p class="lead">{_e(ex.notes)}</p>')
     parts += ["<h2>Leaderboard</h2>", f'<div class="wide">{leaderboard_table(df)}</div>']
     plots = [("PWS by ratio", pws_by_ratio_svg(df)), ("Win / tie / lose per test set (all judges)", wtl_svg(df)),
-             ("Training loss", loss_curves_svg(ex.train_logs))]
+             ("Training loss (pick any two models)", loss_picker(ex.train_logs))]
     for title, svg in plots:
         if svg:
             parts += [f"<h2>{_e(title)}</h2>", f'<div class="card">{svg}</div>']
