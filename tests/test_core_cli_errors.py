@@ -68,3 +68,15 @@ def test_incompatible_run_dir(tmp_path):
 def test_offline_hub_names_fail_clearly(tmp_path):
     res = _select(tmp_path, train="tatsu-lab/alpaca")
     _assert_clean_error(res, "cannot load dataset 'tatsu-lab/alpaca'")
+
+
+@pytest.mark.parametrize("judge,env,pattern", [
+    ("gtp", {}, "unknown judge 'gtp'; did you mean 'gpt'"),
+    ("gpt", {"OPENAI_API_KEY": ""}, "OPENAI_API_KEY (its API key) is not set"),
+    ("qwen", {"QWEN_BASE_URL": "http://127.0.0.1:9/v1", "QWEN_API_KEY": "k"}, "cannot reach http://127.0.0.1:9/v1"),
+])
+def test_bad_judges_fail_before_any_stage(tmp_path, judge, env, pattern):
+    res = run_cli("run", "--selector", "random", "--judge", judge, "--run-dir", str(tmp_path / "run"), "--quiet",
+                  cwd=tmp_path, env=env)
+    _assert_clean_error(res, pattern)
+    assert not (tmp_path / "run" / "world").exists()  # nothing expensive ran first
