@@ -324,6 +324,20 @@ class Pipeline:
                 budget(r, len(self.inputs.pool), self.cfg.selection.budget_base)
         if upto in ("generate", "judge", "report"):
             _ = self.testsets
+        if upto in ("judge", "report"):
+            self._check_reference_judge()
+
+    def _check_reference_judge(self) -> None:
+        """The reference judge scores answers against reference answers: without them it can only tie."""
+        from .errors import ConfigError
+        from .judging.spec import load_judge
+
+        if not any(load_judge(j).provider == "reference" for j in self.cfg.judging.judges):
+            return
+        bare = [t for t, qs in self.testsets.items() if not all(q.reference for q in qs)]
+        if bare:
+            raise ConfigError(f"the reference judge needs reference answers, which test set(s) {', '.join(bare)} "
+                              "lack; judge them with a model judge (--judge gpt / qwen)")
 
     def run(self, selectors: list[str], *, upto: str = "report") -> dict[str, Any]:
         self.preflight(selectors, upto)

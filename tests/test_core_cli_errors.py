@@ -80,3 +80,13 @@ def test_bad_judges_fail_before_any_stage(tmp_path, judge, env, pattern):
                   cwd=tmp_path, env=env)
     _assert_clean_error(res, pattern)
     assert not (tmp_path / "run" / "world").exists()  # nothing expensive ran first
+
+
+def test_reference_judge_refuses_test_sets_without_references(tmp_path, shared_data):
+    pool = tmp_path / "pool.json"
+    pool.write_text(json.dumps([{"instruction": "a", "output": "b"}] * 3))
+    res = run_cli("run", "--selector", "random", "--train-data", str(pool), "--proxy", "unused", "--target", "unused",
+                  "--testset", str(shared_data / "vicuna_80.jsonl"), "--judge", "reference",
+                  "--run-dir", str(tmp_path / "run"), "--quiet", cwd=tmp_path)
+    _assert_clean_error(res, "the reference judge needs reference answers")
+    assert _no_finished_stage(tmp_path)
