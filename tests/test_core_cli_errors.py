@@ -86,7 +86,7 @@ def test_reference_judge_refuses_test_sets_without_references(tmp_path, shared_d
     pool = tmp_path / "pool.json"
     pool.write_text(json.dumps([{"instruction": "a", "output": "b"}] * 3))
     res = run_cli("run", "--selector", "random", "--train-data", str(pool), "--proxy", "unused", "--target", "unused",
-                  "--testset", str(shared_data / "vicuna_80.jsonl"), "--judge", "reference",
+                  "--testset", str(shared_data / "vicuna_80.jsonl"), "--judge", "reference", "--ratio", "0.5",
                   "--run-dir", str(tmp_path / "run"), "--quiet", cwd=tmp_path)
     _assert_clean_error(res, "the reference judge needs reference answers")
     assert _no_finished_stage(tmp_path)
