@@ -101,7 +101,7 @@ def embedding_grad_norms(model, enc: Encoded, idx: list[int], *, pad_id: int, de
     float64, NaN outside idx or where the loss is non-finite."""
     import torch
 
-    from .losses import length_batches, pad_right, scored_positions, trunk_and_head
+    from .losses import padded_batches, trunk_and_head
 
     trunk, head = trunk_and_head(model)
     emb_mod = model.get_input_embeddings()
@@ -109,13 +109,8 @@ def embedding_grad_norms(model, enc: Encoded, idx: list[int], *, pad_id: int, de
     bias = getattr(head, "bias", None)
     n = len(enc)
     out = {k: np.full(n, np.nan) for k in ("sq_in", "sq_out", "cross", "loss")}
-    batches = length_batches([len(enc.ids[i]) for i in idx], max_tokens, max_batch)
     done = 0
-    for b in batches:
-        members = [idx[j] for j in b]
-        seqs = [enc.ids[i] for i in members]
-        ids = pad_right(seqs, pad_id, device)
-        rows, pos = scored_positions(seqs, [enc.start[i] for i in members], device)
+    for members, ids, rows, pos in padded_batches(enc, idx, pad_id, device, max_tokens, max_batch):
         with torch.no_grad():
             emb0 = emb_mod(ids)
         emb = emb0.detach().float().requires_grad_(True)

@@ -53,6 +53,16 @@ def scored_positions(seqs: Sequence[Sequence[int]], starts: Sequence[int], devic
     return rows_t, pos_t
 
 
+def padded_batches(enc: Encoded, idx: list[int], pad_id: int, device: Any, max_tokens: int, max_batch: int):
+    """Length-bucketed batches of the examples `idx`: (example indices, right-padded ids [b, T], rows and
+    positions of the scored tokens)."""
+    for b in length_batches([len(enc.ids[i]) for i in idx], max_tokens, max_batch):
+        members = [idx[j] for j in b]
+        seqs = [enc.ids[i] for i in members]
+        rows, pos = scored_positions(seqs, [enc.start[i] for i in members], device)
+        yield members, pad_right(seqs, pad_id, device), rows, pos
+
+
 def trunk_and_head(model) -> tuple[Callable, torch.nn.Module]:
     """The transformer without its LM head, and the head (GPT-2: model.transformer / model.lm_head)."""
     return model.base_model, model.get_output_embeddings()
@@ -76,13 +86,8 @@ def mean_losses(model, enc: Encoded, *, pad_id: int, device: Any = "cpu", max_to
     out = np.full(len(enc), np.nan, dtype=np.float64)
     idx = enc.ok()
     trunk, head = trunk_and_head(model)
-    batches = length_batches([len(enc.ids[i]) for i in idx], max_tokens, max_batch)
     done = 0
-    for b in batches:
-        members = [idx[j] for j in b]
-        seqs = [enc.ids[i] for i in members]
-        ids = pad_right(seqs, pad_id, device)
-        rows, pos = scored_positions(seqs, [enc.start[i] for i in members], device)
+    for members, ids, rows, pos in padded_batches(enc, idx, pad_id, device, max_tokens, max_batch):
         hidden = trunk(input_ids=ids)[0]
         out[members] = example_mean_losses(hidden, head, ids, rows, pos, len(members)).double().cpu().numpy()
         done += len(members)
