@@ -94,24 +94,34 @@ def _drop_torn_tail(path: Path) -> None:
         fh.truncate(cut)
 
 
+def jsonl_lines(path: str | os.PathLike) -> list[tuple[int, dict | None, str | None]]:
+    """(line number, object, None) or (line number, None, problem) per non-blank line, so a caller can
+    stop at the first bad line or list them all."""
+    out: list[tuple[int, dict | None, str | None]] = []
+    for lineno, line in enumerate(Path(path).read_text(encoding="utf-8-sig").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            out.append((lineno, None, f"malformed JSON ({exc.msg})"))
+            continue
+        out.append((lineno, row, None) if isinstance(row, dict) else (lineno, None, "not a JSON object"))
+    return out
+
+
 def read_jsonl(path: str | os.PathLike, *, tolerant: bool = False) -> list[dict]:
     """Read JSONL. Strict mode names the bad line; tolerant mode (for our own append-only logs)
     drops a torn final line left by a crash but still refuses corruption in the middle."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"file not found: {path}")
+    entries = jsonl_lines(path)
     rows: list[dict] = []
-    lines = path.read_text(encoding="utf-8-sig").splitlines()
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            if tolerant and lineno == len(lines):
+    for k, (lineno, row, problem) in enumerate(entries):
+        if problem is not None:
+            if tolerant and k == len(entries) - 1 and problem.startswith("malformed"):
                 break
-            raise DataError(f"{path}: malformed JSONL at line {lineno}: {exc.msg}") from None
-        if not isinstance(row, dict):
-            raise DataError(f"{path}: line {lineno} is not a JSON object")
+            raise DataError(f"{path}: line {lineno}: {problem}")
         rows.append(row)
     return rows

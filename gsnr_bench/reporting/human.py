@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import itertools
-import json
 import math
 from collections import Counter
 from dataclasses import asdict, dataclass
@@ -24,7 +23,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from ..errors import DataError
-from ..fileio import write_jsonl
+from ..fileio import jsonl_lines, write_jsonl
 from .metrics import agreement, bootstrap_pws_ci, cohen_kappa, count_outcomes, pws, question_matrices
 from .results import POOLED
 
@@ -65,19 +64,9 @@ def read_rows(path: str | Path) -> list[tuple[int, dict]]:
     text = path.read_text(encoding="utf-8-sig")
     rows: list[tuple[int, dict]] = []
     if path.suffix.lower() in (".jsonl", ".json"):
-        bad = []
-        for lineno, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                bad.append(lineno)
-                continue
-            if not isinstance(row, dict):
-                bad.append(lineno)
-                continue
-            rows.append((lineno, row))
+        entries = jsonl_lines(path)
+        bad = [lineno for lineno, _, problem in entries if problem is not None]
+        rows = [(lineno, row) for lineno, row, problem in entries if problem is None]
         if bad:
             raise DataError(f"{path}: {len(bad)} line(s) are not JSON objects: lines {bad[:SHOW]}")
     else:

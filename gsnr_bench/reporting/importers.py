@@ -20,12 +20,11 @@ is collected and raised as one DataError listing the first rows: nothing is part
 from __future__ import annotations
 
 import ast
-import json
 from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import DataError
-from ..fileio import read_json
+from ..fileio import jsonl_lines, read_json
 from .metrics import combine, outcome_from_scores
 
 SHOW = 5
@@ -142,17 +141,9 @@ def import_fastchat(path: str | Path, *, testset: str, baseline: str = "full", p
         raise DataError(f"file not found: {path}")
     problems: list[str] = []
     out, seen = [], {}
-    lines = path.read_text(encoding="utf-8-sig").splitlines()
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            r = json.loads(line)
-        except json.JSONDecodeError as exc:
-            problems.append(f"line {lineno}: malformed JSON ({exc.msg})")
-            continue
-        if not isinstance(r, dict):
-            problems.append(f"line {lineno}: not a JSON object")
+    for lineno, r, problem in jsonl_lines(path):
+        if problem is not None:
+            problems.append(f"line {lineno}: {problem}")
             continue
         if int(r.get("turn", 1) or 1) != turn:
             continue
