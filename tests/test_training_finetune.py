@@ -101,3 +101,20 @@ def test_adapter_for_another_base_is_refused(tiny_gpt2, tiny_gpt2_other, tmp_pat
 def test_no_generation_dir_is_clear(tmp_path):
     with pytest.raises(DataError, match="no trained model"):
         load_for_inference(Path(tmp_path), device="cpu", dtype="float32")
+
+
+def test_checkpoint_cut_mid_save_is_skipped(tmp_path):
+    """A kill while the Trainer saves leaves a checkpoint without trainer_state.json (written last):
+    resume takes the newest complete one and drops the torn one."""
+    from gsnr_bench.training.finetune import last_complete_checkpoint
+
+    work = tmp_path / "work"
+    for step, state in ((10, "{}"), (20, '{"global_step": 20}'), (30, None), (40, '{"global_st')):
+        d = work / f"checkpoint-{step}"
+        d.mkdir(parents=True)
+        (d / "model.safetensors").write_bytes(b"x")
+        if state is not None:
+            (d / "trainer_state.json").write_text(state)
+    assert last_complete_checkpoint(work) == str(work / "checkpoint-20")
+    assert sorted(p.name for p in work.iterdir()) == ["checkpoint-10", "checkpoint-20"]
+    assert last_complete_checkpoint(tmp_path / "empty") is None

@@ -44,7 +44,6 @@ def finetune(
 
     from transformers import Trainer, set_seed
     from transformers.utils import logging as hf_logging
-    from transformers.trainer_utils import get_last_checkpoint
 
     from ..models import load_tokenizer, resolve_device
     from .callbacks import LossLog, Progress, trim_log
@@ -59,7 +58,7 @@ def finetune(
 
     work = out_dir / "work"
     work.mkdir(parents=True, exist_ok=True)
-    last = get_last_checkpoint(str(work))
+    last = last_complete_checkpoint(work)
     try:  # before the model is loaded, so DeepSpeed ZeRO-3 can shard it while loading
         args = training_arguments(proto, str(work), device=device)
     except ValueError as exc:
@@ -96,6 +95,23 @@ def finetune(
             shutil.rmtree(work, ignore_errors=True)
     trainer.accelerator.wait_for_everyone()
     return final
+
+
+def last_complete_checkpoint(work: Path) -> str | None:
+    """The newest checkpoint the Trainer finished writing, or None. The Trainer writes trainer_state.json
+    last, so a checkpoint without a readable one was cut by a kill mid-save: it is removed (resuming from it
+    would fail, and its step would be saved again anyway)."""
+    import json
+
+    steps = sorted((p for p in work.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
+                   key=lambda p: int(p.name.split("-")[-1]), reverse=True)
+    for ckpt in steps:
+        try:
+            json.loads((ckpt / "trainer_state.json").read_text(encoding="utf-8"))
+            return str(ckpt)
+        except (OSError, ValueError):
+            shutil.rmtree(ckpt, ignore_errors=True)
+    return None
 
 
 class _Features:
