@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .cpu_malloc import keep_freed_memory
 from .errors import DataError
 
 
@@ -14,9 +15,11 @@ def resolve_device(device: str = "auto") -> str:
     import torch
 
     if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise DataError(f"device {device!r} requested but CUDA is not available")
+    if device == "cpu":
+        keep_freed_memory()  # per-step tensors reuse memory instead of page-faulting (cpu_malloc.py)
     return device
 
 
