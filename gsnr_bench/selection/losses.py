@@ -1,9 +1,10 @@
 """One batched, length-bucketed loss routine over right-padded batches (shared by IFD and the engines).
 
-Why it equals batch size 1: with right padding and a causal model, a real token never attends to a pad
-(pads come after it) and positions count from 0 as unpadded, so no attention mask is needed and each row's
-hidden states equal the unpadded ones. Logits are taken only at scored positions (never the dense
-[batch, T, vocab] tensor), which is most of the speed-up on a small proxy."""
+Why it equals batch size 1: with right padding and a causal model, a real token never attends to a pad (pads
+come after it) and positions count from 0 as unpadded, so no attention mask is needed and each row's hidden
+states equal the unpadded ones. Logits are taken only at scored positions (never the dense [batch, T, vocab]
+tensor), which is most of the speed-up on a small proxy; in float32 the head and the cross-entropy run fused,
+block by block over the vocabulary (linear_ce.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from .encoding import Encoded
+from .linear_ce import linear_cross_entropy
 
 
 def length_batches(lengths: Sequence[int], max_tokens: int = 2048, max_batch: int = 16) -> list[list[int]]:
@@ -72,8 +74,12 @@ def example_mean_losses(hidden: torch.Tensor, head: torch.nn.Module, ids: torch.
                         rows: torch.Tensor, pos: torch.Tensor, n_rows: int) -> torch.Tensor:
     """Token-mean CE per row over its scored tokens, logits only at those positions. Float32 result."""
     h = hidden[rows, pos - 1]
-    logits = head(h).float()
-    tok = F.cross_entropy(logits, ids[rows, pos], reduction="none")
+    targets = ids[rows, pos]
+    weight, bias = head.weight, getattr(head, "bias", None)
+    if isinstance(head, torch.nn.Linear) and h.dtype == weight.dtype == torch.float32:
+        tok = linear_cross_entropy(h, weight, bias, targets)  # fused, blockwise (linear_ce.py)
+    else:
+        tok = F.cross_entropy(head(h).float(), targets, reduction="none")
     sums = torch.zeros(n_rows, dtype=torch.float32, device=tok.device).index_add_(0, rows, tok)
     counts = torch.zeros(n_rows, dtype=torch.float32, device=tok.device).index_add_(0, rows, torch.ones_like(tok))
     return sums / counts.clamp_min(1)
