@@ -10,7 +10,6 @@ client's GIL, as a real endpoint would not. Results also go to bench/out/judging
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile

@@ -134,7 +134,6 @@ class GsnrSelector:
         return {e: v.astype(np.float32).astype(np.float64) for e, v in norms.items()}, enc.status
 
     def _result(self, ctx, norms: dict[int, np.ndarray], status: list[str], notes: dict) -> ScoreResult:
-        n = len(ctx.pool)
         tab = gsnr_table(norms[self.s], norms[self.t], self.eps, self.variant)
         ok = np.array([st == OK for st in status])
         used = np.isfinite(norms[self.s]).all(0) & np.isfinite(norms[self.t]).all(0)

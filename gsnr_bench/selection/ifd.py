@@ -72,7 +72,6 @@ class IfdSelector:
         tok, model, pad_id, dev = load_proxy(ctx.proxy, self.device or ctx.device, self.dtype)
         max_length = context_limit(model, self.max_length or min(self.default_max_length, ctx.max_length))
         cond, alone = self.encode(tok, ctx.pool, max_length)
-        n = len(ctx.pool)
         kw = dict(pad_id=pad_id, device=dev, max_tokens=self.max_tokens, max_batch=self.max_batch)
         l_cond = mean_losses(model, cond, progress=lambda d, t: report(ctx.progress, "ifd: conditioned", d, t), **kw)
         l_alone = mean_losses(model, alone, progress=lambda d, t: report(ctx.progress, "ifd: alone", d, t), **kw)
