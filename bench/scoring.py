@@ -1,18 +1,25 @@
 """Selector scoring throughput, measured side by side in one run on the same data and proxy.
 
-    .venv/bin/python bench/scoring.py [--examples 192] [--naive-examples 24] [--repeats 2] [--members 5]
-                                      [--batch-size 4] [--bucket-batches 2] [--max-length 512] [--threads N]
+    .venv/bin/python bench/scoring.py [--examples 192] [--repeats 2] [--members 5] [--batch-size 4]
+                                      [--bucket-batches 2] [--max-length 512] [--threads N] [--model-vocab V]
 
 Proxy: a random-init 4-layer GPT-2 (n_embd 256, 4 heads, 1024 positions) with a byte-level BPE (8192 tokens)
 trained locally on the pool texts; nothing is downloaded. `--model-vocab 50257` gives the model GPT-2's
-embedding and LM-head size instead (measured once: every row ~3.5x slower, the CE over 50257 logits being
-memory-bound on this CPU; gsnr/naive 1.39, ifd/ifd_bs1 1.20). Data: the first --examples records of
-../shared/data/alpaca_sample.json when present (real Alpaca lengths), else tiny_pool. Prompt: Superfiltering's
-plain template (G-SNR's default), max length --max-length.
+embedding and LM-head size instead. Data: the first --examples records of ../shared/data/alpaca_sample.json
+when present (real Alpaca lengths), else tiny_pool. Prompt: Superfiltering's plain template (G-SNR's
+default), max length --max-length.
 
-Timing: every row is timed --repeats times, the G-SNR / plain (and IFD / bs1) repeats interleaved, and the
-fastest repeat is reported (a shared 2-core machine has bursts of contention; the minimum is the least
-disturbed estimate and the interleaving keeps a burst from favouring one side). Shapes are warmed up first.
+Timing: rows that are compared do the same work and are interleaved so that they share the machine's moments.
+plain, gsnr and naive are three copies of one ensemble (same init) training the same epoch plan (same
+examples, same members, same steps), one step of each in turn with the order rotating; each row's step times
+are summed. ifd and ifd_bs1 alternate the same way, length batch by length batch. A 2-core VM here drifts by
+10-20% from one minute to the next: timed one after the other (as this script did before), gsnr/naive ranged
+1.35-2.04 over sessions and 1.57-1.93 over three consecutive runs of one build; interleaved, both sides see
+the same drift. A short untimed warm-up comes first (first-seen shapes are slow on CPU); --repeats full epochs
+are timed with fresh ensembles, and the per-repeat ratios are printed next to the overall one. The naive
+loop's norms are checked against the G-SNR engine's (same parameters at every step): the printed maximum
+relative difference shows the two rows did the same job. The process runs with cpu_malloc's setting, as every
+CPU stage of gsnr-bench does; GSNR_BENCH_MALLOC=system measures without it.
 Padding: the engine's length buckets hold batch_size * bucket_batches examples. On a pool of a few hundred
 the buckets span a wide length range (bucket_batches 8 pads 1.32x here at 192 examples, 1.04x at 2,000; the
 selector runs on 52k), so the bench uses --bucket-batches 2 (1.08x at 192) to reproduce a large pool's padding.
@@ -21,13 +28,12 @@ Padded tokens are not counted as useful work either way; the table shows the pad
 Rows (each an epoch-equivalent over the same pool, every member seeing every example once):
   gsnr        the G-SNR engine's training epoch with in-pass per-example norms (Ensemble.train_epoch collect=True)
   plain       the same ensemble, same init and data order, trained without norms (collect=False)
-  naive       one forward + backward per example per member (the LoRA layers in "reference" autograd mode),
-              the member's norm read from its parameter gradients, gradients accumulated and one Adam step per
-              batch: the same job done the naive way (timed on --naive-examples evenly spaced examples of the pool)
+  naive       one forward + backward per example per member (the LoRA layers in "reference" autograd mode,
+              Hugging Face's labels loss), the member's norm read from its parameter gradients, gradients
+              accumulated and one Adam step per batch: the same job done the naive way
   ifd         batched, length-bucketed IFD losses (losses.mean_losses; conditioned + answer-alone)
   ifd_bs1     the batch-size-1 reference (losses.mean_losses_bs1, Hugging Face's labels loss)
-Ratios are of tokens/s (the naive and bs1 rows run on subsets of the pool, whose mean length differs; for
-gsnr/plain, same data, tokens/s and examples/s ratios are equal). Goals: gsnr/plain >= 0.9, gsnr/naive >= 1.8, ifd/ifd_bs1 >= 1.5, gsnr GFLOP/s >= 40% of the matmul rate.
+Compared rows do the same work, so their ratios of tokens/s, examples/s and seconds are equal. Goals: gsnr/plain >= 0.9, gsnr/naive >= 1.8, ifd/ifd_bs1 >= 1.5, gsnr GFLOP/s >= 40% of the matmul rate.
 
 FLOP count (useful work only; padding and recomputation are not counted, so they count against a row).
 Per real token of a sequence of length L, with d = n_embd, n_layer layers, V vocab, r LoRA rank, for one
@@ -51,7 +57,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -126,8 +131,6 @@ class Flops:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--examples", type=int, default=192)
-    ap.add_argument("--naive-examples", type=int, default=24)
-    ap.add_argument("--ifd-bs1-examples", type=int, default=48, help="bs1 IFD is timed on this prefix of the pool")
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--bucket-batches", type=int, default=2)
     ap.add_argument("--members", type=int, default=5)
@@ -142,6 +145,7 @@ def main() -> None:
     import numpy as np
     import torch
 
+    from gsnr_bench.cpu_malloc import keep_freed_memory
     from gsnr_bench.selection.encoding import encode_pairs
     from gsnr_bench.selection.ensemble import EngineConfig, Ensemble
     from gsnr_bench.selection.ifd import SuperfilteringIfd
@@ -168,6 +172,9 @@ def main() -> None:
         peak = matmul_gflops()
         print(f"torch {torch.__version__} threads={torch.get_num_threads()} data={source} examples={len(idx)} "
               f"tokens/example mean={np.mean(lens):.0f} max={max(lens)} scored mean={np.mean(scored):.0f}")
+        malloc = keep_freed_memory()
+        print(f"malloc: {'freed memory kept in process (cpu_malloc.py)' if malloc else 'system default'}; "
+              "GSNR_BENCH_MALLOC=system measures without")
         print(f"proxy: GPT-2 n_layer={cfgm.n_layer} n_embd={cfgm.n_embd} vocab={cfgm.vocab_size}; "
               f"LoRA members={M} rank={rank} on c_attn; batch {a.batch_size}/member; fp32 matmul {peak:.1f} GFLOP/s")
 
@@ -183,93 +190,112 @@ def main() -> None:
         rows = {}
 
         def record(name, secs, n_ex, toks, flops, note=""):
-            if name in rows and rows[name]["seconds"] <= secs:
-                return
             rows[name] = {"seconds": secs, "examples_per_s": n_ex / secs, "tokens_per_s": toks / secs,
                           "gflops_per_s": flops / secs / 1e9, "pct_of_matmul": 100 * flops / secs / 1e9 / peak,
                           "note": note}
 
-        # warm-up (first-seen shapes are slow on CPU), then the timed epochs
-        _, _, ens = ensemble()
-        warm = idx[: a.batch_size * 2]
-        ens.train_epoch(enc, warm, 1, collect=True)
-        ens.train_epoch(enc, warm, 1, collect=False)
-        tok_all = sum(lens) * M
-
         from gsnr_bench.selection.ensemble import epoch_plan
 
-        plan = epoch_plan(idx, [len(s) for s in enc.ids], ens.cfg, 1)
+        def naive_step(mdl, layers, ens, batch):
+            """One forward + backward per example per member; the member's norm read from its gradient;
+            gradients accumulated as the engine's mean-of-member-means loss, one Adam step per batch."""
+            M, b = len(batch), len(batch[0])
+            params = [p for l in layers for p in (l.A, l.B)]
+            norms = np.empty((M, b))
+            for m, mb in enumerate(batch):
+                for l in layers:
+                    l.active = m
+                for j, i in enumerate(mb):
+                    ids = torch.tensor([enc.ids[i]])
+                    labels = ids.clone()
+                    labels[0, : enc.start[i]] = -100
+                    grads = torch.autograd.grad(mdl(input_ids=ids, labels=labels).loss, params)
+                    norms[m, j] = float(torch.sqrt(sum(g[m].square().sum() for g in grads)))
+                    for p, g in zip(params, grads):
+                        p.grad = g / (M * b) if p.grad is None else p.grad + g / (M * b)
+            ens.opt.step()
+            ens.opt.zero_grad(set_to_none=True)
+            return norms
+
+        # G-SNR, plain and naive: three copies of the same ensemble (same init) train the same epoch plan,
+        # interleaved step by step (the order rotating), so all three see the same data and the same moments
+        # of background load; their summed step times are compared.
+        plan = epoch_plan(idx, [len(s) for s in enc.ids], ensemble()[2].cfg, 1)
+        tok_all = sum(lens) * M
         padded = sum(M * a.batch_size * max(len(enc.ids[i]) for mb in st for i in mb) for st in plan)
-        pad_note = f", padding {padded / tok_all:.2f}x"
-        for name, collect in [("plain", False), ("gsnr", True)] * a.repeats:
-            _, _, ens = ensemble()
-            t = time.perf_counter()
-            out = ens.train_epoch(enc, idx, 1, collect=collect)
-            secs = time.perf_counter() - t
-            if collect:
-                assert np.isfinite(out[:, idx]).all()
-            record(name, secs, len(idx), tok_all, M * seq_train,
-                   ("epoch, in-pass per-example norms" if collect else "epoch, same engine, no norms") + pad_note)
+        names = ("plain", "gsnr", "naive")
+        secs = {n: [] for n in names}
+        norm_err = 0.0
+        for rep in range(a.repeats + 1):  # repeat 0 warms up (first-seen shapes are slow on CPU), untimed
+            runs = {n: ensemble() for n in names}
+            for l in runs["naive"][1]:
+                l.mode = "reference"
+            t_rep = {n: 0.0 for n in names}
+            got = {n: np.full((M, len(enc)), np.nan) for n in ("gsnr", "naive")}
+            steps = plan if rep else plan[:4]
+            for k, batch in enumerate(steps):
+                for n in names[k % 3:] + names[: k % 3]:
+                    mdl, layers, ens = runs[n]
+                    t = time.perf_counter()
+                    if n == "naive":
+                        sq = naive_step(mdl, layers, ens, batch) ** 2
+                    else:
+                        _, sq = ens.step(enc, batch, collect=n == "gsnr", update=True)
+                    t_rep[n] += time.perf_counter() - t
+                    if n in got:
+                        for m, mb in enumerate(batch):
+                            got[n][m, mb] = np.sqrt(sq[m])
+            if rep:
+                for n in names:
+                    secs[n].append(t_rep[n])
+                seen = np.isfinite(got["gsnr"])
+                norm_err = max(norm_err, float(np.max(np.abs(got["gsnr"] - got["naive"])[seen] / got["naive"][seen])))
+        peak = max(peak, matmul_gflops())  # again after the timed epochs: the best of both is the machine's rate
+        rows_fl = M * seq_train
+        notes = {"plain": "epoch, same engine, no norms", "gsnr": "epoch, in-pass per-example norms",
+                 "naive": "epoch, 1 fwd+bwd per example per member"}
+        for n in names:
+            record(n, sum(secs[n]) / a.repeats, len(idx), tok_all, rows_fl,
+                   f"{notes[n]}, padding {padded / tok_all:.2f}x" if n != "naive" else notes[n])
+        per_rep = {f"{x}/{y}": [round(sy / sx, 3) for sx, sy in zip(secs[x], secs[y])]
+                   for x, y in (("gsnr", "plain"), ("gsnr", "naive"))}
 
-        # naive: one forward+backward per example per member, norm from that member's gradient
-        mdl, layers, ens = ensemble()
-        sub = [idx[j] for j in np.linspace(0, len(idx) - 1, min(a.naive_examples, len(idx))).round().astype(int)]
-        params = [p for l in layers for p in (l.A, l.B)]
-        for l in layers:
-            l.mode = "reference"
+        # IFD: batched vs batch size 1, interleaved batch by batch on the same examples
+        from gsnr_bench.selection.encoding import Encoded
+        from gsnr_bench.selection.losses import length_batches
 
-        def naive(examples):
-            for k in range(0, len(examples), a.batch_size):
-                batch = examples[k:k + a.batch_size]
-                for m in range(M):
-                    for l in layers:
-                        l.active = m
-                    for i in batch:
-                        ids = torch.tensor([enc.ids[i]])
-                        labels = ids.clone()
-                        labels[0, : enc.start[i]] = -100
-                        loss = mdl(input_ids=ids, labels=labels).loss
-                        grads = torch.autograd.grad(loss, params)
-                        float(torch.sqrt(sum(g[m].square().sum() for g in grads)))
-                        for p, g in zip(params, grads):
-                            p.grad = g / (M * len(batch)) if p.grad is None else p.grad + g / (M * len(batch))
-                ens.opt.step()
-                ens.opt.zero_grad(set_to_none=True)
-
-        naive(sub[:2])
-        sub_tok = sum(len(enc.ids[i]) for i in sub) * M
-        sub_fl = M * sum(fl.seq(len(enc.ids[i]), enc.n_scored(i), train=True) for i in sub)
-        for _ in range(a.repeats):
-            t = time.perf_counter()
-            naive(sub)
-            record("naive", time.perf_counter() - t, len(sub), sub_tok, sub_fl,
-                   f"{len(sub)} examples, 1 fwd+bwd per example per member")
-
-        # IFD: batched vs batch size 1 (conditioned + alone losses)
         sel = SuperfilteringIfd(max_length=a.max_length)
         cond, alone = sel.encode(tok, pool, a.max_length)
         ifd_tok = sum(len(e.ids[i]) for e in (cond, alone) for i in e.ok())
         ifd_fl = sum(fl.seq(len(e.ids[i]), e.n_scored(i), train=False) for e in (cond, alone) for i in e.ok())
-        cond1, alone1 = sel.encode(tok, pool[: a.ifd_bs1_examples], a.max_length)
-        tok1 = sum(len(e.ids[i]) for e in (cond1, alone1) for i in e.ok())
-        fl1 = sum(fl.seq(len(e.ids[i]), e.n_scored(i), train=False) for e in (cond1, alone1) for i in e.ok())
-        mean_losses(model, cond, pad_id=pad, max_tokens=sel.max_tokens, max_batch=sel.max_batch)  # warm-up
-        mean_losses_bs1(model, alone1)
-        for _ in range(a.repeats):
-            t = time.perf_counter()
-            b1 = [mean_losses(model, e, pad_id=pad, max_tokens=sel.max_tokens, max_batch=sel.max_batch)
-                  for e in (cond, alone)]
-            record("ifd", time.perf_counter() - t, len(pool), ifd_tok, ifd_fl,
-                   f"batched, max_tokens={sel.max_tokens} max_batch={sel.max_batch}")
-            t = time.perf_counter()
-            r1 = [mean_losses_bs1(model, e) for e in (cond1, alone1)]
-            record("ifd_bs1", time.perf_counter() - t, a.ifd_bs1_examples, tok1, fl1,
-                   f"batch size 1, HF labels loss, first {a.ifd_bs1_examples} examples")
-        k = a.ifd_bs1_examples
-        for x, y in zip(b1, r1):
-            np.testing.assert_allclose(x[:k], y, rtol=1e-4)
+        parts = []
+        for e in (cond, alone):
+            ok = e.ok()
+            for b in length_batches([len(e.ids[i]) for i in ok], sel.max_tokens, sel.max_batch):
+                sub = [ok[j] for j in b]
+                parts.append(Encoded([e.ids[i] for i in sub], [e.start[i] for i in sub], [e.status[i] for i in sub]))
+        t_ifd = {"ifd": [], "ifd_bs1": []}
+        for rep in range(a.repeats + 1):
+            tot = {"ifd": 0.0, "ifd_bs1": 0.0}
+            for k, part in enumerate(parts if rep else parts[:2]):
+                for n in (("ifd", "ifd_bs1") if k % 2 else ("ifd_bs1", "ifd")):
+                    t = time.perf_counter()
+                    if n == "ifd":
+                        x = mean_losses(model, part, pad_id=pad, max_tokens=sel.max_tokens, max_batch=sel.max_batch)
+                    else:
+                        y = mean_losses_bs1(model, part)
+                    tot[n] += time.perf_counter() - t
+                np.testing.assert_allclose(x, y, rtol=1e-4)
+            if rep:
+                for n in tot:
+                    t_ifd[n].append(tot[n])
+        record("ifd", sum(t_ifd["ifd"]) / a.repeats, len(pool), ifd_tok, ifd_fl,
+               f"batched, max_tokens={sel.max_tokens} max_batch={sel.max_batch}")
+        record("ifd_bs1", sum(t_ifd["ifd_bs1"]) / a.repeats, len(pool), ifd_tok, ifd_fl,
+               "batch size 1, HF labels loss")
+        per_rep["ifd/ifd_bs1"] = [round(y / x, 3) for x, y in zip(t_ifd["ifd"], t_ifd["ifd_bs1"])]
 
-    # ratios of tokens/s: the naive and bs1 rows run on subsets whose lengths differ from the whole pool's
+    # every row did the same work (same examples, same epoch plan), so ratios of rates are ratios of seconds
     ratios = {
         "gsnr/plain": (rows["gsnr"]["tokens_per_s"] / rows["plain"]["tokens_per_s"], 0.9),
         "gsnr/naive": (rows["gsnr"]["tokens_per_s"] / rows["naive"]["tokens_per_s"], 1.8),
@@ -280,16 +306,19 @@ def main() -> None:
     for name, r in rows.items():
         print(f"{name:<9s} {r['seconds']:8.2f} {r['examples_per_s']:11.2f} {r['tokens_per_s']:10.0f} "
               f"{r['gflops_per_s']:8.1f} {r['pct_of_matmul']:7.1f}%  {r['note']}")
-    print(f"{'matmul':<9s} {'':>8s} {'':>11s} {'':>10s} {peak:8.1f} {100.0:7.1f}%  fp32 torch.mm 2048^3, best of 5")
+    print(f"{'matmul':<9s} {'':>8s} {'':>11s} {'':>10s} {peak:8.1f} {100.0:7.1f}%  fp32 torch.mm 2048^3, best of 10 (5 before, 5 after the epochs)")
     print()
     for k, (v, goal) in ratios.items():
-        print(f"{k:<24s} {v:6.2f}   goal >= {goal:<4}  {'met' if v >= goal else 'MISSED'}")
+        reps = f"   per repeat {per_rep[k]}" if k in per_rep else ""
+        print(f"{k:<24s} {v:6.2f}   goal >= {goal:<4}  {'met' if v >= goal else 'MISSED'}{reps}")
+    print(f"same job: G-SNR in-pass norms vs the naive loop's, max relative difference {norm_err:.1e}")
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps({
         "config": {**{k: (str(v) if isinstance(v, Path) else v) for k, v in vars(a).items()}, "data": source,
                    "threads": torch.get_num_threads(), "torch": torch.__version__,
                    "proxy": {"n_layer": cfgm.n_layer, "n_embd": cfgm.n_embd, "vocab": cfgm.vocab_size}},
-        "matmul_gflops": peak, "rows": rows,
+        "matmul_gflops": peak, "rows": rows, "per_repeat": per_rep, "norm_max_rel_diff": norm_err,
+        "malloc_tuned": malloc,
         "ratios": {k: {"value": v, "goal": g, "met": v >= g} for k, (v, g) in ratios.items()},
     }, indent=2))
     print(f"\nwrote {a.out}")
