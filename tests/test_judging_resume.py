@@ -4,6 +4,7 @@ processes can share one cache."""
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -11,6 +12,9 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+import pytest
+
+from gsnr_bench.errors import StoreError
 from gsnr_bench.fileio import read_jsonl
 from gsnr_bench.judging.cache import JudgeCache
 from gsnr_bench.judging.config import JudgingConfig
@@ -96,3 +100,49 @@ def test_two_processes_write_one_cache(tmp_path):
         assert len(c) == 450
         assert c.get("k10")["prompt_tokens"] == 10 and c.get("k449")["prompt_tokens"] == 449
         assert c._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+class _FlakyConnect:
+    """sqlite3.connect whose connections fail the WAL switch `fails` times with `message`."""
+
+    def __init__(self, fails: int, message: str) -> None:
+        self.fails, self.message, self.opened = fails, message, 0
+        self._real = sqlite3.connect
+
+    def __call__(self, *args, **kwargs):
+        self.opened += 1
+        real, outer = self._real(*args, **kwargs), self
+
+        class Conn:
+            def execute(self, sql, *a):
+                if sql.startswith("PRAGMA journal_mode") and outer.fails > 0:
+                    outer.fails -= 1
+                    raise sqlite3.OperationalError(outer.message)
+                return real.execute(sql, *a)
+
+            def __getattr__(self, name):
+                return getattr(real, name)
+
+        return Conn()
+
+
+def test_cache_setup_retries_a_lock_race(tmp_path, monkeypatch):
+    # SQLite refuses a racing WAL switch at once, without the busy timeout: setup must retry.
+    flaky = _FlakyConnect(fails=3, message="database is locked")
+    monkeypatch.setattr(sqlite3, "connect", flaky)
+    with JudgeCache(tmp_path / "j.sqlite") as c:
+        c.put("k", {"text": "1 2"})
+        assert c.get("k") == {"text": "1 2"}
+    assert flaky.opened == 4
+
+
+def test_cache_setup_does_not_retry_a_broken_file(tmp_path, monkeypatch):
+    path = tmp_path / "j.sqlite"
+    path.write_bytes(b"this is not a database, just some bytes" * 200)
+    with pytest.raises(StoreError, match="is unusable: file is not a database"):
+        JudgeCache(path)
+    flaky = _FlakyConnect(fails=1, message="disk I/O error")
+    monkeypatch.setattr(sqlite3, "connect", flaky)
+    with pytest.raises(StoreError, match="disk I/O error"):
+        JudgeCache(tmp_path / "other.sqlite")
+    assert flaky.opened == 1

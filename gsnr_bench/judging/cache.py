@@ -30,15 +30,33 @@ class JudgeCache:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()  # one connection, shared by the event loop and writer threads
-        try:
-            self._db = sqlite3.connect(self.path, timeout=60.0, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA busy_timeout=60000")
-            self._db.execute("CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, reply TEXT NOT NULL, "
-                             "created REAL NOT NULL)")
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"judge cache {self.path} is unusable: {exc}") from None
+        self._db = self._open(timeout=60.0)
+
+    def _open(self, timeout: float) -> sqlite3.Connection:
+        """Connect and set up the schema. SQLite answers "database is locked" at once, without
+        waiting on the busy timeout, when two processes switch a fresh file to WAL or create the
+        table at the same moment (it refuses a lock upgrade that could deadlock); so setup is
+        retried as a whole until `timeout`."""
+        deadline = time.monotonic() + timeout
+        delay = 0.01
+        while True:
+            db = None
+            try:
+                db = sqlite3.connect(self.path, timeout=timeout, check_same_thread=False, isolation_level=None)
+                db.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.execute("CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, reply TEXT NOT NULL, "
+                           "created REAL NOT NULL)")
+                return db
+            except sqlite3.DatabaseError as exc:
+                if db is not None:
+                    db.close()
+                transient = isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc))
+                if not transient or time.monotonic() + delay > deadline:
+                    raise StoreError(f"judge cache {self.path} is unusable: {exc}") from None
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
 
     def get(self, key: str) -> dict[str, Any] | None:
         with self._lock:
