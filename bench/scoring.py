@@ -153,7 +153,9 @@ def main() -> None:
     from gsnr_bench.selection.losses import mean_losses, mean_losses_bs1
     from gsnr_bench.selection.prompts import plain_prompt
     from gsnr_bench.selection.proxy import load_proxy
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # a bar per model load would bury the table
     if a.threads:
         torch.set_num_threads(a.threads)
     pool, source = load_pool(a.examples)
