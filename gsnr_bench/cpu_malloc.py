@@ -4,7 +4,8 @@ Why: glibc malloc serves every block above its mmap threshold (32 MiB at most) w
 on free. A training or scoring step on CPU allocates the same big tensors every step (the [scored tokens, vocab]
 logits and their gradients: 44 MB at vocab 8192, 280 MB at GPT-2's 50257), so each step touches brand-new pages
 and pays a page fault per 4 KiB. Zero-filling a fresh 44 MB tensor took 10.9 ms here against 1.3 ms for reused
-memory (and log_softmax 14.4 vs 4.4 ms); `bench/scoring.py --malloc system` measures the whole effect.
+memory (and log_softmax 14.4 vs 4.4 ms); `GSNR_BENCH_MALLOC=system python bench/scoring.py` beside a plain run
+measures the whole effect (its header says whether the tuning is on).
 Turning mmap off (M_MMAP_MAX = 0) and raising the trim threshold makes freed blocks reusable, the effect
 PyTorch's CPU performance guide gets by preloading jemalloc or tcmalloc.
 
