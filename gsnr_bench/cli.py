@@ -8,7 +8,7 @@ from pathlib import Path
 
 from . import __version__
 
-STAGES = ("score", "select", "finetune", "generate", "judge", "report")
+STAGES = ("score", "select", "finetune", "generate", "judge")
 
 
 def _common(p: argparse.ArgumentParser, *, selectors: bool = True) -> None:
@@ -34,6 +34,12 @@ def _common(p: argparse.ArgumentParser, *, selectors: bool = True) -> None:
         g.add_argument("--budget-base", type=int, help="n = round(ratio * BASE), e.g. 52002 as in Superfiltering")
 
 
+def _judging(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-cost", type=float, metavar="USD",
+                   help="stop judging before this run's judge spend (over all its commands) passes USD")
+    p.add_argument("--concurrency", type=int, metavar="N", help="concurrent judge requests")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gsnr-bench",
@@ -42,15 +48,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"gsnr-bench {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("run", help="every stage for the given selectors and ratios (default: the offline demo)")
+    p = sub.add_parser("run", help="every stage for the given selectors and ratios, then the report "
+                                   "(default: the offline demo)")
     _common(p)
+    _judging(p)
     for stage in STAGES:
         p = sub.add_parser(stage, help=f"run the pipeline up to the {stage} stage (earlier stages are reused)")
         _common(p)
         if stage == "judge":
             p.add_argument("--dry-run", action="store_true", help="print the number of calls and estimated cost")
-            p.add_argument("--max-cost", type=float, help="stop before spending past this many USD")
-            p.add_argument("--concurrency", type=int, help="concurrent judge requests")
+            _judging(p)
+
+    p = sub.add_parser("report", help="re-render a run's report from its files (every judged cell; runs no stage)")
+    p.add_argument("--run-dir", type=Path, default=Path("runs/demo"), help="run directory (default: %(default)s)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
 
     p = sub.add_parser("ls", help="list selectors, judges, generators or runs")
     p.add_argument("what", choices=["selectors", "judges", "generators", "runs"])
@@ -73,8 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--system", help="name of the system judged against the baseline (superfiltering format)")
     p.add_argument("--baseline", default="full")
     p.add_argument("--testset", required=True, help="test set the judgments belong to")
-    p.add_argument("--judge", default="imported")
-    p.add_argument("--combine", choices=["lenient", "strict"], default="lenient")
+    p.add_argument("--judge", default="imported", help="judge name to record (fastchat: default the file's)")
+    p.add_argument("--combine", choices=["lenient", "strict"], default=None,
+                   help="how two orders combine (default: the format's own: superfiltering lenient, fastchat strict)")
+    p.add_argument("--model", default="imported", help="target model the judged systems were trained from "
+                   "(shown in the leaderboard; default: %(default)s)")
+    p.add_argument("--regime", default="imported", help="training regime of the judged systems (lora, full; "
+                   "default: %(default)s)")
+    p.add_argument("--dataset", default=None, help="training pool of the judged systems (default: imported)")
     return parser
 
 
@@ -93,6 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     except GsnrError as exc:
         print(f"gsnr-bench: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # disk full, permission denied, read-only file system: one line, not a traceback
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"gsnr-bench: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("gsnr-bench: interrupted; run the same command again to resume where it stopped", file=sys.stderr)
         return 130

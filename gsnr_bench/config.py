@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from . import yaml12
 from .data.config import DataConfig, DemoConfig
 from .errors import ConfigError
 from .generation.config import GenerationConfig
@@ -36,43 +37,91 @@ class Config(Section):
         return self.model_dump(mode="json")
 
 
+PRESET_SUFFIX = ".yaml"
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
+    """A config mapping from a YAML file (YAML 1.2 scalars: `5e-5` is a float). A run's own record
+    (RUN/config.yaml: `config` + `history`) loads as its `config`."""
     path = Path(path)
-    if not path.exists():
+    if path.is_dir():
+        raise ConfigError(f"config {path} is a directory, not a YAML file")
+    if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yaml12.load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise ConfigError(f"{path}: malformed YAML{where}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config {path}: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping")
+    if set(data) == {"config", "history"} and isinstance(data["config"], dict):
+        return dict(data["config"])
     return data
 
 
-def resolve_config_source(name_or_path: str) -> Path:
-    """A --config value is a file path or the name of a shipped preset (demo, paper/alpaca-7b-lora)."""
-    p = Path(name_or_path)
-    if p.exists():
+def resolve_config_source(name_or_path: str, relative_to: Path | None = None) -> Path:
+    """A --config value (or an `extends:` entry) is the name of a shipped preset (demo,
+    paper/alpaca-llama2-7b-lora) or a YAML file. Preset names are looked up first, so a folder or file
+    that happens to be called `demo` in the working directory does not shadow the preset."""
+    if not name_or_path.endswith((".yaml", ".yml")):
+        preset = find_resource("configs", f"{name_or_path}{PRESET_SUFFIX}")
+        if preset is not None:
+            return preset
+    p = Path(name_or_path).expanduser()
+    if relative_to is not None and not p.is_absolute():
+        p = relative_to / p
+    if p.is_dir():
+        raise ConfigError(f"config {name_or_path} is a directory, not a YAML file or preset name")
+    if p.is_file():
         return p
-    preset = find_resource("configs", f"{name_or_path}.yaml")
-    if preset is not None:
-        return preset
-    raise ConfigError(f"config not found: {name_or_path} (neither a file nor a shipped preset)")
+    raise ConfigError(f"config not found: {name_or_path} (neither a shipped preset nor a file; "
+                      f"presets: {', '.join(list_presets()) or 'none'})")
+
+
+def list_presets() -> list[str]:
+    from .resources import list_resources
+
+    return sorted(list_resources("configs"))
+
+
+def load_config_tree(name_or_path: str, relative_to: Path | None = None, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """One config source with its `extends:` chain merged underneath it (a name or a list of names;
+    paths relative to the extending file). A cycle is an error."""
+    path = resolve_config_source(str(name_or_path), relative_to).resolve()
+    if path in _seen:
+        chain = " -> ".join(str(p) for p in (*_seen, path))
+        raise ConfigError(f"config extends itself: {chain}")
+    data = load_yaml(path)
+    parents = data.pop("extends", None)
+    if parents is None:
+        return data
+    if isinstance(parents, str):
+        parents = [parents]
+    if not isinstance(parents, list) or not all(isinstance(x, str) for x in parents):
+        raise ConfigError(f"{path}: 'extends' must be a preset name, a file, or a list of them")
+    tree: dict[str, Any] = {}
+    for parent in parents:
+        tree = _deep_merge(tree, load_config_tree(parent, path.parent, (*_seen, path)))
+    return _deep_merge(tree, data)
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
+    """`key.sub=value`; the value is a YAML 1.2 scalar or flow collection (5e-5 is a float, [a, b] a list)."""
     if "=" not in text:
         raise ConfigError(f"--set expects key.sub=value, got {text!r}")
     key, raw = text.split("=", 1)
-    if not key.strip():
+    keys = key.strip().split(".")
+    if not key.strip() or not all(keys):
         raise ConfigError(f"--set expects key.sub=value, got {text!r}")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = yaml12.load(raw) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
-    return key.strip().split("."), value
+    return keys, value
 
 
 def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -95,16 +144,15 @@ def _set_path(tree: dict[str, Any], keys: list[str], value: Any) -> None:
 
 
 def build_config(
-    sources: list[str | Path] | None = None,
+    sources: list[str | Path | dict[str, Any]] | None = None,
     overrides: list[str] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Config:
-    """Merge YAML sources in order, then `extra` (from CLI flags), then --set overrides."""
+    """Merge config sources in order (preset names, YAML files, or mappings such as a run's recorded
+    config), then `extra` (from CLI flags), then --set overrides."""
     tree: dict[str, Any] = {}
     for src in sources or []:
-        data = load_yaml(resolve_config_source(str(src)))
-        data.pop("extends", None)
-        tree = _deep_merge(tree, data)
+        tree = _deep_merge(tree, src if isinstance(src, dict) else load_config_tree(str(src)))
     if extra:
         tree = _deep_merge(tree, extra)
     for text in overrides or []:

@@ -30,4 +30,12 @@ class StoreError(GsnrError):
 
 
 class BudgetExceeded(GsnrError):
-    """A judging run would spend past --max-cost."""
+    """A judging run would spend past --max-cost. Exit code 4: raise the limit and run again to go on."""
+
+    exit_code = 4
+
+
+# Exit codes (README "A run directory"): 0 done; 2 bad input, config or environment (nothing ran, or the
+# stage that hit it stopped); 3 finished, but some judge comparisons failed (run the same command again
+# to retry exactly those); 4 stopped at --max-cost; 130 interrupted (run it again to resume).
+EXIT_FAILED_COMPARISONS = 3

@@ -14,13 +14,16 @@ from typing import Any, Callable
 from .config import Config
 from .data.pool import load_pool, pool_fingerprint
 from .data.testsets import load_testset
-from .errors import BudgetExceeded, DataError
-from .fileio import read_jsonl, write_jsonl
+from .errors import BudgetExceeded, ConfigError, DataError
+from .fileio import read_jsonl, write_json, write_jsonl
 from .progress import console, progress_bar
 from .records import Example, Question
-from .store import RunStore, StageDir, Timer, content_hash
+from .store import CELL, CELL_VERSION, RunStore, StageDir, Timer, content_hash
 
 BASELINE = "full"
+# judging settings that change how calls are sent, not what a verdict means: not part of a stage's key
+JUDGING_TRANSPORT = {"judges", "concurrency", "max_cost", "timeout", "max_retries", "backoff_base", "backoff_max"}
+DEMO_TESTSETS = ("demo-wizardlm", "demo-vicuna")
 
 
 @dataclass
@@ -29,6 +32,7 @@ class StageEvent:
     label: str
     seconds: float
     cached: bool
+    status: str = ""  # "" = done (or cached); "incomplete: why" for a stage left to finish later
 
 
 @dataclass
@@ -53,7 +57,12 @@ class Pipeline:
         self.store = store
         self.quiet = quiet
         self.events: list[StageEvent] = []
-        self.spent = 0.0  # USD sent to judges by this process (cache hits are free); --max-cost bounds it
+        self.spent = 0.0  # USD this command sent to judges (cache hits are free)
+        self.failed_comparisons = 0  # failed comparisons left in the judging stages this command ran
+        self.budget_stop: BudgetExceeded | None = None  # set when --max-cost stopped a judging stage
+        self.left_unjudged = 0  # comparisons left without a verdict after a budget stop (whole command)
+        self.judge_summaries: dict[tuple[str, str], Any] = {}
+        self.incomplete: list[StageDir] = []
         self._peek = False
 
     @contextlib.contextmanager
@@ -90,7 +99,12 @@ class Pipeline:
             timer = Timer()
             if not self.quiet:
                 console.print(f"[bold cyan]{sd.stage}[/] {sd.label}")
-            meta = work() or {}
+            try:
+                meta = work() or {}
+            except StageIncomplete as exc:
+                self.incomplete.append(sd)
+                self.events.append(StageEvent(sd.stage, sd.label, timer.seconds, False, status=f"incomplete: {exc}"))
+                return sd
             sd.mark_done(timer.seconds, **meta)
             self.events.append(StageEvent(sd.stage, sd.label, timer.seconds, False))
         return sd
@@ -127,20 +141,50 @@ class Pipeline:
         """Pool and models; test sets load lazily (selection needs none)."""
         c = self.cfg
         world = self.world if self._needs_world() else None
+        if not c.data.train:
+            raise ConfigError("no training pool: pass --train-data FILE_OR_DATASET (data.train)")
         if c.data.train == "demo":
             pool, pool_name = load_pool(world.pool, max_examples=c.data.max_examples), "demo"
         else:
-            pool, pool_name = load_pool(c.data.train, max_examples=c.data.max_examples), Path(c.data.train).stem
+            pool, pool_name = self.real_pool, Path(c.data.train).stem
 
-        def model(spec: str, which: str) -> tuple[str, str]:
+        def model(spec: str | None, which: str) -> tuple[str, str]:
             if spec == "demo":
                 return str(getattr(world, which)), f"demo-{which}-{self._world_key}"
-            return spec, spec
+            if not spec:  # validate() names what is missing before any stage; this is a backstop
+                raise ConfigError(f"no {which} model: pass --{which} DIR_OR_HUB_NAME")
+            return spec, self.fingerprint(spec)
 
         proxy, proxy_key = model(c.proxy.model, "proxy")
-        target, target_key = model(c.finetune.model, "target")
+        target, target_key = model(c.finetune.model, "target") if c.finetune.model else ("", "")
         return Inputs(pool, pool_name, pool_fingerprint(pool)[:16], proxy, proxy_key, target, target_key,
                       truth=Path(world.truth) if c.data.train == "demo" else None)
+
+    def fingerprint(self, spec: str) -> str:
+        """Content key of a model (fingerprint.py); file digests are remembered in RUN/cache/file-hashes.json."""
+        from .fingerprint import StatCache, model_fingerprint
+
+        cache = StatCache(self.store.root / "cache" / "file-hashes.json" if self.store.exists else None)
+        try:
+            return model_fingerprint(spec, cache)
+        finally:
+            cache.save()
+
+    @functools.cached_property
+    def real_pool(self) -> list[Example]:
+        """The pool from a file or dataset name (not the demo's): loaded once, by validate() first."""
+        return load_pool(self.cfg.data.train, max_examples=self.cfg.data.max_examples)
+
+    def _pool_size(self) -> int:
+        c = self.cfg
+        if c.data.train == "demo":  # known from the world's config, before the world is built
+            return min(c.demo.pool_size, c.data.max_examples or c.demo.pool_size)
+        return len(self.real_pool)
+
+    @functools.cached_property
+    def _real_testsets(self) -> dict[str, list[Question]]:
+        return {spec: load_testset(spec, max_questions=self.cfg.data.max_questions)
+                for spec in self.cfg.data.testsets if not spec.startswith("demo-")}
 
     @functools.cached_property
     def testsets(self) -> dict[str, list[Question]]:
@@ -153,7 +197,7 @@ class Pipeline:
                     raise DataError(f"unknown demo test set {spec!r} (have: {', '.join(world.testsets)})")
                 qs = load_testset(f"{spec}={world.testsets[spec]}", max_questions=c.data.max_questions)
             else:
-                qs = load_testset(spec, max_questions=c.data.max_questions)
+                qs = self._real_testsets[spec]
             name = qs[0].testset
             if name in testsets:
                 raise DataError(f"two test sets are both named {name!r}; name them with NAME=PATH")
@@ -174,9 +218,10 @@ class Pipeline:
         spec = reg.get(selector)
         overrides = self.cfg.selection.params.get(selector, {})
         inp = self.inputs
+        # keyed by content: the pool's records and the proxy's files, never their paths
         key = {"selector": spec.name, "target": spec.target, "params": {**spec.params, **overrides},
-               "pool": inp.pool_key, "proxy": inp.proxy_key, "proxy_cfg": self.cfg.proxy.model_dump(mode="json"),
-               "seed": self.cfg.seed}
+               "pool": inp.pool_key, "proxy": inp.proxy_key,
+               "proxy_cfg": self.cfg.proxy.model_dump(mode="json", exclude={"model"}), "seed": self.cfg.seed}
         sd = self.store.stage("scores", spec.name, key)
 
         def work() -> dict[str, Any]:
@@ -186,14 +231,15 @@ class Pipeline:
                     pool=inp.pool, params={**spec.params, **overrides}, seed=self.cfg.seed,
                     workdir=sd.path / "work", proxy=inp.proxy, device=self.cfg.proxy.device,
                     max_length=self.cfg.proxy.max_length, progress=prog,
-                    shared_cache=self.store.root / "cache" / "selection",
+                    shared_cache=self.store.root / "cache" / "selection", proxy_key=inp.proxy_key,
                 )
                 ctx.workdir.mkdir(parents=True, exist_ok=True)
                 result = sel.score(ctx)
             validate_result(result, [e.id for e in inp.pool], spec.name)
             order = rank_order(result, self.cfg.seed)
             write_jsonl(sd.path / "scores.jsonl", score_rows(result, order))
-            return {"selector": spec.name, "n": len(order), "notes": result.notes}
+            return {"selector": spec.name, "n": len(order), "notes": result.notes, "pool": inp.pool_key,
+                    "truth": self._rel(inp.truth) if inp.truth else None}
 
         return self._run_stage(sd, work)
 
@@ -229,7 +275,7 @@ class Pipeline:
 
         data_key = content_hash([e.id for e in examples]) + "-" + self.inputs.pool_key
         sd = self.store.stage("models", name, {"data": data_key, "target": self.inputs.target_key,
-                                               "finetune": self.cfg.finetune.model_dump(mode="json")})
+                                               "finetune": self.cfg.finetune.model_dump(mode="json", exclude={"model"})})
 
         def work() -> dict[str, Any]:
             with self._progress(f"finetune {name}") as prog:
@@ -254,32 +300,70 @@ class Pipeline:
         return self._run_stage(sd, work)
 
     # ------------------------------------------------------------------ judge
-    def judgments(self, judge: str, system: str, sys_sd: StageDir, base_sd: StageDir) -> StageDir:
+    def judgments(self, judge: str, cell: "Cell", sys_sd: StageDir, base_sd: StageDir) -> StageDir:
+        """Judge one cell against the baseline. The stage is complete (DONE) only when every comparison
+        has a verdict: failed comparisons stay in judgments.jsonl, are counted and reported, and the next
+        command on this run judges exactly those again (judging/stage.py)."""
         from .judging.spec import load_judge
         from .judging.stage import judge as run_judge
 
         spec = load_judge(judge)
         jcfg = self.cfg.judging
         key = {"judge": spec.model_dump(mode="json"), "system": sys_sd.key, "baseline": base_sd.key,
-               "judging": jcfg.model_dump(mode="json", exclude={"judges", "concurrency", "max_cost"})}
-        sd = self.store.stage(f"judgments/{spec.name}", f"{system}-vs-{BASELINE}", key)
+               "judging": jcfg.model_dump(mode="json", exclude=JUDGING_TRANSPORT)}
+        sd = self.store.stage(f"judgments/{spec.name}", f"{cell.system}-vs-{BASELINE}", key)
+        if self.budget_stop is not None and not sd.done and not self._peek:
+            # the run's --max-cost is spent: later cells are left for the next command, and counted
+            self.left_unjudged += len(self._comparisons(cell.system, sys_sd, base_sd))
+            return sd
 
         def work() -> dict[str, Any]:
-            items = self._comparisons(system, sys_sd, base_sd)
-            # --max-cost bounds what this command spends over all its judging stages, not each stage
-            left = None if jcfg.max_cost is None else max(0.0, jcfg.max_cost - self.spent)
-            with self._judge_endpoint(spec) as live_spec, self._progress(f"judge {system} ({spec.name})") as prog:
+            items = self._comparisons(cell.system, sys_sd, base_sd)
+            # written first, so the report finds this cell even while it has failed comparisons
+            write_json(sd.path / CELL, self._cell_record(cell, spec, sys_sd, base_sd))
+            with self._judge_endpoint(spec) as live_spec, self._progress(f"judge {cell.system} ({spec.name})") as prog:
                 try:
-                    summary = run_judge(items, live_spec, jcfg.model_copy(update={"max_cost": left}),
-                                        sd.path / "judgments.jsonl", self.store.root / "cache" / "judge.sqlite",
-                                        progress=prog)
-                except BudgetExceeded:
-                    self.spent = jcfg.max_cost or 0.0
-                    raise
+                    summary = run_judge(items, live_spec, jcfg, sd.path / "judgments.jsonl",
+                                        self.store.root / "cache" / "judge.sqlite", progress=prog)
+                except BudgetExceeded as exc:
+                    self.budget_stop = exc
+                    summary = getattr(exc, "summary", None)
+                    if summary is not None:
+                        self.spent += summary.cost_spent
+                        self.left_unjudged += summary.failed_total + summary.pending
+                    raise StageIncomplete(f"stopped at --max-cost") from None
             self.spent += summary.cost_spent
-            return {"system": system, "baseline": BASELINE, "judge": spec.name, "summary": _as_dict(summary)}
+            self.judge_summaries[(spec.name, cell.system)] = summary
+            if not summary.complete:
+                self.failed_comparisons += summary.failed_total
+                raise StageIncomplete(f"{summary.failed_total} failed comparison(s)")
+            return {"system": cell.system, "baseline": BASELINE, "judge": spec.name, "summary": _as_dict(summary)}
 
         return self._run_stage(sd, work)
+
+    def _cell_record(self, cell: "Cell", spec: Any, sys_sd: StageDir, base_sd: StageDir) -> dict[str, Any]:
+        """What the report needs to know about a judged cell, with run-relative paths (reporting/collect.py)."""
+        c = self.cfg
+        protocol = {"baseline_answers": base_sd.key, "prompt": c.judging.prompt, "order": c.judging.order,
+                    "combine": c.judging.combine if c.judging.order == "both" else None}
+        logs = {cell.system: cell.model.path / "train_log.jsonl", BASELINE: cell.baseline_model.path / "train_log.jsonl"}
+        return {
+            "version": CELL_VERSION, "system": cell.system, "baseline": BASELINE, "judge": spec.name,
+            "judge_model": spec.model, "selector": cell.selector, "ratio": float(cell.ratio),
+            "dataset": self.inputs.pool_name, "target_model": _short_model(c.finetune.model),
+            "regime": c.finetune.regime, "protocol": "p-" + content_hash(protocol, 8), "protocol_detail": {
+                **protocol, "pool": self.inputs.pool_key, "target": self.inputs.target_key,
+                "finetune": c.finetune.model_dump(mode="json", exclude={"model"}),
+                "generation": c.generation.model_dump(mode="json")},
+            "scores": self._rel(cell.scores.path / "scores.jsonl"), "subset": self._rel(cell.subset.path),
+            "train_logs": {k: self._rel(v) for k, v in logs.items()},
+            "truth": self._rel(self.inputs.truth) if self.inputs.truth else None,
+            "testsets": {t: [q.question_id for q in qs] for t, qs in self.testsets.items()},
+            "prompt_version": c.judging.prompt, "run_name": c.name,
+        }
+
+    def _rel(self, path: Path) -> str:
+        return Path(path).resolve().relative_to(self.store.root.resolve()).as_posix()
 
     def _judge_endpoint(self, spec: Any):
         """The demo's reference judge is a local server this run starts and stops."""
@@ -303,46 +387,104 @@ class Pipeline:
         return items
 
     # ------------------------------------------------------------------ the whole sweep
-    def preflight(self, selectors: list[str], upto: str) -> None:
-        """Fail on names and budgets before any expensive stage starts."""
+    def validate(self, selectors: list[str], upto: str, *, check_endpoints: bool = True) -> None:
+        """Everything a command needs, checked before any stage runs and before config.yaml is written:
+        names (selectors, judges, test sets), parameter types, files, budgets, judge endpoints. The demo
+        world is itself a stage, so its synthetic inputs are checked when it exists."""
         from . import registry
         from .selection.ranking import budget
 
+        c = self.cfg
+        if not selectors:
+            raise ConfigError("no selector given: use --selector NAME")
         reg = registry.selectors()
+        uses_proxy = False
         for s in selectors:
-            reg.get(s)
-        if upto in ("judge", "report"):  # judges first: cheap, and a bad one should not wait for the world
-            from .judging.spec import load_judge
+            sel = reg.build(s, c.selection.params.get(s, {}))  # names, parameter types, the constructor's checks
+            uses_proxy |= bool(getattr(sel, "uses_proxy", False))
+        unknown = sorted(set(c.selection.params) - {reg.get(s).name for s in selectors} - set(reg.specs()))
+        if unknown:
+            raise ConfigError(f"selection.params names unknown selector(s): {', '.join(unknown)}")
+        if not c.data.train:
+            raise ConfigError("no training pool: pass --train-data FILE_OR_DATASET (or data.train in a --config)")
+        needs_target = upto not in ("score", "select")
+        if needs_target and not c.finetune.model:
+            raise ConfigError("no target model: pass --target DIR_OR_HUB_NAME (or finetune.model in a --config)")
+        for spec, which in ((c.proxy.model if uses_proxy else None, "proxy"),
+                            (c.finetune.model if needs_target else None, "target")):
+            if spec and spec != "demo":
+                check_model_source(spec, which)
+        from .data.testsets import check_testset_spec
+        from .judging.spec import load_judge
+
+        specs = [load_judge(j) for j in c.judging.judges]  # every name, even for commands that stop earlier
+        for t in c.data.testsets:
+            if not t.startswith("demo-"):
+                check_testset_spec(t)
+        judging = upto in ("judge", "report")
+        if judging and check_endpoints:  # judges first: cheap, and a bad one should not wait for the world
             from .judging.stage import check_endpoint
 
-            for j in self.cfg.judging.judges:
-                spec = load_judge(j)
-                if spec.provider != "reference":  # the reference judge is started by the run itself
-                    check_endpoint(spec, self.cfg.judging)
+            for spec in specs:
+                if spec.provider != "reference":  # the run starts the reference judge itself
+                    check_endpoint(spec, c.judging)
+        n_pool = self._pool_size()
         if upto != "score":
-            for r in self.cfg.selection.ratios:
-                budget(r, len(self.inputs.pool), self.cfg.selection.budget_base)
+            for r in c.selection.ratios:
+                budget(r, n_pool, c.selection.budget_base)
         if upto in ("generate", "judge", "report"):
-            _ = self.testsets
-        if upto in ("judge", "report"):
+            bad = [t for t in c.data.testsets if t.startswith("demo-") and t not in DEMO_TESTSETS]
+            if bad:
+                raise DataError(f"unknown demo test set {bad[0]!r} (have: {', '.join(DEMO_TESTSETS)})")
+            names = [qs[0].testset for qs in self._real_testsets.values()] + [
+                t for t in c.data.testsets if t.startswith("demo-")]
+            dup = sorted({n for n in names if names.count(n) > 1})
+            if dup:
+                raise DataError(f"two test sets are both named {dup[0]!r}; name them with NAME=PATH")
+        if judging:
             self._check_reference_judge()
 
     def _check_reference_judge(self) -> None:
         """The reference judge scores answers against reference answers: without them it can only tie."""
-        from .errors import ConfigError
         from .judging.spec import load_judge
 
         if not any(load_judge(j).provider == "reference" for j in self.cfg.judging.judges):
-            return
-        bare = [t for t, qs in self.testsets.items() if not all(q.reference for q in qs)]
+            return  # demo test sets carry references by construction; real ones are checked here
+        bare = [qs[0].testset for qs in self._real_testsets.values() if not all(q.reference for q in qs)]
         if bare:
             raise ConfigError(f"the reference judge needs reference answers, which test set(s) {', '.join(bare)} "
                               "lack; judge them with a model judge (--judge gpt / qwen)")
 
-    def run(self, selectors: list[str], *, upto: str = "report") -> dict[str, Any]:
-        self.preflight(selectors, upto)
-        ratios = self.cfg.selection.ratios
-        cells = {(s, r): self.subset(s, r) for s in selectors for r in ratios}
+    def cells(self, selectors: list[str]) -> list[tuple[str, float]]:
+        return [(s, r) for s in selectors for r in self.cfg.selection.ratios]
+
+    def plan(self, selectors: list[str]) -> dict[str, Any]:
+        """Where every stage of the sweep lives, without running any (judge --dry-run, scripts/cell-paths.py).
+        Subsets not scored yet have no model/answers directories (None): their key depends on the scores."""
+        with self.peeking():
+            base_model = self.model(BASELINE, self.inputs.pool)
+            out: dict[str, Any] = {"baseline": {"model": base_model, "answers": self.answers(base_model, BASELINE)},
+                                   "cells": {}}
+            for s, r in self.cells(selectors):
+                name, sub = system_name(s, r), self.subset(s, r)
+                model = self.model(name, self.subset_examples(sub)) if sub.done else None
+                answers = self.answers(model, name) if model is not None else None
+                judgments = {}
+                if answers is not None:
+                    for j in self.cfg.judging.judges:
+                        cell = Cell(s, r, name, self.scores(s), sub, model, base_model)
+                        judgments[j] = self.judgments(j, cell, answers, out["baseline"]["answers"])
+                out["cells"][name] = {"selector": s, "ratio": r, "subset": sub, "model": model,
+                                      "answers": answers, "judgments": judgments}
+        return out
+
+    def run(self, selectors: list[str], *, upto: str = "judge") -> dict[str, Any]:
+        """Every stage up to `upto` for selectors x ratios. Judging stages that end with failed comparisons
+        (or stop at --max-cost) are left incomplete and counted (self.failed_comparisons, self.budget_stop);
+        the caller reports and sets the exit code. The report is the command layer's (reporting/)."""
+        if upto == "score":
+            return {"scores": {s: self.scores(s) for s in selectors}}
+        cells = {(s, r): self.subset(s, r) for s, r in self.cells(selectors)}
         out: dict[str, Any] = {"cells": cells}
         if upto == "select":
             return out
@@ -357,15 +499,60 @@ class Pipeline:
         out["answers"] = answers
         if upto == "generate":
             return out
-        judgments = {(j, name): self.judgments(j, name, sd, base_ans)
-                     for j in self.cfg.judging.judges for name, sd in answers.items()}
+        judgments = {}
+        for j in self.cfg.judging.judges:
+            for (s, r), sub in cells.items():
+                name = system_name(s, r)
+                cell = Cell(s, r, name, self.scores(s), sub, models[name], base_model)
+                judgments[(j, name)] = self.judgments(j, cell, answers[name], base_ans)
         out["judgments"] = judgments
-        if upto == "judge":
-            return out
-        from .report_stage import build_report
-
-        out["report"] = build_report(self, selectors, cells, {BASELINE: base_model, **models}, judgments)
         return out
+
+
+@dataclass
+class Cell:
+    """One selector x ratio of a sweep and the stages it was made from."""
+
+    selector: str
+    ratio: float
+    system: str
+    scores: StageDir
+    subset: StageDir
+    model: StageDir
+    baseline_model: StageDir
+
+
+class StageIncomplete(Exception):
+    """A stage that ran but did not finish its work (failed comparisons, budget): not marked DONE."""
+
+
+def check_model_source(spec: str, which: str) -> None:
+    """A model given as a path must be a model directory; a hub name must be reachable (cached when offline)."""
+    import os
+
+    p = Path(spec).expanduser()
+    if p.exists():
+        if not p.is_dir():
+            raise DataError(f"{which} model {spec} is a file; pass a model directory or a hub name")
+        if not (p / "config.json").is_file() and not (p / "adapter_config.json").is_file():
+            raise DataError(f"{which} model {spec} is not a model directory (no config.json)")
+        return
+    if spec.startswith((".", "/", "~")) or spec.count("/") > 1:
+        raise DataError(f"{which} model not found: {spec}")
+    if os.environ.get("HF_HUB_OFFLINE") == "1":
+        from .fingerprint import hub_snapshot
+
+        if hub_snapshot(spec) is None:
+            raise DataError(f"{which} model {spec!r} is not a local directory and the Hugging Face hub is offline "
+                            "(HF_HUB_OFFLINE=1) with no cached copy; download it first or pass a local path")
+
+
+def _short_model(spec: str | None) -> str:
+    if spec == "demo":
+        return "demo-target"
+    if not spec:
+        return ""
+    return Path(spec).name if Path(spec).exists() else spec
 
 
 def _dist() -> tuple[int, int]:

@@ -49,3 +49,20 @@ class Answer:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def judgment_key(r: dict[str, Any]) -> tuple:
+    """One comparison: a later record with the same key supersedes an earlier one (a retried failure)."""
+    return (r.get("testset"), str(r.get("question_id")), r.get("system"), r.get("baseline"), bool(r.get("null_pair")))
+
+
+def latest_judgments(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Last record per comparison, in the order each comparison was first recorded. judgments.jsonl is
+    append-only while a stage runs: a failed comparison that a later command judged again appears twice."""
+    last: dict[tuple, dict[str, Any]] = {}
+    for r in records:
+        k = judgment_key(r)
+        if k in last:
+            del last[k]  # keep insertion order of the newest, so ties in time are deterministic
+        last[k] = r
+    return list(last.values())

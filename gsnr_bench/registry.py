@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 import yaml
 
+from . import yaml12
 from .errors import RegistryError
 from .resources import list_resources
 
@@ -100,7 +101,7 @@ class Registry:
 
     def _load_yaml(self, path: Path) -> Spec:
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            data = yaml12.load(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError:
             raise RegistryError(f"{path}: malformed YAML") from None
         if not isinstance(data, dict) or "name" not in data:
@@ -129,6 +130,11 @@ class Registry:
         known = ", ".join(specs) or "none"
         raise RegistryError(f"unknown {self.kind} {name!r}{hint} (known: {known})")
 
+    def check_params(self, name: str, overrides: dict[str, Any] | None = None) -> Spec:
+        """Build (not run) the entry with these parameters: names, types and the constructor's own checks."""
+        self.build(name, overrides)
+        return self.get(name)
+
     def describe(self, spec: Spec) -> str:
         if spec.description:
             return _first_line(spec.description)
@@ -146,10 +152,11 @@ class Registry:
         if not spec.target:
             raise RegistryError(f"{self.kind} {spec.name!r} ({spec.source}) has no 'target'")
         factory = import_target(spec.target)
-        params = {**spec.params, **(overrides or {})}
+        params = typed_params(factory, {**spec.params, **(overrides or {})}, f"{self.kind} {spec.name!r}",
+                              f"selection.params.{spec.name}" if self.kind == "selector" else "params")
         try:
             obj = factory(**params)
-        except TypeError as exc:
+        except (TypeError, ValueError) as exc:
             raise RegistryError(f"{self.kind} {spec.name!r}: bad parameters {sorted(params)}: {exc}") from None
         if getattr(obj, "name", None) != spec.name:
             try:
@@ -159,6 +166,46 @@ class Registry:
         if self.check and (reason := self.check(obj)):
             raise RegistryError(f"{self.kind} {spec.name!r} ({spec.target}) {reason}")
         return obj
+
+
+def typed_params(factory: Any, params: dict[str, Any], who: str, prefix: str) -> dict[str, Any]:
+    """Check parameters against the factory's signature before anything runs: unknown names are errors
+    (unless it takes **kwargs), annotated ones are validated and converted with pydantic (an int where a
+    float is expected becomes a float; "abc" for a float is a one-line error naming the key)."""
+    import inspect
+    import typing
+
+    from pydantic import TypeAdapter, ValidationError
+
+    try:
+        sig = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return params  # a builtin or C factory: nothing to check against
+    init = factory.__init__ if inspect.isclass(factory) else factory
+    try:
+        hints = typing.get_type_hints(init)
+    except Exception:  # unresolvable annotations (a plug-in's forward refs): check names only
+        hints = {}
+    accepted = {n: p for n, p in sig.parameters.items() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+    open_kwargs = any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
+    out = {}
+    for key, value in params.items():
+        if key not in accepted and not open_kwargs:
+            close = difflib.get_close_matches(key, list(accepted), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f" (accepted: {', '.join(accepted) or 'none'})"
+            raise RegistryError(f"{who}: unknown parameter {prefix}.{key}{hint}")
+        ann = hints.get(key)
+        if ann is None or ann is typing.Any:
+            out[key] = value
+            continue
+        try:
+            out[key] = TypeAdapter(ann).validate_python(value)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            raise RegistryError(f"{who}: {prefix}.{key}={value!r}: {err['msg'].lower()}") from None
+        except Exception:  # a type pydantic cannot build a validator for: pass the value through
+            out[key] = value
+    return out
 
 
 def _check_selector(obj: Any) -> str | None:

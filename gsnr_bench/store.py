@@ -10,7 +10,9 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import os
 import re
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,8 @@ from .fileio import read_json, write_json
 
 MARKER = "gsnr-run.json"
 DONE = "DONE"
+CELL = "cell.json"  # in a judging stage dir: what the report needs to know about the cell (reporting/collect.py)
+CELL_VERSION = 1
 
 
 def content_hash(obj: Any, length: int = 12) -> str:
@@ -71,11 +75,19 @@ class StageDir:
 
 
 class RunStore:
-    def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
-        self._check_or_init()
+    """A run directory. `create=False` only checks it (an existing run must be compatible, a path must
+    not be a file or a foreign directory) and writes nothing: commands validate everything first and
+    call `create()` just before the first stage."""
 
-    def _check_or_init(self) -> None:
+    def __init__(self, root: str | Path, *, create: bool = True) -> None:
+        self.root = Path(root)
+        self.exists = self._check()
+        if create:
+            self.create()
+
+    def _check(self) -> bool:
+        if self.root.exists() and not self.root.is_dir():
+            raise StoreError(f"run directory {self.root} is a file; choose a directory for --run-dir")
         marker = self.root / MARKER
         if marker.exists():
             try:
@@ -89,10 +101,29 @@ class RunStore:
                     f"(gsnr-bench {info.get('created_by', '?')}); this gsnr-bench uses version "
                     f"{STORE_VERSION}: choose a new --run-dir"
                 )
-            return
+            return True
         if self.root.exists() and any(p for p in self.root.iterdir() if not p.name.startswith(".")):
             raise StoreError(f"{self.root} exists and is not a gsnr-bench run directory; choose another --run-dir")
-        write_json(marker, {"store_version": STORE_VERSION, "created_by": __version__})
+        return False
+
+    def check_writable(self) -> None:
+        """A read-only run directory (or parent) is a one-line error before any work, not a traceback
+        later. Probed by creating a file (os.access says yes to root even on a read-only mount)."""
+        probe = self.root
+        while not probe.exists():
+            probe = probe.parent
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=".gsnr-write-probe-", dir=probe)
+            os.close(fd)
+            os.unlink(tmp)
+        except OSError as exc:
+            raise StoreError(f"cannot write to {probe}: {exc.strerror or exc} (choose a writable --run-dir)") from None
+
+    def create(self) -> None:
+        if not (self.root / MARKER).exists():
+            self.check_writable()
+            write_json(self.root / MARKER, {"store_version": STORE_VERSION, "created_by": __version__})
+        self.exists = True
 
     def stage(self, stage: str, label: str, key: Any) -> StageDir:
         k = content_hash({"stage": stage, "key": key})

@@ -19,8 +19,6 @@ trained model there and reuses it (the stage key is the pipeline's own: same con
 from __future__ import annotations
 
 import sys
-from typing import Any
-
 from gsnr_bench.cli import build_parser
 from gsnr_bench.errors import ConfigError, GsnrError
 
@@ -30,31 +28,23 @@ def main(argv: list[str]) -> int:
     argv = [a for a in argv if a != "--baseline"]
     args = build_parser().parse_args(["finetune", *argv])
     try:
-        from gsnr_bench.commands import config_from_args, run_dir_for
-        from gsnr_bench.pipeline import BASELINE, Pipeline, system_name
+        from gsnr_bench.commands.runs import resolve_run
+        from gsnr_bench.pipeline import BASELINE, Pipeline
         from gsnr_bench.store import RunStore
 
-        class _Paths(Pipeline):
-            """The real pipeline, except that model stages are only addressed, never run."""
-
-            def _run_stage(self, sd: Any, work: Any) -> Any:
-                if sd.stage == "models":
-                    return sd
-                return super()._run_stage(sd, work)
-
-        cfg = config_from_args(args)
-        pipe = _Paths(cfg, RunStore(run_dir_for(args, cfg)), quiet=True)
-        rows = [(BASELINE, "-", pipe.model(BASELINE, pipe.inputs.pool).path)]
+        plan = resolve_run(args)
+        cfg = plan.cfg
+        pipe = Pipeline(cfg, RunStore(plan.root), quiet=True)
+        selectors = [] if baseline_only else cfg.selection.selectors
         if not baseline_only:
-            if not cfg.selection.selectors:
+            if not selectors:
                 raise ConfigError("no selector given: use --selector NAME (or --baseline)")
-            pipe.preflight(cfg.selection.selectors, "select")
-            for s in cfg.selection.selectors:
-                for r in cfg.selection.ratios:
-                    sub = pipe.subset(s, r)
-                    name = system_name(s, r)  # as Pipeline.run names it
-                    rows.append((name, str(sub.path / "selection.jsonl"),
-                                 pipe.model(name, pipe.subset_examples(sub)).path))
+            pipe.validate(selectors, "select")
+            pipe.run(selectors, upto="select")  # subsets are computed when missing, as `gsnr-bench select` would
+        layout = pipe.plan(selectors)  # where each fine-tune lives; nothing is trained
+        rows = [(BASELINE, "-", layout["baseline"]["model"].path)]
+        for name, cell in layout["cells"].items():
+            rows.append((name, str(cell["subset"].path / "selection.jsonl"), cell["model"].path))
     except GsnrError as exc:
         print(f"cell-paths: error: {exc}", file=sys.stderr)
         return exc.exit_code

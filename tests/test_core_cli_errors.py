@@ -85,7 +85,9 @@ def test_bad_judges_fail_before_any_stage(tmp_path, judge, env, pattern):
 def test_reference_judge_refuses_test_sets_without_references(tmp_path, shared_data):
     pool = tmp_path / "pool.json"
     pool.write_text(json.dumps([{"instruction": "a", "output": "b"}] * 3))
-    res = run_cli("run", "--selector", "random", "--train-data", str(pool), "--proxy", "unused", "--target", "unused",
+    (tmp_path / "target").mkdir()
+    (tmp_path / "target" / "config.json").write_text("{}")  # passes the model-directory check
+    res = run_cli("run", "--selector", "random", "--train-data", str(pool), "--target", str(tmp_path / "target"),
                   "--testset", str(shared_data / "vicuna_80.jsonl"), "--judge", "reference", "--ratio", "0.5",
                   "--run-dir", str(tmp_path / "run"), "--quiet", cwd=tmp_path)
     _assert_clean_error(res, "the reference judge needs reference answers")

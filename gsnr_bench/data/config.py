@@ -8,10 +8,11 @@ from ..settings_base import Section
 
 
 class DataConfig(Section):
-    # "demo" (synthetic pool), an Alpaca JSON/JSONL path, or a Hugging Face dataset name ("tatsu-lab/alpaca")
-    train: str = "demo"
-    # "wizardlm", "vicuna", a path, or "demo-wizardlm"/"demo-vicuna" (synthetic, with references)
-    testsets: list[str] = ["demo-wizardlm", "demo-vicuna"]
+    # an Alpaca JSON/JSONL path, a Hugging Face dataset name ("tatsu-lab/alpaca"), or "demo" (the demo
+    # world's synthetic pool; configs/demo.yaml). No default: a run names its pool (--train-data).
+    train: str | None = None
+    # "wizardlm", "vicuna" (the papers' test sets), a path, NAME=PATH, or "demo-wizardlm"/"demo-vicuna"
+    testsets: list[str] = ["wizardlm", "vicuna"]
     max_examples: int | None = Field(None, gt=0)  # cap the pool (first N after loading)
     max_questions: int | None = Field(None, gt=0)  # cap each test set
 

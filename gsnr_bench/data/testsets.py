@@ -45,7 +45,20 @@ def resolve_testset(spec: str) -> tuple[str, Path]:
     return detect_format(path), path
 
 
+def check_testset_spec(spec: str) -> None:
+    """Cheap check before any work: a known name, or NAME=PATH / PATH naming an existing file."""
+    if "=" in spec:
+        name, path = spec.split("=", 1)
+        if not name:
+            raise DataError(f"test set {spec!r}: NAME=PATH needs a name")
+        _existing(Path(path))
+    elif spec not in UPSTREAM:
+        _existing(Path(spec))
+
+
 def _existing(path: Path) -> Path:
+    if path.is_dir():
+        raise DataError(f"test set {path} is a directory; give a WizardLM or Vicuna JSONL file")
     if not path.is_file():
         raise DataError(f"test set file not found: {path} (known names: {', '.join(UPSTREAM)})")
     return path

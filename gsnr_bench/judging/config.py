@@ -10,7 +10,7 @@ from ..settings_base import Section
 
 
 class JudgingConfig(Section):
-    judges: list[str] = ["reference"]
+    judges: list[str] = ["gpt"]  # the demo uses "reference" (configs/demo.yaml)
     order: Literal["shuffle", "both"] = "shuffle"
     combine: Literal["lenient", "strict"] = "lenient"
     concurrency: int = Field(16, gt=0)

@@ -8,7 +8,7 @@ from ..settings_base import Section
 
 
 class ReportConfig(Section):
-    # DESIGN.md section 7: a 95% CI by question from at least 1000 seeded bootstrap rounds.
+    # A 95% CI by question (the unit judged) from at least 1000 seeded bootstrap rounds.
     bootstrap_rounds: int = Field(1000, ge=1000)
     ci: float = Field(0.95, gt=0, lt=1)
     seed: int = 0

@@ -115,7 +115,7 @@ def leaderboard_table(df: pd.DataFrame) -> str:
     if main.empty:
         return "<p>No results.</p>"
     main["_p"] = main["pws"].fillna(-1.0)
-    main = main.sort_values(["_p"] + KEY[:5], ascending=[False, True, True, True, True, True], kind="mergesort")
+    main = main.sort_values(["_p"] + KEY[:6], ascending=[False] + [True] * 6, kind="mergesort")
     testsets = sorted(t for t in df["testset"].unique() if t != POOLED)
     judges = sorted(j for j in df["judge"].unique() if j != MEAN_JUDGE)
     idx = df.set_index(KEY)["pws"]
@@ -133,7 +133,7 @@ def leaderboard_table(df: pd.DataFrame) -> str:
                  _td(p + bar, pk, f"num pws {trend}".strip()), _td(ci[0], ci[1], "num"),
                  _td(str(int(r.wins)), str(int(r.wins)), "num"), _td(str(int(r.ties)), str(int(r.ties)), "num"),
                  _td(str(int(r.losses)), str(int(r.losses)), "num"), _td(str(int(r.failed)), str(int(r.failed)), "num")]
-        base = (r.dataset, r.target_model, r.regime, r.selector, r.ratio)
+        base = (r.dataset, r.target_model, r.regime, r.protocol, r.selector, r.ratio)
         for t in testsets:
             cells.append(_td(*_num(idx.get(base + (MEAN_JUDGE, t), math.nan)), "num"))
         for j in judges:

@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..fileio import write_text
 from .html import PageExtras, render_html
-from .results import MEAN_JUDGE, POOLED, results_from_csv, results_to_csv
+from .results import MEAN_JUDGE, POOLED, label_protocols, results_from_csv, results_to_csv
 from .tables import render_latex, render_markdown, render_results_markdown, table1, table2
 
 CSV, MD, TEX, HTML = "leaderboard.csv", "leaderboard.md", "leaderboard.tex", "index.html"
@@ -45,7 +45,7 @@ def publish(results_df: pd.DataFrame, out_dir: str | Path, extras: PageExtras | 
     """Write the four files atomically; returns their paths (CSV first)."""
     out = Path(out_dir)
     csv_text = results_to_csv(results_df)
-    df = results_from_csv(csv_text)
+    df = label_protocols(results_from_csv(csv_text))
     title = (extras or PageExtras()).title
     files = {CSV: csv_text, MD: render_markdown_report(df, title), TEX: render_latex_report(df),
              HTML: render_html(df, extras)}

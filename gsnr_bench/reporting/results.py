@@ -15,12 +15,13 @@ import pandas as pd
 
 from ..errors import DataError
 from ..fileio import read_jsonl
+from ..records import latest_judgments
 from .config import ReportConfig
 from .metrics import bootstrap_pws_ci, count_outcomes, pws, question_matrices
 
-COLUMNS = ["dataset", "target_model", "regime", "selector", "ratio", "judge", "testset",
+COLUMNS = ["dataset", "target_model", "regime", "protocol", "selector", "ratio", "judge", "testset",
            "n", "wins", "ties", "losses", "failed", "pws", "ci_low", "ci_high"]
-KEY = ["dataset", "target_model", "regime", "selector", "ratio", "judge", "testset"]
+KEY = ["dataset", "target_model", "regime", "protocol", "selector", "ratio", "judge", "testset"]
 POOLED = "pooled"
 MEAN_JUDGE = "mean"
 _REQUIRED = ("testset", "question_id", "judge", "system", "baseline", "outcome")
@@ -28,20 +29,29 @@ _REQUIRED = ("testset", "question_id", "judge", "system", "baseline", "outcome")
 
 @dataclass(frozen=True)
 class CellMeta:
-    """What a system name stands for; the caller knows it from the run's config."""
+    """What a system name stands for; the caller knows it from the run's files. `protocol` names the
+    conditions the cell was judged under (the baseline's answers and the judging prompt and order):
+    cells of different protocols are never pooled, and tables keep them apart."""
 
     dataset: str
     target_model: str
     regime: str
     selector: str
     ratio: float
+    protocol: str = ""
+
+
+def group_of(r: dict) -> str:
+    """The results group of a record: its cell (collect() tags records with it), else its system name."""
+    return r.get("cell") or r["system"]
 
 
 def load_judgment_records(paths: Iterable[str | Path]) -> list[dict]:
-    """Read judgments.jsonl files (tolerant of a torn last line: they are append-only logs)."""
+    """Read judgments.jsonl files (tolerant of a torn last line: they are append-only logs); a comparison
+    judged again after a failure keeps its last record only."""
     records: list[dict] = []
     for p in paths:
-        records.extend(read_jsonl(p, tolerant=True))
+        records.extend(latest_judgments(read_jsonl(p, tolerant=True)))
     return records
 
 
@@ -50,7 +60,7 @@ def check_records(records: Sequence[dict], prompt_version: str | None = None) ->
     duplicates, or more than one prompt version (scores of different prompts are not comparable)."""
     problems: list[str] = []
     seen: set[tuple] = set()
-    versions: set[str] = set()
+    versions: dict[str, set[str]] = {}
     for i, r in enumerate(records, start=1):
         miss = [f for f in _REQUIRED if f not in r]
         if miss:
@@ -58,7 +68,7 @@ def check_records(records: Sequence[dict], prompt_version: str | None = None) ->
             continue
         if r["outcome"] not in ("win", "tie", "lose", "failed"):
             problems.append(f"record {i}: outcome {r['outcome']!r} is not win/tie/lose/failed")
-        key = (r["judge"], r["system"], r["baseline"], r["testset"], str(r["question_id"]), bool(r.get("null_pair")))
+        key = (r["judge"], group_of(r), r["baseline"], r["testset"], str(r["question_id"]), bool(r.get("null_pair")))
         if key in seen:
             problems.append(f"record {i}: duplicate judgment of {r['system']} vs {r['baseline']} on "
                             f"{r['testset']}/{r['question_id']} by {r['judge']}")
@@ -66,9 +76,11 @@ def check_records(records: Sequence[dict], prompt_version: str | None = None) ->
         v = r.get("prompt_version")
         if prompt_version is not None and v != prompt_version:
             problems.append(f"record {i}: prompt version {v!r}, expected {prompt_version!r}")
-        versions.add(str(v))
-    if prompt_version is None and len(versions) > 1:
-        problems.append(f"records mix prompt versions {sorted(versions)}; judge with one prompt or publish apart")
+        versions.setdefault(group_of(r), set()).add(str(v))
+    mixed = {g: v for g, v in versions.items() if len(v) > 1}
+    if prompt_version is None and mixed:
+        g, v = next(iter(sorted(mixed.items())))
+        problems.append(f"{g} mixes prompt versions {sorted(v)}; judge with one prompt or publish apart")
     _raise(problems, "judgment records")
 
 
@@ -85,13 +97,13 @@ def results_from_judgments(records: Sequence[dict], meta_by_system: Mapping[str,
     cfg = cfg or ReportConfig()
     check_records(records, prompt_version)
     scored = [r for r in records if not r.get("null_pair")]
-    unknown = sorted({r["system"] for r in scored} - set(meta_by_system))
+    unknown = sorted({group_of(r) for r in scored} - set(meta_by_system))
     if unknown:
         raise DataError(f"no run metadata for system(s) {', '.join(unknown[:5])}; known: "
                         f"{', '.join(sorted(meta_by_system)) or 'none'}")
     by_system: dict[str, list[dict]] = {}
     for r in scored:
-        by_system.setdefault(r["system"], []).append(r)
+        by_system.setdefault(group_of(r), []).append(r)
     rows = []
     for system in sorted(by_system):
         rows.extend(_system_rows(by_system[system], meta_by_system[system], cfg))
@@ -125,7 +137,7 @@ def _cell(sel: list[dict], meta: CellMeta, judge: str, testset: str, cfg: Report
         point = sum(finite) / len(finite) if finite else float("nan")
     lo, hi = bootstrap_pws_ci(d, n, rounds=cfg.bootstrap_rounds, ci=cfg.ci, seed=cfg.seed)
     return {"dataset": meta.dataset, "target_model": meta.target_model, "regime": meta.regime,
-            "selector": meta.selector, "ratio": float(meta.ratio), "judge": judge, "testset": testset,
+            "protocol": meta.protocol, "selector": meta.selector, "ratio": float(meta.ratio), "judge": judge, "testset": testset,
             "n": c.n, "wins": c.wins, "ties": c.ties, "losses": c.losses, "failed": c.failed,
             "pws": point, "ci_low": lo, "ci_high": hi}
 
@@ -140,9 +152,21 @@ def sort_results(df: pd.DataFrame) -> pd.DataFrame:
     if df.empty:
         return df.reset_index(drop=True)
     tmp = df.assign(_j=(df["judge"] == MEAN_JUDGE).astype(int), _t=(df["testset"] == POOLED).astype(int))
-    tmp = tmp.sort_values(["dataset", "target_model", "regime", "selector", "ratio", "_j", "judge", "_t", "testset"],
-                          kind="mergesort")
+    tmp = tmp.sort_values(["dataset", "target_model", "regime", "protocol", "selector", "ratio", "_j", "judge", "_t",
+                           "testset"], kind="mergesort")
     return tmp.drop(columns=["_j", "_t"]).reset_index(drop=True)
+
+
+def label_protocols(df: pd.DataFrame) -> pd.DataFrame:
+    """For display: where one dataset/target/regime holds cells of several protocols, the regime label
+    carries the protocol ("full [p-1a2b3c4d]"), so tables never pool or collapse them into one row."""
+    if df.empty or "protocol" not in df:
+        return df
+    n = df.groupby(["dataset", "target_model", "regime"])["protocol"].transform("nunique")
+    out = df.copy()
+    many = n > 1
+    out.loc[many, "regime"] = out.loc[many, "regime"] + " [" + out.loc[many, "protocol"] + "]"
+    return out
 
 
 def combine_results(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
@@ -196,8 +220,8 @@ def results_from_csv(path_or_text: str | Path) -> pd.DataFrame:
 
     src = io.StringIO(path_or_text) if isinstance(path_or_text, str) and "\n" in path_or_text else path_or_text
     try:
-        df = pd.read_csv(src, dtype={c: str for c in ("dataset", "target_model", "regime", "selector", "judge",
-                                                      "testset")}, keep_default_na=False, na_values={
+        df = pd.read_csv(src, dtype={c: str for c in ("dataset", "target_model", "regime", "protocol", "selector",
+                                                      "judge", "testset")}, keep_default_na=False, na_values={
             c: [""] for c in _FLOAT4 + _INT})
     except (OSError, pd.errors.ParserError, ValueError) as exc:
         raise DataError(f"cannot read leaderboard CSV {path_or_text}: {exc}") from None

@@ -28,9 +28,10 @@ class SelectionContext:
     workdir: Path
     proxy: str  # local dir or hub name of the proxy model ("gpt2" in the paper)
     device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N"
-    max_length: int = 1024
+    max_length: int | None = None  # run-wide cap on tokens per example; None = the proxy's own context
     progress: Callable[[str, int, int], None] | None = None  # (task, done, total)
     shared_cache: Path | None = None  # dir shared by selectors that can reuse work (G-SNR + ablations)
+    proxy_key: str | None = None  # content fingerprint of the proxy (weights, config, tokenizer), for cache keys
 
 
 @dataclass
@@ -49,5 +50,6 @@ class ScoreResult:
 @runtime_checkable
 class Selector(Protocol):
     name: str
+    # optional: `uses_proxy = True` asks the run to check the proxy model (ctx.proxy) before any stage
 
     def score(self, ctx: SelectionContext) -> ScoreResult: ...

@@ -30,13 +30,12 @@ def pool_digest(pool: Sequence[Example]) -> str:
     return h.hexdigest()
 
 
-def proxy_digest(proxy: str) -> str:
-    """Identify a proxy: its name, plus file names and sizes for a local dir (cheap, no hashing of weights)."""
-    p = Path(proxy)
-    parts: list[Any] = [proxy]
-    if p.is_dir():
-        parts += sorted((f.name, f.stat().st_size) for f in p.iterdir() if f.is_file())
-    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
+def proxy_digest(proxy: str, key: str | None = None) -> str:
+    """Identify a proxy by content: `key` when the caller already fingerprinted it (the pipeline
+    passes SelectionContext.proxy_key), else the sha256 of its files (fingerprint.model_fingerprint)."""
+    from ..fingerprint import model_fingerprint
+
+    return hashlib.sha256((key or model_fingerprint(proxy)).encode()).hexdigest()[:16]
 
 
 def report(progress, task: str, done: int, total: int) -> None:

@@ -10,10 +10,9 @@ from ..settings_base import Section
 
 
 class ProxyConfig(Section):
-    model: str = "demo"  # "demo" (built from a config), a local dir, or a hub name such as "gpt2"
-    max_length: int = Field(1024, gt=8)
+    model: str = "gpt2"  # a local dir or a hub name (the papers' proxy is GPT-2); "demo" = the demo world's
+    max_length: int | None = Field(None, gt=8)  # None = the proxy's own context (GPT-2: 1024)
     device: str = "auto"
-    dtype: str = "float32"  # float32 | bfloat16 | float16 (norms are always accumulated in fp32)
 
 
 class SelectionConfig(Section):

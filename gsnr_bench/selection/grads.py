@@ -210,6 +210,7 @@ def standardize_features(F: np.ndarray, how: str) -> np.ndarray:
 # --------------------------------------------------------------------------- the selector
 class GradsSelector:
     name = "grads"
+    uses_proxy = True
 
     def __init__(self, finetune: str = "full", ft_lr: float = 5e-5, ft_epochs: int = 1, ft_batch_size: int = 8,
                  ft_max_examples: int | None = None, lora_rank: int = 8, lora_alpha: float = 16.0,
@@ -254,7 +255,7 @@ class GradsSelector:
         p["seed"] = ctx.seed if p["seed"] is None else p["seed"]
         p["max_length"] = p["max_length"] or ctx.max_length
         p.pop("max_tokens"), p.pop("max_batch")  # batching does not change the norms
-        return {"v": CACHE_VERSION, "params": p, "pool": pool_digest(ctx.pool), "proxy": proxy_digest(ctx.proxy)}
+        return {"v": CACHE_VERSION, "params": p, "pool": pool_digest(ctx.pool), "proxy": proxy_digest(ctx.proxy, ctx.proxy_key)}
 
     def cache_dir(self, ctx: SelectionContext, key: dict[str, Any]) -> Path:
         h = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]

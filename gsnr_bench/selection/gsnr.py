@@ -34,6 +34,7 @@ CACHE_VERSION = 1
 
 
 class GsnrSelector:
+    uses_proxy = True  # the run checks the proxy model before any stage
     def __init__(self, variant: str = "gsnr", members: int = 5, rank: int = 8, alpha: float = 16.0,
                  target: str | list[str] = "c_attn", lr: float = 5e-5, epochs: int = 2, s: int = 1, t: int = 2,
                  eps: float = 1e-8, seed: int | None = None, order_seed: int | None = None,
@@ -67,7 +68,7 @@ class GsnrSelector:
         p["seed"] = ctx.seed if p["seed"] is None else p["seed"]
         p["order_seed"] = p["seed"] if p["order_seed"] is None else p["order_seed"]
         p["max_length"] = p["max_length"] or ctx.max_length
-        return {"v": CACHE_VERSION, "params": p, "pool": pool_digest(ctx.pool), "proxy": proxy_digest(ctx.proxy)}
+        return {"v": CACHE_VERSION, "params": p, "pool": pool_digest(ctx.pool), "proxy": proxy_digest(ctx.proxy, ctx.proxy_key)}
 
     def cache_dir(self, ctx: SelectionContext, key: dict[str, Any]) -> Path:
         h = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]

@@ -28,6 +28,7 @@ class IfdSelector:
     """Base: variant-specific texts and ratio; params common to both."""
 
     name = "ifd"
+    uses_proxy = True
     variant = "superfiltering"
 
     def __init__(self, max_length: int | None = None, max_tokens: int = 2048, max_batch: int = 16,
@@ -70,7 +71,8 @@ class IfdSelector:
 
         check_pool(ctx.pool)
         tok, model, pad_id, dev = load_proxy(ctx.proxy, self.device or ctx.device, self.dtype)
-        max_length = context_limit(model, self.max_length or min(self.default_max_length, ctx.max_length))
+        cap = min(self.default_max_length, ctx.max_length) if ctx.max_length else self.default_max_length
+        max_length = context_limit(model, self.max_length or cap)
         cond, alone = self.encode(tok, ctx.pool, max_length)
         kw = dict(pad_id=pad_id, device=dev, max_tokens=self.max_tokens, max_batch=self.max_batch)
         l_cond = mean_losses(model, cond, progress=lambda d, t: report(ctx.progress, "ifd: conditioned", d, t), **kw)

@@ -31,8 +31,10 @@ def fuse_gelu(model) -> None:
             mod.act = ACT2FN["gelu_pytorch_tanh"]
 
 
-def context_limit(model, wanted: int) -> int:
-    """max_length capped by the proxy's position table (GPT-2: n_positions)."""
+def context_limit(model, wanted: int | None) -> int:
+    """max_length capped by the proxy's position table (GPT-2: n_positions); None = the whole context."""
     cfg = model.config
     limit = getattr(cfg, "n_positions", None) or getattr(cfg, "max_position_embeddings", None)
+    if wanted is None:
+        return int(limit) if limit else 1024
     return min(wanted, int(limit)) if limit else wanted

@@ -13,11 +13,15 @@ class LoraConfig(Section):
     r: int = Field(8, gt=0)
     alpha: int = 16
     dropout: float = 0.05
-    targets: list[str] = ["c_attn"]  # LLaMA presets use q_proj/k_proj/v_proj/o_proj
+    # module names to adapt; None = PEFT's default for the architecture (LLaMA: q_proj, v_proj; GPT-2:
+    # c_attn). The paper presets name q_proj/k_proj/v_proj/o_proj.
+    targets: list[str] | None = None
 
 
 class FinetuneConfig(Section):
-    model: str = "demo"  # "demo", a local dir, or a hub name (meta-llama/Llama-2-7b-hf)
+    # a local dir or a hub name (meta-llama/Llama-2-7b-hf); "demo" = the demo world's. No default:
+    # a run names its target (--target).
+    model: str | None = None
     regime: Literal["lora", "full"] = "lora"
     lr: float = Field(2e-5, gt=0)
     epochs: float = Field(3, gt=0)

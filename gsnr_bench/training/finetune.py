@@ -149,7 +149,7 @@ def _build_model(cfg: FinetuneConfig, base_model: str, proto: dict[str, Any], la
     if last:
         check_adapter_base(Path(last), base_model)
     lcfg = LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
-                      target_modules=list(cfg.lora.targets), task_type="CAUSAL_LM")
+                      target_modules=list(cfg.lora.targets) if cfg.lora.targets else None, task_type="CAUSAL_LM")
     try:
         model = get_peft_model(model, lcfg)
     except ValueError as exc:

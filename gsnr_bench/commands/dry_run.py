@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .progress import stdout_console
+from ..progress import stdout_console
 
 
 def _placeholder(n_tokens: int) -> str:
@@ -16,21 +16,16 @@ def _placeholder(n_tokens: int) -> str:
 def plan(pipe: Any, selectors: list[str]) -> list[dict[str, Any]]:
     """One row per (judge, system): comparisons, calls, cached calls, tokens and cost. Real answers are used
     where their stage is done; otherwise each answer is costed at generation.max_new_tokens tokens.
-    Nothing runs: stages are only looked up (Pipeline.peeking)."""
-    from .fileio import read_jsonl
-    from .judging.spec import load_judge
-    from .judging.stage import Comparison, dry_run
-    from .pipeline import BASELINE, system_name
+    Nothing runs and nothing is sent (Pipeline.plan only looks stages up)."""
+    from ..fileio import read_jsonl
+    from ..judging.spec import load_judge
+    from ..judging.stage import Comparison, dry_run
+    from ..pipeline import BASELINE
 
-    pipe.preflight(selectors, "judge")
     cfg = pipe.cfg
     stand_in = _placeholder(cfg.generation.max_new_tokens)
-    with pipe.peeking():
-        dirs = {BASELINE: pipe.answers(pipe.model(BASELINE, pipe.inputs.pool), BASELINE)}
-        for s in selectors:
-            for r in cfg.selection.ratios:
-                name, sub = system_name(s, r), pipe.subset(s, r)
-                dirs[name] = pipe.answers(pipe.model(name, pipe.subset_examples(sub)), name) if sub.done else None
+    layout = pipe.plan(selectors)
+    dirs = {BASELINE: layout["baseline"]["answers"], **{n: c["answers"] for n, c in layout["cells"].items()}}
     answers: dict[str, dict[tuple[str, str], str]] = {}
     for name, sd in dirs.items():
         if sd is not None and sd.done:
@@ -39,18 +34,14 @@ def plan(pipe: Any, selectors: list[str]) -> list[dict[str, Any]]:
     rows = []
     for judge in cfg.judging.judges:
         spec = load_judge(judge)
-        for system, sd in dirs.items():
-            if system == BASELINE:
-                continue
+        for system, cell in layout["cells"].items():
             sys_ans, base_ans = answers.get(system, {}), answers.get(BASELINE, {})
             items = [Comparison(q.testset, q.question_id, q.text, system,
                                 sys_ans.get((q.testset, q.question_id), stand_in), BASELINE,
                                 base_ans.get((q.testset, q.question_id), stand_in))
                      for qs in pipe.testsets.values() for q in qs]
-            out = None
-            if sd is not None and dirs[BASELINE] is not None:
-                with pipe.peeking():
-                    out = pipe.judgments(judge, system, sd, dirs[BASELINE]).path / "judgments.jsonl"
+            jsd = cell["judgments"].get(judge)
+            out = jsd.path / "judgments.jsonl" if jsd is not None else None
             dr = dry_run(items, spec, cfg.judging, out, pipe.store.root / "cache" / "judge.sqlite")
             rows.append({"judge": spec.name, "model": spec.model, "system": system,
                          "answers": "generated" if system in answers and BASELINE in answers else "estimated",
@@ -80,9 +71,11 @@ def print_dry_run(pipe: Any, selectors: list[str]) -> list[dict[str, Any]]:
     return rows
 
 
-def judging_manifest(pipe: Any) -> dict[str, Any]:
-    """The judges of this run as the manifest records them: names, models, endpoints, prices; no keys."""
-    from .judging.spec import load_judge
+def judging_manifest(pipe: Any, root: Any) -> dict[str, Any]:
+    """The judges of this run as the manifest records them: names, models, endpoints, prices (never a key),
+    and what judging has cost: this command, and the whole run over all its commands (from the judge cache)."""
+    from ..judging.spec import load_judge
+    from .runs import run_spend
 
     judges = []
     for j in pipe.cfg.judging.judges:
@@ -93,4 +86,5 @@ def judging_manifest(pipe: Any) -> dict[str, Any]:
                        "price_input_per_1m": spec.price_input_per_1m,
                        "price_output_per_1m": spec.price_output_per_1m})
     return {"judging": {"judges": judges, "prompt": pipe.cfg.judging.prompt, "order": pipe.cfg.judging.order,
-                        "combine": pipe.cfg.judging.combine, "spent_usd": round(pipe.spent, 6)}}
+                        "combine": pipe.cfg.judging.combine, "spent_usd_this_command": round(pipe.spent, 6),
+                        "spent_usd_run": round(run_spend(root), 6), "max_cost": pipe.cfg.judging.max_cost}}

@@ -1,0 +1,34 @@
+"""The command layer: what each CLI command does. Imported only after argument parsing succeeded.
+
+Layers (docs/ARCHITECTURE.md): cli -> commands -> pipeline -> stage packages (selection, training,
+generation, judging, reporting, data) -> core helpers. Nothing imports a layer above its own."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    if args.command == "ls":
+        from .ls import cmd_ls
+
+        return cmd_ls(args)
+    if args.command == "leaderboard":
+        from .report import cmd_publish
+
+        return cmd_publish(args)
+    if args.command == "report":
+        from .report import cmd_report
+
+        return cmd_report(args)
+    if args.command == "import-human":
+        from .imports import cmd_import_human
+
+        return cmd_import_human(args)
+    if args.command == "import-judgments":
+        from .imports import cmd_import_judgments
+
+        return cmd_import_judgments(args)
+    from .runs import cmd_pipeline
+
+    return cmd_pipeline(args)

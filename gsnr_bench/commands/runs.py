@@ -1,0 +1,170 @@
+"""The pipeline commands (run, score, select, finetune, generate, judge) and how a command finds its run.
+
+Which configuration a command uses:
+  - on an existing run (RUN/config.yaml): the run's recorded config, then --config files, then flags
+    and --set; what changed is recorded in the run's history (runrecord.py);
+  - on a new run: the --config files; with none, the offline demo when the command names no real input,
+    else the paper-faithful defaults plus the flags (a missing input is a one-line error, never the demo).
+Everything is validated (names, files, parameter types, judges) before the record is written or any
+stage runs."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..config import Config, build_config
+from ..errors import EXIT_FAILED_COMPARISONS, BudgetExceeded
+from ..progress import console, stdout_console
+from ..runrecord import RunRecord, changes, history_entry, load_record, save_record
+from ..store import MARKER, RunStore
+
+REAL_INPUTS = ("train_data", "proxy", "target", "testsets")
+
+
+def flag_tree(args: argparse.Namespace) -> dict[str, Any]:
+    """The config keys a command's flags set (None = flag not given)."""
+    extra: dict[str, Any] = {}
+
+    def put(section: str, key: str, value: Any) -> None:
+        if value is not None:
+            extra.setdefault(section, {})[key] = value
+
+    put("data", "train", getattr(args, "train_data", None))
+    put("data", "testsets", getattr(args, "testsets", None))
+    put("proxy", "model", getattr(args, "proxy", None))
+    put("finetune", "model", getattr(args, "target", None))
+    put("judging", "judges", getattr(args, "judges", None))
+    put("selection", "selectors", getattr(args, "selectors", None))
+    put("selection", "ratios", getattr(args, "ratios", None))
+    put("selection", "budget_base", getattr(args, "budget_base", None))
+    put("judging", "max_cost", getattr(args, "max_cost", None))
+    put("judging", "concurrency", getattr(args, "concurrency", None))
+    if getattr(args, "seed", None) is not None:
+        extra["seed"] = args.seed
+    return extra
+
+
+def default_sources(args: argparse.Namespace) -> list[Any]:
+    """--config files; with none, the demo preset unless a real input is named (then the defaults)."""
+    if args.config:
+        return list(args.config)
+    if any(getattr(args, k, None) for k in REAL_INPUTS):
+        return []
+    return ["demo"]
+
+
+@dataclass
+class RunPlan:
+    root: Path
+    cfg: Config
+    record: RunRecord | None  # None: a new run
+
+    @property
+    def changed(self) -> dict[str, list[Any]]:
+        return changes(self.record.config, self.cfg.to_dict()) if self.record else {}
+
+
+def resolve_run(args: argparse.Namespace) -> RunPlan:
+    """The run directory and the configuration this command uses on it. Writes nothing."""
+    extra = flag_tree(args)
+    if args.run_dir is not None:
+        root = Path(args.run_dir)
+    else:
+        root = Path("runs") / build_config(default_sources(args), args.overrides, extra).name
+    RunStore(root, create=False)  # a file, a foreign dir or another store version: one line, now
+    record = load_record(root) if (root / MARKER).is_file() else None
+    sources = [record.config, *args.config] if record else default_sources(args)
+    return RunPlan(root, build_config(sources, args.overrides, extra), record)
+
+
+def cmd_pipeline(args: argparse.Namespace) -> int:
+    from ..pipeline import Pipeline, system_name
+
+    plan = resolve_run(args)
+    cfg, root = plan.cfg, plan.root
+    store = RunStore(root, create=False)
+    pipe = Pipeline(cfg, store, quiet=args.quiet)
+    selectors = cfg.selection.selectors
+    upto = "judge" if args.command == "run" else args.command
+    if args.command == "judge" and getattr(args, "dry_run", False):
+        from .dry_run import print_dry_run
+
+        pipe.validate(selectors, "judge", check_endpoints=False)  # sends nothing, so needs no endpoint
+        print_dry_run(pipe, selectors)
+        return 0
+    pipe.validate(selectors, upto)
+    store.create()
+    record = plan.record or RunRecord(cfg.to_dict(), [])
+    cells = [system_name(s, r) for s, r in pipe.cells(selectors)] if upto != "score" else []
+    record.history.append(history_entry(None, plan.changed, cells, cfg.judging.judges if upto == "judge" else [],
+                                        args.command))
+    record.config = cfg.to_dict()
+    save_record(root, record)
+    pipe.run(selectors, upto=upto)
+    if os.environ.get("RANK", "0") != "0":  # under a distributed launcher only rank 0 records and reports
+        return 0
+    rr = None
+    if args.command == "run":
+        from ..reporting.build import write_report
+
+        rr = write_report(root)
+    write_run_manifest(root, cfg, store, pipe)
+    print_summary(pipe, rr, root)
+    return exit_status(pipe)
+
+
+def write_run_manifest(root: Path, cfg: Config, store: RunStore, pipe: Any) -> None:
+    from ..manifest import write_manifest
+    from .dry_run import judging_manifest
+
+    write_manifest(root, cfg.to_dict(), store.finished_stages(), judging_manifest(pipe, root))
+
+
+def exit_status(pipe: Any) -> int:
+    """One line and a non-zero exit when judging did not finish (README: exit codes)."""
+    if pipe.budget_stop is not None:
+        limit = pipe.cfg.judging.max_cost
+        spent = run_spend(pipe.store.root)
+        console.print(f"[red]gsnr-bench: stopped at --max-cost: ${spent:.4f} spent of ${limit:g} by this run; "
+                      f"{pipe.left_unjudged} comparison(s) of this command left unjudged (run again with a "
+                      "higher --max-cost to finish them; nothing judged is lost)[/]")
+        return BudgetExceeded.exit_code
+    if pipe.failed_comparisons:
+        console.print(f"[red]gsnr-bench: {pipe.failed_comparisons} comparison(s) failed in {len(pipe.incomplete)} "
+                      "judging stage(s) (see the report's failed column); run the same command again to retry "
+                      "exactly those[/]")
+        return EXIT_FAILED_COMPARISONS
+    return 0
+
+
+def run_spend(root: Path) -> float:
+    """USD sent to judges by every command on this run (the judge cache records each call's cost)."""
+    from ..judging.cache import JudgeCache
+
+    path = Path(root) / "cache" / "judge.sqlite"
+    if not path.is_file():
+        return 0.0
+    with JudgeCache(path) as cache:
+        return float(cache.total_cost())
+
+
+def print_summary(pipe: Any, rr: Any, root: Path) -> None:
+    from rich.table import Table
+
+    out_console = stdout_console()
+    t = Table(title=f"stages ({root})", show_lines=False)
+    t.add_column("stage")
+    t.add_column("item")
+    t.add_column("status")
+    t.add_column("seconds", justify="right")
+    for e in pipe.events:
+        t.add_row(e.stage, e.label, e.status or ("cached" if e.cached else "done"), f"{e.seconds:.1f}")
+    out_console.print(t)
+    if rr is not None:
+        from ..reporting.printing import print_report
+
+        print_report(rr, out_console)

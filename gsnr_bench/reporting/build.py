@@ -1,0 +1,71 @@
+"""Write a run's report (report/: CSV, Markdown, LaTeX, HTML, summary.json) and publish leaderboards of
+several runs, from the runs' files only (collect.py). The same files give the same bytes: nothing reads
+the clock."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+from ..errors import DataError
+from ..fileio import write_json
+from .collect import RunResults, collect
+
+
+def page_extras(results: Iterable[RunResults], title: str, rounds: int | None):
+    from .html import PageExtras
+
+    results = list(results)
+    many = len(results) > 1
+    tag = lambda rr, s: f"{rr.run.name}:{s}" if many else s  # noqa: E731
+    logs = {tag(rr, k): v for rr in results for k, v in rr.train_logs.items() if Path(v).is_file()}
+
+    def rows(attr: str) -> list[dict]:
+        return [{**({"run": rr.run.name} if many else {}), **x} for rr in results for x in getattr(rr, attr)]
+
+    notes = []
+    for rr in results:
+        if len(rr.info.get("protocols", {})) > 1:
+            notes.append(f"{rr.run.name}: cells judged under {len(rr.info['protocols'])} protocols (other baseline "
+                         "answers or judging prompt/order) are kept apart: the regime label names the protocol.")
+        if rr.failed:
+            notes.append(f"{rr.run.name}: {rr.failed} failed comparison(s) are counted apart and not scored; "
+                         "run the same command again to retry them.")
+    return PageExtras(title=title, train_logs=logs, bias=rows("bias"), enrichment=rows("enrichment"),
+                      human=rows("human"), agreement=rows("agreement"), bootstrap_rounds=rounds,
+                      notes=" ".join(notes))
+
+
+def summary(rr: RunResults) -> dict:
+    cells = [{k: c[k] for k in ("system", "judge", "protocol", "dir", "complete", "judged", "failed", "pending")}
+             for c in rr.cells]
+    return {"cells": cells, "protocols": rr.info.get("protocols", {}), "enrichment": rr.enrichment,
+            "bias": rr.bias, "human": rr.human, "agreement": rr.agreement, "inter_annotator": rr.inter_annotator}
+
+
+def write_report(run: str | Path) -> RunResults:
+    """Render RUN/report/ from the run's files; runs no stage."""
+    from .publish import publish
+
+    rr = collect(run)
+    extras = page_extras([rr], rr.info["title"], rr.info["report"]["bootstrap_rounds"])
+    publish(rr.results, rr.run / "report", extras)
+    write_json(rr.run / "report" / "summary.json", summary(rr))
+    return rr
+
+
+def publish_runs(runs: list[Path], out: Path) -> list[Path]:
+    """Merge the results of several runs into one leaderboard directory (CSV, Markdown, LaTeX, HTML)."""
+    from .publish import publish
+    from .results import combine_results
+
+    if not runs:
+        raise DataError("leaderboard publish needs at least one run directory")
+    if Path(out).exists() and not Path(out).is_dir():
+        raise DataError(f"--out {out} is a file; give a directory for the leaderboard files")
+    results = [collect(r) for r in runs]
+    df = combine_results(rr.results for rr in results)
+    rounds = {rr.info["report"]["bootstrap_rounds"] for rr in results}
+    title = results[0].info["title"] if len(results) == 1 else "gsnr-bench leaderboard"
+    extras = page_extras(results, title, rounds.pop() if len(rounds) == 1 else None)
+    return publish(df, out, extras)

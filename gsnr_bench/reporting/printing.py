@@ -1,0 +1,86 @@
+"""The report on screen: the PWS leaderboard, enrichment, judge bias and human agreement tables."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .collect import RunResults
+
+
+def print_report(rr: RunResults, console: Any) -> None:
+    """The leaderboard and the tables beside it, as the end of `run` and `report` print them."""
+    from rich.table import Table
+
+    from .results import MEAN_JUDGE, POOLED, label_protocols
+
+    df = label_protocols(rr.results)
+    if df.empty:
+        console.print("no judged comparisons yet")
+        return
+    main = df[df["judge"] == MEAN_JUDGE]
+    testsets = sorted(t for t in main["testset"].unique() if t != POOLED) + [POOLED]
+    t = Table(title="PWS vs the 100% model (1 = as good; mean over judges; 95% CI pooled)")
+    where = ["dataset", "target_model", "regime"]
+    shown = [c for c in where if main[c].nunique() > 1]  # columns only where cells differ in them
+    for col in (*shown, "selector", "ratio", *testsets, "95% CI", "W/T/L", "failed"):
+        t.add_column(col, justify="left" if col in (*shown, "selector") else "right")
+    for key, g in main.groupby([*where, "selector", "ratio"], sort=True):
+        info = dict(zip([*where, "selector", "ratio"], key))
+        by_ts = g.set_index("testset")
+        pooled = by_ts.loc[POOLED]
+        cells = [_fmt(by_ts.loc[ts, "pws"]) if ts in by_ts.index else "–" for ts in testsets]
+        t.add_row(*[str(info[c]) for c in shown], info["selector"], f"{info['ratio']:g}", *cells,
+                  f"[{_fmt(pooled['ci_low'])}, {_fmt(pooled['ci_high'])}]",
+                  f"{int(pooled['wins'])}/{int(pooled['ties'])}/{int(pooled['losses'])}",
+                  str(int(pooled["failed"])))
+    console.print(t)
+    if rr.enrichment:
+        e = Table(title="Enrichment of clean examples (judge-free; lift > 1 = cleaner than the pool)")
+        for col in ("selector", "ratio", "n", "clean rate", "base rate", "lift", "ROC-AUC"):
+            e.add_column(col, justify="left" if col == "selector" else "right")
+        for r in rr.enrichment:
+            e.add_row(r["selector"], f"{r['ratio']:g}", str(r["n"]), f"{r['clean_rate']:.3f}",
+                      f"{r['base_rate']:.3f}", _fmt(r["lift"]), _fmt(r["auc"]))
+        console.print(e)
+    if rr.bias:
+        b = Table(title="Judge bias diagnostics")
+        for col in ("judge", "first-position win rate", "swap flip rate", "longer answer wins",
+                    "null-pair tie rate", "failed"):
+            b.add_column(col, justify="left" if col == "judge" else "right")
+        for r in rr.bias:
+            b.add_row(r["judge"], _fmt(r["first_position_win_rate"]), _fmt(r["swap_flip_rate"]),
+                      _fmt(r["longer_answer_win_rate"]), _fmt(r["null_tie_rate"]), str(r["failed"]))
+        console.print(b)
+    if rr.human:
+        h = Table(title="Human PWS (majority label per question; 95% CI)")
+        keys = list(rr.human[0])
+        for k in keys:
+            h.add_column(k)
+        for r in rr.human:
+            h.add_row(*[_fmt(r[k]) if isinstance(r[k], float) else str(r[k]) for k in keys])
+        console.print(h)
+    if rr.inter_annotator:
+        console.print("annotators: " + ", ".join(f"{k} {_fmt(v) if isinstance(v, float) else v}"
+                                                 for k, v in rr.inter_annotator.items()))
+    if rr.agreement:
+        a = Table(title="Judge agreement with human labels")
+        keys = list(rr.agreement[0])
+        for k in keys:
+            a.add_column(k)
+        for r in rr.agreement:
+            a.add_row(*[_fmt(r[k]) if isinstance(r[k], float) else str(r[k]) for k in keys])
+        console.print(a)
+    if len(rr.info.get("protocols", {})) > 1:
+        console.print(f"note: this run holds cells judged under {len(rr.info['protocols'])} protocols (other baseline "
+                      "answers or judging prompt/order); they are kept apart, the regime label names the protocol "
+                      "(report/summary.json: protocols)")
+    if rr.failed:
+        console.print(f"[yellow]{rr.failed} failed comparison(s) are counted apart and not scored[/]")
+    console.print(f"report: {rr.run / 'report' / 'index.html'}")
+
+
+def _fmt(x: Any) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    return f"{float(x):.3f}"
