@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import difflib
 from pathlib import Path
 from typing import Any
@@ -152,9 +153,9 @@ def build_config(
     config), then `extra` (from CLI flags), then --set overrides."""
     tree: dict[str, Any] = {}
     for src in sources or []:
-        tree = _deep_merge(tree, src if isinstance(src, dict) else load_config_tree(str(src)))
+        tree = _deep_merge(tree, copy.deepcopy(src) if isinstance(src, dict) else load_config_tree(str(src)))
     if extra:
-        tree = _deep_merge(tree, extra)
+        tree = _deep_merge(tree, copy.deepcopy(extra))
     for text in overrides or []:
         keys, value = parse_override(text)
         _set_path(tree, keys, value)

@@ -118,8 +118,8 @@ def test_gpt_judge_key_lands_in_no_file(run):
 
 
 def _questions(rd):
-    inputs = json.loads((rd / "report" / "inputs.json").read_text())
-    return [(t, q) for t, qs in sorted(inputs["testsets"].items()) for q in qs]
+    cell = json.loads(next(rd.glob("judgments/*/*/cell.json")).read_text())
+    return [(t, q) for t, qs in sorted(cell["testsets"].items()) for q in qs]
 
 
 def test_import_human_labels(run):
@@ -169,3 +169,105 @@ def test_import_superfiltering_review(run):
                   "--system", "cherry@0.1", "--testset", "demo-vicuna", "--judge", "gpt-3.5", cwd=root)
     assert res.returncode == 2 and "duplicate" in res.stderr
     assert sorted(p.name for p in (rd / "imported").iterdir()) == before
+
+
+def test_two_commands_add_to_one_run_and_report_needs_no_flags(tmp_path):
+    """Two `run` commands with different selectors on one run dir, then `report --run-dir RUN`: the leaderboard
+    has both selectors' rows, config.yaml records both commands, and nothing was recomputed."""
+    rd = tmp_path / "run"
+    small = [a for a in SMALL if a not in ("--ratio", "0.1", "0.25")]
+    res = run_cli("run", "--selector", "random", "--ratio", "0.1", "--run-dir", str(rd), *small, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    res = run_cli("run", "--selector", "gsnr", "--ratio", "0.25", "--run-dir", str(rd), "--quiet", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    rows = _csv(rd / "report" / "leaderboard.csv")
+    assert {(r["selector"], r["ratio"]) for r in rows} == {("random", "0.1"), ("gsnr", "0.25")}
+    done = {p: p.stat().st_mtime_ns for p in rd.rglob("DONE")}
+    config = (rd / "config.yaml").read_bytes()
+    res = run_cli("report", "--run-dir", str(rd), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert {(r["selector"], r["ratio"]) for r in _csv(rd / "report" / "leaderboard.csv")} == {
+        ("random", "0.1"), ("gsnr", "0.25")}
+    assert {p: p.stat().st_mtime_ns for p in rd.rglob("DONE")} == done  # nothing recomputed
+    assert (rd / "config.yaml").read_bytes() == config
+    import yaml
+
+    record = yaml.safe_load(config)
+    assert [h["cells"] for h in record["history"]] == [["random@0.1"], ["gsnr@0.25"]]
+    assert record["history"][1]["changed"] == {"selection.ratios": [[0.1], [0.25]],
+                                               "selection.selectors": [["random"], ["gsnr"]]}
+    assert record["config"]["name"] == "demo"
+
+
+def test_failed_judge_calls_exit_nonzero_then_retry_exactly_those(run):
+    """A judge server that fails every call, then recovers: the first command exits 3 with a one-line summary
+    and leaves the stages incomplete; the second judges exactly the failed comparisons and exits 0."""
+    from gsnr_bench.judging.reference_server import Faults, ReferenceJudgeServer
+
+    root, _ = run
+    rd = root / "run"
+    _judge_yaml(root, "flaky", "flaky-judge-v1")
+    args = ["judge", "--selector", "gsnr", "random", "--judge", "flaky", "--run-dir", str(rd), *SMALL,
+            "--set", "judging.max_retries=0"]
+    with ReferenceJudgeServer({}, model="flaky-judge-v1", faults=Faults(rate_500=1.0)) as srv:
+        env = {"FLAKY_KEY": "k", "FLAKY_URL": srv.base_url}
+        res = run_cli(*args, cwd=root, env=env)
+        assert res.returncode == 3, res.stderr[-2000:]
+        failed_lines = [ln for ln in (res.stdout + res.stderr).splitlines() if "comparison(s) failed" in ln]
+        assert len(failed_lines) == 1 and "run the same command again" in failed_lines[0]
+        recs = [json.loads(line) for f in rd.glob("judgments/flaky/*/judgments.jsonl") for line in f.open()]
+        n_failed = sum(r["outcome"] == "failed" for r in recs)
+        assert n_failed == len(recs) > 0 and not list(rd.glob("judgments/flaky/*/DONE"))
+        srv.faults = Faults()
+        sent_before = srv.log.chat_requests
+        res = run_cli(*args, cwd=root, env=env)
+        assert res.returncode == 0, res.stderr[-2000:]
+        assert srv.log.chat_requests - sent_before == n_failed  # exactly the failed ones, one call each
+    assert len(list(rd.glob("judgments/flaky/*/DONE"))) == 4
+    recs = [json.loads(line) for f in rd.glob("judgments/flaky/*/judgments.jsonl") for line in f.open()]
+    assert len(recs) == n_failed and not any(r["outcome"] == "failed" for r in recs)
+
+
+def _judge_yaml(root, name, model, price=1.0):
+    """A judge of the user's own (judges/ in the working directory) behind env vars, priced per 1M tokens."""
+    (root / "judges").mkdir(exist_ok=True)
+    up = name.upper()
+    (root / "judges" / f"{name}.yaml").write_text(
+        f"name: {name}\nprovider: openai-compatible\nmodel: {model}\nbase_url_env: {up}_URL\napi_key_env: {up}_KEY\n"
+        f"temperature: 0.0\nmax_tokens: 64\nprice_input_per_1m: {price}\nprice_output_per_1m: {price}\n")
+
+
+def test_max_cost_is_run_wide_and_dry_run_needs_no_endpoint(run):
+    from gsnr_bench.judging.reference_server import ReferenceJudgeServer
+
+    root, _ = run
+    rd = root / "run"
+    _judge_yaml(root, "pricey", "pricey-judge-v1", price=1.0)
+    base = ["--selector", "gsnr", "random", "--judge", "pricey", "--run-dir", str(rd), *SMALL,
+            "--set", "judging.null_pairs=0"]
+    # the endpoint is down: the dry run sends nothing and needs none
+    res = run_cli("judge", "--dry-run", *base, cwd=root, env={"PRICEY_KEY": "k", "PRICEY_URL": "http://127.0.0.1:9/v1"})
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "total: 40 calls to send" in res.stdout
+    prior = json.loads((rd / "manifest.json").read_text())["judging"]["spent_usd_run"]  # earlier tests' judges
+    limit = round(prior + 0.004, 6)
+    with ReferenceJudgeServer({}, model="pricey-judge-v1") as srv:
+        env = {"PRICEY_KEY": "k", "PRICEY_URL": srv.base_url}
+        res = run_cli("judge", *base, "--max-cost", str(limit), "--concurrency", "4", cwd=root, env=env)
+        assert res.returncode == 4, res.stderr[-2000:]
+        line = [ln for ln in (res.stdout + res.stderr).splitlines() if "--max-cost" in ln and "spent" in ln]
+        assert line, res.stdout[-2000:] + res.stderr[-2000:]
+        m = re.search(r"\$([0-9.]+) spent of \$([0-9.]+) by this run; (\d+) comparison", line[0])
+        spent, shown_limit, left = float(m.group(1)), float(m.group(2)), int(m.group(3))
+        assert shown_limit == pytest.approx(limit) and prior < spent <= limit
+        recs = [json.loads(x) for f in rd.glob("judgments/pricey/*/judgments.jsonl") for x in f.open()]
+        judged = sum(r["outcome"] != "failed" for r in recs)
+        assert 0 < judged < 40 and left == 40 - judged  # 4 systems x 10 questions, over the whole command
+        # stopped within one in-flight batch of the limit: the worst case of 4 calls would not have fit
+        assert limit - spent < 4 * 0.0006
+        manifest = json.loads((rd / "manifest.json").read_text())
+        assert manifest["judging"]["spent_usd_run"] == pytest.approx(spent, abs=1e-6)
+        sent = srv.log.chat_requests
+        # the limit is the run's, not the command's: the same command again sends nothing more
+        res = run_cli("judge", *base, "--max-cost", str(limit), cwd=root, env=env)
+        assert res.returncode == 4 and srv.log.chat_requests == sent
