@@ -149,6 +149,8 @@ def test_budget_holds_across_commands(tmp_path):
             judge(items, spec, cfg, tmp_path / "j.jsonl", tmp_path / "c.sqlite")
         assert srv.log.chat_requests == sent and exc.value.summary.requests == 0
         assert exc.value.left == len(items) - sent and exc.value.summary.pending == len(items) - sent
+        d = dry_run(items, spec, cfg, out_path=tmp_path / "j.jsonl", cache_path=tmp_path / "c.sqlite")
+        assert d.comparisons == len(items) - sent and d.run_spent == pytest.approx(exc.value.spent) <= 300.0
         # raising the limit finishes the work
         s = judge(items, spec, cfg.model_copy(update={"max_cost": None}), tmp_path / "j.jsonl", tmp_path / "c.sqlite")
         assert s.complete and srv.log.chat_requests == len(items)
@@ -211,4 +213,33 @@ def test_dry_run_is_offline_and_counts_only_readable_cached_replies(tmp_path, mo
     d = dry_run(items, down, cfg, cache_path=tmp_path / "c.sqlite")
     assert d.calls == len(items) and d.cached_calls == len(items) - s.failed_total
     d2 = dry_run(items, down, cfg, out_path=tmp_path / "j.jsonl", cache_path=tmp_path / "c.sqlite")
-    assert d2.comparisons == s.failed_total and d2.cached_calls == 0 and d2.est_cost == 0.0
+    assert d2.comparisons == s.failed_total and d2.cached_calls == 0 and d2.run_spent == 0.0
+
+
+RACER = """
+import sys
+from gsnr_bench.judging.cache import JudgeCache
+c = JudgeCache(sys.argv[1])
+final = sys.argv[2] == "final"
+for i in range(300):
+    c.put(f"k{i}", {"text": "8 7" if final else "no scores", "prompt_tokens": 1, "completion_tokens": 1,
+                    "model": "m"}, cost=2.0 if final else 1.0, final=final)
+c.close()
+"""
+
+
+def test_racing_writers_keep_the_readable_reply_and_every_cost(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    path = tmp_path / "judge.sqlite"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    procs = [subprocess.Popen([sys.executable, "-c", RACER, str(path), kind], env=env)
+             for kind in ("unreadable", "final", "unreadable")]
+    assert [p.wait(timeout=60) for p in procs] == [0, 0, 0]
+    with JudgeCache(path) as c:
+        assert len(c) == 300 and c.total_cost() == pytest.approx(300 * 4.0)
+        assert all(c.lookup(f"k{i}") == ({"text": "8 7", "prompt_tokens": 1, "completion_tokens": 1, "model": "m"},
+                                         True) for i in range(300))

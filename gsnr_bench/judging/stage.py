@@ -128,6 +128,7 @@ class DryRun:
     est_prompt_tokens: int
     est_completion_tokens: int
     est_cost: float  # USD for the calls not cached
+    run_spent: float = 0.0  # USD the run has sent to judges so far (the cache's total): what max_cost counts
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -210,11 +211,12 @@ def dry_run(items: list[Comparison], judge_spec: JudgeSpec, cfg: JudgingConfig, 
                     cached += 1
                     continue
                 ptok += estimate_prompt_tokens(msgs)
+        run_spent = round(cache.total_cost(), 8) if cache is not None else 0.0
     finally:
         if cache is not None:
             cache.close()
     ctok = (calls - cached) * expected_completion_tokens(judge_spec)
-    return DryRun(len(tasks), calls, cached, ptok, ctok, judge_spec.cost(ptok, ctok))
+    return DryRun(len(tasks), calls, cached, ptok, ctok, judge_spec.cost(ptok, ctok), run_spent)
 
 
 # ------------------------------------------------------------------ the run
