@@ -128,9 +128,9 @@ def test_unparseable_replies_are_reasked_then_failed(tmp_path):
     with ReferenceJudgeServer(refs, faults=Faults(rate_garbage=1.0)) as srv:
         judge(items, spec_for(srv), fast_cfg(max_parse_retries=2), tmp_path / "j.jsonl", tmp_path / "c.sqlite")
         assert set(srv.log.receipts.values()) == {3}
-        # a re-run replays the cached replies and sends nothing
+        # replies without scores are not final: a re-run (even into a fresh file) asks again
         judge(items, spec_for(srv), fast_cfg(max_parse_retries=2), tmp_path / "k.jsonl", tmp_path / "c.sqlite")
-        assert srv.log.chat_requests == 3 * len(items)
+        assert srv.log.chat_requests == 2 * 3 * len(items)
     for r in read_jsonl(tmp_path / "j.jsonl"):
         assert r["outcome"] == "failed" and r["calls"][0]["parse_failed"] and r["calls"][0]["attempts"] == 3
         assert r["calls"][0]["prompt_tokens"] > 0  # re-asks cost tokens and are counted

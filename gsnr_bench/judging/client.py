@@ -12,7 +12,7 @@ import email.utils
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import urlsplit, urlunsplit
 
 import openai
@@ -141,13 +141,19 @@ class JudgeClient:
             raise EndpointError(f"judge {self.spec.name!r}: model {self.spec.model!r} is not served at {where}{hint}")
 
     # ------------------------------------------------------------------ one call
-    async def complete(self, messages: list[dict[str, str]]) -> Reply:
-        """One chat completion, retried on transport faults; raises CallFailed when it gives up."""
+    async def complete(self, messages: list[dict[str, str]], gate: Callable[[], None] | None = None) -> Reply:
+        """One chat completion, retried on transport faults; raises CallFailed when it gives up.
+        `gate` is called once, holding a concurrency slot, right before the first request goes out (the
+        budget reserves there, so only calls really in flight hold a reservation); whatever it raises
+        propagates and nothing is sent."""
         last = "unknown error"
         for attempt in range(self.cfg.max_retries + 1):
             delay: float | None = None
             try:
                 async with self._sem:  # held only while a request is in flight, not while backing off
+                    if gate is not None:
+                        gate, g = None, gate
+                        g()
                     self.stats.requests += 1
                     resp = await asyncio.wait_for(
                         self._client.chat.completions.create(

@@ -5,7 +5,13 @@ tokens of chat framing per message; English text averages about 4 characters per
 tokenizers, so this is close for English and low for code or non-Latin scripts. Completion tokens:
 `EXPECTED_COMPLETION_TOKENS` (a Vicuna verdict is two scores and a paragraph) for the dry-run's
 expected cost; the budget instead reserves the worst case, `max_tokens`, so it can never overshoot
-by an in-flight call's completion."""
+by an in-flight call's completion.
+
+The budget (`--max-cost`, `judging.max_cost`) bounds the whole run's judge spend, over every command
+and stage that shares the run's judge cache: it starts from what the cache says was ever spent
+(`JudgeCache.total_cost()`). A call reserves its worst case only when it is about to be sent (holding a
+concurrency slot) and settles on its reply, so the run stops starting calls once the next one's worst
+case would not fit: within one in-flight batch of the limit, never past it."""
 
 from __future__ import annotations
 
@@ -28,7 +34,8 @@ def expected_completion_tokens(spec: JudgeSpec) -> int:
 
 @dataclass
 class Budget:
-    """Spend so far plus reservations for calls in flight; a call is sent only if its worst case fits."""
+    """Spend so far (`spent` starts at what the run already spent) plus reservations for calls in flight;
+    a call is sent only if its worst case fits."""
 
     limit: float | None
     spent: float = 0.0

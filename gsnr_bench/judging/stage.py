@@ -1,9 +1,12 @@
 """The judging stage: comparisons in, judgment records (docs/ARCHITECTURE.md) out.
 
-Every comparison ends as exactly one record, judged or `failed` with a reason. Each model call goes
-through the content-hash cache first (a re-run sends nothing already answered; a killed run re-sends
-only what never reached the cache), and records are appended as comparisons complete, so a resumed
-run skips what the file already holds."""
+Every comparison a run reaches ends as one record, judged or `failed` with a reason. Each model call
+goes through the request-keyed cache first (a re-run sends nothing already answered; a killed run
+re-sends only what never reached the cache), and records are appended as comparisons complete, so a
+resumed run skips what the file already holds judged. Failed records are not final: the next run judges
+those comparisons again (a cached reply without readable scores is re-sent, never replayed), appends the
+new record, which supersedes the old one (`records.read_judgments`), and compacts the file at the end.
+A stage is complete (`JudgeSummary.complete`) only when every planned comparison has a judged record."""
 
 from __future__ import annotations
 
@@ -14,14 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BudgetExceeded, DataError
-from ..fileio import append_jsonl, read_jsonl
-from .cache import JudgeCache, cache_key
+from ..fileio import append_jsonl
+from .cache import JudgeCache, cache_key, legacy_cache_key
 from .client import CallFailed, JudgeClient, Reply
 from .config import JudgingConfig
 from .cost import Budget, estimate_prompt_tokens, expected_completion_tokens
 from .diagnostics import bias_diagnostics
 from .progress import JudgeProgress
 from .protocol import PromptTemplate, call_outcome, combine, load_prompt, parse_verdict, presentation_orders
+from .records import compact_judgments, is_judged, read_judgments, record_key
 from .spec import JudgeSpec, resolve_endpoint
 
 
@@ -62,13 +66,16 @@ class JudgeSummary:
     order: str
     combine: str | None
     comparisons: int = 0  # planned, null pairs included
-    resumed: int = 0  # already in judgments.jsonl when this run started
+    resumed: int = 0  # already judged in judgments.jsonl when this run started (failed ones are retried)
+    retried: int = 0  # failed in judgments.jsonl when this run started, so judged again
     judged: int = 0  # recorded by this run with a verdict
     failed: int = 0  # recorded by this run as failed
-    win: int = 0  # over all records in the file, null pairs excluded
+    win: int = 0  # over the file's records (last per comparison), null pairs excluded
     tie: int = 0
     lose: int = 0
-    failed_total: int = 0
+    failed_total: int = 0  # planned comparisons whose record in the file is `failed` (after this run)
+    pending: int = 0  # planned comparisons with no record at all (the budget stopped them, or a crash)
+    budget_stopped: bool = False  # the budget refused a call (BudgetExceeded is raised after the summary is done)
     calls: int = 0  # model calls this run resolved (cached or sent), parse re-asks included
     cache_hits: int = 0
     requests: int = 0  # HTTP requests actually sent, transport retries included
@@ -77,10 +84,40 @@ class JudgeSummary:
     completion_tokens: int = 0
     cost: float = 0.0  # USD over all records in the file
     cost_spent: float = 0.0  # USD this run sent for (cache hits are free)
+    spent_total: float = 0.0  # USD ever sent through the judge cache: the whole run's judge spend, all commands
+    max_cost: float | None = None  # the limit spent_total was held to
     diagnostics: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def left(self) -> int:
+        """Planned comparisons without a judged record: failed plus pending."""
+        return self.failed_total + self.pending
+
+    @property
+    def complete(self) -> bool:
+        """Every planned comparison has a judged record: only then may the stage be marked done."""
+        return self.left == 0
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "left": self.left, "complete": self.complete}
+
+
+class JudgeBudgetExceeded(BudgetExceeded):
+    """The budget stopped a judging stage. Raised after its records are written and compacted, with the
+    stage's `summary` (pending / failed_total / spent_total) so a caller judging several stages can add up
+    what is left; `spent` (USD, the whole run's judge spend), `limit` (max_cost) and `left` (comparisons of
+    this stage without a judged record) are the numbers of the message."""
+
+    def __init__(self, message: str, *, summary: "JudgeSummary", spent: float, limit: float, left: int) -> None:
+        super().__init__(message)
+        self.summary, self.spent, self.limit, self.left = summary, spent, limit, left
+
+
+def budget_message(spent: float, limit: float, left: int, what: str = "judging") -> str:
+    """The one-line BudgetExceeded text; a caller that sums several stages can build it the same way."""
+    return (f"{what}: stopped at ${spent:.4f} spent on judge calls in this run (all commands), before exceeding "
+            f"max_cost ${limit:g}; {left} comparison{'s' if left != 1 else ''} left without a verdict (re-run with "
+            "a higher --max-cost to finish; nothing judged is lost, max_cost bounds the run's total judge spend)")
 
 
 @dataclass
@@ -91,6 +128,7 @@ class DryRun:
     est_prompt_tokens: int
     est_completion_tokens: int
     est_cost: float  # USD for the calls not cached
+    run_spent: float = 0.0  # USD the run has sent to judges so far (the cache's total): what max_cost counts
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -116,14 +154,6 @@ def plan_tasks(items: list[Comparison], cfg: JudgingConfig) -> list[_Task]:
     return tasks
 
 
-def _record_key(r: dict) -> tuple:
-    return (r.get("testset"), str(r.get("question_id")), r.get("system"), r.get("baseline"), bool(r.get("null_pair")))
-
-
-def _existing(out_path: Path) -> list[dict]:
-    return read_jsonl(out_path, tolerant=True) if out_path.exists() else []
-
-
 def _prompt_for(spec: JudgeSpec, cfg: JudgingConfig) -> PromptTemplate:
     return load_prompt(spec.prompt or cfg.prompt)
 
@@ -132,17 +162,43 @@ def _params(spec: JudgeSpec) -> dict[str, Any]:
     return {"temperature": spec.temperature, "max_tokens": spec.max_tokens}
 
 
-def _call_key(spec: JudgeSpec, prompt: PromptTemplate, messages: list[dict], attempt: int) -> str:
-    return cache_key(spec.name, spec.model, f"{prompt.version}:{prompt.sha256}", messages, _params(spec), attempt)
+def _call_key(spec: JudgeSpec, messages: list[dict], attempt: int) -> str:
+    """The request as sent: judges (aliases, prompt labels, orders, budgets) that send it share its reply."""
+    return cache_key(spec.model, messages, _params(spec), attempt)
+
+
+def _legacy_key(spec: JudgeSpec, prompt: PromptTemplate, messages: list[dict], attempt: int) -> str:
+    return legacy_cache_key(spec.name, spec.model, f"{prompt.version}:{prompt.sha256}", messages, _params(spec),
+                            attempt)
+
+
+def _readable(reply: dict[str, Any]) -> bool:
+    return parse_verdict(str(reply.get("text") or "")) is not None
+
+
+def _cached_final(cache: JudgeCache, spec: JudgeSpec, prompt: PromptTemplate, messages: list[dict],
+                  attempt: int) -> dict[str, Any] | None:
+    """A cached reply that holds readable scores (by the request's key, else a cache row of the legacy key),
+    or None: a reply without scores is not final, the next run sends the call again."""
+    hit = cache.lookup(_call_key(spec, messages, attempt))
+    if hit is not None and hit[1] and _readable(hit[0]):
+        return hit[0]
+    if hit is None:
+        old = cache.get(_legacy_key(spec, prompt, messages, attempt))
+        if old is not None and _readable(old):
+            return old
+    return None
 
 
 # ------------------------------------------------------------------ dry run
 def dry_run(items: list[Comparison], judge_spec: JudgeSpec, cfg: JudgingConfig, out_path: str | Path | None = None,
             cache_path: str | Path | None = None) -> DryRun:
     """Calls a run would make and their estimated cost (module cost.py documents the estimate);
-    comparisons already recorded in `out_path` and calls already in the cache cost nothing. Sends nothing."""
+    comparisons already judged in `out_path` and calls with a readable reply in the cache cost nothing
+    (failed comparisons and cached replies without scores are counted: a run sends them again). Sends
+    nothing and needs no endpoint, key or network."""
     prompt = _prompt_for(judge_spec, cfg)
-    done = {_record_key(r) for r in _existing(Path(out_path))} if out_path else set()
+    done = {record_key(r) for r in read_judgments(out_path) if is_judged(r)} if out_path else set()
     cache = JudgeCache(cache_path) if cache_path and Path(cache_path).exists() else None
     tasks = [t for t in plan_tasks(items, cfg) if t.key not in done]
     calls = cached = ptok = 0
@@ -151,15 +207,16 @@ def dry_run(items: list[Comparison], judge_spec: JudgeSpec, cfg: JudgingConfig, 
             for first in presentation_orders(cfg.order, cfg.seed, t.item.testset, str(t.item.question_id)):
                 msgs = prompt.messages(t.item.question, *t.slots(first))
                 calls += 1
-                if cache is not None and cache.has(_call_key(judge_spec, prompt, msgs, 0)):
+                if cache is not None and _cached_final(cache, judge_spec, prompt, msgs, 0) is not None:
                     cached += 1
                     continue
                 ptok += estimate_prompt_tokens(msgs)
+        run_spent = round(cache.total_cost(), 8) if cache is not None else 0.0
     finally:
         if cache is not None:
             cache.close()
     ctok = (calls - cached) * expected_completion_tokens(judge_spec)
-    return DryRun(len(tasks), calls, cached, ptok, ctok, judge_spec.cost(ptok, ctok))
+    return DryRun(len(tasks), calls, cached, ptok, ctok, judge_spec.cost(ptok, ctok), run_spent)
 
 
 # ------------------------------------------------------------------ the run
@@ -169,24 +226,31 @@ class _BudgetStop(Exception):
 
 class _Run:
     def __init__(self, spec: JudgeSpec, cfg: JudgingConfig, prompt: PromptTemplate, client: JudgeClient,
-                 cache: JudgeCache, out_path: Path, progress: JudgeProgress, summary: JudgeSummary) -> None:
+                 cache: JudgeCache, out_path: Path, progress: JudgeProgress, summary: JudgeSummary,
+                 already_spent: float = 0.0) -> None:
         self.spec, self.cfg, self.prompt, self.client, self.cache = spec, cfg, prompt, client, cache
         self.out_path, self.progress, self.summary = out_path, progress, summary
-        self.budget = Budget(cfg.max_cost)
+        self.budget = Budget(cfg.max_cost, spent=already_spent)
         self.inflight: dict[str, asyncio.Future] = {}
+        self.written: set[str] = set()  # keys this run stored: replayed as they are, readable or not
         self.pending: list[dict] = []
         self.done = self.failed = self.tokens = 0
         self.flushed = asyncio.Event()
 
     # ---------------------------------------------------------------- calls
     async def fetch(self, messages: list[dict], attempt: int) -> Reply:
-        """A reply from the cache, from an identical call already in flight, or from the endpoint."""
-        key = _call_key(self.spec, self.prompt, messages, attempt)
+        """A reply from the cache, from an identical call already in flight, or from the endpoint.
+        A cached reply without readable scores counts only if this run stored it (the re-ask sequence
+        stays the same within a run); one from an earlier run is sent again and replaced."""
+        key = _call_key(self.spec, messages, attempt)
         self.summary.calls += 1
-        hit = self.cache.get(key)
+        if key in self.written:
+            hit = self.cache.get(key)
+        else:
+            hit = _cached_final(self.cache, self.spec, self.prompt, messages, attempt)
         if hit is not None:
             self.summary.cache_hits += 1
-            return Reply(**hit)
+            return Reply(**{k: hit[k] for k in ("text", "prompt_tokens", "completion_tokens", "model")})
         if key in self.inflight:
             return await asyncio.shield(self.inflight[key])
         fut = asyncio.get_running_loop().create_future()
@@ -194,15 +258,24 @@ class _Run:
         self.inflight[key] = fut
         try:
             worst = self.spec.cost(estimate_prompt_tokens(messages), self.spec.max_tokens)
-            if not self.budget.reserve(worst):
-                raise _BudgetStop()
+            reserved = False
+
+            def gate() -> None:  # called holding a concurrency slot, right before the request goes out
+                nonlocal reserved
+                if not self.budget.reserve(worst):
+                    raise _BudgetStop()
+                reserved = True
+
             actual = 0.0
             try:
-                reply = await self.client.complete(messages)
+                reply = await self.client.complete(messages, gate=gate)
                 actual = self.spec.cost(reply.prompt_tokens, reply.completion_tokens)
             finally:
-                self.budget.settle(worst, actual)
-            self.cache.put(key, reply.to_dict())  # committed before anything else sees the reply
+                if reserved:
+                    self.budget.settle(worst, actual)
+            # committed (with what it cost) before anything else sees the reply
+            self.cache.put(key, reply.to_dict(), cost=actual, final=parse_verdict(reply.text) is not None)
+            self.written.add(key)
             self.summary.cost_spent += actual
             self.tokens += reply.prompt_tokens + reply.completion_tokens
             fut.set_result(reply)
@@ -308,46 +381,54 @@ async def ajudge(items: list[Comparison], judge_spec: JudgeSpec, cfg: JudgingCon
     prompt = _prompt_for(judge_spec, cfg)
     base_url, api_key = resolve_endpoint(judge_spec)  # a missing key env var fails here, before any call
     summary = JudgeSummary(judge_spec.name, judge_spec.model, prompt.version, prompt.sha256, cfg.order,
-                           cfg.combine if cfg.order == "both" else None)
-    existing = _existing(out_path)
-    done = {_record_key(r) for r in existing}
+                           cfg.combine if cfg.order == "both" else None, max_cost=cfg.max_cost)
+    existing = {record_key(r): r for r in read_judgments(out_path)}
     all_tasks = plan_tasks(items, cfg)
-    tasks = [t for t in all_tasks if t.key not in done]
+    tasks = [t for t in all_tasks if not (t.key in existing and is_judged(existing[t.key]))]
     summary.comparisons, summary.resumed = len(all_tasks), len(all_tasks) - len(tasks)
+    summary.retried = sum(t.key in existing for t in tasks)
 
     cache = JudgeCache(cache_path)
     client = JudgeClient(judge_spec, cfg, base_url=base_url, api_key=api_key, seed=cfg.seed)
     bar = JudgeProgress(progress, f"judge ({judge_spec.name})", len(tasks))
-    run = _Run(judge_spec, cfg, prompt, client, cache, out_path, bar, summary)
+    run = _Run(judge_spec, cfg, prompt, client, cache, out_path, bar, summary, already_spent=cache.total_cost())
     try:
-        if any(not cache.has(_call_key(judge_spec, prompt, prompt.messages(t.item.question, *t.slots(f)), 0))
+        if any(_cached_final(cache, judge_spec, prompt, prompt.messages(t.item.question, *t.slots(f)), 0) is None
                for t in tasks for f in presentation_orders(cfg.order, cfg.seed, t.item.testset, str(t.item.question_id))):
             await client.preflight()  # wrong URL / key / model: one line, before any judging call
         await run.run(tasks)
+        records = compact_judgments(out_path, [t.key for t in all_tasks])  # one record per comparison, plan order
+        summary.spent_total = round(cache.total_cost(), 8)
     finally:
         bar.close()
         await client.aclose()
         cache.close()
         st = client.stats
         summary.requests, summary.retries = st.requests, st.retries
-    _fill_totals(summary, _existing(out_path))
+    _fill_totals(summary, records, [t.key for t in all_tasks])
     if run.budget.exhausted:
-        left = summary.comparisons - summary.resumed - summary.judged - summary.failed
-        raise BudgetExceeded(f"judge {judge_spec.name!r}: stopped at ${run.budget.spent:.4f} before exceeding "
-                             f"max_cost ${cfg.max_cost:g}; {left} comparisons left (re-run with a higher "
-                             "--max-cost to finish; nothing judged is lost)")
+        summary.budget_stopped = True
+        raise JudgeBudgetExceeded(budget_message(summary.spent_total, cfg.max_cost or 0.0, summary.left,
+                                                 f"judge {judge_spec.name!r}"),
+                                  summary=summary, spent=summary.spent_total, limit=cfg.max_cost or 0.0,
+                                  left=summary.left)
     return summary
 
 
-def _fill_totals(summary: JudgeSummary, records: list[dict]) -> None:
+def _fill_totals(summary: JudgeSummary, records: list[dict], planned: list[tuple]) -> None:
+    by_key = {record_key(r): r for r in records}
+    for k in planned:  # each planned comparison counted once: judged, failed or pending
+        r = by_key.get(k)
+        if r is None:
+            summary.pending += 1
+        elif not is_judged(r):
+            summary.failed_total += 1
     for r in records:
         for c in r.get("calls", []):
             summary.prompt_tokens += int(c.get("prompt_tokens") or 0)
             summary.completion_tokens += int(c.get("completion_tokens") or 0)
             summary.cost += float(c.get("cost") or 0.0)
-        if r.get("outcome") == "failed":
-            summary.failed_total += 1
-        elif not r.get("null_pair") and r.get("outcome") in ("win", "tie", "lose"):
+        if not r.get("null_pair") and is_judged(r):
             setattr(summary, r["outcome"], getattr(summary, r["outcome"]) + 1)
         if r.get("judge_model"):  # the served model's own name (e.g. a dated snapshot)
             summary.judge_model = r["judge_model"]
@@ -359,8 +440,11 @@ def _fill_totals(summary: JudgeSummary, records: list[dict]) -> None:
 def judge(items: list[Comparison], judge_spec: JudgeSpec, cfg: JudgingConfig, out_path: str | Path,
           cache_path: str | Path, progress: Any = None) -> JudgeSummary:
     """Judge every comparison (system vs baseline) with one judge, appending judgment records to
-    `out_path` and caching every call in `cache_path`. Resumable; raises EndpointError before any
-    call for an unusable endpoint and BudgetExceeded (after recording what is done) at max_cost."""
+    `out_path` (compacted to one record per comparison at the end) and caching every call in `cache_path`.
+    Resumable: judged records are kept, failed ones are judged again. Check `summary.complete` before
+    calling the stage done. Raises EndpointError before any call for an unusable endpoint, and
+    JudgeBudgetExceeded (a BudgetExceeded, after recording what is done) when `cfg.max_cost` stops it:
+    max_cost bounds the run's total judge spend, everything ever sent through `cache_path`."""
     return asyncio.run(ajudge(items, judge_spec, cfg, out_path, cache_path, progress))
 
 
