@@ -57,12 +57,9 @@ def judgment_key(r: dict[str, Any]) -> tuple:
 
 
 def latest_judgments(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Last record per comparison, in the order each comparison was first recorded. judgments.jsonl is
+    """Last record per comparison, in the order of each comparison's first record. judgments.jsonl is
     append-only while a stage runs: a failed comparison that a later command judged again appears twice."""
     last: dict[tuple, dict[str, Any]] = {}
     for r in records:
-        k = judgment_key(r)
-        if k in last:
-            del last[k]  # keep insertion order of the newest, so ties in time are deterministic
-        last[k] = r
+        last[judgment_key(r)] = r
     return list(last.values())

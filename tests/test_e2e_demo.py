@@ -218,11 +218,14 @@ def test_failed_judge_calls_exit_nonzero_then_retry_exactly_those(run):
         recs = [json.loads(line) for f in rd.glob("judgments/flaky/*/judgments.jsonl") for line in f.open()]
         n_failed = sum(r["outcome"] == "failed" for r in recs)
         assert n_failed == len(recs) > 0 and not list(rd.glob("judgments/flaky/*/DONE"))
+        failed_bodies = set(srv.log.receipts)  # every request of the failed comparisons (identical ones once)
         srv.faults = Faults()
-        sent_before = srv.log.chat_requests
+        before = dict(srv.log.receipts)
         res = run_cli(*args, cwd=root, env=env)
         assert res.returncode == 0, res.stderr[-2000:]
-        assert srv.log.chat_requests - sent_before == n_failed  # exactly the failed ones, one call each
+        sent = {h: n - before.get(h, 0) for h, n in srv.log.receipts.items() if n > before.get(h, 0)}
+        # exactly the failed comparisons' requests, each once (comparisons sharing a request share its reply)
+        assert set(sent) == failed_bodies and set(sent.values()) == {1}
     assert len(list(rd.glob("judgments/flaky/*/DONE"))) == 4
     recs = [json.loads(line) for f in rd.glob("judgments/flaky/*/judgments.jsonl") for line in f.open()]
     assert len(recs) == n_failed and not any(r["outcome"] == "failed" for r in recs)
@@ -266,7 +269,7 @@ def test_max_cost_is_run_wide_and_dry_run_needs_no_endpoint(run):
         # stopped within one in-flight batch of the limit: the worst case of 4 calls would not have fit
         assert limit - spent < 4 * 0.0006
         manifest = json.loads((rd / "manifest.json").read_text())
-        assert manifest["judging"]["spent_usd_run"] == pytest.approx(spent, abs=1e-6)
+        assert manifest["judging"]["spent_usd_run"] == pytest.approx(spent, abs=5e-5)  # the message rounds to 4 places
         sent = srv.log.chat_requests
         # the limit is the run's, not the command's: the same command again sends nothing more
         res = run_cli("judge", *base, "--max-cost", str(limit), cwd=root, env=env)

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..config import Config, build_config
 from ..errors import EXIT_FAILED_COMPARISONS, BudgetExceeded
-from ..progress import console, stdout_console
+from ..progress import stdout_console
 from ..runrecord import RunRecord, changes, history_entry, load_record, save_record
 from ..store import MARKER, RunStore
 
@@ -129,16 +130,20 @@ def exit_status(pipe: Any) -> int:
     if pipe.budget_stop is not None:
         limit = pipe.cfg.judging.max_cost
         spent = run_spend(pipe.store.root)
-        console.print(f"[red]gsnr-bench: stopped at --max-cost: ${spent:.4f} spent of ${limit:g} by this run; "
-                      f"{pipe.left_unjudged} comparison(s) of this command left unjudged (run again with a "
-                      "higher --max-cost to finish them; nothing judged is lost)[/]")
+        _say(f"stopped at --max-cost: ${spent:.4f} spent of ${limit:g} by this run; {pipe.left_unjudged} "
+             "comparison(s) of this command left unjudged (run again with a higher --max-cost to finish them; "
+             "nothing judged is lost)")
         return BudgetExceeded.exit_code
     if pipe.failed_comparisons:
-        console.print(f"[red]gsnr-bench: {pipe.failed_comparisons} comparison(s) failed in {len(pipe.incomplete)} "
-                      "judging stage(s) (see the report's failed column); run the same command again to retry "
-                      "exactly those[/]")
+        _say(f"{pipe.failed_comparisons} comparison(s) failed in {len(pipe.incomplete)} judging stage(s) (counted "
+             "in the report's failed column); run the same command again to retry exactly those")
         return EXIT_FAILED_COMPARISONS
     return 0
+
+
+def _say(line: str) -> None:
+    """One unwrapped line on stderr, like the CLI's errors (a terminal-width wrap would split it)."""
+    print(f"gsnr-bench: {line}", file=sys.stderr)
 
 
 def run_spend(root: Path) -> float:

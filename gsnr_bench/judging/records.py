@@ -12,11 +12,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..fileio import read_jsonl, write_jsonl
-
-
-def record_key(r: dict) -> tuple:
-    """(testset, question_id, system, baseline, null_pair): what identifies one comparison."""
-    return (r.get("testset"), str(r.get("question_id")), r.get("system"), r.get("baseline"), bool(r.get("null_pair")))
+from ..records import judgment_key as record_key  # (testset, question_id, system, baseline, null_pair)
 
 
 def last_per_key(records: Iterable[dict]) -> dict[tuple, dict]:
