@@ -121,8 +121,9 @@ def test_budget_reserves_only_for_calls_in_flight(tmp_path):
             judge(items, spec, cfg, tmp_path / "j.jsonl", tmp_path / "c.sqlite")
         sent = srv.log.chat_requests - sent0
     print(f"per call ${per_call:.2f}, limit ${limit:g}: {sent} calls sent (of {allowed} the limit allows)")
-    # stops within one in-flight batch of worst cases (32 $ each) of the limit, never past it
-    assert allowed - (conc + 1) * 32 / per_call - 1 <= sent <= allowed
+    # stops within one in-flight batch of worst cases (32 $ each) of the limit, never past it (spent <= limit
+    # below; calls cost 24-26 $, so `allowed` from their mean is not exact)
+    assert allowed - (conc + 1) * 32 / per_call - 2 <= sent <= allowed + 4
     assert sent >= 90  # reserving for every queued call (the old way) stopped at 100 * 25 / 32 = 78
     e = exc.value
     with JudgeCache(tmp_path / "c.sqlite") as c:
