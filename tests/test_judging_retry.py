@@ -121,8 +121,9 @@ def test_budget_reserves_only_for_calls_in_flight(tmp_path):
             judge(items, spec, cfg, tmp_path / "j.jsonl", tmp_path / "c.sqlite")
         sent = srv.log.chat_requests - sent0
     print(f"per call ${per_call:.2f}, limit ${limit:g}: {sent} calls sent (of {allowed} the limit allows)")
-    # stops within one in-flight batch of worst cases (32 $ each) of the limit, never past it
-    assert allowed - (conc + 1) * 32 / per_call - 1 <= sent <= allowed
+    # stops within one in-flight batch of worst cases (32 $ each) of the limit, never past it (spent <= limit
+    # below; calls cost 24-26 $, so `allowed` from their mean is not exact)
+    assert allowed - (conc + 1) * 32 / per_call - 2 <= sent <= allowed + 4
     assert sent >= 90  # reserving for every queued call (the old way) stopped at 100 * 25 / 32 = 78
     e = exc.value
     with JudgeCache(tmp_path / "c.sqlite") as c:
@@ -244,3 +245,27 @@ def test_racing_writers_keep_the_readable_reply_and_every_cost(tmp_path):
         assert len(c) == 300 and c.total_cost() == pytest.approx(300 * 4.0)
         assert all(c.lookup(f"k{i}") == ({"text": "8 7", "prompt_tokens": 1, "completion_tokens": 1, "model": "m"},
                                          True) for i in range(300))
+
+
+def test_a_judge_that_goes_down_after_the_preflight_then_recovers(tmp_path, monkeypatch):
+    from gsnr_bench.judging.client import JudgeClient
+
+    items, refs = make_items(8)
+    cfg = fast_cfg(max_retries=1)
+    out, cache = tmp_path / "j.jsonl", tmp_path / "c.sqlite"
+    real_preflight = JudgeClient.preflight
+
+    async def preflight_then_down(self):
+        await real_preflight(self)
+        self._client.base_url = _dead_url()  # every judging call now meets a refused connection
+
+    with ReferenceJudgeServer(refs) as srv:
+        spec = spec_for(srv)
+        monkeypatch.setattr(JudgeClient, "preflight", preflight_then_down)
+        s1 = judge(items, spec, cfg, out, cache)
+        assert srv.log.models_requests == 1 and srv.log.chat_requests == 0
+        monkeypatch.setattr(JudgeClient, "preflight", real_preflight)
+        s2 = judge(items, spec, cfg, out, cache)  # the endpoint is back
+        assert srv.log.chat_requests == len(items) and s2.complete and s2.retried == len(items)
+    assert s1.failed_total == len(items) and not s1.complete and s1.requests == 2 * len(items)
+    assert len(read_jsonl(out)) == len(items)
