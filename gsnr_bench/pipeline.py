@@ -337,7 +337,7 @@ class Pipeline:
             if not summary.complete:
                 self.failed_comparisons += summary.failed_total
                 raise StageIncomplete(f"{summary.failed_total} failed comparison(s)")
-            return {"system": cell.system, "baseline": BASELINE, "judge": spec.name, "summary": _as_dict(summary)}
+            return {"system": cell.system, "baseline": BASELINE, "judge": spec.name, "summary": summary.to_dict()}
 
         return self._run_stage(sd, work)
 
@@ -567,13 +567,3 @@ def _wait_done(sd: StageDir, poll: float = 0.5) -> None:
 
 def model_dir(model_sd: StageDir) -> Path:
     return model_sd.path
-
-
-def _as_dict(obj: Any) -> Any:
-    if hasattr(obj, "model_dump"):
-        return obj.model_dump(mode="json")
-    if hasattr(obj, "__dataclass_fields__"):
-        from dataclasses import asdict
-
-        return asdict(obj)
-    return obj
