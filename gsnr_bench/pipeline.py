@@ -560,8 +560,18 @@ def _dist() -> tuple[int, int]:
     return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
 
 
-def _wait_done(sd: StageDir, poll: float = 0.5) -> None:
+def _wait_done(sd: StageDir, poll: float = 0.5, timeout: float | None = None) -> None:
+    """A non-zero rank waits for rank 0 to finish a stage it does not run; it gives up with a one-line
+    error after GSNR_BENCH_RANK_WAIT_TIMEOUT seconds (default 48 h) instead of hanging forever."""
+    if timeout is None:
+        timeout = float(os.environ.get("GSNR_BENCH_RANK_WAIT_TIMEOUT", 48 * 3600))
+    deadline = time.monotonic() + timeout
     while not sd.done:
+        if time.monotonic() > deadline:
+            from .errors import StoreError
+
+            raise StoreError(f"rank {_dist()[0]}: gave up after {timeout:g} s waiting for rank 0 to finish stage "
+                             f"{sd.stage} {sd.label} ({sd.path}); did rank 0 fail? see its output")
         time.sleep(poll)
 
 

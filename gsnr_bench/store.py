@@ -7,7 +7,6 @@ resumes. A file lock keeps two processes (e.g. Slurm array cells) off the same s
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -64,14 +63,33 @@ class StageDir:
                                       "seconds": round(seconds, 3), **meta})
 
     @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
+    def lock(self, timeout: float | None = None, notice_after: float = 5.0) -> Iterator[None]:
+        """Keep other processes (a sweep's cells) off this stage. A process that finds it held says which
+        stage it waits for, then waits up to `timeout` seconds (GSNR_BENCH_LOCK_TIMEOUT, default 48 h: a
+        7B fine-tune holds its stage for hours) and fails with a one-line StoreError after that."""
+        from filelock import FileLock, Timeout
+
         self.path.mkdir(parents=True, exist_ok=True)
-        with open(self.path / ".lock", "w") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
+        if timeout is None:
+            timeout = float(os.environ.get("GSNR_BENCH_LOCK_TIMEOUT", 48 * 3600))
+        lock = FileLock(str(self.path / ".lock"))
+        try:
+            lock.acquire(timeout=min(notice_after, timeout))
+        except Timeout:
+            from .progress import console
+
+            console.print(f"waiting for stage {self.stage} {self.label}: another gsnr-bench process is running it "
+                          f"(lock {self.path / '.lock'})")
             try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+                lock.acquire(timeout=max(0.0, timeout - notice_after))
+            except Timeout:
+                raise StoreError(f"stage {self.stage} {self.label} is still locked by another process after "
+                                 f"{timeout:g} s ({self.path / '.lock'}); if no gsnr-bench process is running, "
+                                 "run the command again") from None
+        try:
+            yield
+        finally:
+            lock.release()
 
 
 class RunStore:

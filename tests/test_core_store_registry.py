@@ -108,3 +108,30 @@ def test_entry_point_selector(tmp_path):
     res = run_cli(*_select_args(tmp_path, _pool(tmp_path), "by-length"), cwd=tmp_path, env=env)
     assert res.returncode == 0, res.stderr
     assert len(_selected(tmp_path)) == 5
+
+
+def test_a_held_stage_lock_names_the_stage_then_times_out(tmp_path, capsys):
+    from filelock import FileLock
+
+    from gsnr_bench.errors import StoreError
+
+    sd = RunStore(tmp_path / "run").stage("models", "gsnr@0.1", {"k": 1})
+    sd.path.mkdir(parents=True)
+    with FileLock(str(sd.path / ".lock")):  # another process runs this stage
+        with pytest.raises(StoreError, match=r"stage models gsnr@0.1 is still locked by another process after 0.3 s"):
+            with sd.lock(timeout=0.3, notice_after=0.1):
+                pass
+    cap = capsys.readouterr()
+    assert "waiting for stage models gsnr@0.1" in cap.out + cap.err
+    with sd.lock(timeout=0.3, notice_after=0.1):  # released: taken at once
+        pass
+
+
+def test_a_rank_waiting_for_rank_0_gives_up_with_one_line(tmp_path, monkeypatch):
+    from gsnr_bench.errors import StoreError
+    from gsnr_bench.pipeline import _wait_done
+
+    monkeypatch.setenv("RANK", "1")
+    sd = RunStore(tmp_path / "run").stage("scores", "gsnr", {"k": 1})
+    with pytest.raises(StoreError, match="rank 1: gave up after 0.2 s waiting for rank 0"):
+        _wait_done(sd, poll=0.05, timeout=0.2)
