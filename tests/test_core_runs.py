@@ -396,3 +396,21 @@ def test_scores_stage_and_gsnr_cache_follow_the_proxy_content(tmp_path):
     (model / "model.safetensors").write_bytes(b"weights-2")
     k2 = key()
     assert k2[0] != k1[0] and k2[1] != k1[1]
+
+
+def test_human_labels_for_cells_of_earlier_commands_are_accepted(tmp_path, capsys):
+    """import-human checks labels against every judged cell of the run, not the last command's."""
+    run = _real_run(tmp_path)
+    _cell(run, "random@0.1")  # an earlier command
+    _cell(run, "ifd-superfiltering@0.25")  # the last command
+    labels = tmp_path / "labels.csv"
+    labels.write_text("testset,question_id,system_a,system_b,label,annotator\n"
+                      "vicuna,1,random@0.1,full,win,ann1\nvicuna,2,full,ifd-superfiltering@0.25,win,ann1\n")
+    assert main(["import-human", str(labels), "--run-dir", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "Human PWS" in out and "random@0.1" in out
+    assert len((run / "human" / "labels.jsonl").read_text().splitlines()) == 2
+    # the same labels again would count twice: refused, nothing written
+    assert main(["import-human", str(labels), "--run-dir", str(run)]) == 2
+    assert "already in" in capsys.readouterr().err
+    assert len((run / "human" / "labels.jsonl").read_text().splitlines()) == 2
