@@ -29,6 +29,9 @@ def config_from_args(args: argparse.Namespace) -> Config:
     put("judging", "judges", getattr(args, "judges", None))
     put("selection", "selectors", getattr(args, "selectors", None))
     put("selection", "ratios", getattr(args, "ratios", None))
+    put("selection", "sizes", getattr(args, "sizes", None))
+    if getattr(args, "sizes", None) and not getattr(args, "ratios", None):
+        put("selection", "ratios", [])  # `--n 1000` alone: only the absolute budget(s)
     put("selection", "budget_base", getattr(args, "budget_base", None))
     put("judging", "max_cost", getattr(args, "max_cost", None))
     put("judging", "concurrency", getattr(args, "concurrency", None))

@@ -21,6 +21,7 @@ def plan(pipe: Any, selectors: list[str]) -> list[dict[str, Any]]:
     from .judging.spec import load_judge
     from .judging.stage import Comparison, dry_run
     from .pipeline import BASELINE, system_name
+    from .selection.budgets import budget_list
 
     pipe.preflight(selectors, "judge")
     cfg = pipe.cfg
@@ -28,7 +29,7 @@ def plan(pipe: Any, selectors: list[str]) -> list[dict[str, Any]]:
     with pipe.peeking():
         dirs = {BASELINE: pipe.answers(pipe.model(BASELINE, pipe.inputs.pool), BASELINE)}
         for s in selectors:
-            for r in cfg.selection.ratios:
+            for r in budget_list(cfg.selection):  # ratios, then absolute sizes (--n)
                 name, sub = system_name(s, r), pipe.subset(s, r)
                 dirs[name] = pipe.answers(pipe.model(name, pipe.subset_examples(sub)), name) if sub.done else None
     answers: dict[str, dict[tuple[str, str], str]] = {}

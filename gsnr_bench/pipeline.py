@@ -43,8 +43,11 @@ class Inputs:
     truth: Path | None = None
 
 
-def system_name(selector: str, ratio: float) -> str:
-    return f"{selector}@{ratio:g}"
+def system_name(selector: str, ratio: Any) -> str:
+    """`gsnr@0.1` for a ratio budget, `longest@n1000` for an absolute one (selection/budgets.py)."""
+    from .selection.budgets import budget_label
+
+    return f"{selector}@{budget_label(ratio)}"
 
 
 class Pipeline:
@@ -197,21 +200,27 @@ class Pipeline:
 
         return self._run_stage(sd, work)
 
-    def subset(self, selector: str, ratio: float) -> StageDir:
+    def subset(self, selector: str, ratio: Any) -> StageDir:
+        from .selection.budgets import Size, budget_n
         from .selection.ranking import budget
 
         scores_sd = self.scores(selector)
         n_pool = len(self.inputs.pool)
-        n = budget(ratio, n_pool, self.cfg.selection.budget_base)
-        sd = self.store.stage("subsets", system_name(scores_sd.label, ratio),
-                              {"scores": scores_sd.key, "ratio": ratio, "n": n})
+        if isinstance(ratio, Size):  # an absolute budget (--n): exactly n examples
+            n = budget_n(ratio.n, n_pool)
+            key: dict[str, Any] = {"scores": scores_sd.key, "size": n, "n": n}
+        else:
+            n = budget(ratio, n_pool, self.cfg.selection.budget_base)
+            key = {"scores": scores_sd.key, "ratio": ratio, "n": n}
+        sd = self.store.stage("subsets", system_name(scores_sd.label, ratio), key)
 
         def work() -> dict[str, Any]:
             rows = read_jsonl(scores_sd.path / "scores.jsonl")
             chosen = [{"id": r["id"], "rank": r["rank"], "score": r["score"]} for r in rows[:n]]
             short = sum(1 for r in rows[:n] if not r["eligible"])
             write_jsonl(sd.path / "selection.jsonl", chosen)
-            return {"selector": scores_sd.label, "ratio": ratio, "n": n, "ineligible_filled": short}
+            return {"selector": scores_sd.label, "ratio": None if isinstance(ratio, Size) else ratio, "n": n,
+                    "ineligible_filled": short}
 
         return self._run_stage(sd, work)
 
@@ -320,8 +329,12 @@ class Pipeline:
                 if spec.provider != "reference":  # the reference judge is started by the run itself
                     check_endpoint(spec, self.cfg.judging)
         if upto != "score":
+            from .selection.budgets import budget_n
+
             for r in self.cfg.selection.ratios:
                 budget(r, len(self.inputs.pool), self.cfg.selection.budget_base)
+            for size in self.cfg.selection.sizes:
+                budget_n(size, len(self.inputs.pool))
         if upto in ("generate", "judge", "report"):
             _ = self.testsets
         if upto in ("judge", "report"):
@@ -341,7 +354,9 @@ class Pipeline:
 
     def run(self, selectors: list[str], *, upto: str = "report") -> dict[str, Any]:
         self.preflight(selectors, upto)
-        ratios = self.cfg.selection.ratios
+        from .selection.budgets import budget_list
+
+        ratios = budget_list(self.cfg.selection)  # ratios, then absolute sizes (--n)
         cells = {(s, r): self.subset(s, r) for s in selectors for r in ratios}
         out: dict[str, Any] = {"cells": cells}
         if upto == "select":

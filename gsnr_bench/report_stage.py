@@ -45,6 +45,7 @@ class RunResults:
 def build_report(pipe: Any, selectors: list[str], cells: dict, models: dict, judgments: dict) -> "Report":
     """Record what the report is made of (run-relative paths), then compute and write it."""
     from .pipeline import BASELINE, system_name
+    from .selection.budgets import budget_ratio
 
     root = pipe.store.root
     cfg = pipe.cfg
@@ -54,7 +55,7 @@ def build_report(pipe: Any, selectors: list[str], cells: dict, models: dict, jud
     for (sel, ratio) in cells:
         systems[system_name(sel, ratio)] = {
             "dataset": inp.pool_name, "target_model": _short_model(cfg.finetune.model, inp.target_key),
-            "regime": cfg.finetune.regime, "selector": sel, "ratio": float(ratio)}
+            "regime": cfg.finetune.regime, "selector": sel, "ratio": budget_ratio(ratio, len(inp.pool))}
     scores = {sel: rel(pipe.scores(sel).path / "scores.jsonl") for sel in selectors}
     logs = {name: rel(msd.path / "train_log.jsonl") for name, msd in sorted(models.items())
             if (msd.path / "train_log.jsonl").is_file()}
@@ -211,6 +212,7 @@ def import_human_into_run(file: Path, run_dir: Path) -> "Report":
 def import_judgments_into_run(args: Any) -> "Report":
     """Superfiltering/Cherry review JSON or FastChat pairwise JSONL -> imported/<name>.json, then re-report."""
     from .reporting.importers import import_fastchat, import_superfiltering
+    from .selection.budgets import parse_system
 
     run = Path(args.run_dir)
     inputs = load_inputs(run)
@@ -236,11 +238,8 @@ def import_judgments_into_run(args: Any) -> "Report":
     any_meta = next(iter(inputs["systems"].values()), {"dataset": "", "target_model": "", "regime": ""})
     systems = {}
     for s in sorted({r["system"] for r in records}):
-        sel, _, ratio = s.partition("@")
-        try:
-            ratio_f = float(ratio) if ratio else math.nan
-        except ValueError:
-            sel, ratio_f = s, math.nan
+        sel, ratio, _size = parse_system(s)  # `sel@0.1`, or `sel@n1000` (an absolute budget: no ratio)
+        ratio_f = math.nan if ratio is None else ratio
         systems[s] = {"dataset": any_meta["dataset"], "target_model": any_meta["target_model"],
                       "regime": any_meta["regime"], "selector": sel, "ratio": ratio_f}
     digest = hashlib.sha256(Path(args.file).read_bytes()).hexdigest()[:12]

@@ -32,6 +32,7 @@ def main(argv: list[str]) -> int:
     try:
         from gsnr_bench.commands import config_from_args, run_dir_for
         from gsnr_bench.pipeline import BASELINE, Pipeline, system_name
+        from gsnr_bench.selection.budgets import budget_list
         from gsnr_bench.store import RunStore
 
         class _Paths(Pipeline):
@@ -50,7 +51,7 @@ def main(argv: list[str]) -> int:
                 raise ConfigError("no selector given: use --selector NAME (or --baseline)")
             pipe.preflight(cfg.selection.selectors, "select")
             for s in cfg.selection.selectors:
-                for r in cfg.selection.ratios:
+                for r in budget_list(cfg.selection):  # ratios, then absolute sizes (--n)
                     sub = pipe.subset(s, r)
                     name = system_name(s, r)  # as Pipeline.run names it
                     rows.append((name, str(sub.path / "selection.jsonl"),
