@@ -45,6 +45,7 @@ class RunResults:
 def build_report(pipe: Any, selectors: list[str], cells: dict, models: dict, judgments: dict) -> "Report":
     """Record what the report is made of (run-relative paths), then compute and write it."""
     from .pipeline import BASELINE, system_name
+    from .reporting.length_stats import length_inputs
     from .selection.budgets import budget_ratio
 
     root = pipe.store.root
@@ -57,6 +58,9 @@ def build_report(pipe: Any, selectors: list[str], cells: dict, models: dict, jud
             "dataset": inp.pool_name, "target_model": _short_model(cfg.finetune.model, inp.target_key),
             "regime": cfg.finetune.regime, "selector": sel, "ratio": budget_ratio(ratio, len(inp.pool))}
     scores = {sel: rel(pipe.scores(sel).path / "scores.jsonl") for sel in selectors}
+    lengths = length_inputs(pipe, selectors, cells, models, rel)  # answer / subset / pool lengths, Spearman
+    for name, m in systems.items():
+        m.update(train_len=lengths["subsets"][name]["train_len"], pool_len=lengths["pool_len"])
     logs = {name: rel(msd.path / "train_log.jsonl") for name, msd in sorted(models.items())
             if (msd.path / "train_log.jsonl").is_file()}
     inputs = {
@@ -67,6 +71,7 @@ def build_report(pipe: Any, selectors: list[str], cells: dict, models: dict, jud
         "report": cfg.report.model_dump(mode="json"), "prompt_version": cfg.judging.prompt,
         "title": f"gsnr-bench: {cfg.name}",
         "testsets": {t: [q.question_id for q in qs] for t, qs in pipe.testsets.items()},
+        "lengths": lengths,
     }
     write_json(root / INPUTS, inputs)
     return write_report(root)
@@ -92,6 +97,7 @@ def load_inputs(run: Path) -> dict:
 def collect(run: str | Path) -> RunResults:
     from .judging.diagnostics import bias_diagnostics
     from .reporting.config import ReportConfig
+    from .reporting.length_stats import attach_answer_tokens
     from .reporting.results import CellMeta, load_judgment_records, results_from_judgments
 
     run = Path(run)
@@ -103,7 +109,8 @@ def collect(run: str | Path) -> RunResults:
         imp = read_json(f)
         records += imp["records"]
         meta.update({s: CellMeta(**m) for s, m in imp["systems"].items()})
-    df = results_from_judgments(records, meta, rcfg)
+    answers = (inputs.get("lengths") or {}).get("answers", {})
+    df = results_from_judgments(attach_answer_tokens(records, run, answers, inputs["baseline"]), meta, rcfg)
     out = RunResults(run, df, records, inputs=inputs,
                      train_logs={k: run / v for k, v in inputs.get("train_logs", {}).items()})
     for judge in sorted({r["judge"] for r in records}):
