@@ -164,8 +164,11 @@ def page_extras(results: Iterable[RunResults], title: str, rounds: int | None):
     enr = [{**({"run": rr.run.name} if many else {}), **e} for rr in results for e in rr.enrichment]
     hum = [{**({"run": rr.run.name} if many else {}), **h} for rr in results for h in rr.human]
     agr = [{**({"run": rr.run.name} if many else {}), **a} for rr in results for a in rr.agreement]
+    from .reporting.length_stats import selector_length_rows
+
+    lens = [{**({"run": rr.run.name} if many else {}), **x} for rr in results for x in selector_length_rows(rr.inputs)]
     return PageExtras(title=title, train_logs=logs, bias=bias, enrichment=enr, human=hum, agreement=agr,
-                      bootstrap_rounds=rounds)
+                      lengths=lens, bootstrap_rounds=rounds)
 
 
 def write_report(run: Path) -> "Report":
@@ -280,7 +283,8 @@ class Report:
         main = df[df["judge"] == MEAN_JUDGE]
         testsets = sorted(t for t in main["testset"].unique() if t != POOLED) + [POOLED]
         t = Table(title="PWS vs the 100% model (1 = as good; mean over judges; 95% CI pooled)")
-        for col in ("selector", "ratio", *testsets, "95% CI", "W/T/L", "failed"):
+        for col in ("selector", "ratio", *testsets, "95% CI", "W/T/L", "failed", "LC-PWS", "LC 95% CI",
+                    "len sys/base"):
             t.add_column(col, justify="left" if col == "selector" else "right")
         for (sel, ratio), g in main.groupby(["selector", "ratio"], sort=True):
             by_ts = g.set_index("testset")
@@ -288,7 +292,9 @@ class Report:
             cells = [_fmt(by_ts.loc[ts, "pws"]) if ts in by_ts.index else "–" for ts in testsets]
             t.add_row(sel, f"{ratio:g}", *cells, f"[{_fmt(pooled['ci_low'])}, {_fmt(pooled['ci_high'])}]",
                       f"{int(pooled['wins'])}/{int(pooled['ties'])}/{int(pooled['losses'])}",
-                      str(int(pooled["failed"])))
+                      str(int(pooled["failed"])), _fmt(pooled["lc_pws"]),
+                      f"[{_fmt(pooled['lc_ci_low'])}, {_fmt(pooled['lc_ci_high'])}]",
+                      f"{_len(pooled['sys_len'])}/{_len(pooled['base_len'])}")
         console.print(t)
         if self.rr.enrichment:
             e = Table(title="Enrichment of clean examples (judge-free; lift > 1 = cleaner than the pool)")
@@ -298,6 +304,17 @@ class Report:
                 e.add_row(r["selector"], f"{r['ratio']:g}", str(r["n"]), f"{r['clean_rate']:.3f}",
                           f"{r['base_rate']:.3f}", _fmt(r["lift"]), _fmt(r["auc"]))
             console.print(e)
+        from .reporting.length_stats import selector_length_rows
+
+        lens = selector_length_rows(self.rr.inputs)
+        if lens:
+            ln = Table(title=f"Response length ({lens[0]['unit']}): selected subsets vs the pool "
+                             f"({_fmt(lens[0]['pool_len'])}), Spearman of score vs length")
+            for col in ("selector", "Spearman", "subset mean length by budget"):
+                ln.add_column(col, justify="left" if col != "Spearman" else "right")
+            for r in lens:
+                ln.add_row(r["selector"], _fmt(r["spearman_score_vs_length"]), r["subset_len"])
+            console.print(ln)
         if self.rr.bias:
             b = Table(title="Judge bias diagnostics")
             for col in ("judge", "first-position win rate", "swap flip rate", "longer answer wins",
@@ -316,6 +333,10 @@ class Report:
                 a.add_row(*[_fmt(r[k]) if isinstance(r[k], float) else str(r[k]) for k in keys])
             console.print(a)
         console.print(f"report: {self.rr.run / 'report' / 'index.html'}")
+
+
+def _len(x: Any) -> str:
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{float(x):.0f}"
 
 
 def _fmt(x: Any) -> str:
