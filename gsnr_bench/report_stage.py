@@ -178,8 +178,10 @@ def write_report(run: Path) -> "Report":
     inputs = rr.inputs
     extras = page_extras([rr], inputs.get("title", "gsnr-bench report"), inputs["report"]["bootstrap_rounds"])
     publish(rr.results, run / "report", extras)
+    from .reporting.length_stats import selector_length_rows
+
     summary = {"enrichment": rr.enrichment, "bias": rr.bias, "human": rr.human, "agreement": rr.agreement,
-               "inter_annotator": rr.inter_annotator}
+               "inter_annotator": rr.inter_annotator, "lengths": selector_length_rows(inputs)}
     write_json(run / "report" / "summary.json", summary)
     return Report(rr)
 
