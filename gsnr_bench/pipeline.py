@@ -329,12 +329,10 @@ class Pipeline:
                 if spec.provider != "reference":  # the reference judge is started by the run itself
                     check_endpoint(spec, self.cfg.judging)
         if upto != "score":
-            from .selection.budgets import budget_n
+            from .selection.budgets import check_sizes
 
-            for r in self.cfg.selection.ratios:
-                budget(r, len(self.inputs.pool), self.cfg.selection.budget_base)
-            for size in self.cfg.selection.sizes:
-                budget_n(size, len(self.inputs.pool))
+            ns = [budget(r, len(self.inputs.pool), self.cfg.selection.budget_base) for r in self.cfg.selection.ratios]
+            check_sizes(self.cfg.selection.sizes, len(self.inputs.pool), dict(zip(self.cfg.selection.ratios, ns)))
         if upto in ("generate", "judge", "report"):
             _ = self.testsets
         if upto in ("judge", "report"):

@@ -95,6 +95,11 @@ def test_n_above_the_pool_is_refused_with_one_line(tmp_path):
     assert not list((tmp_path / "run").glob("*/*/DONE"))
 
 
+def test_n_equal_to_a_ratio_budget_is_refused(tmp_path):
+    res = _select(tmp_path, "--n", "3", "--ratio", "0.5")
+    assert res.returncode == 2 and "--n 3 is the budget of ratio 0.5" in res.stderr.strip().splitlines()[-1]
+
+
 def test_n_alone_selects_exactly_n_longest(tmp_path):
     res = _select(tmp_path, "--n", "2")
     assert res.returncode == 0, res.stderr

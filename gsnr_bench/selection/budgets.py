@@ -39,6 +39,17 @@ def budget_n(n: int, pool_size: int) -> int:
     return int(n)
 
 
+def check_sizes(sizes: list[int], pool_size: int, ratio_ns: dict[float, int]) -> None:
+    """Every absolute budget fits the pool and differs from the ratio budgets' sizes (the same n twice would
+    train the same subset twice and give two leaderboard cells at one ratio)."""
+    for n in sizes:
+        budget_n(n, pool_size)
+        same = [r for r, k in ratio_ns.items() if k == n]
+        if same:
+            raise DataError(f"--n {n} is the budget of ratio {same[0]:g} ({n} of {pool_size} examples); "
+                            "drop one of them")
+
+
 def budget_list(selection: Any) -> list[Budget]:
     """The cells' budgets of a SelectionConfig: its ratios, then its absolute sizes."""
     return [float(r) for r in selection.ratios] + [Size(int(n)) for n in getattr(selection, "sizes", [])]
