@@ -31,6 +31,9 @@ def _common(p: argparse.ArgumentParser, *, selectors: bool = True) -> None:
                        help="selector name(s) or path/to/file.py:ClassName (selection.selectors)")
         g.add_argument("--ratio", dest="ratios", action="extend", nargs="+", type=float,
                        help="fraction(s) of the pool to keep (selection.ratios)")
+        g.add_argument("--n", dest="sizes", action="extend", nargs="+", type=int, metavar="N",
+                       help="absolute budget(s): keep exactly N examples (selection.sizes); without --ratio, "
+                            "only these budgets run")
         g.add_argument("--budget-base", type=int, help="n = round(ratio * BASE), e.g. 52002 as in Superfiltering")
 
 

@@ -15,9 +15,10 @@ from .config import Config
 from .data.pool import load_pool, pool_fingerprint
 from .data.testsets import load_testset
 from .errors import BudgetExceeded, ConfigError, DataError
-from .fileio import read_jsonl, write_json, write_jsonl
+from .fileio import read_json, read_jsonl, write_json, write_jsonl
 from .progress import console, progress_bar
 from .records import Example, Question
+from .selection.budgets import budget_label, budget_ratio
 from .store import CELL, CELL_VERSION, RunStore, StageDir, Timer, content_hash
 
 BASELINE = "full"
@@ -47,8 +48,13 @@ class Inputs:
     truth: Path | None = None
 
 
-def system_name(selector: str, ratio: float) -> str:
-    return f"{selector}@{ratio:g}"
+def system_name(selector: str, ratio: Any) -> str:
+    """`gsnr@0.1` for a ratio budget, `longest@n1000` for an absolute one (selection/budgets.py)."""
+    return f"{selector}@{budget_label(ratio)}"
+
+
+def _mean(xs: list[float]) -> float:
+    return float(sum(xs) / len(xs)) if xs else float("nan")
 
 
 class Pipeline:
@@ -243,21 +249,27 @@ class Pipeline:
 
         return self._run_stage(sd, work)
 
-    def subset(self, selector: str, ratio: float) -> StageDir:
+    def subset(self, selector: str, ratio: Any) -> StageDir:
+        from .selection.budgets import Size, budget_n
         from .selection.ranking import budget
 
         scores_sd = self.scores(selector)
         n_pool = len(self.inputs.pool)
-        n = budget(ratio, n_pool, self.cfg.selection.budget_base)
-        sd = self.store.stage("subsets", system_name(scores_sd.label, ratio),
-                              {"scores": scores_sd.key, "ratio": ratio, "n": n})
+        if isinstance(ratio, Size):  # an absolute budget (--n): exactly n examples
+            n = budget_n(ratio.n, n_pool)
+            key: dict[str, Any] = {"scores": scores_sd.key, "size": n, "n": n}
+        else:
+            n = budget(ratio, n_pool, self.cfg.selection.budget_base)
+            key = {"scores": scores_sd.key, "ratio": ratio, "n": n}
+        sd = self.store.stage("subsets", system_name(scores_sd.label, ratio), key)
 
         def work() -> dict[str, Any]:
             rows = read_jsonl(scores_sd.path / "scores.jsonl")
             chosen = [{"id": r["id"], "rank": r["rank"], "score": r["score"]} for r in rows[:n]]
             short = sum(1 for r in rows[:n] if not r["eligible"])
             write_jsonl(sd.path / "selection.jsonl", chosen)
-            return {"selector": scores_sd.label, "ratio": ratio, "n": n, "ineligible_filled": short}
+            return {"selector": scores_sd.label, "ratio": None if isinstance(ratio, Size) else ratio, "n": n,
+                    "ineligible_filled": short}
 
         return self._run_stage(sd, work)
 
@@ -349,7 +361,8 @@ class Pipeline:
         logs = {cell.system: cell.model.path / "train_log.jsonl", BASELINE: cell.baseline_model.path / "train_log.jsonl"}
         return {
             "version": CELL_VERSION, "system": cell.system, "baseline": BASELINE, "judge": spec.name,
-            "judge_model": spec.model, "selector": cell.selector, "ratio": float(cell.ratio),
+            "judge_model": spec.model, "selector": cell.selector,
+            "ratio": budget_ratio(cell.ratio, len(self.inputs.pool)), "budget": budget_label(cell.ratio),
             "dataset": self.inputs.pool_name, "target_model": _short_model(c.finetune.model),
             "regime": c.finetune.regime, "protocol": "p-" + content_hash(protocol, 8), "protocol_detail": {
                 **protocol, "pool": self.inputs.pool_key, "target": self.inputs.target_key,
@@ -360,7 +373,37 @@ class Pipeline:
             "truth": self._rel(self.inputs.truth) if self.inputs.truth else None,
             "testsets": {t: [q.question_id for q in qs] for t, qs in self.testsets.items()},
             "prompt_version": c.judging.prompt, "run_name": c.name,
+            "lengths": self._lengths_record(cell, sys_sd, base_sd),
         }
+
+    def _lengths_record(self, cell: "Cell", sys_sd: StageDir, base_sd: StageDir) -> dict[str, Any]:
+        """Length where a user decides (reporting/length_stats.py): the answers to join token counts from, the
+        training subset's and the pool's mean response length, and where the pool's lengths are kept."""
+        lengths, unit, path = self.pool_lengths()
+        ids = [r["id"] for r in read_jsonl(cell.subset.path / "selection.jsonl")]
+        return {"unit": unit, "pool_len": round(_mean(list(lengths.values())), 4),
+                "train_len": round(_mean([lengths[i] for i in ids if i in lengths]), 4),
+                "pool_lengths": self._rel(path),
+                "answers": {cell.system: self._rel(sys_sd.path), BASELINE: self._rel(base_sd.path)}}
+
+    def pool_lengths(self) -> tuple[dict[str, int], str, Path]:
+        """Response length of every pool example in proxy tokens (what `longest` ranks by), or characters when
+        the proxy's tokenizer cannot be loaded; cached in RUN/cache/lengths/ by pool and proxy content."""
+        from .errors import GsnrError
+        from .selection.longest import response_lengths
+
+        inp = self.inputs
+        path = self.store.root / "cache" / "lengths" / f"{content_hash([inp.pool_key, inp.proxy_key], 16)}.json"
+        if path.is_file():
+            data = read_json(path)
+            return data["lengths"], data["unit"], path
+        try:
+            lengths, unit = response_lengths(inp.pool, "tokens", inp.proxy), "tokens"
+        except (GsnrError, OSError, ValueError):
+            lengths, unit = response_lengths(inp.pool, "chars"), "chars"
+        table = {e.id: int(n) for e, n in zip(inp.pool, lengths)}
+        write_json(path, {"lengths": table, "unit": unit})
+        return table, unit, path
 
     def _rel(self, path: Path) -> str:
         return Path(path).resolve().relative_to(self.store.root.resolve()).as_posix()
@@ -430,8 +473,10 @@ class Pipeline:
                     check_endpoint(spec, c.judging)
         n_pool = self._pool_size()
         if upto != "score":
-            for r in c.selection.ratios:
-                budget(r, n_pool, c.selection.budget_base)
+            from .selection.budgets import check_sizes
+
+            ns = [budget(r, n_pool, c.selection.budget_base) for r in c.selection.ratios]
+            check_sizes(c.selection.sizes, n_pool, dict(zip(c.selection.ratios, ns)))
         if upto in ("generate", "judge", "report"):
             bad = [t for t in c.data.testsets if t.startswith("demo-") and t not in DEMO_TESTSETS]
             if bad:
@@ -455,8 +500,11 @@ class Pipeline:
             raise ConfigError(f"the reference judge needs reference answers, which test set(s) {', '.join(bare)} "
                               "lack; judge them with a model judge (--judge gpt / qwen)")
 
-    def cells(self, selectors: list[str]) -> list[tuple[str, float]]:
-        return [(s, r) for s in selectors for r in self.cfg.selection.ratios]
+    def cells(self, selectors: list[str]) -> list[tuple[str, Any]]:
+        """selector x budget: the ratios, then the absolute sizes (--n; selection/budgets.py)."""
+        from .selection.budgets import budget_list
+
+        return [(s, b) for s in selectors for b in budget_list(self.cfg.selection)]
 
     def plan(self, selectors: list[str]) -> dict[str, Any]:
         """Where every stage of the sweep lives, without running any (judge --dry-run, scripts/cell-paths.py).
@@ -514,7 +562,7 @@ class Cell:
     """One selector x ratio of a sweep and the stages it was made from."""
 
     selector: str
-    ratio: float
+    ratio: Any  # a ratio (float) or an absolute budget (selection.budgets.Size)
     system: str
     scores: StageDir
     subset: StageDir

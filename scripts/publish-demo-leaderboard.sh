@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUN=${1:-runs/demo-all}
-SELECTORS="random ifd-superfiltering ifd-cherry gsnr gsnr-alt1 gsnr-alt2 gsnr-alt3 grads"
+SELECTORS="random longest ifd-superfiltering ifd-cherry gsnr gsnr-alt1 gsnr-alt2 gsnr-alt3 grads"
 # shellcheck disable=SC2086
 gsnr-bench run --selector $SELECTORS --run-dir "$RUN" --quiet
 gsnr-bench leaderboard publish "$RUN" --out leaderboard

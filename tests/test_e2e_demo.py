@@ -64,6 +64,22 @@ def test_demo_end_to_end(run):
     assert len(sel) == 24 and [r["rank"] for r in sel] == sorted(r["rank"] for r in sel)
 
 
+def test_demo_reports_lc_pws_and_lengths(run):
+    """Every cell has an LC-PWS with its interval and the answer / subset / pool lengths (docs/length.md)."""
+    root, res = run
+    rd = root / "run"
+    assert "LC-PWS" in res.stdout and "Spearman" in res.stdout
+    for r in _csv(rd / "report" / "leaderboard.csv"):
+        assert 0.0 <= float(r["lc_ci_low"]) <= float(r["lc_ci_high"]) <= 2.0 and 0.0 <= float(r["lc_pws"]) <= 2.0
+        assert float(r["sys_len"]) > 0 and float(r["base_len"]) > 0
+        assert float(r["train_len"]) > 0 and float(r["pool_len"]) > 0
+    lengths = json.loads((rd / "report" / "summary.json").read_text())["lengths"]
+    assert {x["selector"] for x in lengths} == {"gsnr", "random"}
+    assert all(-1.0 <= x["spearman_score_vs_length"] <= 1.0 for x in lengths)
+    assert "LC-PWS" in (rd / "report" / "index.html").read_text()
+    assert "Table 1-LC" in (rd / "report" / "leaderboard.md").read_text()
+
+
 def test_rerun_recomputes_nothing(run):
     root, _ = run
     done = {p: p.stat().st_mtime_ns for p in (root / "run").rglob("DONE")}

@@ -41,6 +41,9 @@ def flag_tree(args: argparse.Namespace) -> dict[str, Any]:
     put("judging", "judges", getattr(args, "judges", None))
     put("selection", "selectors", getattr(args, "selectors", None))
     put("selection", "ratios", getattr(args, "ratios", None))
+    put("selection", "sizes", getattr(args, "sizes", None))
+    if getattr(args, "sizes", None) and not getattr(args, "ratios", None):
+        put("selection", "ratios", [])  # `--n 1000` alone: only the absolute budget(s)
     put("selection", "budget_base", getattr(args, "budget_base", None))
     put("judging", "max_cost", getattr(args, "max_cost", None))
     put("judging", "concurrency", getattr(args, "concurrency", None))

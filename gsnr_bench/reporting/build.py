@@ -32,7 +32,8 @@ def page_extras(results: Iterable[RunResults], title: str, rounds: int | None):
             notes.append(f"{rr.run.name}: {rr.failed} failed comparison(s) are counted apart and not scored; "
                          "run the same command again to retry them.")
     return PageExtras(title=title, train_logs=logs, bias=rows("bias"), enrichment=rows("enrichment"),
-                      human=rows("human"), agreement=rows("agreement"), bootstrap_rounds=rounds,
+                      human=rows("human"), agreement=rows("agreement"), lengths=rows("lengths"),
+                      bootstrap_rounds=rounds,
                       notes=" ".join(notes))
 
 
@@ -40,7 +41,8 @@ def summary(rr: RunResults) -> dict:
     cells = [{k: c[k] for k in ("system", "judge", "protocol", "dir", "complete", "judged", "failed", "pending")}
              for c in rr.cells]
     return {"cells": cells, "protocols": rr.info.get("protocols", {}), "enrichment": rr.enrichment,
-            "bias": rr.bias, "human": rr.human, "agreement": rr.agreement, "inter_annotator": rr.inter_annotator}
+            "bias": rr.bias, "human": rr.human, "agreement": rr.agreement, "inter_annotator": rr.inter_annotator,
+            "lengths": rr.lengths}
 
 
 def write_report(run: str | Path) -> RunResults:

@@ -41,6 +41,7 @@ class RunResults:
     agreement: list[dict] = field(default_factory=list)
     inter_annotator: dict = field(default_factory=dict)
     train_logs: dict[str, Path] = field(default_factory=dict)
+    lengths: list[dict] = field(default_factory=list)  # per selector: Spearman(score, length), subset lengths
     info: dict = field(default_factory=dict)  # title, report settings, test sets, protocols
 
     @property
@@ -110,6 +111,7 @@ def load_imports(run: Path) -> list[tuple[Path, dict]]:
 def collect(run: str | Path) -> RunResults:
     from ..judging.diagnostics import bias_diagnostics
     from .config import ReportConfig
+    from .length_stats import attach_answer_tokens, selector_length_rows
     from .results import CellMeta, results_from_judgments
 
     run = check_run(Path(run))
@@ -123,9 +125,12 @@ def collect(run: str | Path) -> RunResults:
         group = cell_group(cell)
         path = stage_dir / "judgments.jsonl"
         recs = latest_judgments(read_jsonl(path, tolerant=True)) if path.is_file() else []
+        lens = cell.get("lengths") or {}
+        if lens:  # token counts of both answers, from the answers files (length-controlled PWS)
+            recs = attach_answer_tokens(recs, run, lens["answers"], cell["baseline"])
         records += [{**r, "cell": group} for r in recs]
         meta[group] = CellMeta(cell["dataset"], cell["target_model"], cell["regime"], cell["selector"],
-                               float(cell["ratio"]), cell["protocol"])
+                               float(cell["ratio"]), cell["protocol"], lens.get("train_len"), lens.get("pool_len"))
         planned = sum(len(q) for q in cell["testsets"].values())
         scored = [r for r in recs if not r.get("null_pair")]
         cells.append({**cell, "dir": stage_dir.relative_to(run).as_posix(), "complete": (stage_dir / DONE).is_file(),
@@ -156,6 +161,7 @@ def collect(run: str | Path) -> RunResults:
     for judge in sorted({r["judge"] for r in records}):
         out.bias.append({"judge": judge, **bias_diagnostics(r for r in records if r["judge"] == judge)})
     out.enrichment = enrichment(run, cells)
+    out.lengths = selector_length_rows(run, cells)
     if (run / HUMAN).is_file():
         from .human import HumanLabel, human_pws, inter_annotator, judge_agreement, majority
 

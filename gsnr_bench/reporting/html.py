@@ -27,6 +27,7 @@ class PageExtras:
     enrichment: Sequence[Mapping[str, Any]] = ()
     human: Sequence[Mapping[str, Any]] = ()
     agreement: Sequence[Mapping[str, Any]] = ()
+    lengths: Sequence[Mapping[str, Any]] = ()  # per selector: Spearman(score, response length), subset lengths
     bootstrap_rounds: int | None = None
     notes: str = ""
 
@@ -121,7 +122,8 @@ def leaderboard_table(df: pd.DataFrame) -> str:
     idx = df.set_index(KEY)["pws"]
     head = [("#", True), ("Selector", False), ("Regime", False), ("Dataset", False), ("Target model", False),
             ("Ratio", True), ("PWS", True), ("95% CI", True), ("Win", True), ("Tie", True), ("Lose", True),
-            ("Failed", True)] + [(f"PWS {t}", True) for t in testsets] + [(f"PWS by {j}", True) for j in judges]
+            ("Failed", True), ("LC-PWS", True), ("LC 95% CI", True), ("Answer len sys", True),
+            ("Answer len base", True), ("Train len", True), ("Pool len", True)] + [(f"PWS {t}", True) for t in testsets] + [(f"PWS by {j}", True) for j in judges]
     rows = []
     for rank, r in enumerate(main.itertuples(index=False), start=1):
         p, pk = _num(r.pws)
@@ -133,6 +135,10 @@ def leaderboard_table(df: pd.DataFrame) -> str:
                  _td(p + bar, pk, f"num pws {trend}".strip()), _td(ci[0], ci[1], "num"),
                  _td(str(int(r.wins)), str(int(r.wins)), "num"), _td(str(int(r.ties)), str(int(r.ties)), "num"),
                  _td(str(int(r.losses)), str(int(r.losses)), "num"), _td(str(int(r.failed)), str(int(r.failed)), "num")]
+        lci = ((f"[{r.lc_ci_low:.3f}, {r.lc_ci_high:.3f}]", repr(float(r.lc_ci_low))) if r.lc_ci_low == r.lc_ci_low
+               else (MISSING_MD, ""))
+        cells += [_td(*_num(r.lc_pws), "num"), _td(lci[0], lci[1], "num")]
+        cells += [_td(*_num(v, "{:.1f}"), "num") for v in (r.sys_len, r.base_len, r.train_len, r.pool_len)]
         base = (r.dataset, r.target_model, r.regime, r.protocol, r.selector, r.ratio)
         for t in testsets:
             cells.append(_td(*_num(idx.get(base + (MEAN_JUDGE, t), math.nan)), "num"))
@@ -145,13 +151,15 @@ def leaderboard_table(df: pd.DataFrame) -> str:
 def all_results_table(df: pd.DataFrame) -> str:
     head = [("Selector", False), ("Regime", False), ("Dataset", False), ("Target model", False), ("Ratio", True),
             ("Judge", False), ("Test set", False), ("N", True), ("Win", True), ("Tie", True), ("Lose", True),
-            ("Failed", True), ("PWS", True), ("CI low", True), ("CI high", True)]
+            ("Failed", True), ("PWS", True), ("CI low", True), ("CI high", True), ("LC-PWS", True),
+            ("LC CI low", True), ("LC CI high", True), ("Len sys", True), ("Len base", True)]
     rows = []
     for r in df.itertuples(index=False):
         cells = [_td(_e(r.selector)), _td(_e(r.regime)), _td(_e(r.dataset)), _td(_e(r.target_model)),
                  _td(ratio_label(r.ratio), repr(float(r.ratio)), "num"), _td(_e(r.judge)), _td(_e(r.testset))]
         cells += [_td(str(int(v)), str(int(v)), "num") for v in (r.n, r.wins, r.ties, r.losses, r.failed)]
-        cells += [_td(*_num(v), "num") for v in (r.pws, r.ci_low, r.ci_high)]
+        cells += [_td(*_num(v), "num") for v in (r.pws, r.ci_low, r.ci_high, r.lc_pws, r.lc_ci_low, r.lc_ci_high)]
+        cells += [_td(*_num(v, "{:.1f}"), "num") for v in (r.sys_len, r.base_len)]
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return _table("all-results", head, rows)
 
@@ -239,7 +247,10 @@ def render_html(df: pd.DataFrame, extras: PageExtras | None = None) -> str:
     lead = (f"PWS = 1 + (W &minus; L) / N against the model trained on 100% of the data (1 = as good; failed "
             f"comparisons counted apart, not scored). 95% percentile bootstrap CI by question{rounds}. "
             f"Judges: {_e(', '.join(judges) or MISSING_MD)} (PWS shown is their mean). "
-            f"Test sets: {_e(', '.join(testsets) or MISSING_MD)}, pooled.")
+            f"Test sets: {_e(', '.join(testsets) or MISSING_MD)}, pooled. LC-PWS: the PWS predicted at zero "
+            f"answer-length difference (judge preference modelled on the length difference and question "
+            f"difficulty; same bootstrap). Lengths: answers in generated tokens, training responses in proxy "
+            f"tokens.")
     parts = [f"<h1>{_e(ex.title)}</h1>", f'<p class="lead">{lead}</p>']
     if ex.notes:
         parts.append(f'<p class="lead">{_e(ex.notes)}</p>')
@@ -251,7 +262,9 @@ def render_html(df: pd.DataFrame, extras: PageExtras | None = None) -> str:
             parts += [f"<h2>{_e(title)}</h2>", f'<div class="card">{svg}</div>']
     for tid, title, rows in (("bias", "Judge bias diagnostics", ex.bias), ("enrichment", "Enrichment of clean "
                              "examples (judge-free)", ex.enrichment), ("human", "Human labels: PWS", ex.human),
-                             ("agreement", "Judge agreement with humans", ex.agreement)):
+                             ("agreement", "Judge agreement with humans", ex.agreement),
+                             ("lengths", "Selected data and response length (Spearman of score vs length)",
+                              ex.lengths)):
         if rows:
             parts += [f"<h2>{_e(title)}</h2>", dict_table(tid, rows)]
     parts += ["<h2>All results</h2>",

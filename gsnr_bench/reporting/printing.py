@@ -23,7 +23,8 @@ def print_report(rr: RunResults, console: Any) -> None:
     t = Table(title="PWS vs the 100% model (1 = as good; mean over judges; 95% CI pooled)")
     where = ["dataset", "target_model", "regime"]
     shown = [c for c in where if main[c].nunique() > 1]  # columns only where cells differ in them
-    for col in (*shown, "selector", "ratio", *testsets, "95% CI", "W/T/L", "failed"):
+    for col in (*shown, "selector", "ratio", *testsets, "95% CI", "W/T/L", "failed", "LC-PWS", "LC 95% CI",
+                "len sys/base"):
         t.add_column(col, justify="left" if col in (*shown, "selector") else "right")
     for key, g in main.groupby([*where, "selector", "ratio"], sort=True):
         info = dict(zip([*where, "selector", "ratio"], key))
@@ -33,7 +34,9 @@ def print_report(rr: RunResults, console: Any) -> None:
         t.add_row(*[str(info[c]) for c in shown], info["selector"], f"{info['ratio']:g}", *cells,
                   f"[{_fmt(pooled['ci_low'])}, {_fmt(pooled['ci_high'])}]",
                   f"{int(pooled['wins'])}/{int(pooled['ties'])}/{int(pooled['losses'])}",
-                  str(int(pooled["failed"])))
+                  str(int(pooled["failed"])), _fmt(pooled["lc_pws"]),
+                  f"[{_fmt(pooled['lc_ci_low'])}, {_fmt(pooled['lc_ci_high'])}]",
+                  f"{_len(pooled['sys_len'])}/{_len(pooled['base_len'])}")
     console.print(t)
     if rr.enrichment:
         e = Table(title="Enrichment of clean examples (judge-free; lift > 1 = cleaner than the pool)")
@@ -43,6 +46,15 @@ def print_report(rr: RunResults, console: Any) -> None:
             e.add_row(r["selector"], f"{r['ratio']:g}", str(r["n"]), f"{r['clean_rate']:.3f}",
                       f"{r['base_rate']:.3f}", _fmt(r["lift"]), _fmt(r["auc"]))
         console.print(e)
+    if rr.lengths:
+        lens = rr.lengths
+        ln = Table(title=f"Response length ({lens[0]['unit']}): selected subsets vs the pool "
+                         f"({_fmt(lens[0]['pool_len'])}), Spearman of score vs length")
+        for col in ("selector", "Spearman", "subset mean length by budget"):
+            ln.add_column(col, justify="left" if col != "Spearman" else "right")
+        for r in lens:
+            ln.add_row(r["selector"], _fmt(r["spearman_score_vs_length"]), r["subset_len"])
+        console.print(ln)
     if rr.bias:
         b = Table(title="Judge bias diagnostics")
         for col in ("judge", "first-position win rate", "swap flip rate", "longer answer wins",
@@ -78,6 +90,10 @@ def print_report(rr: RunResults, console: Any) -> None:
     if rr.failed:
         console.print(f"[yellow]{rr.failed} failed comparison(s) are counted apart and not scored[/]")
     console.print(f"report: {rr.run / 'report' / 'index.html'}")
+
+
+def _len(x: Any) -> str:
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{float(x):.0f}"
 
 
 def _fmt(x: Any) -> str:

@@ -17,10 +17,12 @@ from ..errors import DataError
 from ..fileio import read_jsonl
 from ..records import latest_judgments
 from .config import ReportConfig
+from .length_control import question_difficulty
+from .length_stats import LENGTH_COLUMNS, length_columns
 from .metrics import bootstrap_pws_ci, count_outcomes, pws, question_matrices
 
 COLUMNS = ["dataset", "target_model", "regime", "protocol", "selector", "ratio", "judge", "testset",
-           "n", "wins", "ties", "losses", "failed", "pws", "ci_low", "ci_high"]
+           "n", "wins", "ties", "losses", "failed", "pws", "ci_low", "ci_high", *LENGTH_COLUMNS]
 KEY = ["dataset", "target_model", "regime", "protocol", "selector", "ratio", "judge", "testset"]
 POOLED = "pooled"
 MEAN_JUDGE = "mean"
@@ -39,6 +41,8 @@ class CellMeta:
     selector: str
     ratio: float
     protocol: str = ""
+    train_len: float | None = None  # mean response length of the training subset (reporting/length_stats.py)
+    pool_len: float | None = None  # ... and of the whole pool
 
 
 def group_of(r: dict) -> str:
@@ -104,14 +108,15 @@ def results_from_judgments(records: Sequence[dict], meta_by_system: Mapping[str,
     by_system: dict[str, list[dict]] = {}
     for r in scored:
         by_system.setdefault(group_of(r), []).append(r)
+    gamma = question_difficulty(scored)  # per-question difficulty for length-controlled PWS
     rows = []
     for system in sorted(by_system):
-        rows.extend(_system_rows(by_system[system], meta_by_system[system], cfg))
+        rows.extend(_system_rows(by_system[system], meta_by_system[system], cfg, gamma))
     df = pd.DataFrame(rows, columns=COLUMNS)
     return sort_results(df)
 
 
-def _system_rows(recs: list[dict], meta: CellMeta, cfg: ReportConfig) -> list[dict]:
+def _system_rows(recs: list[dict], meta: CellMeta, cfg: ReportConfig, gamma: dict | None = None) -> list[dict]:
     baselines = sorted({r["baseline"] for r in recs})
     if len(baselines) > 1:
         raise DataError(f"system {recs[0]['system']!r} is judged against several baselines {baselines}")
@@ -122,11 +127,11 @@ def _system_rows(recs: list[dict], meta: CellMeta, cfg: ReportConfig) -> list[di
         for testset in testsets + [POOLED]:
             sel = [r for r in recs if (judge == MEAN_JUDGE or r["judge"] == judge)
                    and (testset == POOLED or r["testset"] == testset)]
-            out.append(_cell(sel, meta, judge, testset, cfg))
+            out.append(_cell(sel, meta, judge, testset, cfg, gamma or {}))
     return out
 
 
-def _cell(sel: list[dict], meta: CellMeta, judge: str, testset: str, cfg: ReportConfig) -> dict:
+def _cell(sel: list[dict], meta: CellMeta, judge: str, testset: str, cfg: ReportConfig, gamma: dict) -> dict:
     c = count_outcomes(r["outcome"] for r in sel)
     # Question key includes the test set: ids repeat across test sets (both start at 1).
     d, n = question_matrices([(r["judge"], (r["testset"], str(r["question_id"])), r["outcome"]) for r in sel])
@@ -139,7 +144,8 @@ def _cell(sel: list[dict], meta: CellMeta, judge: str, testset: str, cfg: Report
     return {"dataset": meta.dataset, "target_model": meta.target_model, "regime": meta.regime,
             "protocol": meta.protocol, "selector": meta.selector, "ratio": float(meta.ratio), "judge": judge, "testset": testset,
             "n": c.n, "wins": c.wins, "ties": c.ties, "losses": c.losses, "failed": c.failed,
-            "pws": point, "ci_low": lo, "ci_high": hi}
+            "pws": point, "ci_low": lo, "ci_high": hi,
+            **length_columns(sel, meta, gamma, rounds=cfg.bootstrap_rounds, ci=cfg.ci, seed=cfg.seed)}
 
 
 def _wtl(sel: list[dict], judge: str) -> tuple[int, int, int]:
@@ -186,7 +192,8 @@ def combine_results(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
 # ---------------------------------------------------------------- CSV (the source of truth)
 
 _INT = ("n", "wins", "ties", "losses", "failed")
-_FLOAT4 = ("pws", "ci_low", "ci_high")
+_FLOAT4 = ("pws", "ci_low", "ci_high", "lc_pws", "lc_ci_low", "lc_ci_high")
+_FLOAT1 = ("sys_len", "base_len", "train_len", "pool_len")
 
 
 def _fmt(col: str, v) -> str:
@@ -196,6 +203,8 @@ def _fmt(col: str, v) -> str:
         return str(int(v))
     if col in _FLOAT4:
         return f"{float(v):.4f}"
+    if col in _FLOAT1:
+        return f"{float(v):.1f}"
     if col == "ratio":
         return f"{float(v):g}"
     return str(v)
@@ -222,9 +231,12 @@ def results_from_csv(path_or_text: str | Path) -> pd.DataFrame:
     try:
         df = pd.read_csv(src, dtype={c: str for c in ("dataset", "target_model", "regime", "protocol", "selector",
                                                       "judge", "testset")}, keep_default_na=False, na_values={
-            c: [""] for c in _FLOAT4 + _INT})
+            c: [""] for c in _FLOAT4 + _FLOAT1 + _INT})
     except (OSError, pd.errors.ParserError, ValueError) as exc:
         raise DataError(f"cannot read leaderboard CSV {path_or_text}: {exc}") from None
+    for c in LENGTH_COLUMNS:  # a leaderboard written before the length columns existed
+        if c not in df.columns:
+            df[c] = float("nan")
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
         raise DataError(f"leaderboard CSV lacks column(s) {', '.join(missing)}")

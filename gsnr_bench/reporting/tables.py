@@ -25,18 +25,20 @@ def ratio_label(ratio: float) -> str:
     return f"{float(ratio) * 100:g}%"
 
 
-def _pivot(df: pd.DataFrame, judge: str, testset: str) -> pd.DataFrame:
+def _pivot(df: pd.DataFrame, judge: str, testset: str, value: str = "pws") -> pd.DataFrame:
     sub = df[(df["judge"] == judge) & (df["testset"] == testset)]
     if sub.empty:
         return pd.DataFrame()
     t = sub.pivot_table(index=["selector", "regime"], columns=["dataset", "target_model", "ratio"],
-                        values="pws", aggfunc="first", dropna=False)
+                        values=value, aggfunc="first", dropna=False)
     return t.sort_index(axis=0).sort_index(axis=1)
 
 
-def table1(df: pd.DataFrame, judge: str = MEAN_JUDGE, testset: str = POOLED, full_column: bool = True) -> pd.DataFrame:
-    """Wide PWS table; columns (dataset, target_model, ratio label); NaN where a cell was not run."""
-    t = _pivot(df, judge, testset)
+def table1(df: pd.DataFrame, judge: str = MEAN_JUDGE, testset: str = POOLED, full_column: bool = True,
+           value: str = "pws") -> pd.DataFrame:
+    """Wide PWS table (value="lc_pws": length-controlled PWS); columns (dataset, target_model, ratio label);
+    NaN where a cell was not run."""
+    t = _pivot(df, judge, testset, value)
     if t.empty:
         return t
     cols = []
@@ -161,13 +163,25 @@ def render_results_markdown(df: pd.DataFrame) -> str:
     if df.empty:
         return "_no results_\n"
     head = ["Selector", "Regime", "Dataset", "Target", "Ratio", "Judge", "Test set", "PWS", "95% CI",
-            "W / T / L", "Failed"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 7 + ["---:"] * 4) + "|"]
+            "W / T / L", "Failed", "LC-PWS", "LC 95% CI", "Answer len sys / base", "Train len / pool"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 7 + ["---:"] * 8) + "|"]
     for r in df.itertuples(index=False):
         ci = (f"[{r.ci_low:.3f}, {r.ci_high:.3f}]" if not (math.isnan(r.ci_low) or math.isnan(r.ci_high))
               else MISSING_MD)
         lines.append("| " + " | ".join([
             _md(r.selector), _md(r.regime), _md(r.dataset), _md(r.target_model), ratio_label(r.ratio),
             _md(r.judge), _md(r.testset), _cell(r.pws, False, MISSING_MD), ci,
-            f"{int(r.wins)} / {int(r.ties)} / {int(r.losses)}", str(int(r.failed))]) + " |")
+            f"{int(r.wins)} / {int(r.ties)} / {int(r.losses)}", str(int(r.failed)),
+            _cell(r.lc_pws, False, MISSING_MD), _interval(r.lc_ci_low, r.lc_ci_high),
+            _pair(r.sys_len, r.base_len), _pair(r.train_len, r.pool_len)]) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _interval(lo: float, hi: float) -> str:
+    return MISSING_MD if math.isnan(lo) or math.isnan(hi) else f"[{lo:.3f}, {hi:.3f}]"
+
+
+def _pair(a: float, b: float) -> str:
+    """Two lengths as "a / b" (one decimal); missing ones as "–"."""
+    f = lambda v: MISSING_MD if v is None or math.isnan(v) else f"{v:.1f}"  # noqa: E731
+    return f"{f(a)} / {f(b)}"

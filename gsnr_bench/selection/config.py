@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from ..settings_base import Section
 
@@ -18,6 +18,7 @@ class ProxyConfig(Section):
 class SelectionConfig(Section):
     selectors: list[str] = ["gsnr"]
     ratios: list[float] = [0.05, 0.10, 0.15]
+    sizes: list[int] = []  # absolute budgets beside the ratios: exactly n examples each (--n 1000)
     budget_base: int | None = None  # n = round(ratio * budget_base) when set (Superfiltering: 52002)
     params: dict[str, dict[str, Any]] = {}  # per-selector parameter overrides, e.g. params.gsnr.members
 
@@ -27,6 +28,18 @@ class SelectionConfig(Section):
         for r in v:
             if not (0 < r <= 1):
                 raise ValueError(f"ratio {r} is outside (0, 1]")
-        if not v:
-            raise ValueError("at least one ratio is needed")
         return v
+
+    @field_validator("sizes")
+    @classmethod
+    def _sizes_positive(cls, v: list[int]) -> list[int]:
+        for n in v:
+            if n < 1:
+                raise ValueError(f"size {n} selects nothing; sizes are numbers of examples >= 1")
+        return v
+
+    @model_validator(mode="after")
+    def _some_budget(self) -> "SelectionConfig":
+        if not self.ratios and not self.sizes:
+            raise ValueError("at least one ratio (or absolute size, --n) is needed")
+        return self
