@@ -346,6 +346,8 @@ class Pipeline:
                     raise StageIncomplete(f"stopped at --max-cost") from None
             self.spent += summary.cost_spent
             self.judge_summaries[(spec.name, cell.system)] = summary
+            if summary.retries and not self.quiet:
+                console.print(transport_line(spec.name, summary))
             if not summary.complete:
                 self.failed_comparisons += summary.failed_total
                 raise StageIncomplete(f"{summary.failed_total} failed comparison(s)")
@@ -572,6 +574,15 @@ class Cell:
 
 class StageIncomplete(Exception):
     """A stage that ran but did not finish its work (failed comparisons, budget): not marked DONE."""
+
+
+def transport_line(judge: str, s: Any) -> str:
+    """What the transport retries were for, in one line (rate limits, 5xx, timeouts, refused connections)."""
+    why = [f"{n} {what}" for n, what in ((s.rate_limited, "rate-limited"), (s.server_errors, "server errors"),
+                                         (s.timeouts, "timeouts"), (s.connection_errors, "connection errors")) if n]
+    waited = f", {s.retry_after_s:g} s waited on Retry-After" if s.retry_after_s else ""
+    gave_up = f"; gave up on {s.gave_up} call(s)" if s.gave_up else ""
+    return f"judge {judge}: {s.requests} requests, {s.retries} retried ({', '.join(why) or 'no cause recorded'}{waited}){gave_up}"
 
 
 def check_model_source(spec: str, which: str) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 
 _PKG = Path(__file__).resolve().parent
-RESOURCE_KINDS = ("selectors", "judges", "prompts", "configs")
 
 
 def resource_dirs(kind: str) -> list[Path]:

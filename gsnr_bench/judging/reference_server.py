@@ -99,7 +99,6 @@ class ServerLog:
     receipts: Counter = field(default_factory=Counter)  # body hash -> chat requests received
     events: list[tuple[float, str, str]] = field(default_factory=list)  # (time, body hash, status)
     models_requests: int = 0
-    auth_headers_seen: int = 0
 
     @property
     def chat_requests(self) -> int:

@@ -80,6 +80,14 @@ class JudgeSummary:
     cache_hits: int = 0
     requests: int = 0  # HTTP requests actually sent, transport retries included
     retries: int = 0
+    # why requests were retried or given up (judging/client.py TransportStats): counts, and the seconds
+    # waited on Retry-After headers
+    rate_limited: int = 0
+    server_errors: int = 0
+    timeouts: int = 0
+    connection_errors: int = 0
+    gave_up: int = 0
+    retry_after_s: float = 0.0
     prompt_tokens: int = 0  # over all records in the file
     completion_tokens: int = 0
     cost: float = 0.0  # USD over all records in the file
@@ -235,7 +243,6 @@ class _Run:
         self.written: set[str] = set()  # keys this run stored: replayed as they are, readable or not
         self.pending: list[dict] = []
         self.done = self.failed = self.tokens = 0
-        self.flushed = asyncio.Event()
 
     # ---------------------------------------------------------------- calls
     async def fetch(self, messages: list[dict], attempt: int) -> Reply:
@@ -405,6 +412,9 @@ async def ajudge(items: list[Comparison], judge_spec: JudgeSpec, cfg: JudgingCon
         cache.close()
         st = client.stats
         summary.requests, summary.retries = st.requests, st.retries
+        summary.rate_limited, summary.server_errors, summary.timeouts = st.rate_limited, st.server_errors, st.timeouts
+        summary.connection_errors, summary.gave_up = st.connection_errors, st.gave_up
+        summary.retry_after_s = round(sum(st.retry_after_waits), 3)
     _fill_totals(summary, records, [t.key for t in all_tasks])
     if run.budget.exhausted:
         summary.budget_stopped = True
