@@ -1,4 +1,5 @@
 import os
+from dataclasses import dataclass
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,37 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeou
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, "-m", "gsnr_bench", *args], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+@dataclass
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def cli(monkeypatch, capsys):
+    """The CLI in-process (no interpreter start-up per call): cli(*args, cwd=..., env=...) -> CliResult.
+    `env` values of "" unset the variable."""
+
+    def call(*args: str, cwd: Path | None = None, env: dict | None = None) -> CliResult:
+        from gsnr_bench.cli import main
+
+        with monkeypatch.context() as m:
+            if cwd is not None:
+                m.chdir(cwd)
+            for k, v in (env or {}).items():
+                if v:
+                    m.setenv(k, v)
+                else:
+                    m.delenv(k, raising=False)
+            capsys.readouterr()
+            rc = main(list(args))
+            out = capsys.readouterr()
+        return CliResult(rc, out.out, out.err)
+
+    return call
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ import json
 
 import pytest
 
-from conftest import run_cli
 
 
 def _assert_clean_error(res, pattern):
@@ -15,12 +14,19 @@ def _assert_clean_error(res, pattern):
     assert pattern in lines[0], lines[0]
 
 
-def _select(tmp_path, *extra, train=None):
+@pytest.fixture
+def select(cli, tmp_path):
+    def run(*extra, train=None):
+        return _select(cli, tmp_path, *extra, train=train)
+    return run
+
+
+def _select(cli, tmp_path, *extra, train=None):
     args = ["select", "--selector", "random", "--proxy", "unused", "--target", "unused", "--testset", "vicuna",
             "--run-dir", str(tmp_path / "run"), "--quiet"]
     if train is not None:
         args += ["--train-data", str(train)]
-    return run_cli(*args, *extra, cwd=tmp_path)
+    return cli(*args, *extra, cwd=tmp_path)
 
 
 def _no_finished_stage(tmp_path):
@@ -33,11 +39,11 @@ def _no_finished_stage(tmp_path):
     ('{"instruction": "a"}\n', "missing field(s) output"),
     ("", "is empty"),
 ])
-def test_bad_pools(tmp_path, content, pattern):
+def test_bad_pools(tmp_path, select, content, pattern):
     pool = tmp_path / "pool.jsonl"
     if content is not None:
         pool.write_text(content)
-    res = _select(tmp_path, train=pool)
+    res = select(train=pool)
     _assert_clean_error(res, pattern)
     assert _no_finished_stage(tmp_path)
 
@@ -49,24 +55,24 @@ def test_bad_pools(tmp_path, content, pattern):
     (["--selector", "gsnrr"], "unknown selector 'gsnrr'"),
     (["--config", "no/such.yaml"], "config not found"),
 ])
-def test_bad_settings(tmp_path, extra, pattern):
+def test_bad_settings(tmp_path, select, extra, pattern):
     pool = tmp_path / "pool.json"
     pool.write_text(json.dumps([{"instruction": "a", "output": "b"}] * 3))
-    res = _select(tmp_path, *extra, train=pool)
+    res = select(*extra, train=pool)
     _assert_clean_error(res, pattern)
     assert _no_finished_stage(tmp_path)
 
 
-def test_incompatible_run_dir(tmp_path):
+def test_incompatible_run_dir(tmp_path, select):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "gsnr-run.json").write_text(json.dumps({"store_version": 0, "created_by": "0.0.1"}))
     pool = tmp_path / "pool.json"
     pool.write_text(json.dumps([{"instruction": "a", "output": "b"}] * 3))
-    _assert_clean_error(_select(tmp_path, train=pool), "store version 0")
+    _assert_clean_error(select(train=pool), "store version 0")
 
 
-def test_offline_hub_names_fail_clearly(tmp_path):
-    res = _select(tmp_path, train="tatsu-lab/alpaca")
+def test_offline_hub_names_fail_clearly(tmp_path, select):
+    res = select(train="tatsu-lab/alpaca")
     _assert_clean_error(res, "cannot load dataset 'tatsu-lab/alpaca'")
 
 
@@ -75,19 +81,19 @@ def test_offline_hub_names_fail_clearly(tmp_path):
     ("gpt", {"OPENAI_API_KEY": ""}, "OPENAI_API_KEY (its API key) is not set"),
     ("qwen", {"QWEN_BASE_URL": "http://127.0.0.1:9/v1", "QWEN_API_KEY": "k"}, "cannot reach http://127.0.0.1:9/v1"),
 ])
-def test_bad_judges_fail_before_any_stage(tmp_path, judge, env, pattern):
-    res = run_cli("run", "--selector", "random", "--judge", judge, "--run-dir", str(tmp_path / "run"), "--quiet",
+def test_bad_judges_fail_before_any_stage(tmp_path, cli, judge, env, pattern):
+    res = cli("run", "--selector", "random", "--judge", judge, "--run-dir", str(tmp_path / "run"), "--quiet",
                   cwd=tmp_path, env=env)
     _assert_clean_error(res, pattern)
     assert not (tmp_path / "run" / "world").exists()  # nothing expensive ran first
 
 
-def test_reference_judge_refuses_test_sets_without_references(tmp_path, shared_data):
+def test_reference_judge_refuses_test_sets_without_references(tmp_path, cli, shared_data):
     pool = tmp_path / "pool.json"
     pool.write_text(json.dumps([{"instruction": "a", "output": "b"}] * 3))
     (tmp_path / "target").mkdir()
     (tmp_path / "target" / "config.json").write_text("{}")  # passes the model-directory check
-    res = run_cli("run", "--selector", "random", "--train-data", str(pool), "--target", str(tmp_path / "target"),
+    res = cli("run", "--selector", "random", "--train-data", str(pool), "--target", str(tmp_path / "target"),
                   "--testset", str(shared_data / "vicuna_80.jsonl"), "--judge", "reference", "--ratio", "0.5",
                   "--run-dir", str(tmp_path / "run"), "--quiet", cwd=tmp_path)
     _assert_clean_error(res, "the reference judge needs reference answers")

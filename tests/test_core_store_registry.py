@@ -67,28 +67,28 @@ def _selected(tmp_path):
     return [json.loads(line)["id"] for line in sel.read_text().splitlines()]
 
 
-def test_file_plugin_selector_lists_and_runs(tmp_path):
+def test_file_plugin_selector_lists_and_runs(tmp_path, cli):
     plugin = tmp_path / "mysel.py"
     plugin.write_text(PLUGIN)
     pool = _pool(tmp_path)
-    res = run_cli(*_select_args(tmp_path, pool, f"{plugin}:LengthSelector"), cwd=tmp_path)
+    res = cli(*_select_args(tmp_path, pool, f"{plugin}:LengthSelector"), cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     lengths = {str(i): i * 7 % 13 for i in range(20)}
     chosen = _selected(tmp_path)
     assert len(chosen) == 5 and sorted(lengths[i] for i in chosen) == sorted(lengths.values())[-5:]
 
 
-def test_yaml_plugin_selector_in_working_copy(tmp_path):
+def test_yaml_plugin_selector_in_working_copy(tmp_path, cli):
     (tmp_path / "plugins").mkdir()
     (tmp_path / "plugins" / "mysel.py").write_text(PLUGIN)
     (tmp_path / "selectors").mkdir()
     (tmp_path / "selectors" / "shortest.yaml").write_text(
         "name: shortest\ndescription: Shortest responses first.\ntarget: plugins/mysel.py:LengthSelector\n"
         "params: {reverse: true}\n")
-    res = run_cli("ls", "selectors", cwd=tmp_path, env={"COLUMNS": "200"})
+    res = cli("ls", "selectors", cwd=tmp_path, env={"COLUMNS": "200"})
     assert res.returncode == 0 and "shortest" in res.stdout and "Shortest responses first." in res.stdout
     assert "random" in res.stdout  # shipped selectors are still listed
-    res = run_cli(*_select_args(tmp_path, _pool(tmp_path), "shortest"), cwd=tmp_path)
+    res = cli(*_select_args(tmp_path, _pool(tmp_path), "shortest"), cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     lengths = {str(i): i * 7 % 13 for i in range(20)}
     assert sorted(lengths[i] for i in _selected(tmp_path)) == sorted(lengths.values())[:5]

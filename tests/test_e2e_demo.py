@@ -11,6 +11,8 @@ import pytest
 
 from conftest import run_cli
 
+pytestmark = pytest.mark.slow  # the real CLI end to end: minutes on 2 cores; CI runs it (-m slow)
+
 SMALL = ["--set", "demo.pool_size=96", "--set", "demo.pretrain_examples=96", "--set", "demo.pretrain_epochs=1",
          "--set", "demo.wizardlm_questions=6", "--set", "demo.vicuna_questions=4", "--set", "finetune.epochs=1",
          "--ratio", "0.1", "0.25", "--quiet"]

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import run_cli
 from gsnr_bench import registry
 from gsnr_bench.errors import ConfigError
 from gsnr_bench.records import Example
@@ -121,10 +120,10 @@ def test_log_density_degenerate_and_subsampled():
     assert ld[np.argmin(np.abs(X[:, 0]))] > ld[np.argmax(np.abs(X[:, 0]))]  # the centre is denser than the tail
 
 
-def test_registered_and_listed(tmp_path):
+def test_registered_and_listed(tmp_path, cli):
     reg = registry.selectors()
     assert reg.get("grads").target == "gsnr_bench.selection.grads:GradsSelector"
     sel = reg.build("grads", {})
     assert sel.name == "grads" and sel.p["finetune"] == "full"
-    res = run_cli("ls", "selectors", cwd=tmp_path, env={"COLUMNS": "200"})
+    res = cli("ls", "selectors", cwd=tmp_path, env={"COLUMNS": "200"})
     assert res.returncode == 0 and "grads" in res.stdout

@@ -6,7 +6,6 @@ import json
 
 import pytest
 
-from conftest import run_cli
 from gsnr_bench import registry
 from gsnr_bench.errors import DataError
 from gsnr_bench.records import Example
@@ -56,11 +55,11 @@ def test_longest_counts_proxy_tokens(tmp_path):
     assert expect[0] > expect[1] > expect[2] == 0
 
 
-def test_longest_is_registered_and_listed(tmp_path):
+def test_longest_is_registered_and_listed(tmp_path, cli):
     spec = registry.selectors().get("longest")
     assert spec.params == {"unit": "tokens"}
     assert registry.selectors().build("longest", {"unit": "chars"}).unit == "chars"
-    res = run_cli("ls", "selectors", cwd=tmp_path, env={"COLUMNS": "200"})
+    res = cli("ls", "selectors", cwd=tmp_path, env={"COLUMNS": "200"})
     assert res.returncode == 0 and "longest" in res.stdout and "Long" in res.stdout
 
 
@@ -79,29 +78,29 @@ def test_budget_n_and_system_names():
     assert parse_system("a@b@0.05") == ("a@b", 0.05, None)
 
 
-def _select(tmp_path, *extra):
+def _select(cli, tmp_path, *extra):
     pool = tmp_path / "pool.json"
     pool.write_text(json.dumps([{"instruction": f"q{i}", "output": "x" * (i + 1)} for i in range(6)]))
-    return run_cli("select", "--selector", "longest", "--set", "selection.params.longest.unit=chars",
+    return cli("select", "--selector", "longest", "--set", "selection.params.longest.unit=chars",
                    "--train-data", str(pool), "--proxy", "unused", "--target", "unused", "--testset", "vicuna",
                    "--run-dir", str(tmp_path / "run"), "--quiet", *extra, cwd=tmp_path)
 
 
-def test_n_above_the_pool_is_refused_with_one_line(tmp_path):
-    res = _select(tmp_path, "--n", "7")
+def test_n_above_the_pool_is_refused_with_one_line(tmp_path, cli):
+    res = _select(cli, tmp_path, "--n", "7")
     assert res.returncode == 2, res.stderr
     lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("gsnr-bench: error:") and "--n 7 exceeds the pool of 6" in lines[0]
     assert not list((tmp_path / "run").glob("*/*/DONE"))
 
 
-def test_n_equal_to_a_ratio_budget_is_refused(tmp_path):
-    res = _select(tmp_path, "--n", "3", "--ratio", "0.5")
+def test_n_equal_to_a_ratio_budget_is_refused(tmp_path, cli):
+    res = _select(cli, tmp_path, "--n", "3", "--ratio", "0.5")
     assert res.returncode == 2 and "--n 3 is the budget of ratio 0.5" in res.stderr.strip().splitlines()[-1]
 
 
-def test_n_alone_selects_exactly_n_longest(tmp_path):
-    res = _select(tmp_path, "--n", "2")
+def test_n_alone_selects_exactly_n_longest(tmp_path, cli):
+    res = _select(cli, tmp_path, "--n", "2")
     assert res.returncode == 0, res.stderr
     subsets = list((tmp_path / "run" / "subsets").glob("longest@n2-*/selection.jsonl"))
     assert len(subsets) == 1 and not list((tmp_path / "run" / "subsets").glob("longest@0*"))
