@@ -41,5 +41,5 @@ def test_presets_resolve_by_name():
 def test_malformed_yaml_names_line(tmp_path):
     y = tmp_path / "bad.yaml"
     y.write_text("a: 1\nb: [1, 2\nc: 3\n")
-    with pytest.raises(ConfigError, match="malformed YAML"):
+    with pytest.raises(ConfigError, match=r"bad.yaml: malformed YAML at line 3$"):
         build_config([y])

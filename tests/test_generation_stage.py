@@ -90,8 +90,20 @@ def test_mixed_params_and_duplicate_ids_are_refused(tmp_path):
         generate(tmp_path, dup, cfg, tmp_path / "d", generator=Fixed())
 
 
-def test_auto_backend_is_hf_without_cuda():
-    assert choose_backend("auto") == "hf" and choose_backend("vllm") == "vllm"
+def test_auto_backend_is_hf_without_cuda(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # whatever machine runs the test
+    assert choose_backend("auto") == "hf" and choose_backend("vllm") == "vllm" and choose_backend("hf") == "hf"
+
+
+@pytest.mark.gpu
+def test_auto_backend_is_vllm_on_cuda_with_vllm():
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:
+        pytest.skip("vLLM is not installed")
+    assert choose_backend("auto") == "vllm"
 
 
 def test_generators_registered():
