@@ -109,9 +109,17 @@ class EngineStarts:
         return llm
 
 
-def _report(capture, line: str) -> None:
-    with capture.disabled():
-        print(f"\n[vllm tier] {line}")
+@pytest.fixture
+def report(pytestconfig):
+    """Write a measured line to the terminal past output capture (no capsys: vLLM's logger, set up when vllm is
+    first imported, would keep a capture stream that pytest closes after the test)."""
+    term = pytestconfig.pluginmanager.get_plugin("terminalreporter")
+
+    def write(line: str) -> None:
+        if term is not None:
+            term.write_line(f"\n[vllm tier] {line}")
+
+    return write
 
 
 @pytest.fixture(scope="module")
@@ -164,7 +172,7 @@ def _hf_agreement(model_dir: Path, questions: list[Question], vllm_rows: list[di
     return same / len(questions), where
 
 
-def test_full_gpt2_answers(models, work, monkeypatch, capsys):
+def test_full_gpt2_answers(models, work, monkeypatch, report):
     from gsnr_bench.generation import vllm as backend
 
     starts = EngineStarts(monkeypatch)
@@ -183,20 +191,21 @@ def test_full_gpt2_answers(models, work, monkeypatch, capsys):
         assert r["gen_params"]["backend"] == "vllm" and r["prompt"].startswith("Below is an instruction")
         assert 1 <= r["completion_tokens"] <= CFG.max_new_tokens and r["prompt_tokens"] > 10
     assert any(r["answer"] for r in rows)
-    _report(capsys, f"engine start {starts.seconds[0]:.1f} s; 24 answers in {total - starts.seconds[0]:.2f} s")
+    report(f"engine start {starts.seconds[0]:.1f} s; 24 answers in {total - starts.seconds[0]:.2f} s")
 
 
-def test_vllm_agrees_with_hf(models, work, capsys):
+def test_vllm_agrees_with_hf(models, work, report):
     """Greedy answers on the same fine-tuned GPT-2 and prompts, float32 on both sides (engine A reused)."""
     qs = varied("wizardlm", 20)
     rows = read_jsonl(work / "ans-full" / "wizardlm.jsonl")
     share, where = _hf_agreement(models["gpt2_full"], qs, rows)
-    _report(capsys, f"vLLM vs HF identical greedy answers (full GPT-2): {share:.0%} of {len(qs)}"
+    distinct = len({r["answer"] for r in rows})
+    report(f"vLLM vs HF identical greedy answers (full GPT-2): {share:.0%} of {len(qs)} ({distinct} distinct answers)"
                     + (f"; diverging: {'; '.join(where[:5])}" if where else ""))
     assert share >= 0.8, where
 
 
-def test_two_full_models_in_sequence(models, work, monkeypatch, capsys):
+def test_two_full_models_in_sequence(models, work, monkeypatch, report):
     """At most one engine alive: the first is shut down before the second starts; memory is returned."""
     from gsnr_bench.generation import vllm as backend
 
@@ -219,14 +228,14 @@ def test_two_full_models_in_sequence(models, work, monkeypatch, capsys):
         time.sleep(0.5)
     assert not any(_running(p) for p in second)
     after, before = _tree_rss(), models["rss_before"]
-    _report(capsys, f"resident memory (process + children): before engine A {before / 2**20:.0f} MiB, with engine "
+    report(f"resident memory (process + children): before engine A {before / 2**20:.0f} MiB, with engine "
                     f"B {during / 2**20:.0f} MiB, after closing it {after / 2**20:.0f} MiB; engine B start "
                     f"{starts.seconds[0]:.1f} s")
     assert during > before + 512 * 2**20  # an engine's processes hold far more than the margin below
     assert after <= before + 256 * 2**20
 
 
-def test_gpt2_lora_adapter_is_merged(models, work, capfd):
+def test_gpt2_lora_adapter_is_merged(models, work, capfd, report):
     from gsnr_bench.generation import vllm as backend
 
     qs = varied("wizardlm", 12)
@@ -240,14 +249,14 @@ def test_gpt2_lora_adapter_is_merged(models, work, capfd):
     merged = backend._SLOT.merged
     assert len(merged) == 1 and Path(next(iter(merged.values()))).is_dir()
     share, where = _hf_agreement(models["gpt2_lora"], qs, rows)  # HF merges the adapter too
-    _report(capfd, f"vLLM (merged) vs HF identical answers (GPT-2 LoRA): {share:.0%} of {len(qs)}")
+    report(f"vLLM (merged) vs HF identical answers (GPT-2 LoRA): {share:.0%} of {len(qs)}")
     assert share >= 0.8, where
     merged_dir = next(iter(merged.values()))
     backend.close_engines()
     assert not Path(merged_dir).exists()
 
 
-def test_llama_two_adapters_one_engine(models, work, monkeypatch, capsys):
+def test_llama_two_adapters_one_engine(models, work, monkeypatch, report):
     from gsnr_bench.generation import vllm as backend
 
     starts = EngineStarts(monkeypatch)
@@ -268,7 +277,7 @@ def test_llama_two_adapters_one_engine(models, work, monkeypatch, capsys):
         share, where = _hf_agreement(models[name], qs, rows[name])
         shares.append(share)
         assert share >= 0.8, (name, where)
-    _report(capsys, f"Llama + 2 LoRA adapters, one engine (start {starts.seconds[0]:.1f} s); vLLM vs HF identical: "
+    report(f"Llama + 2 LoRA adapters, one engine (start {starts.seconds[0]:.1f} s); vLLM vs HF identical: "
                     f"{shares[0]:.0%} / {shares[1]:.0%} of {len(qs)}")
 
 
@@ -293,7 +302,7 @@ if __name__ == "__main__":  # vLLM starts its engine processes with spawn
 """
 
 
-def test_resume_after_a_real_kill(models, work, capsys):
+def test_resume_after_a_real_kill(models, work, report):
     """A subprocess generating with the Llama adapter is SIGKILLed after two chunks are on disk; the same call
     resumed here generates only the missing questions (the live Llama engine of the test above is reused)."""
     from gsnr_bench.generation import vllm as backend
@@ -337,4 +346,4 @@ def test_resume_after_a_real_kill(models, work, capsys):
     # though these came from the killed process's own engine
     full = {r["question_id"]: r["answer"] for r in read_jsonl(work / "ans-llama_a" / "vicuna.jsonl")}
     assert [r["answer"] for r in rows[:12]] == [full[str(i)] for i in range(12)]
-    _report(capsys, f"killed subprocess (engine start + 2 chunks) {killed_s:.0f} s; resumed {gen.prompts} of {n}")
+    report(f"killed subprocess (engine start + 2 chunks) {killed_s:.0f} s; resumed {gen.prompts} of {n}")
