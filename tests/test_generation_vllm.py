@@ -1,9 +1,11 @@
-"""The vLLM backend through a fake `vllm` module at its boundary: engine arguments, one LoRARequest per adapter,
-pinned SamplingParams, prompt building and output parsing. No GPU, no vllm install."""
+"""The vLLM backend through a fake `vllm` module at its boundary: engine arguments (GPU and CPU), one LoRARequest
+per adapter, one engine alive at a time, pinned SamplingParams, prompt building and output parsing. No GPU, no
+vllm install (the real engine is driven by tests/test_generation_vllm_real.py, marker `vllm`)."""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import types
 from pathlib import Path
@@ -19,14 +21,33 @@ from gsnr_bench.training.templates import build_prompt
 from tiny_models import questions
 
 
+class FakeEngineCore:
+    """vLLM 0.32's teardown entry point: `llm.llm_engine.engine_core.shutdown()`."""
+
+    def __init__(self, llm):
+        self.llm = llm
+
+    def shutdown(self, timeout=None):
+        assert self.llm.alive, "shut down twice"
+        self.llm.alive = False
+        FakeLLM.live -= 1
+
+
 class FakeLLM:
     instances: list["FakeLLM"] = []
+    live = 0  # engines started and not shut down
+    max_live = 0
 
     def __init__(self, **kwargs):
-        self.kwargs, self.calls = kwargs, []
+        self.kwargs, self.calls, self.alive = kwargs, [], True
+        self.env_kvcache = os.environ.get("VLLM_CPU_KVCACHE_SPACE")
+        self.llm_engine = types.SimpleNamespace(engine_core=FakeEngineCore(self))
         FakeLLM.instances.append(self)
+        FakeLLM.live += 1
+        FakeLLM.max_live = max(FakeLLM.max_live, FakeLLM.live)
 
     def generate(self, prompts, params, lora_request=None, use_tqdm=True):
+        assert self.alive, "generate on a shut-down engine"
         self.calls.append((list(prompts), params, lora_request))
         outs = []
         for p in prompts:
@@ -46,24 +67,41 @@ class FakeLoRARequest:
         self.lora_name, self.lora_int_id, self.lora_path = lora_name, lora_int_id, lora_path
 
 
+class FakePlatform:
+    cpu = False
+
+    def is_cpu(self):
+        return FakePlatform.cpu
+
+
 @pytest.fixture
 def fake_vllm(monkeypatch):
+    """A fake `vllm` on a GPU platform (set FakePlatform.cpu for the CPU build)."""
     mod = types.ModuleType("vllm")
     mod.LLM, mod.SamplingParams = FakeLLM, FakeSamplingParams
     lora = types.ModuleType("vllm.lora")
     req = types.ModuleType("vllm.lora.request")
     req.LoRARequest = FakeLoRARequest
-    for name, m in {"vllm": mod, "vllm.lora": lora, "vllm.lora.request": req}.items():
+    plat = types.ModuleType("vllm.platforms")
+    plat.current_platform = FakePlatform()
+    for name, m in {"vllm": mod, "vllm.lora": lora, "vllm.lora.request": req, "vllm.platforms": plat}.items():
         monkeypatch.setitem(sys.modules, name, m)
+    monkeypatch.delenv("VLLM_CPU_KVCACHE_SPACE", raising=False)
+    FakePlatform.cpu = False
     FakeLLM.instances.clear()
+    FakeLLM.live = FakeLLM.max_live = 0
     backend.close_engines()
     yield mod
     backend.close_engines()
+    assert FakeLLM.live == 0
 
 
-def fake_trained(root: Path, base: str, regime: str = "lora", rank: int = 8) -> Path:
+def fake_trained(root: Path, base: str, regime: str = "lora", rank: int = 8, dtype: str | None = None) -> Path:
     """What finetune writes, minus real weights (the fake engine never reads them)."""
     (root / "model").mkdir(parents=True)
+    if regime == "full" and dtype:
+        (root / "model" / "config.json").write_text(json.dumps({"architectures": ["LlamaForCausalLM"],
+                                                                "dtype": dtype}))
     if regime == "lora":
         (root / "model" / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": base, "r": rank}))
     (root / "trained.json").write_text(json.dumps({"base_model": base, "regime": regime, "model_subdir": "model"}))
@@ -82,7 +120,8 @@ def test_one_engine_one_lora_request_per_adapter(fake_vllm, tmp_path):
     assert len(FakeLLM.instances) == 1  # the base is loaded once for both adapters
     llm = FakeLLM.instances[0]
     assert llm.kwargs == {"model": "meta-llama/Llama-2-7b-hf", "tensor_parallel_size": 2, "seed": 3,
-                          "gpu_memory_utilization": 0.9, "enable_lora": True, "max_lora_rank": 8}
+                          "gpu_memory_utilization": 0.9, "enable_lora": True, "max_lora_rank": 8, "dtype": "auto"}
+    assert llm.env_kvcache is None  # GPU: no CPU settings
     reqs = [call[2] for call in llm.calls]
     assert len(reqs) == 4  # 2 chunks per adapter
     assert {r.lora_path for r in reqs} == {str((a / "model").resolve()), str((b / "model").resolve())}
@@ -119,3 +158,92 @@ def test_missing_vllm_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "vllm", None)  # import vllm -> ImportError
     with pytest.raises(RegistryError, match="generation.backend=hf"):
         backend.VLLMGenerator(fake_trained(tmp_path / "a", "base"), GenerationConfig())
+
+
+def test_one_engine_alive_between_models(fake_vllm, tmp_path):
+    """Full fine-tunes each need their own engine: the previous one is shut down first, never two at once.
+    Adapters of one base keep sharing one engine."""
+    cfg = GenerationConfig(backend="vllm", chunk_size=2)
+    qs = questions("t", 3)
+    fulls = [fake_trained(tmp_path / f"full{i}", "base", regime="full") for i in range(3)]
+    for i, m in enumerate(fulls):
+        generate(m, qs, cfg, tmp_path / f"ans{i}")
+        assert FakeLLM.live == 1 and backend.live_engines() == 1
+    assert len(FakeLLM.instances) == 3 and FakeLLM.max_live == 1
+    assert [e.alive for e in FakeLLM.instances] == [False, False, True]
+    assert [e.kwargs["model"] for e in FakeLLM.instances] == [str(m / "model") for m in fulls]
+    # the same model again: the live engine is reused, not restarted
+    generate(fulls[2], qs, cfg, tmp_path / "again")
+    assert len(FakeLLM.instances) == 3
+    # two adapters of one base after the full models: one more engine, shared by both
+    for name in ("a", "b"):
+        generate(fake_trained(tmp_path / name, "base"), qs, cfg, tmp_path / f"ans-{name}")
+    assert len(FakeLLM.instances) == 4 and FakeLLM.max_live == 1 and FakeLLM.live == 1
+    assert {c[2].lora_int_id for c in FakeLLM.instances[3].calls} == {1, 2}
+    # a generator whose engine was replaced refuses to run on it
+    old = backend.VLLMGenerator(fulls[0], cfg)
+    backend.VLLMGenerator(fulls[1], cfg)
+    with pytest.raises(DataError, match="shut down"):
+        old.generate(["x"])
+    backend.close_engines()
+    assert FakeLLM.live == 0 and backend.live_engines() == 0
+    backend.close_engines()  # idempotent
+
+
+def test_cpu_settings_applied_and_overridable(fake_vllm, tmp_path):
+    FakePlatform.cpu = True
+    full = fake_trained(tmp_path / "f", "base", regime="full", dtype="float32")
+    backend.VLLMGenerator(full, GenerationConfig(backend="vllm"))
+    llm = FakeLLM.instances[-1]
+    assert llm.kwargs == {"model": str(full / "model"), "tensor_parallel_size": 1, "seed": 0,
+                          "gpu_memory_utilization": 0.1, "enforce_eager": True, "dtype": "float32"}
+    assert llm.env_kvcache == "1"
+    cfg = GenerationConfig(backend="vllm", cpu_memory_utilization=0.3, cpu_kvcache_gib=4, enforce_eager=False,
+                           gpu_memory_utilization=0.5)
+    backend.VLLMGenerator(full, cfg)  # other engine settings: a new engine, the old one shut down
+    llm2 = FakeLLM.instances[-1]
+    assert not llm.alive and llm2.alive
+    assert llm2.kwargs["gpu_memory_utilization"] == 0.3 and llm2.kwargs["enforce_eager"] is False
+    assert llm2.env_kvcache == "4"
+    # GPU: gpu_memory_utilization and CUDA graphs as configured, no CPU settings
+    FakePlatform.cpu = False
+    backend.VLLMGenerator(full, GenerationConfig(backend="vllm", gpu_memory_utilization=0.8))
+    kw = FakeLLM.instances[-1].kwargs
+    assert kw["gpu_memory_utilization"] == 0.8 and "enforce_eager" not in kw and kw["dtype"] == "float32"
+    # engine-only knobs do not change the answers' stage key; the text's knobs do
+    assert GenerationConfig(cpu_memory_utilization=0.5).stage_key() == GenerationConfig().stage_key()
+    assert GenerationConfig(max_new_tokens=7).stage_key() != GenerationConfig().stage_key()
+
+
+def test_engine_start_failure_is_one_line(fake_vllm, tmp_path, monkeypatch):
+    def boom(**kwargs):
+        raise ValueError("Insufficient memory\nmore details")
+
+    monkeypatch.setattr(fake_vllm, "LLM", boom)
+    with pytest.raises(RegistryError, match=r"could not start an engine .*Insufficient memory\); check "
+                                            r"generation.gpu_memory_utilization") as err:
+        backend.VLLMGenerator(fake_trained(tmp_path / "f", "base", regime="full"), GenerationConfig())
+    assert "\n" not in str(err.value) and backend.live_engines() == 0
+
+
+def test_lora_refused_by_engine_is_merged(fake_vllm, tmp_path, monkeypatch):
+    """An architecture the engine cannot serve with LoRA: the adapter is merged and served as a full model."""
+    def picky(**kwargs):
+        if kwargs.get("enable_lora"):
+            raise ValueError("GPT2LMHeadModel does not support LoRA yet.")
+        return FakeLLM(**kwargs)
+
+    merged_dir = tmp_path / "merged"
+
+    def fake_merge(model_dir, weights, arch):
+        merged_dir.mkdir(exist_ok=True)
+        backend._SLOT.merged[str(Path(weights).resolve())] = str(merged_dir)
+        return str(merged_dir)
+
+    monkeypatch.setattr(fake_vllm, "LLM", picky)
+    monkeypatch.setattr(backend, "_merge", fake_merge)
+    gen = backend.VLLMGenerator(fake_trained(tmp_path / "a", "base"), GenerationConfig())
+    assert gen.lora_request is None and FakeLLM.instances[-1].kwargs["model"] == str(merged_dir)
+    assert "enable_lora" not in FakeLLM.instances[-1].kwargs and merged_dir.is_dir()
+    backend.close_engines()
+    assert not merged_dir.exists()  # the merged copy goes with its engine

@@ -50,6 +50,25 @@ def build_tiny_gpt2(path: Path, *, eos: bool = True, pad: bool = True, n_positio
     return path
 
 
+def build_tiny_llama(path: Path, *, hidden: int = 64, n_layer: int = 2, max_positions: int = 256,
+                     seed: int = 0) -> Path:
+    """A random-init 2-layer Llama (the paper's targets' architecture) with the same local tokenizer."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    build_tokenizer(path)
+    tok = AutoTokenizer.from_pretrained(path)
+    torch.manual_seed(seed)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=n_layer,
+                      num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=max_positions,
+                      eos_token_id=tok.eos_token_id, bos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+                      tie_word_embeddings=False)
+    LlamaForCausalLM(cfg).save_pretrained(path)
+    return path
+
+
 def examples(n: int = 24) -> list[Example]:
     """A learnable toy task: name the colour for a number (deterministic mapping)."""
     colours = ["red", "green", "blue"]

