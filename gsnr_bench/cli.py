@@ -74,7 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", default="full")
     p.add_argument("--testset", required=True, help="test set the judgments belong to")
     p.add_argument("--judge", default="imported")
-    p.add_argument("--combine", choices=["lenient", "strict"], default="lenient")
+    p.add_argument("--combine", choices=["lenient", "strict"], default=None,
+                   help="merge of the two orders (default: the format's own: strict for fastchat, "
+                        "lenient for superfiltering)")
     return parser
 
 

@@ -46,6 +46,8 @@ def resolve_testset(spec: str) -> tuple[str, Path]:
 
 
 def _existing(path: Path) -> Path:
+    if path.is_dir():
+        raise DataError(f"test set {path} is a directory; pass the JSONL file inside it")
     if not path.is_file():
         raise DataError(f"test set file not found: {path} (known names: {', '.join(UPSTREAM)})")
     return path
