@@ -19,3 +19,5 @@ class GenerationConfig(Section):
     tensor_parallel_size: int = Field(1, gt=0)
     gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
     seed: int = 0
+    # a question whose prompt + max_new_tokens exceeds the model's positions (generation/long_prompts.py)
+    long_prompts: Literal["truncate", "skip", "error"] = "truncate"
