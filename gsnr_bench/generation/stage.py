@@ -10,7 +10,7 @@ import importlib.util
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..fileio import append_jsonl, read_jsonl
 from ..records import Answer, Question
 from .base import Generator, gen_params, question_prompt
@@ -68,6 +68,9 @@ def _fit(generator: Generator, chunk: list[Question], cfg: GenerationConfig) -> 
     count = getattr(generator, "count_tokens", None)
     if not positions or count is None:
         return [Fitted(question_prompt(q), "ok") for q in chunk]
+    if cfg.max_new_tokens >= positions:
+        raise ConfigError(f"generation.max_new_tokens={cfg.max_new_tokens} leaves no room for a prompt in the "
+                          f"model's {positions} positions; lower generation.max_new_tokens")
     return [fit_question(q.text, count=count, positions=positions, max_new_tokens=cfg.max_new_tokens,
                          policy=cfg.long_prompts, where=f"{q.testset} question {q.question_id}") for q in chunk]
 

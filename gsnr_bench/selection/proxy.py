@@ -32,7 +32,8 @@ def fuse_gelu(model) -> None:
 
 
 def context_limit(model, wanted: int) -> int:
-    """max_length capped by the proxy's position table (GPT-2: n_positions)."""
-    cfg = model.config
-    limit = getattr(cfg, "n_positions", None) or getattr(cfg, "max_position_embeddings", None)
-    return min(wanted, int(limit)) if limit else wanted
+    """max_length capped by the proxy's position table (GPT-2: n_positions), with a one-line notice."""
+    from ..context import cap_length, model_positions
+
+    name = getattr(model.config, "_name_or_path", "") or "the proxy"
+    return cap_length(wanted, model_positions(model.config), key="proxy.max_length", model=name)

@@ -54,7 +54,8 @@ def finetune(
     proto = protocol(cfg, base_model, world=world_size(), device=device)
     _write_protocol(out_dir, proto)
     tok = prepare_tokenizer(load_tokenizer(base_model))
-    enc = encode_examples(tok, examples, cfg.max_length, cfg.on_long_prompt)
+    max_length = _max_length(cfg, base_model)
+    enc = encode_examples(tok, examples, max_length, cfg.on_long_prompt)
 
     work = out_dir / "work"
     work.mkdir(parents=True, exist_ok=True)
@@ -86,6 +87,7 @@ def finetune(
             "base_model": base_model, "regime": cfg.regime, "model_subdir": MODEL_SUBDIR,
             "examples": len(enc.features), "skipped_long_prompt": len(enc.skipped),
             "skipped_ids": enc.skipped[:50], "truncated": enc.truncated, "train_tokens": enc.tokens,
+            "max_length_used": max_length,
             "global_step": int(trainer.state.global_step), "max_steps": int(trainer.state.max_steps),
             "epochs": float(trainer.state.epoch or 0), "train_loss": float(result.training_loss),
             "resumed_from": Path(last).name if last else None, "seconds": round(time.time() - started, 3),
@@ -95,6 +97,19 @@ def finetune(
             shutil.rmtree(work, ignore_errors=True)
     trainer.accelerator.wait_for_everyone()
     return final
+
+
+def _max_length(cfg: FinetuneConfig, base_model: str) -> int:
+    """finetune.max_length, capped (with a one-line notice) by the base model's positions."""
+    from transformers import AutoConfig
+
+    from ..context import cap_length, model_positions
+
+    try:
+        positions = model_positions(AutoConfig.from_pretrained(base_model))
+    except Exception:  # the model load right after reports an unusable base properly
+        positions = None
+    return cap_length(cfg.max_length, positions, key="finetune.max_length", model=base_model)
 
 
 def last_complete_checkpoint(work: Path) -> str | None:
