@@ -50,6 +50,14 @@ def dispatch(args: argparse.Namespace) -> int:
         for p in publish_runs(args.runs, args.out):
             console.print(f"wrote {p}")
         return 0
+    if args.command == "export":
+        from .export import export_subset
+
+        done = export_subset(args.run_dir, args.selector, args.ratio, args.out, fmt=args.export_format,
+                             force=args.force, subset=args.subset, train_data=args.train_data)
+        console.print(f"wrote {done.n} examples of {done.subset.name} to {done.path} ({done.format})",
+                      markup=False, soft_wrap=True)
+        return 0
     if args.command == "import-human":
         from .report_stage import import_human_into_run
 
