@@ -5,6 +5,7 @@ up by the Trainer from the launcher's environment). Only rank 0 writes the stage
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
@@ -61,7 +62,7 @@ def finetune(
     work.mkdir(parents=True, exist_ok=True)
     last = last_complete_checkpoint(work)
     try:  # before the model is loaded, so DeepSpeed ZeRO-3 can shard it while loading
-        args = training_arguments(proto, str(work), device=device)
+        args = training_arguments(proto, str(work), device=device, report_to=_check_tracker(cfg.report_to))
     except ValueError as exc:
         raise ConfigError(f"finetune: {str(exc).splitlines()[0]}") from None
     set_seed(cfg.seed)  # LoRA matrices are initialised before the Trainer seeds
@@ -73,10 +74,11 @@ def finetune(
             trim_log(log_path, int(Path(last).name.rsplit("-", 1)[1]))
         elif log_path.exists():
             log_path.unlink()  # a fresh start: a stale log from a run without checkpoints is meaningless
-    trainer = Trainer(
-        model=model, args=args, train_dataset=_Features(enc.features), data_collator=Collator(tok.pad_token_id),
-        processing_class=tok, callbacks=[LossLog(log_path), Progress(progress), *callbacks],
-    )
+    with _tracker_env(cfg.report_to, out_dir):  # the tracker callbacks read their settings when built
+        trainer = Trainer(
+            model=model, args=args, train_dataset=_Features(enc.features), data_collator=Collator(tok.pad_token_id),
+            processing_class=tok, callbacks=[LossLog(log_path), Progress(progress), *callbacks],
+        )
     from transformers.trainer_callback import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)  # the loss goes to train_log.jsonl and the progress bar, not stdout
@@ -97,6 +99,34 @@ def finetune(
             shutil.rmtree(work, ignore_errors=True)
     trainer.accelerator.wait_for_everyone()
     return final
+
+
+_TRACKER_MODULES = {"tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",), "mlflow": ("mlflow",)}
+
+
+def _check_tracker(name: str) -> str:
+    """finetune.report_to must name an installed tracker: a one-line error instead of the Trainer's traceback."""
+    import importlib.util
+
+    mods = _TRACKER_MODULES.get(name)
+    if mods and not any(importlib.util.find_spec(m) for m in mods):
+        raise ConfigError(f"finetune.report_to={name} needs the {mods[0]} package: pip install {mods[0]} "
+                          "(or set finetune.report_to=none)")
+    return name
+
+
+@contextlib.contextmanager
+def _tracker_env(name: str, out_dir: Path):
+    """TensorBoard event files go to <stage dir>/runs (the work dir is deleted after training) unless the user
+    set TENSORBOARD_LOGGING_DIR; W&B and MLflow are configured by their own environment variables."""
+    if name != "tensorboard" or os.environ.get("TENSORBOARD_LOGGING_DIR"):
+        yield
+        return
+    os.environ["TENSORBOARD_LOGGING_DIR"] = str(out_dir / "runs")
+    try:
+        yield
+    finally:
+        os.environ.pop("TENSORBOARD_LOGGING_DIR", None)
 
 
 def _max_length(cfg: FinetuneConfig, base_model: str) -> int:
