@@ -62,7 +62,8 @@ def finetune(
     work.mkdir(parents=True, exist_ok=True)
     last = last_complete_checkpoint(work)
     try:  # before the model is loaded, so DeepSpeed ZeRO-3 can shard it while loading
-        args = training_arguments(proto, str(work), device=device, report_to=_check_tracker(cfg.report_to))
+        args = training_arguments(proto, str(work), device=device, report_to=_check_tracker(cfg.report_to),
+                                  run_name=out_dir.name)
     except ValueError as exc:
         raise ConfigError(f"finetune: {str(exc).splitlines()[0]}") from None
     set_seed(cfg.seed)  # LoRA matrices are initialised before the Trainer seeds

@@ -66,7 +66,8 @@ def protocol(cfg: FinetuneConfig, base_model: str, *, world: int, device: str) -
     }
 
 
-def training_arguments(proto: dict[str, Any], work_dir: str, *, device: str, report_to: str = "none") -> Any:
+def training_arguments(proto: dict[str, Any], work_dir: str, *, device: str, report_to: str = "none",
+                       run_name: str | None = None) -> Any:
     """transformers.TrainingArguments for the protocol (no eval, no hub); `report_to` (finetune.report_to) names
     the one experiment tracker that also receives the logs, "none" by default."""
     import inspect
@@ -100,6 +101,7 @@ def training_arguments(proto: dict[str, Any], work_dir: str, *, device: str, rep
         save_total_limit=2,  # the newest plus one: a crash while saving leaves a good one behind
         eval_strategy="no",
         report_to=report_to,
+        run_name=run_name,
         disable_tqdm=True,
         remove_unused_columns=False,
         use_cpu=device == "cpu",
