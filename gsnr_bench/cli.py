@@ -26,6 +26,8 @@ def _common(p: argparse.ArgumentParser, *, selectors: bool = True) -> None:
     g.add_argument("--judge", dest="judges", action="extend", nargs="+", help="judge name(s) (judging.judges)")
     g.add_argument("--seed", type=int, help="global seed")
     g.add_argument("--quiet", action="store_true", help="no progress bars")
+    g.add_argument("--verbose", action="store_true",
+                   help="also show the libraries' own warnings, logs and progress bars (transformers, peft, ...)")
     if selectors:
         g.add_argument("--selector", dest="selectors", action="extend", nargs="+",
                        help="selector name(s) or path/to/file.py:ClassName (selection.selectors)")
@@ -98,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     from .errors import GsnrError
+    from .noise import configure_library_output
 
+    configure_library_output(verbose=getattr(args, "verbose", False))
     try:
         from .commands import dispatch
 

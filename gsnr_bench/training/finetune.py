@@ -67,7 +67,7 @@ def finetune(
     except ValueError as exc:
         raise ConfigError(f"finetune: {str(exc).splitlines()[0]}") from None
     set_seed(cfg.seed)  # LoRA matrices are initialised before the Trainer seeds
-    model = _build_model(cfg, base_model, proto, last)
+    model = _build_model(cfg, base_model, proto, last, tok)
 
     log_path = out_dir / LOG_FILE
     if args.process_index == 0:
@@ -182,10 +182,42 @@ def _write_protocol(out_dir: Path, proto: dict[str, Any]) -> None:
     write_bytes(path, dumps(proto).encode())
 
 
-def _build_model(cfg: FinetuneConfig, base_model: str, proto: dict[str, Any], last: str | None) -> Any:
+def align_special_tokens(model: Any, tok: Any) -> None:
+    """Give the model config and generation config the tokenizer's EOS/BOS/PAD ids (prepare_tokenizer may have
+    made EOS the pad), as the Trainer would otherwise do itself with a warning on every fine-tune."""
+    gen = getattr(model, "generation_config", None)
+    for name in ("eos_token_id", "bos_token_id", "pad_token_id"):
+        want = getattr(tok, name, None)
+        if want is None:
+            continue
+        have = getattr(model.config, name, None)
+        if not (isinstance(have, list) and want in have):
+            setattr(model.config, name, [want, *(t for t in have if t != want)] if isinstance(have, list) else want)
+        if gen is not None:
+            g = getattr(gen, name, None)
+            if isinstance(g, list):
+                if want not in g:
+                    setattr(gen, name, [want, *g])
+            else:
+                setattr(gen, name, want)
+
+
+def _conv1d_targets(model: Any, targets: Sequence[str]) -> bool:
+    """True when the LoRA targets are transformers' Conv1D (GPT-2 stores those weights transposed): peft needs
+    fan_in_fan_out=True for them (it would set it itself, with a warning)."""
+    from transformers.pytorch_utils import Conv1D
+
+    hits = [m for n, m in model.named_modules() if n.split(".")[-1] in set(targets)]
+    return bool(hits) and all(isinstance(m, Conv1D) for m in hits)
+
+
+def _build_model(cfg: FinetuneConfig, base_model: str, proto: dict[str, Any], last: str | None, tok: Any) -> Any:
     from ..models import load_causal_lm
 
     model = load_causal_lm(base_model, device="cpu", dtype=proto["precision"]["load_dtype"])
+    align_special_tokens(model, tok)
+    if getattr(model, "loss_type", None) is None:
+        model.loss_type = "ForCausalLM"  # GPT-2's class name does not say which loss; it is the causal-LM one
     if cfg.gradient_checkpointing:
         model.config.use_cache = False
     if cfg.regime == "full":
@@ -195,7 +227,8 @@ def _build_model(cfg: FinetuneConfig, base_model: str, proto: dict[str, Any], la
     if last:
         check_adapter_base(Path(last), base_model)
     lcfg = LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
-                      target_modules=list(cfg.lora.targets), task_type="CAUSAL_LM")
+                      target_modules=list(cfg.lora.targets), task_type="CAUSAL_LM",
+                      fan_in_fan_out=_conv1d_targets(model, cfg.lora.targets))
     try:
         model = get_peft_model(model, lcfg)
     except ValueError as exc:
