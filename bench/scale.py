@@ -11,7 +11,8 @@ proxy.max_length 256 as in the demo. Selectors run with their shipped parameters
 Each (selector, size) runs in a fresh subprocess, so its peak RSS (getrusage ru_maxrss) is its own; the worker
 also reports its RSS just before scoring (interpreter, torch, proxy and pool loaded), so `peak - before` is what
 scoring itself added. Printed per size: seconds, seconds per 1k records, the ratio of s/1k to the smallest
-size's (1.00 = linear; goal within 10%), RSS before / peak, and the extrapolation of the largest size's s/1k
+size's (1.00 = linear; goal within 10%), the same for the process's CPU seconds (all threads: on a shared
+machine other users' load stretches wall time from one minute to the next, CPU time much less), RSS before / peak, and the extrapolation of the largest size's s/1k
 to 52,002 records (the Alpaca pool). Writes bench/out/scale.json (a later invocation with other --selectors
 keeps the earlier ones' entries). Threads: torch's default (all cores).
 
@@ -99,12 +100,12 @@ def worker(selector: str, size: int, proxy: str) -> None:
         ctx = SelectionContext(pool=examples, params={}, seed=0, workdir=Path(work), proxy=proxy, device="cpu",
                                max_length=256)
         before = rss_mb()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         res = sel.score(ctx)
-        seconds = time.perf_counter() - t0
+        seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     assert len(res.scores) == size
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB on Linux
-    print(json.dumps({"selector": selector, "size": size, "seconds": seconds, "rss_before_mb": before,
+    print(json.dumps({"selector": selector, "size": size, "seconds": seconds, "cpu_seconds": cpu, "rss_before_mb": before,
                       "peak_rss_mb": peak}))
 
 
@@ -117,6 +118,9 @@ def main() -> None:
     if a.worker:
         worker(a.worker[0], int(a.worker[1]), a.worker[2])
         return
+    from gsnr_bench.noise import configure_library_output
+
+    configure_library_output(False)
     sizes = sorted(a.sizes)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
            "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
@@ -136,24 +140,28 @@ def main() -> None:
               "machine": platform.machine(), "proxy": "demo size: GPT-2 2x64, 2 heads, vocab 1024, max_length 256",
               "selectors": {}}
     print(f"\nscoring at scale ({result['pool']}, demo-sized proxy, {os.cpu_count()} cores)")
-    print(f"{'selector':20s} {'records':>8s} {'seconds':>9s} {'s/1k':>7s} {'vs linear':>9s} "
-          f"{'RSS before':>10s} {'peak RSS':>9s}")
+    print(f"{'selector':20s} {'records':>8s} {'seconds':>9s} {'s/1k':>7s} {'vs linear':>9s} {'CPU s/1k':>9s} "
+          f"{'vs linear':>9s} {'RSS before':>10s} {'peak RSS':>9s}")
     for sel in a.selectors:
         mine = [r for r in rows if r["selector"] == sel]
         base = mine[0]["seconds"] / mine[0]["size"] * 1000
+        cbase = mine[0]["cpu_seconds"] / mine[0]["size"] * 1000
         out = []
         for r in mine:
-            per_k = r["seconds"] / r["size"] * 1000
-            r = {**r, "s_per_1k": per_k, "ratio_to_linear": per_k / base}
+            per_k, cpu_k = r["seconds"] / r["size"] * 1000, r["cpu_seconds"] / r["size"] * 1000
+            r = {**r, "s_per_1k": per_k, "ratio_to_linear": per_k / base, "cpu_s_per_1k": cpu_k,
+                 "cpu_ratio_to_linear": cpu_k / cbase}
             out.append(r)
             print(f"{sel:20s} {r['size']:8d} {r['seconds']:9.1f} {per_k:7.2f} {r['ratio_to_linear']:9.2f} "
+                  f"{cpu_k:9.2f} {r['cpu_ratio_to_linear']:9.2f} "
                   f"{r['rss_before_mb']:8.0f}MB {r['peak_rss_mb']:7.0f}MB")
         last = out[-1]
         extra = last["s_per_1k"] * ALPACA / 1000
         print(f"{'':20s} extrapolated to {ALPACA:,} records: {extra / 60:.1f} min "
               f"(from {last['size']:,} records' s/1k)")
         result["selectors"][sel] = {"sizes": [r["size"] for r in out], "rows": out, "extrapolated_52002_s": extra,
-                                    "max_ratio_to_linear": max(r["ratio_to_linear"] for r in out)}
+                                    "max_ratio_to_linear": max(r["ratio_to_linear"] for r in out),
+                                    "max_cpu_ratio_to_linear": max(r["cpu_ratio_to_linear"] for r in out)}
     OUT.mkdir(exist_ok=True)
     path = OUT / "scale.json"
     if path.exists():  # selectors measured by an earlier invocation (other --sizes) are kept

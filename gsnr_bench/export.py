@@ -15,6 +15,7 @@ into place. An existing --out is never replaced without --force."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -40,10 +41,16 @@ class Exported:
     subset: Path
 
 
+DONE = "DONE"  # the store's completion marker
+
+
+def _slug(text: str) -> str:
+    """A stage label as the store spells it in directory names."""
+    return re.sub(r"[^A-Za-z0-9._@-]+", "_", text).strip("_") or "x"
+
+
 def find_subset(run_dir: Path, selector: str, ratio: float, subset: str | None = None) -> Path:
     """The finished subset directory of `selector` at `ratio` (or the one named `subset`)."""
-    from .store import DONE, _slug
-
     root = Path(run_dir) / "subsets"
     if not Path(run_dir).is_dir():
         raise ExportError(f"run directory not found: {run_dir}")

@@ -26,7 +26,6 @@ _ENV_QUIET = {
     "HF_HUB_VERBOSITY": "error",
     "HF_HUB_DISABLE_PROGRESS_BARS": "1",
     "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
-    "TOKENIZERS_PARALLELISM": "false",  # the fork warning of tokenizers' thread pool
 }
 _ENV_VERBOSE = {"TRANSFORMERS_VERBOSITY": "warning", "DATASETS_VERBOSITY": "warning", "HF_HUB_VERBOSITY": "warning"}
 
