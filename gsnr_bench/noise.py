@@ -27,19 +27,21 @@ _ENV_QUIET = {
     "HF_HUB_DISABLE_PROGRESS_BARS": "1",
     "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
 }
-_ENV_VERBOSE = {"TRANSFORMERS_VERBOSITY": "warning", "DATASETS_VERBOSITY": "warning", "HF_HUB_VERBOSITY": "warning"}
+_SET_BY_US: dict[str, str] = {}  # environment values this module set (a user's own values are left alone)
 
 
 def configure_library_output(verbose: bool = False) -> None:
     """Quiet (default) or verbose library output for the rest of this process and its children."""
     if verbose:
-        for key in _ENV_QUIET:
-            os.environ.pop(key, None)
-        os.environ.update(_ENV_VERBOSE)
+        for key, value in list(_SET_BY_US.items()):  # back to the libraries' defaults (warnings and bars shown)
+            if os.environ.get(key) == value:
+                del os.environ[key]
+            del _SET_BY_US[key]
         warnings.filters[:] = [f for f in warnings.filters if not _ours(f)]  # type: ignore[index]
     else:
         for key, value in _ENV_QUIET.items():
-            os.environ.setdefault(key, value)  # a user's own setting wins
+            if key not in os.environ or os.environ[key] == _SET_BY_US.get(key):
+                os.environ[key] = _SET_BY_US[key] = value
         for category in (UserWarning, FutureWarning, DeprecationWarning, RuntimeWarning):
             warnings.filterwarnings("ignore", category=category, module=_WARNING_MODULES)
     level = logging.WARNING if verbose else logging.ERROR

@@ -54,13 +54,21 @@ def test_our_causes_are_fixed_even_when_verbose(base, tmp_path, capfd):
         assert cause not in text
 
 
-def test_verbose_removes_only_our_filters():
+def test_verbose_undoes_only_what_quiet_set(monkeypatch):
+    import os
+
+    monkeypatch.delenv("TRANSFORMERS_VERBOSITY", raising=False)
+    monkeypatch.setenv("DATASETS_VERBOSITY", "info")  # the user's own setting is kept
     before = list(warnings.filters)
     try:
         configure_library_output(verbose=False)
         assert len(warnings.filters) > len(before)
+        assert os.environ["TRANSFORMERS_VERBOSITY"] == "error" and os.environ["DATASETS_VERBOSITY"] == "info"
         configure_library_output(verbose=True)
         assert warnings.filters == before
+        assert "TRANSFORMERS_VERBOSITY" not in os.environ and os.environ["DATASETS_VERBOSITY"] == "info"
+        configure_library_output(verbose=False)  # quiet again after verbose (tests, notebooks)
+        assert os.environ["TRANSFORMERS_VERBOSITY"] == "error"
     finally:
         warnings.filters[:] = before
 
