@@ -26,6 +26,8 @@ def _common(p: argparse.ArgumentParser, *, selectors: bool = True) -> None:
     g.add_argument("--judge", dest="judges", action="extend", nargs="+", help="judge name(s) (judging.judges)")
     g.add_argument("--seed", type=int, help="global seed")
     g.add_argument("--quiet", action="store_true", help="no progress bars")
+    g.add_argument("--verbose", action="store_true",
+                   help="also show the libraries' own warnings, logs and progress bars (transformers, peft, ...)")
     if selectors:
         g.add_argument("--selector", dest="selectors", action="extend", nargs="+",
                        help="selector name(s) or path/to/file.py:ClassName (selection.selectors)")
@@ -76,6 +78,17 @@ def build_parser() -> argparse.ArgumentParser:
     pp.add_argument("runs", nargs="+", type=Path)
     pp.add_argument("--out", type=Path, default=Path("leaderboard"))
 
+    p = sub.add_parser("export", help="write a finished subset (rank order, with scores) for another trainer")
+    p.add_argument("--run-dir", type=Path, required=True)
+    p.add_argument("--selector", required=True)
+    p.add_argument("--ratio", type=float, required=True)
+    p.add_argument("--format", dest="export_format", metavar="FORMAT",
+                   help="alpaca-json | jsonl | hf-dataset (default: from --out's extension, .json or .jsonl)")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--force", action="store_true", help="replace an existing --out")
+    p.add_argument("--subset", help="subset directory name, when the run holds several for this selector and ratio")
+    p.add_argument("--train-data", help="the pool, when the run's data.train cannot be found from here")
+
     p = sub.add_parser("import-human", help="import human win/tie/lose labels into a run and report agreement")
     p.add_argument("file", type=Path)
     p.add_argument("--run-dir", type=Path, required=True)
@@ -105,7 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     from .errors import GsnrError
+    from .noise import configure_library_output
 
+    configure_library_output(verbose=getattr(args, "verbose", False))
     try:
         from .commands import dispatch
 

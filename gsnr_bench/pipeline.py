@@ -22,6 +22,8 @@ from .selection.budgets import budget_label, budget_ratio
 from .store import CELL, CELL_VERSION, RunStore, StageDir, Timer, content_hash
 
 BASELINE = "full"
+# the target is keyed by its content (Inputs.target_key); report_to only logs the training elsewhere
+FINETUNE_LOGGING = {"model", "report_to"}
 # judging settings that change how calls are sent, not what a verdict means: not part of a stage's key
 JUDGING_TRANSPORT = {"judges", "concurrency", "max_cost", "timeout", "max_retries", "backoff_base", "backoff_max"}
 DEMO_TESTSETS = ("demo-wizardlm", "demo-vicuna")
@@ -269,7 +271,7 @@ class Pipeline:
             short = sum(1 for r in rows[:n] if not r["eligible"])
             write_jsonl(sd.path / "selection.jsonl", chosen)
             return {"selector": scores_sd.label, "ratio": None if isinstance(ratio, Size) else ratio, "n": n,
-                    "ineligible_filled": short}
+                    "ineligible_filled": short, "pool": self.inputs.pool_key}  # export checks the pool by it
 
         return self._run_stage(sd, work)
 
@@ -287,7 +289,7 @@ class Pipeline:
 
         data_key = content_hash([e.id for e in examples]) + "-" + self.inputs.pool_key
         sd = self.store.stage("models", name, {"data": data_key, "target": self.inputs.target_key,
-                                               "finetune": self.cfg.finetune.model_dump(mode="json", exclude={"model"})})
+                                               "finetune": self.cfg.finetune.model_dump(mode="json", exclude=FINETUNE_LOGGING)})
 
         def work() -> dict[str, Any]:
             with self._progress(f"finetune {name}") as prog:
@@ -358,6 +360,7 @@ class Pipeline:
     def _cell_record(self, cell: "Cell", spec: Any, sys_sd: StageDir, base_sd: StageDir) -> dict[str, Any]:
         """What the report needs to know about a judged cell, with run-relative paths (reporting/collect.py)."""
         c = self.cfg
+        skipped = self._skipped(sys_sd, base_sd)
         protocol = {"baseline_answers": base_sd.key, "prompt": c.judging.prompt, "order": c.judging.order,
                     "combine": c.judging.combine if c.judging.order == "both" else None}
         logs = {cell.system: cell.model.path / "train_log.jsonl", BASELINE: cell.baseline_model.path / "train_log.jsonl"}
@@ -368,12 +371,14 @@ class Pipeline:
             "dataset": self.inputs.pool_name, "target_model": _short_model(c.finetune.model),
             "regime": c.finetune.regime, "protocol": "p-" + content_hash(protocol, 8), "protocol_detail": {
                 **protocol, "pool": self.inputs.pool_key, "target": self.inputs.target_key,
-                "finetune": c.finetune.model_dump(mode="json", exclude={"model"}),
+                "finetune": c.finetune.model_dump(mode="json", exclude=FINETUNE_LOGGING),
                 "generation": c.generation.model_dump(mode="json")},
             "scores": self._rel(cell.scores.path / "scores.jsonl"), "subset": self._rel(cell.subset.path),
             "train_logs": {k: self._rel(v) for k, v in logs.items()},
             "truth": self._rel(self.inputs.truth) if self.inputs.truth else None,
-            "testsets": {t: [q.question_id for q in qs] for t, qs in self.testsets.items()},
+            "testsets": {t: [q.question_id for q in qs if str(q.question_id) not in skipped[t]]
+                         for t, qs in self.testsets.items()},
+            "skipped": {t: sorted(ids) for t, ids in skipped.items() if ids},
             "prompt_version": c.judging.prompt, "run_name": c.name,
             "lengths": self._lengths_record(cell, sys_sd, base_sd),
         }
@@ -420,16 +425,26 @@ class Pipeline:
         from .judging.stage import Comparison
 
         items = []
+        skipped = self._skipped(sys_sd, base_sd)
         for testset, qs in self.testsets.items():
             a = {r["question_id"]: r for r in read_jsonl(sys_sd.path / f"{testset}.jsonl")}
             b = {r["question_id"]: r for r in read_jsonl(base_sd.path / f"{testset}.jsonl")}
             for q in qs:
+                if q.question_id in skipped[testset]:
+                    continue  # too long for the target (generation.long_prompts=skip): left out of every system alike
                 if q.question_id not in a or q.question_id not in b:
                     raise DataError(f"answers for {testset} question {q.question_id} are missing")
                 items.append(Comparison(testset=testset, question_id=q.question_id, question=q.text,
                                         system=system, system_answer=a[q.question_id]["answer"],
                                         baseline=BASELINE, baseline_answer=b[q.question_id]["answer"]))
         return items
+
+    def _skipped(self, sys_sd: StageDir, base_sd: StageDir) -> dict[str, set[str]]:
+        """Per test set, the questions either side skipped as too long (generation/long_prompts.py)."""
+        from .generation.long_prompts import excluded_questions
+
+        return {t: {str(q) for q in excluded_questions(sys_sd.path / f"{t}.jsonl", base_sd.path / f"{t}.jsonl")}
+                for t in self.testsets}
 
     # ------------------------------------------------------------------ the whole sweep
     def validate(self, selectors: list[str], upto: str, *, check_endpoints: bool = True) -> None:

@@ -16,20 +16,22 @@ console = Console(stderr=True, highlight=False)
 
 @contextlib.contextmanager
 def progress_bar(description: str, *, quiet: bool = False) -> Iterator[ProgressFn]:
-    """Yield `update(task, done, total)`; each distinct task name gets its own bar."""
+    """Yield `update(task, done, total, detail="")`; each distinct task name gets its own bar, `detail` is
+    shown after the counts (the judging stage puts failures, tokens and cost there)."""
     if quiet or not sys.stderr.isatty() and not _force():
         yield _plain(description, quiet)
         return
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True,
+        TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), TimeRemainingColumn(), console=console,
+        transient=True,
     ) as prog:
         tasks: dict[str, int] = {}
 
-        def update(task: str, done: int, total: int) -> None:
+        def update(task: str, done: int, total: int, detail: str = "") -> None:
             if task not in tasks:
-                tasks[task] = prog.add_task(f"{description}: {task}", total=total)
-            prog.update(tasks[task], completed=done, total=total)
+                tasks[task] = prog.add_task(f"{description}: {task}", total=total, detail=detail)
+            prog.update(tasks[task], completed=done, total=total, detail=detail)
 
         yield update
 
@@ -44,7 +46,7 @@ def _plain(description: str, quiet: bool) -> ProgressFn:
     """Without a terminal: one log line per task at start and at completion, nothing in between."""
     started: set[str] = set()
 
-    def update(task: str, done: int, total: int) -> None:
+    def update(task: str, done: int, total: int, detail: str = "") -> None:
         if quiet:
             return
         if task not in started:

@@ -44,7 +44,7 @@ def test_jsonl_pool_and_bad_pools(tmp_path):
 
     missing = tmp_path / "missing.json"
     missing.write_text(json.dumps([{"instruction": "a", "output": "b"}, {"instruction": "x"}]))
-    with pytest.raises(DataError, match="record 1: missing field.*output"):
+    with pytest.raises(DataError, match="record 2: missing field.*output"):
         load_pool(missing)
 
     empty = tmp_path / "empty.json"
@@ -71,3 +71,29 @@ def test_unknown_testset_format(tmp_path):
     p.write_text('{"foo": 1}\n')
     with pytest.raises(DataError, match="neither WizardLM"):
         detect_format(p)
+
+
+def test_pool_loader_input_mistakes(tmp_path):
+    """A directory, an upper-case .JSONL, and 1-based record numbers (found on real inputs)."""
+    with pytest.raises(DataError, match="is a directory") as e:
+        load_pool(tmp_path)
+    assert "\n" not in str(e.value)
+    upper = tmp_path / "POOL.JSONL"
+    upper.write_text('{"instruction": "a", "output": "b"}\n{"instruction": "c", "output": "d"}\n')
+    assert [e.instruction for e in load_pool(upper)] == ["a", "c"]
+    upper_json = tmp_path / "POOL.JSON"
+    upper_json.write_text(json.dumps([{"instruction": "a", "output": "b"}, {"instruction": 3, "output": "d"}]))
+    with pytest.raises(DataError, match="record 2: field\\(s\\) instruction must be strings"):
+        load_pool(upper_json)
+    first = tmp_path / "first.json"
+    first.write_text(json.dumps([{"instruction": "a"}]))
+    with pytest.raises(DataError, match="first.json record 1: missing field"):
+        load_pool(first)
+    dup = tmp_path / "dup.json"
+    dup.write_text(json.dumps([{"id": 1, "instruction": "a", "output": "b"}, {"id": 1, "instruction": "c", "output": "d"}]))
+    with pytest.raises(DataError, match="record 2: duplicate id '1' \\(first at .*record 1\\)"):
+        load_pool(dup)
+    with pytest.raises(DataError, match="not found"):
+        load_pool(tmp_path / "missing.JSONL")
+    with pytest.raises(DataError, match="is a directory"):
+        load_testset(str(tmp_path))

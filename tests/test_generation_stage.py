@@ -56,7 +56,7 @@ def test_hf_answers_chunked_and_resumed(trained, tmp_path):
     r = rows[0]
     assert r["prompt"] == build_prompt("What is colour 0?")
     assert r["gen_params"] == {"backend": "hf", "do_sample": False, "temperature": 0.0, "top_p": 1.0,
-                               "max_new_tokens": 8, "seed": 0}
+                               "max_new_tokens": 8, "seed": 0, "long_prompts": "truncate"}
     assert r["prompt_tokens"] > 10 and 1 <= r["completion_tokens"] <= 8 and isinstance(r["answer"], str)
     # without an injected generator the backend is built through the registry
     more = generate(trained, qs + questions("new", 1), cfg, tmp_path)

@@ -112,3 +112,40 @@ def test_fastchat_refuses_other_prompt_version_and_bad_rows(tmp_path):
     assert "line 3: winner 'A'/'tie'" in msg
     with pytest.raises(DataError, match="empty"):
         import_fastchat(fastchat_file(tmp_path, []), testset="vicuna", prompt_version="pair-v2")
+
+
+def test_fastchat_real_prompt_names_default_to_fastchats_rule(tmp_path):
+    """A real FastChat file (judge ["gpt-4", "pair-v2"]) imports into a run of another prompt; with no
+    --combine, the two orders are merged as FastChat's show_result.py does (a win needs both orders)."""
+    # 3 agreed wins, 2 win+tie, 1 agreed loss, 1 win+lose (system as model_2), 1 turn-1 row of the multi-turn prompt
+    rows = ([fc(i, "mine", "full", "model_1", "model_1") for i in range(1, 4)]
+            + [fc(i, "mine", "full", "model_1", "tie") for i in range(4, 6)]
+            + [fc(6, "mine", "full", "model_2", "model_2"), fc(7, "full", "mine", "model_1", "model_2"),
+               fc(8, "mine", "full", "model_1", "model_1", prompt="pair-v2-multi-turn")])
+    p = fastchat_file(tmp_path, rows)
+    recs = import_fastchat(p, testset="vicuna", prompt_version="vicuna-pair-v1", combine_rule=None)
+    outs = [r["outcome"] for r in recs]
+    assert outs == ["win"] * 3 + ["tie"] * 2 + ["lose", "tie", "win"]
+    assert {r["combine"] for r in recs} == {"strict"}
+    assert [r["prompt_version"] for r in recs] == ["pair-v2"] * 7 + ["pair-v2-multi-turn"]
+    lenient = import_fastchat(p, testset="vicuna", prompt_version="vicuna-pair-v1", combine_rule="lenient")
+    assert [r["outcome"] for r in lenient].count("win") == 6  # win+tie counts as a win only under lenient
+    with pytest.raises(DataError, match="prompt version 'pair-v1', expected 'vicuna-pair-v1' or one of"):
+        import_fastchat(fastchat_file(tmp_path, [fc(1, "mine", "full", "model_1", "model_1", prompt="pair-v1")]),
+                        testset="vicuna", prompt_version="vicuna-pair-v1")
+
+
+def test_importers_refuse_a_directory_in_one_line(tmp_path):
+    for call in (lambda: import_fastchat(tmp_path, testset="vicuna", prompt_version="pair-v2"),
+                 lambda: import_superfiltering(tmp_path, system="s", testset="vicuna", combine_rule=None)):
+        with pytest.raises(DataError, match="is a directory") as e:
+            call()
+        assert "\n" not in str(e.value)
+
+
+def test_cli_combine_defaults_to_the_formats_rule():
+    from gsnr_bench.cli import build_parser
+
+    args = build_parser().parse_args(["import-judgments", "f.jsonl", "--format", "fastchat", "--run-dir", "r",
+                                      "--testset", "vicuna"])
+    assert args.combine is None

@@ -21,6 +21,10 @@ def dispatch(args: argparse.Namespace) -> int:
         from .report import cmd_report
 
         return cmd_report(args)
+    if args.command == "export":
+        from .export import cmd_export
+
+        return cmd_export(args)
     if args.command == "import-human":
         from .imports import cmd_import_human
 

@@ -17,14 +17,17 @@ _HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 def load_pool(source: str | Path, *, max_examples: int | None = None) -> list[Example]:
     """Read a pool; every record needs `instruction` and `output` (`input` defaults to "").
-    Ids come from an `id` field when present, else from the record's position."""
+    Ids come from an `id` field when present, else from the record's 0-based position; error messages number
+    records from 1 (`record 1` is the first)."""
     path = Path(source)
+    if path.is_dir():
+        raise DataError(f"training data {source} is a directory; pass the Alpaca JSON/JSONL file inside it")
     if path.exists():
         rows, where = _read_file(path)
-    elif path.suffix in {".json", ".jsonl"} or "/" in str(source) and not _HUB_NAME.match(str(source)):
+    elif path.suffix.lower() in {".json", ".jsonl"} or "/" in str(source) and not _HUB_NAME.match(str(source)):
         raise DataError(f"training data file not found: {source}")
     else:
-        rows, where = _read_hub(str(source)), (lambda i: f"{source} record {i}")
+        rows, where = _read_hub(str(source)), (lambda i: f"{source} record {i + 1}")
     if max_examples is not None:
         rows = rows[:max_examples]
     pool = to_examples(rows, where)
@@ -34,7 +37,7 @@ def load_pool(source: str | Path, *, max_examples: int | None = None) -> list[Ex
 
 
 def _read_file(path: Path) -> tuple[list[Any], Any]:
-    if path.suffix == ".jsonl":
+    if path.suffix.lower() == ".jsonl":  # POOL.JSONL too: the extension's case does not matter
         rows = []
         for lineno, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
             if not line.strip():
@@ -50,7 +53,7 @@ def _read_file(path: Path) -> tuple[list[Any], Any]:
         data = data["data"]
     if not isinstance(data, list):
         raise DataError(f"{path}: expected a JSON list of Alpaca records")
-    return data, (lambda i: f"{path} record {i}")
+    return data, (lambda i: f"{path} record {i + 1}")  # records are numbered from 1, like lines
 
 
 def _read_hub(name: str) -> list[dict]:

@@ -19,7 +19,9 @@ class Completion:
 
 
 class Generator(Protocol):
-    """A backend bound to one trained model: `generate(prompts) -> completions`, same order."""
+    """A backend bound to one trained model: `generate(prompts) -> completions`, same order. A backend that
+    also has `max_positions` (int) and `count_tokens(text) -> int` gets prompts fitted to its context
+    (generation.long_prompts); without them it receives every prompt whole."""
 
     name: str
 
@@ -34,4 +36,5 @@ def question_prompt(q: Question) -> str:
 def gen_params(cfg: GenerationConfig, backend: str) -> dict[str, Any]:
     """Everything that decides the text, written with each answer (resume refuses to mix parameters)."""
     return {"backend": backend, "do_sample": cfg.temperature > 0, "temperature": cfg.temperature,
-            "top_p": cfg.top_p, "max_new_tokens": cfg.max_new_tokens, "seed": cfg.seed}
+            "top_p": cfg.top_p, "max_new_tokens": cfg.max_new_tokens, "seed": cfg.seed,
+            "long_prompts": cfg.long_prompts}

@@ -33,3 +33,5 @@ class GenerationConfig(Section):
         """What decides the answers (the answers stage's key)."""
         return self.model_dump(mode="json", exclude=set(ENGINE_ONLY))
     seed: int = 0
+    # a question whose prompt + max_new_tokens exceeds the model's positions (generation/long_prompts.py)
+    long_prompts: Literal["truncate", "skip", "error"] = "truncate"

@@ -31,6 +31,10 @@ class HFGenerator:
         mc = self.model.config
         self.max_positions = getattr(mc, "max_position_embeddings", None) or getattr(mc, "n_positions", None)
 
+    def count_tokens(self, text: str) -> int:
+        """Tokens of one prompt as _batch encodes it (special tokens included)."""
+        return len(self.tok(text, add_special_tokens=True)["input_ids"])
+
     def _gen_config(self) -> Any:
         from transformers import GenerationConfig as HFGenConfig
 
@@ -56,7 +60,8 @@ class HFGenerator:
         width = enc["input_ids"].shape[1]
         if self.max_positions and width + self.cfg.max_new_tokens > self.max_positions:
             raise DataError(f"a prompt of {width} tokens plus generation.max_new_tokens={self.cfg.max_new_tokens} "
-                            f"exceeds the model's {self.max_positions} positions; lower generation.max_new_tokens")
+                            f"exceeds the model's {self.max_positions} positions; set "
+                            "generation.long_prompts=truncate or generation.long_prompts=skip")
         if self.cfg.temperature > 0:
             torch.manual_seed(self.cfg.seed)
         try:

@@ -1,6 +1,7 @@
 """The generation stage: answers for every test question, appended in chunks so an interrupted run resumes.
 
-out_dir/<testset>.jsonl holds one `Answer` per line. On restart, questions already answered are skipped; rows
+out_dir/<testset>.jsonl holds one `Answer` per line (plus `truncated`/`skipped` and `reason` for a question
+longer than the model's context: see long_prompts.py). On restart, questions already answered are skipped; rows
 written under other generation parameters are refused rather than mixed into one answer file."""
 
 from __future__ import annotations
@@ -9,11 +10,12 @@ import importlib.util
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..fileio import append_jsonl, read_jsonl
 from ..records import Answer, Question
 from .base import Generator, gen_params, question_prompt
 from .config import GenerationConfig
+from .long_prompts import Fitted, fit_question
 
 ProgressFn = Callable[[str, int, int], None]
 
@@ -59,6 +61,20 @@ def _answered(path: Path, params: dict[str, Any]) -> set[str]:
     return {str(r["question_id"]) for r in rows}
 
 
+def _fit(generator: Generator, chunk: list[Question], cfg: GenerationConfig) -> list[Fitted]:
+    """Each question's prompt under generation.long_prompts. A backend that exposes `max_positions` and
+    `count_tokens(text)` gets prompts that fit; one that does not gets the full prompts (it checks itself)."""
+    positions = getattr(generator, "max_positions", None)
+    count = getattr(generator, "count_tokens", None)
+    if not positions or count is None:
+        return [Fitted(question_prompt(q), "ok") for q in chunk]
+    if cfg.max_new_tokens >= positions:
+        raise ConfigError(f"generation.max_new_tokens={cfg.max_new_tokens} leaves no room for a prompt in the "
+                          f"model's {positions} positions; lower generation.max_new_tokens")
+    return [fit_question(q.text, count=count, positions=positions, max_new_tokens=cfg.max_new_tokens,
+                         policy=cfg.long_prompts, where=f"{q.testset} question {q.question_id}") for q in chunk]
+
+
 def generate(
     model_dir: Path,
     questions: list[Question],
@@ -85,14 +101,27 @@ def generate(
             if generator is None:  # loaded only when something is left to answer
                 generator = build_generator(backend, model_dir, cfg)
             chunk = todo[i:i + cfg.chunk_size]
-            prompts = [question_prompt(q) for q in chunk]
-            comps = generator.generate(prompts)
-            if len(comps) != len(chunk):
-                raise DataError(f"backend {backend!r} returned {len(comps)} answers for {len(chunk)} prompts")
-            append_jsonl(path, [Answer(testset=q.testset, question_id=q.question_id, prompt=p, answer=c.text,
-                                       prompt_tokens=c.prompt_tokens, completion_tokens=c.completion_tokens,
-                                       gen_params=params).to_dict()
-                                for q, p, c in zip(chunk, prompts, comps)])
+            fitted = _fit(generator, chunk, cfg)
+            run = [(q, f) for q, f in zip(chunk, fitted) if f.prompt is not None]
+            comps = generator.generate([f.prompt for _, f in run]) if run else []
+            if len(comps) != len(run):
+                raise DataError(f"backend {backend!r} returned {len(comps)} answers for {len(run)} prompts")
+            by_id = {q.question_id: c for (q, _), c in zip(run, comps)}
+            rows = []
+            for q, f in zip(chunk, fitted):  # question order kept; a skipped question gets a marker record
+                if f.prompt is None:
+                    rows.append({**Answer(testset=q.testset, question_id=q.question_id, prompt=question_prompt(q),
+                                          answer="", prompt_tokens=0, completion_tokens=0,
+                                          gen_params=params).to_dict(), "skipped": True, "reason": f.reason})
+                    continue
+                c = by_id[q.question_id]
+                row = Answer(testset=q.testset, question_id=q.question_id, prompt=f.prompt, answer=c.text,
+                             prompt_tokens=c.prompt_tokens, completion_tokens=c.completion_tokens,
+                             gen_params=params).to_dict()
+                if f.status == "truncated":
+                    row.update(truncated=True, reason=f.reason)
+                rows.append(row)
+            append_jsonl(path, rows)
             finished += len(chunk)
             if progress:
                 progress(testset, finished, len(qs))

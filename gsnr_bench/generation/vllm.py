@@ -279,6 +279,18 @@ class VLLMGenerator:
         self.engine_args = kw
         self.params = vllm.SamplingParams(**sampling_kwargs(cfg))
 
+    @property
+    def max_positions(self) -> int | None:
+        """The engine's context (max_model_len), so the stage fits long questions (generation.long_prompts)."""
+        try:
+            return int(self.llm.llm_engine.model_config.max_model_len)
+        except (AttributeError, TypeError, ValueError):
+            return None  # an engine that does not say: prompts go whole and vLLM checks them itself
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of one prompt as the engine's tokenizer encodes it (special tokens included)."""
+        return len(self.llm.get_tokenizer()(text, add_special_tokens=True)["input_ids"])
+
     def generate(self, prompts: list[str]) -> list[Completion]:
         if self.llm is not _SLOT.llm:
             raise DataError("this vLLM generator's engine was shut down (another model was loaded since); "

@@ -28,6 +28,9 @@ def page_extras(results: Iterable[RunResults], title: str, rounds: int | None):
         if len(rr.info.get("protocols", {})) > 1:
             notes.append(f"{rr.run.name}: cells judged under {len(rr.info['protocols'])} protocols (other baseline "
                          "answers or judging prompt/order) are kept apart: the regime label names the protocol.")
+        if rr.skipped:
+            notes.append(f"{rr.run.name}: questions too long for the target were left out of every comparison "
+                         f"(generation.long_prompts=skip): " + ", ".join(f"{t} {n}" for t, n in rr.skipped.items()) + ".")
         if rr.failed:
             notes.append(f"{rr.run.name}: {rr.failed} failed comparison(s) are counted apart and not scored; "
                          "run the same command again to retry them.")
@@ -38,8 +41,8 @@ def page_extras(results: Iterable[RunResults], title: str, rounds: int | None):
 
 
 def summary(rr: RunResults) -> dict:
-    cells = [{k: c[k] for k in ("system", "judge", "protocol", "dir", "complete", "judged", "failed", "pending")}
-             for c in rr.cells]
+    cells = [{k: c[k] for k in ("system", "judge", "protocol", "dir", "complete", "judged", "failed", "pending",
+                                "skipped")} for c in rr.cells]
     return {"cells": cells, "protocols": rr.info.get("protocols", {}), "enrichment": rr.enrichment,
             "bias": rr.bias, "human": rr.human, "agreement": rr.agreement, "inter_annotator": rr.inter_annotator,
             "lengths": rr.lengths}

@@ -48,6 +48,15 @@ class RunResults:
     def failed(self) -> int:
         return sum(c["failed"] for c in self.cells)
 
+    @property
+    def skipped(self) -> dict[str, int]:
+        """Per test set, questions left out of every comparison as too long for the target."""
+        out: dict[str, set] = {}
+        for c in self.cells:
+            for t, ids in (c.get("skipped") or {}).items():
+                out.setdefault(t, set()).update(ids)
+        return {t: len(ids) for t, ids in sorted(out.items())}
+
 
 def check_run(run: Path) -> Path:
     run = Path(run)
@@ -136,7 +145,8 @@ def collect(run: str | Path) -> RunResults:
         cells.append({**cell, "dir": stage_dir.relative_to(run).as_posix(), "complete": (stage_dir / DONE).is_file(),
                       "judged": sum(1 for r in scored if r.get("outcome") != "failed"),
                       "failed": sum(1 for r in recs if r.get("outcome") == "failed"),
-                      "pending": max(0, planned - len(scored))})
+                      "pending": max(0, planned - len(scored)),
+                      "skipped": sum(len(v) for v in (cell.get("skipped") or {}).values())})
         for name, rel in cell.get("train_logs", {}).items():
             if (run / rel).is_file():
                 logs.setdefault(name if name == cell["baseline"] else cell["system"], run / rel)

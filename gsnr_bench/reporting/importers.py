@@ -11,7 +11,10 @@ carry no id: question ids are their 1-based position (the WizardLM and Vicuna fi
 
 FastChat llm_judge pairwise JSONL (*_pair.jsonl): question_id, model_1, model_2, g1_winner, g2_winner
 in {model_1, model_2, tie, error} (g2 already mapped back to model names), judge = [judge model, prompt
-name], turn. The prompt name is the prompt version.
+name], turn. The prompt name is the prompt version: FastChat's own (pair-v2, pair-v2-multi-turn) are
+accepted and recorded as such. FastChat combines the two orders strictly (show_result.py: a win needs
+both orders to name the same winner, anything else is a tie; rows with an error are dropped, here they
+count as failed), so that is the default for this format; `lenient` stays available as an override.
 
 A file from another prompt version than expected, or for another test set, is refused. Every problem
 is collected and raised as one DataError listing the first rows: nothing is partially imported.
@@ -28,7 +31,19 @@ from ..fileio import jsonl_lines, read_json
 from .metrics import combine, outcome_from_scores
 
 SHOW = 5
+# FastChat llm_judge's pairwise prompts (data/judge_prompts.jsonl): the general one and its MT-bench turn-2 form.
+FASTCHAT_PROMPTS = ("pair-v2", "pair-v2-multi-turn")
 _QUESTION_KEYS = ("question", "instruction", "Instruction", "text", "prompt")
+
+
+def _check_file(path: str | Path) -> Path:
+    """The judgments file must be a file: a directory or a missing path is a one-line error."""
+    path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path} is a directory; pass the judgments file inside it")
+    if not path.is_file():
+        raise DataError(f"file not found: {path}")
+    return path
 
 
 def _raise(problems: list[str], source: str) -> None:
@@ -68,13 +83,14 @@ def _known(qid: str, questions: set[str] | None) -> bool:
 
 
 def import_superfiltering(path: str | Path, *, system: str, testset: str, baseline: str = "full",
-                          judge: str = "imported", judge_model: str | None = None, combine_rule: str = "lenient",
+                          judge: str = "imported", judge_model: str | None = None, combine_rule: str | None = "lenient",
                           prompt_version: str = "vicuna-pair-v1", questions: set[str] | None = None) -> list[dict]:
     """Superfiltering/Cherry review JSON -> judgment records of `system` vs `baseline` on `testset`.
     `prompt_version` is the run's; the file must not declare another (these repos use the Vicuna pair
     prompt, our vicuna-pair-v1). `questions`: the run's question ids of `testset`, to refuse unknown ones."""
+    combine_rule = combine_rule or "lenient"  # None: the format's own rule (the reference code counts win+tie a win)
     combine("tie", "tie", combine_rule)  # validates the rule name up front
-    data = read_json(path)
+    data = read_json(_check_file(path))
     meta = data.get("Meta_Info", {}) if isinstance(data, dict) else {}
     items = data.get("data") if isinstance(data, dict) else data
     if not isinstance(items, list) or not items:
@@ -130,15 +146,19 @@ def _winner(w: Any, system_slot: str) -> str | None:
 
 
 def import_fastchat(path: str | Path, *, testset: str, baseline: str = "full", prompt_version: str,
-                    combine_rule: str = "strict", judge: str | None = None, systems: Sequence[str] | None = None,
+                    combine_rule: str | None = "strict", judge: str | None = None, systems: Sequence[str] | None = None,
                     questions: set[str] | None = None, turn: int = 1) -> list[dict]:
     """FastChat pairwise JSONL -> judgment records of every model judged against `baseline`.
     Rows of other turns (MT-bench turn 2) are skipped; with `systems`, rows of other models are skipped.
-    `judge` overrides the judge name (default: the judge model named in the file)."""
+    `judge` overrides the judge name (default: the judge model named in the file).
+
+    A row's prompt must be `prompt_version` (the run's) or one of FastChat's own pairwise prompts
+    (FASTCHAT_PROMPTS); the record keeps the file's prompt name as its `prompt_version`, so judgments
+    of different prompts are never pooled unnoticed. `combine_rule` None (the CLI default) is FastChat's
+    own: its show_result.py counts a win only when both orders name the same winner, else a tie (strict)."""
+    combine_rule = combine_rule or "strict"  # None: FastChat's own rule (show_result.py)
     combine("tie", "tie", combine_rule)
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"file not found: {path}")
+    path = _check_file(path)
     problems: list[str] = []
     out, seen = [], {}
     for lineno, r, problem in jsonl_lines(path):
@@ -163,8 +183,9 @@ def import_fastchat(path: str | Path, *, testset: str, baseline: str = "full", p
         qid = str(r["question_id"])
         a, b = _winner(r["g1_winner"], slot), _winner(r["g2_winner"], slot)
         errs = []
-        if jprompt != prompt_version:
-            errs.append(f"prompt version {jprompt!r}, expected {prompt_version!r}")
+        if jprompt != prompt_version and jprompt not in FASTCHAT_PROMPTS:
+            errs.append(f"prompt version {jprompt!r}, expected {prompt_version!r} or one of FastChat's "
+                        f"{', '.join(FASTCHAT_PROMPTS)}")
         if a is None or b is None:
             errs.append(f"winner {r['g1_winner']!r}/{r['g2_winner']!r} not in model_1/model_2/tie/error")
         if not _known(qid, questions):
@@ -180,7 +201,7 @@ def import_fastchat(path: str | Path, *, testset: str, baseline: str = "full", p
         g2 = {**_call("baseline" if slot == "model_1" else "system", None, b == "failed"), "winner": r["g2_winner"]}
         calls = [g1, g2] if slot == "model_1" else [g2, g1]  # schema: the system-first call comes first
         out.append(_record(testset=testset, qid=qid, judge=judge or jmodel, judge_model=jmodel, system=system,
-                           baseline=baseline, prompt_version=prompt_version, rule=combine_rule, calls=calls,
+                           baseline=baseline, prompt_version=jprompt, rule=combine_rule, calls=calls,
                            outcome=combine(a, b, combine_rule), source="fastchat"))
     if not out and not problems:
         problems.append(f"no pairwise judgments of turn {turn} against {baseline!r} (empty file?)")

@@ -87,6 +87,9 @@ def print_report(rr: RunResults, console: Any) -> None:
         console.print(f"note: this run holds cells judged under {len(rr.info['protocols'])} protocols (other baseline "
                       "answers or judging prompt/order); they are kept apart, the regime label names the protocol "
                       "(report/summary.json: protocols)")
+    if rr.skipped:
+        console.print("note: questions too long for the target were left out of every comparison "
+                      "(generation.long_prompts=skip): " + ", ".join(f"{t} {n}" for t, n in rr.skipped.items()))
     if rr.failed:
         console.print(f"[yellow]{rr.failed} failed comparison(s) are counted apart and not scored[/]")
     console.print(f"report: {rr.run / 'report' / 'index.html'}")

@@ -32,9 +32,12 @@ def fuse_gelu(model) -> None:
 
 
 def context_limit(model, wanted: int | None) -> int:
-    """max_length capped by the proxy's position table (GPT-2: n_positions); None = the whole context."""
-    cfg = model.config
-    limit = getattr(cfg, "n_positions", None) or getattr(cfg, "max_position_embeddings", None)
+    """max_length capped by the proxy's position table (GPT-2: n_positions), with a one-line notice;
+    None = the whole context."""
+    from ..context import cap_length, model_positions
+
+    positions = model_positions(model.config)
     if wanted is None:
-        return int(limit) if limit else 1024
-    return min(wanted, int(limit)) if limit else wanted
+        return int(positions) if positions else 1024
+    name = getattr(model.config, "_name_or_path", "") or "the proxy"
+    return cap_length(wanted, positions, key="proxy.max_length", model=name)

@@ -38,4 +38,7 @@ class FinetuneConfig(Section):
     gradient_checkpointing: bool = False
     save_steps: int = Field(200, gt=0)
     logging_steps: int = Field(1, gt=0)
+    # where the Trainer also logs loss/lr: none | tensorboard (event files in <model stage dir>/runs) | wandb | mlflow.
+    # Logging only: it is not part of the training protocol (training_args.json).
+    report_to: Literal["none", "tensorboard", "wandb", "mlflow"] = "none"
     keep_checkpoints: bool = False  # keep work/checkpoint-* after success (7B full checkpoints are ~80 GB)

@@ -5,6 +5,7 @@ up by the Trainer from the launcher's environment). Only rank 0 writes the stage
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
@@ -54,17 +55,19 @@ def finetune(
     proto = protocol(cfg, base_model, world=world_size(), device=device)
     _write_protocol(out_dir, proto)
     tok = prepare_tokenizer(load_tokenizer(base_model))
-    enc = encode_examples(tok, examples, cfg.max_length, cfg.on_long_prompt)
+    max_length = _max_length(cfg, base_model)
+    enc = encode_examples(tok, examples, max_length, cfg.on_long_prompt)
 
     work = out_dir / "work"
     work.mkdir(parents=True, exist_ok=True)
     last = last_complete_checkpoint(work)
     try:  # before the model is loaded, so DeepSpeed ZeRO-3 can shard it while loading
-        args = training_arguments(proto, str(work), device=device)
+        args = training_arguments(proto, str(work), device=device, report_to=_check_tracker(cfg.report_to),
+                                  run_name=out_dir.name)
     except ValueError as exc:
         raise ConfigError(f"finetune: {str(exc).splitlines()[0]}") from None
     set_seed(cfg.seed)  # LoRA matrices are initialised before the Trainer seeds
-    model = _build_model(cfg, base_model, proto, last)
+    model = _build_model(cfg, base_model, proto, last, tok)
 
     log_path = out_dir / LOG_FILE
     if args.process_index == 0:
@@ -72,10 +75,11 @@ def finetune(
             trim_log(log_path, int(Path(last).name.rsplit("-", 1)[1]))
         elif log_path.exists():
             log_path.unlink()  # a fresh start: a stale log from a run without checkpoints is meaningless
-    trainer = Trainer(
-        model=model, args=args, train_dataset=_Features(enc.features), data_collator=Collator(tok.pad_token_id),
-        processing_class=tok, callbacks=[LossLog(log_path), Progress(progress), *callbacks],
-    )
+    with _tracker_env(cfg.report_to, out_dir):  # the tracker callbacks read their settings when built
+        trainer = Trainer(
+            model=model, args=args, train_dataset=_Features(enc.features), data_collator=Collator(tok.pad_token_id),
+            processing_class=tok, callbacks=[LossLog(log_path), Progress(progress), *callbacks],
+        )
     from transformers.trainer_callback import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)  # the loss goes to train_log.jsonl and the progress bar, not stdout
@@ -86,6 +90,7 @@ def finetune(
             "base_model": base_model, "regime": cfg.regime, "model_subdir": MODEL_SUBDIR,
             "examples": len(enc.features), "skipped_long_prompt": len(enc.skipped),
             "skipped_ids": enc.skipped[:50], "truncated": enc.truncated, "train_tokens": enc.tokens,
+            "max_length_used": max_length,
             "global_step": int(trainer.state.global_step), "max_steps": int(trainer.state.max_steps),
             "epochs": float(trainer.state.epoch or 0), "train_loss": float(result.training_loss),
             "resumed_from": Path(last).name if last else None, "seconds": round(time.time() - started, 3),
@@ -95,6 +100,47 @@ def finetune(
             shutil.rmtree(work, ignore_errors=True)
     trainer.accelerator.wait_for_everyone()
     return final
+
+
+_TRACKER_MODULES = {"tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",), "mlflow": ("mlflow",)}
+
+
+def _check_tracker(name: str) -> str:
+    """finetune.report_to must name an installed tracker: a one-line error instead of the Trainer's traceback."""
+    import importlib.util
+
+    mods = _TRACKER_MODULES.get(name)
+    if mods and not any(importlib.util.find_spec(m) for m in mods):
+        raise ConfigError(f"finetune.report_to={name} needs the {mods[0]} package: pip install {mods[0]} "
+                          "(or set finetune.report_to=none)")
+    return name
+
+
+@contextlib.contextmanager
+def _tracker_env(name: str, out_dir: Path):
+    """TensorBoard event files go to <stage dir>/runs (the work dir is deleted after training) unless the user
+    set TENSORBOARD_LOGGING_DIR; W&B and MLflow are configured by their own environment variables."""
+    if name != "tensorboard" or os.environ.get("TENSORBOARD_LOGGING_DIR"):
+        yield
+        return
+    os.environ["TENSORBOARD_LOGGING_DIR"] = str(out_dir / "runs")
+    try:
+        yield
+    finally:
+        os.environ.pop("TENSORBOARD_LOGGING_DIR", None)
+
+
+def _max_length(cfg: FinetuneConfig, base_model: str) -> int:
+    """finetune.max_length, capped (with a one-line notice) by the base model's positions."""
+    from transformers import AutoConfig
+
+    from ..context import cap_length, model_positions
+
+    try:
+        positions = model_positions(AutoConfig.from_pretrained(base_model))
+    except Exception:  # the model load right after reports an unusable base properly
+        positions = None
+    return cap_length(cfg.max_length, positions, key="finetune.max_length", model=base_model)
 
 
 def last_complete_checkpoint(work: Path) -> str | None:
@@ -136,10 +182,51 @@ def _write_protocol(out_dir: Path, proto: dict[str, Any]) -> None:
     write_bytes(path, dumps(proto).encode())
 
 
-def _build_model(cfg: FinetuneConfig, base_model: str, proto: dict[str, Any], last: str | None) -> Any:
+def align_special_tokens(model: Any, tok: Any) -> None:
+    """Give the model config and generation config the tokenizer's EOS/BOS/PAD ids (prepare_tokenizer may have
+    made EOS the pad), as the Trainer would otherwise do itself with a warning on every fine-tune."""
+    gen = getattr(model, "generation_config", None)
+    for name in ("eos_token_id", "bos_token_id", "pad_token_id"):
+        want = getattr(tok, name, None)
+        if want is None:
+            continue
+        have = getattr(model.config, name, None)
+        if not (isinstance(have, list) and want in have):
+            setattr(model.config, name, [want, *(t for t in have if t != want)] if isinstance(have, list) else want)
+        if gen is not None:
+            g = getattr(gen, name, None)
+            if isinstance(g, list):
+                if want not in g:
+                    setattr(gen, name, [want, *g])
+            else:
+                setattr(gen, name, want)
+
+
+def _default_targets(model: Any) -> list[str] | None:
+    """PEFT's default LoRA targets for the architecture (GPT-2: c_attn; LLaMA: q_proj, v_proj), so the
+    Conv1D check below sees them; None lets PEFT decide (and name the problem) for other architectures."""
+    from peft.utils import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as DEFAULTS
+
+    found = DEFAULTS.get(getattr(model.config, "model_type", ""))
+    return list(found) if found else None
+
+
+def _conv1d_targets(model: Any, targets: Sequence[str]) -> bool:
+    """True when the LoRA targets are transformers' Conv1D (GPT-2 stores those weights transposed): peft needs
+    fan_in_fan_out=True for them (it would set it itself, with a warning)."""
+    from transformers.pytorch_utils import Conv1D
+
+    hits = [m for n, m in model.named_modules() if n.split(".")[-1] in set(targets)]
+    return bool(hits) and all(isinstance(m, Conv1D) for m in hits)
+
+
+def _build_model(cfg: FinetuneConfig, base_model: str, proto: dict[str, Any], last: str | None, tok: Any) -> Any:
     from ..models import load_causal_lm
 
     model = load_causal_lm(base_model, device="cpu", dtype=proto["precision"]["load_dtype"])
+    align_special_tokens(model, tok)
+    if getattr(model, "loss_type", None) is None:
+        model.loss_type = "ForCausalLM"  # GPT-2's class name does not say which loss; it is the causal-LM one
     if cfg.gradient_checkpointing:
         model.config.use_cache = False
     if cfg.regime == "full":
@@ -148,8 +235,10 @@ def _build_model(cfg: FinetuneConfig, base_model: str, proto: dict[str, Any], la
 
     if last:
         check_adapter_base(Path(last), base_model)
+    targets = list(cfg.lora.targets) if cfg.lora.targets else _default_targets(model)
     lcfg = LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
-                      target_modules=list(cfg.lora.targets) if cfg.lora.targets else None, task_type="CAUSAL_LM")
+                      target_modules=targets, task_type="CAUSAL_LM",
+                      fan_in_fan_out=bool(targets) and _conv1d_targets(model, targets))
     try:
         model = get_peft_model(model, lcfg)
     except ValueError as exc:

@@ -55,7 +55,7 @@ def protocol(cfg: FinetuneConfig, base_model: str, *, world: int, device: str) -
     return {
         "protocol_version": PROTOCOL_VERSION,
         "base_model": base_model,
-        "finetune": cfg.model_dump(mode="json", exclude={"model"}),
+        "finetune": cfg.model_dump(mode="json", exclude={"model", "report_to"}),  # logging is not protocol
         "world_size": world,
         "gradient_accumulation_steps": accum,
         "effective_batch_size": cfg.micro_batch_size * accum * world,
@@ -66,8 +66,10 @@ def protocol(cfg: FinetuneConfig, base_model: str, *, world: int, device: str) -
     }
 
 
-def training_arguments(proto: dict[str, Any], work_dir: str, *, device: str) -> Any:
-    """transformers.TrainingArguments for the protocol (no eval, no hub, no third-party loggers)."""
+def training_arguments(proto: dict[str, Any], work_dir: str, *, device: str, report_to: str = "none",
+                       run_name: str | None = None) -> Any:
+    """transformers.TrainingArguments for the protocol (no eval, no hub); `report_to` (finetune.report_to) names
+    the one experiment tracker that also receives the logs, "none" by default."""
     import inspect
 
     from transformers import TrainingArguments
@@ -98,7 +100,8 @@ def training_arguments(proto: dict[str, Any], work_dir: str, *, device: str) -> 
         save_steps=f["save_steps"],
         save_total_limit=2,  # the newest plus one: a crash while saving leaves a good one behind
         eval_strategy="no",
-        report_to="none",
+        report_to=report_to,
+        run_name=run_name,
         disable_tqdm=True,
         remove_unused_columns=False,
         use_cpu=device == "cpu",
