@@ -59,7 +59,12 @@ def cli(monkeypatch, capsys):
                 else:
                     m.delenv(k, raising=False)
             capsys.readouterr()
-            rc = main(list(args))
+            try:
+                rc = main(list(args))
+            finally:
+                from gsnr_bench.noise import configure_library_output
+
+                configure_library_output(verbose=True)  # main() quietened libraries for the process: undo it
             out = capsys.readouterr()
         return CliResult(rc, out.out, out.err)
 

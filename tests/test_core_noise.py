@@ -59,6 +59,7 @@ def test_verbose_undoes_only_what_quiet_set(monkeypatch):
 
     monkeypatch.delenv("TRANSFORMERS_VERBOSITY", raising=False)
     monkeypatch.setenv("DATASETS_VERBOSITY", "info")  # the user's own setting is kept
+    configure_library_output(verbose=True)  # whatever an earlier in-process CLI call set
     before = list(warnings.filters)
     try:
         configure_library_output(verbose=False)
