@@ -5,109 +5,162 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 
 STAGES = ("score", "select", "finetune", "generate", "judge")
 
 
-def _common(p: argparse.ArgumentParser, *, selectors: bool = True) -> None:
-    g = p.add_argument_group("configuration")
-    g.add_argument("--config", action="append", default=[], metavar="FILE.yaml",
-                   help="YAML config or shipped preset name (demo, paper/alpaca-llama2-7b-lora); repeatable, later wins")
-    g.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.SUB=VALUE",
-                   help="override one config key, e.g. --set judging.order=both (repeatable)")
-    g.add_argument("--run-dir", type=Path, help="run directory (default: runs/<config name>)")
-    g.add_argument("--train-data", help="Alpaca JSON/JSONL file or Hugging Face dataset name (data.train)")
-    g.add_argument("--proxy", help="proxy model dir or hub name (proxy.model)")
-    g.add_argument("--target", help="target model dir or hub name (finetune.model)")
-    g.add_argument("--testset", dest="testsets", action="extend", nargs="+",
-                   help="wizardlm, vicuna, a path, or NAME=PATH (data.testsets)")
-    g.add_argument("--judge", dest="judges", action="extend", nargs="+", help="judge name(s) (judging.judges)")
-    g.add_argument("--seed", type=int, help="global seed")
-    g.add_argument("--quiet", action="store_true", help="no progress bars")
-    g.add_argument("--verbose", action="store_true",
-                   help="also show the libraries' own warnings, logs and progress bars (transformers, peft, ...)")
-    if selectors:
-        g.add_argument("--selector", dest="selectors", action="extend", nargs="+",
-                       help="selector name(s) or path/to/file.py:ClassName (selection.selectors)")
-        g.add_argument("--ratio", dest="ratios", action="extend", nargs="+", type=float,
-                       help="fraction(s) of the pool to keep (selection.ratios)")
-        g.add_argument("--n", dest="sizes", action="extend", nargs="+", type=int, metavar="N",
-                       help="absolute budget(s): keep exactly N examples (selection.sizes); without --ratio, "
-                            "only these budgets run")
-        g.add_argument("--budget-base", type=int, help="n = round(ratio * BASE), e.g. 52002 as in Superfiltering")
+class _Help(argparse.HelpFormatter):
+    """Shows each option's default where it has one (not for flags, lists that start empty, or None)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        d = action.default
+        if "%(default)" in text or d in (None, False, [], argparse.SUPPRESS) or action.option_strings == []:
+            return text
+        return f"{text} (default: %(default)s)"
 
 
-def _judging(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--max-cost", type=float, metavar="USD",
-                   help="stop judging before this run's judge spend (over all its commands) passes USD")
-    p.add_argument("--concurrency", type=int, metavar="N", help="concurrent judge requests")
+def _parser(sub: Any, name: str, help: str, parents: list[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    return sub.add_parser(name, help=help, description=help, parents=parents, formatter_class=_Help)
+
+
+def _group(title: str, *options: tuple[tuple[str, ...], dict[str, Any]]) -> argparse.ArgumentParser:
+    """A parent parser holding one group of options, shared by the commands that use them."""
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group(title)
+    for flags, kw in options:
+        g.add_argument(*flags, **kw)
+    return p
+
+
+def _parents() -> dict[str, argparse.ArgumentParser]:
+    return {
+        "run": _group(
+            "run",
+            (("--config",), dict(action="append", default=[], metavar="PRESET_OR_FILE",
+                                 help="shipped preset (demo, paper/alpaca-llama2-7b-lora) or YAML file; repeatable, "
+                                      "later wins; on an existing run, applied over its recorded config")),
+            (("--set",), dict(dest="overrides", action="append", default=[], metavar="KEY.SUB=VALUE",
+                              help="override one config key with a YAML value, e.g. --set judging.order=both "
+                                   "(repeatable)")),
+            (("--run-dir",), dict(type=Path, metavar="DIR",
+                                  help="run directory; default runs/<config name> (runs/demo for the demo)")),
+            (("--seed",), dict(type=int, help="global seed (seed)")),
+            (("--quiet",), dict(action="store_true", help="no progress bars")),
+            (("--verbose",), dict(action="store_true",
+                                  help="also show the libraries' own warnings, logs and progress bars")),
+        ),
+        "pool": _group(
+            "pool and proxy",
+            (("--train-data",), dict(metavar="FILE_OR_DATASET",
+                                     help="Alpaca JSON/JSONL file or Hugging Face dataset name (data.train)")),
+            (("--proxy",), dict(metavar="DIR_OR_HUB_NAME", help="proxy model for scoring (proxy.model)")),
+            (("--selector",), dict(dest="selectors", action="extend", nargs="+", metavar="SELECTOR",
+                                   help="selector name or path/to/file.py:ClassName; several allowed "
+                                        "(selection.selectors)")),
+        ),
+        "budgets": _group(
+            "budgets",
+            (("--ratio",), dict(dest="ratios", action="extend", nargs="+", type=float, metavar="RATIO",
+                                help="fraction of the pool to keep; several allowed (selection.ratios)")),
+            (("--n",), dict(dest="sizes", action="extend", nargs="+", type=int, metavar="N",
+                            help="absolute budget: keep exactly N examples; several allowed; without --ratio, "
+                                 "only these run (selection.sizes)")),
+            (("--budget-base",), dict(type=int, metavar="N",
+                                      help="n = round(ratio * N), e.g. 52002 as in Superfiltering "
+                                           "(selection.budget_base)")),
+        ),
+        "target": _group(
+            "target", (("--target",), dict(metavar="DIR_OR_HUB_NAME", help="target model (finetune.model)"))),
+        "testsets": _group(
+            "test sets", (("--testset",), dict(dest="testsets", action="extend", nargs="+", metavar="TESTSET",
+                                               help="wizardlm, vicuna, a path, or NAME=PATH; several allowed "
+                                                    "(data.testsets)"))),
+        "judging": _group(
+            "judging",
+            (("--judge",), dict(dest="judges", action="extend", nargs="+", metavar="JUDGE",
+                                help="judge name (judges/*.yaml, `gsnr-bench ls judges`); several allowed "
+                                     "(judging.judges)")),
+            (("--max-cost",), dict(type=float, metavar="USD",
+                                   help="stop judging before this run's judge spend (all its commands) passes USD")),
+            (("--concurrency",), dict(type=int, metavar="N", help="concurrent judge requests (judging.concurrency)")),
+        ),
+    }
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gsnr-bench",
         description="Benchmark instruction-tuning data selectors: select -> fine-tune -> generate -> judge -> report.",
+        formatter_class=_Help,
     )
     parser.add_argument("--version", action="version", version=f"gsnr-bench {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    p = sub.add_parser("run", help="every stage for the given selectors and ratios, then the report "
-                                   "(default: the offline demo)")
-    _common(p)
-    _judging(p)
+    par = _parents()
+    # each stage command takes the options of the stages it runs, and no others
+    uses = {"score": ["run", "pool"], "select": ["run", "pool", "budgets"],
+            "finetune": ["run", "pool", "budgets", "target"], "generate": ["run", "pool", "budgets", "target", "testsets"],
+            "judge": ["run", "pool", "budgets", "target", "testsets", "judging"]}
+    _parser(sub, "run", "every stage for the given selectors and budgets, then the report (no inputs and no "
+                        "--config: the offline demo)", [par[k] for k in uses["judge"]])
     for stage in STAGES:
-        p = sub.add_parser(stage, help=f"run the pipeline up to the {stage} stage (earlier stages are reused)")
-        _common(p)
+        p = _parser(sub, stage, f"the pipeline up to the {stage} stage (finished stages are reused)",
+                    [par[k] for k in uses[stage]])
         if stage == "judge":
-            p.add_argument("--dry-run", action="store_true", help="print the number of calls and estimated cost")
-            _judging(p)
+            p.add_argument("--dry-run", action="store_true", help="print the calls and estimated cost; send nothing")
 
-    p = sub.add_parser("report", help="re-render a run's report from its files (every judged cell; runs no stage)")
-    p.add_argument("--run-dir", type=Path, default=Path("runs/demo"), help="run directory (default: %(default)s)")
+    p = _parser(sub, "report", "re-render a run's report from its files (every judged cell; runs no stage)", [])
+    p.add_argument("--run-dir", type=Path, default=Path("runs/demo"), metavar="DIR", help="run directory")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
-    p = sub.add_parser("ls", help="list selectors, judges, generators or runs")
-    p.add_argument("what", choices=["selectors", "judges", "generators", "runs"])
-    p.add_argument("--runs-root", type=Path, default=Path("runs"), help="where to look for runs (ls runs)")
+    p = _parser(sub, "ls", "list selectors, judges, generators or runs", [])
+    p.add_argument("what", choices=["selectors", "judges", "generators", "runs"], help="what to list")
+    p.add_argument("--runs-root", type=Path, default=Path("runs"), metavar="DIR", help="where to look for runs")
 
-    p = sub.add_parser("leaderboard", help="publish leaderboard tables and a static HTML page")
+    p = _parser(sub, "leaderboard", "publish leaderboard tables and a static HTML page", [])
     lsub = p.add_subparsers(dest="leaderboard_command", metavar="ACTION", required=True)
-    pp = lsub.add_parser("publish", help="CSV + Markdown + LaTeX + HTML from one or more run directories")
-    pp.add_argument("runs", nargs="+", type=Path)
-    pp.add_argument("--out", type=Path, default=Path("leaderboard"))
+    pp = _parser(lsub, "publish", "CSV + Markdown + LaTeX + HTML from one or more run directories", [])
+    pp.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR", help="run directories to merge")
+    pp.add_argument("--out", type=Path, default=Path("leaderboard"), metavar="DIR", help="output directory")
 
-    p = sub.add_parser("export", help="write a finished subset (rank order, with scores) for another trainer")
-    p.add_argument("--run-dir", type=Path, required=True)
-    p.add_argument("--selector", required=True)
-    p.add_argument("--ratio", type=float, required=True)
+    p = _parser(sub, "export", "write a finished subset (rank order, with scores) for another trainer", [])
+    p.add_argument("--run-dir", type=Path, required=True, metavar="DIR", help="run directory")
+    p.add_argument("--selector", required=True, help="selector of the subset")
+    p.add_argument("--ratio", type=float, required=True, help="ratio of the subset")
     p.add_argument("--format", dest="export_format", metavar="FORMAT",
-                   help="alpaca-json | jsonl | hf-dataset (default: from --out's extension, .json or .jsonl)")
-    p.add_argument("--out", type=Path, required=True)
+                   help="alpaca-json | jsonl | hf-dataset; default from --out's extension (.json, .jsonl)")
+    p.add_argument("--out", type=Path, required=True, metavar="PATH", help="file or directory to write")
     p.add_argument("--force", action="store_true", help="replace an existing --out")
-    p.add_argument("--subset", help="subset directory name, when the run holds several for this selector and ratio")
-    p.add_argument("--train-data", help="the pool, when the run's data.train cannot be found from here")
+    p.add_argument("--subset", metavar="NAME",
+                   help="subset directory name, when the run holds several for this selector and ratio")
+    p.add_argument("--train-data", metavar="FILE_OR_DATASET",
+                   help="the pool, when the run's own cannot be found from here")
 
-    p = sub.add_parser("import-human", help="import human win/tie/lose labels into a run and report agreement")
-    p.add_argument("file", type=Path)
-    p.add_argument("--run-dir", type=Path, required=True)
+    p = _parser(sub, "import-human", "import human win/tie/lose labels into a run and report agreement", [])
+    p.add_argument("file", type=Path, metavar="FILE", help="CSV or JSONL: testset, question_id, system_a, system_b, "
+                                                           "label, annotator")
+    p.add_argument("--run-dir", type=Path, required=True, metavar="DIR", help="run directory")
 
-    p = sub.add_parser("import-judgments", help="import Superfiltering/Cherry review JSON or FastChat pairwise JSONL")
-    p.add_argument("file", type=Path)
-    p.add_argument("--format", required=True, choices=["superfiltering", "fastchat"])
-    p.add_argument("--run-dir", type=Path, required=True)
-    p.add_argument("--system", help="name of the system judged against the baseline (superfiltering format)")
-    p.add_argument("--baseline", default="full")
-    p.add_argument("--testset", required=True, help="test set the judgments belong to")
-    p.add_argument("--judge", default="imported", help="judge name to record (fastchat: default the file's)")
+    p = _parser(sub, "import-judgments", "import Superfiltering/Cherry review JSON or FastChat pairwise JSONL", [])
+    p.add_argument("file", type=Path, metavar="FILE", help="the judgment file")
+    p.add_argument("--format", required=True, choices=["superfiltering", "fastchat"], help="the file's format")
+    p.add_argument("--run-dir", type=Path, required=True, metavar="DIR", help="run directory (made if new)")
+    p.add_argument("--system", metavar="SELECTOR@RATIO",
+                   help="the system judged against the baseline (required for superfiltering)")
+    p.add_argument("--baseline", default="full", metavar="NAME", help="the baseline system's name")
+    p.add_argument("--testset", required=True, metavar="TESTSET", help="test set the judgments belong to")
+    p.add_argument("--judge", default="imported", metavar="NAME", help="judge name to record (fastchat: the file's "
+                                                                        "judge model unless given)")
     p.add_argument("--combine", choices=["lenient", "strict"], default=None,
-                   help="how two orders combine (default: the format's own: superfiltering lenient, fastchat strict)")
-    p.add_argument("--model", default="imported", help="target model the judged systems were trained from "
-                   "(shown in the leaderboard; default: %(default)s)")
-    p.add_argument("--regime", default="imported", help="training regime of the judged systems (lora, full; "
-                   "default: %(default)s)")
-    p.add_argument("--dataset", default=None, help="training pool of the judged systems (default: imported)")
+                   help="how two orders combine; default the format's own: superfiltering lenient, fastchat strict")
+    p.add_argument("--model", default="imported", metavar="NAME",
+                   help="target model the judged systems were trained from, shown in the leaderboard")
+    p.add_argument("--regime", default="imported", metavar="NAME", help="training regime of the judged systems "
+                                                                        "(lora, full)")
+    p.add_argument("--dataset", default="imported", metavar="NAME", help="training pool of the judged systems")
     return parser
 
 

@@ -22,7 +22,7 @@ def select(cli, tmp_path):
 
 
 def _select(cli, tmp_path, *extra, train=None):
-    args = ["select", "--selector", "random", "--proxy", "unused", "--target", "unused", "--testset", "vicuna",
+    args = ["select", "--selector", "random", "--proxy", "unused",
             "--run-dir", str(tmp_path / "run"), "--quiet"]
     if train is not None:
         args += ["--train-data", str(train)]

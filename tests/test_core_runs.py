@@ -218,8 +218,8 @@ def test_select_records_history_and_keeps_it(tmp_path):
 
 # ------------------------------------------------------------------ 8. everything validated before any work
 @pytest.mark.parametrize("extra,pattern", [
-    (["--judge", "gtp"], "unknown judge 'gtp'"),
-    (["--testset", "no/such.jsonl"], "test set file not found"),
+    (["--set", "judging.judges=[gtp]"], "unknown judge 'gtp'"),
+    (["--set", "data.testsets=[no/such.jsonl]"], "test set file not found"),
     (["--config", "no-such-preset"], "config not found"),
     (["--proxy", "./no/such/dir", "--selector", "ifd-superfiltering"], "proxy model not found"),
 ])
@@ -237,7 +237,7 @@ def test_a_failed_command_leaves_the_record_as_it_was(tmp_path, capsys):
     assert main(["select", "--train-data", str(pool), "--selector", "random", "--ratio", "0.5", "--run-dir", str(run),
                  "--quiet"]) == 0
     before = (run / "config.yaml").read_bytes()
-    assert main(["select", "--run-dir", str(run), "--judge", "gtp", "--quiet"]) == 2
+    assert main(["select", "--run-dir", str(run), "--set", "judging.judges=[gtp]", "--quiet"]) == 2
     assert (run / "config.yaml").read_bytes() == before
 
 

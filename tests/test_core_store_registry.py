@@ -59,7 +59,7 @@ def _pool(tmp_path):
 
 def _select_args(tmp_path, pool, selector):
     return ["select", "--selector", selector, "--ratio", "0.25", "--train-data", str(pool), "--proxy", "unused",
-            "--target", "unused", "--testset", "vicuna", "--run-dir", str(tmp_path / "run"), "--quiet"]
+            "--run-dir", str(tmp_path / "run"), "--quiet"]
 
 
 def _selected(tmp_path):

@@ -82,7 +82,7 @@ def _select(cli, tmp_path, *extra):
     pool = tmp_path / "pool.json"
     pool.write_text(json.dumps([{"instruction": f"q{i}", "output": "x" * (i + 1)} for i in range(6)]))
     return cli("select", "--selector", "longest", "--set", "selection.params.longest.unit=chars",
-                   "--train-data", str(pool), "--proxy", "unused", "--target", "unused", "--testset", "vicuna",
+                   "--train-data", str(pool), "--proxy", "unused",
                    "--run-dir", str(tmp_path / "run"), "--quiet", *extra, cwd=tmp_path)
 
 

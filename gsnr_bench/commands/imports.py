@@ -78,7 +78,7 @@ def cmd_import_judgments(args: argparse.Namespace) -> int:
     systems: dict[str, dict[str, Any]] = {}
     for s in sorted({r["system"] for r in records}):
         sel, ratio = parse_system(s)
-        systems[s] = {"dataset": args.dataset or "imported", "target_model": args.model, "regime": args.regime,
+        systems[s] = {"dataset": args.dataset, "target_model": args.model, "regime": args.regime,
                       "selector": sel, "ratio": ratio, "protocol": f"{IMPORTED_PROTOCOL}-{records[0]['prompt_version']}"}
     tagged = [{**r, "cell": imported_group(r["system"], systems[r["system"]])} for r in records]
     check_records((existing.records if existing else []) + tagged)  # duplicates, outcomes, prompt versions
