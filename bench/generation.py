@@ -37,7 +37,7 @@ def main() -> None:
     from gsnr_bench.fileio import write_json
     from gsnr_bench.generation.config import GenerationConfig
     from gsnr_bench.generation.hf import HFGenerator
-    from gsnr_bench.training.templates import build_prompt
+    from gsnr_bench.templates import build_prompt
     from tiny_models import build_tiny_gpt2
 
     torch.manual_seed(0)

@@ -60,7 +60,7 @@ def build_proxy(path: Path) -> Path:
     from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
     from gsnr_bench.data.config import DemoConfig
-    from gsnr_bench.training.templates import load_template
+    from gsnr_bench.templates import load_template
 
     demo = DemoConfig()
     texts = [f"{e.instruction}\n{e.input}\n{e.output}" for e in pool(2000)]

@@ -10,7 +10,7 @@ from gsnr_bench.generation.config import GenerationConfig
 from gsnr_bench.generation.long_prompts import JOIN, excluded_questions, fit_question
 from gsnr_bench.generation.stage import generate
 from gsnr_bench.records import Question
-from gsnr_bench.training.templates import build_prompt, load_template
+from gsnr_bench.templates import build_prompt, load_template
 from tiny_models import questions, tiny_gpt2  # noqa: F401  (fixture)
 
 WORDS = lambda text: len(text.split())  # noqa: E731  a token counter for the pure tests

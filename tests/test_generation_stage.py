@@ -12,7 +12,7 @@ from gsnr_bench.generation.stage import choose_backend, generate
 from gsnr_bench.records import Question
 from gsnr_bench.training.config import FinetuneConfig
 from gsnr_bench.training.finetune import finetune
-from gsnr_bench.training.templates import build_prompt
+from gsnr_bench.templates import build_prompt
 from tiny_models import examples, questions, tiny_gpt2  # noqa: F401  (fixture)
 
 

@@ -17,7 +17,7 @@ from gsnr_bench.fileio import read_jsonl
 from gsnr_bench.generation import vllm as backend
 from gsnr_bench.generation.config import GenerationConfig
 from gsnr_bench.generation.stage import generate
-from gsnr_bench.training.templates import build_prompt
+from gsnr_bench.templates import build_prompt
 from tiny_models import questions
 
 

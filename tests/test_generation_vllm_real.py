@@ -34,7 +34,7 @@ from gsnr_bench.generation.stage import generate
 from gsnr_bench.records import Question
 from gsnr_bench.training.config import FinetuneConfig, LoraConfig
 from gsnr_bench.training.finetune import finetune
-from gsnr_bench.training.templates import build_prompt
+from gsnr_bench.templates import build_prompt
 from tiny_models import build_tiny_gpt2, build_tiny_llama, examples
 
 pytestmark = [

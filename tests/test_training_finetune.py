@@ -10,7 +10,7 @@ from transformers import TrainerCallback
 
 from gsnr_bench.errors import ConfigError, DataError
 from gsnr_bench.fileio import read_json, read_jsonl
-from gsnr_bench.training.artifacts import load_for_inference
+from gsnr_bench.artifacts import load_for_inference
 from gsnr_bench.training.config import FinetuneConfig
 from gsnr_bench.training.finetune import finetune
 from tiny_models import examples, tiny_gpt2, tiny_gpt2_other  # noqa: F401  (fixtures)

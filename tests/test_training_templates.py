@@ -6,7 +6,7 @@ import pytest
 
 from gsnr_bench.errors import DataError
 from gsnr_bench.records import Example
-from gsnr_bench.training.templates import (IGNORE_INDEX, Collator, build_prompt, encode_example, encode_examples,
+from gsnr_bench.templates import (IGNORE_INDEX, Collator, build_prompt, encode_example, encode_examples,
                                            prepare_tokenizer)
 from tiny_models import build_tokenizer, tiny_gpt2  # noqa: F401  (fixture)
 

@@ -230,7 +230,7 @@ def _train_tokenizer(corpus: list[str], vocab_size: int, out: Path) -> None:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
-    from ..training.templates import load_template  # the template's words get tokens too
+    from ..templates import load_template  # the template's words get tokens too
 
     tk = Tokenizer(models.BPE())
     tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)

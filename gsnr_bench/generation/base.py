@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..records import Question
-from ..training.templates import build_prompt
+from ..templates import build_prompt
 from .config import GenerationConfig
 
 

@@ -20,8 +20,8 @@ class HFGenerator:
 
     def __init__(self, model_dir: Path, cfg: GenerationConfig, *, device: str = "auto") -> None:
         from ..models import resolve_device
-        from ..training.artifacts import load_for_inference
-        from ..training.templates import prepare_tokenizer
+        from ..artifacts import load_for_inference
+        from ..templates import prepare_tokenizer
 
         self.cfg = cfg
         self.device = resolve_device(device)

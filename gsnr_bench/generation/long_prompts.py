@@ -22,7 +22,7 @@ from typing import Callable, Iterable
 
 from ..errors import DataError
 from ..fileio import read_jsonl
-from ..training.templates import build_prompt
+from ..templates import build_prompt
 
 POLICIES = ("truncate", "skip", "error")
 JOIN = " ... "

@@ -202,7 +202,7 @@ def engine_kwargs(model: str, cfg: GenerationConfig, *, cpu: bool) -> tuple[dict
 
 def _merge(model_dir: Path, weights: Path, arch: str) -> str:
     """The adapter merged into its base, saved as a full model in a temporary directory (kept with the engine)."""
-    from ..training.artifacts import load_for_inference
+    from ..artifacts import load_for_inference
 
     path = str(Path(weights).resolve())
     if path in _SLOT.merged and Path(_SLOT.merged[path]).is_dir():
@@ -237,7 +237,7 @@ class VLLMGenerator:
     name = "vllm"
 
     def __init__(self, model_dir: Path, cfg: GenerationConfig) -> None:
-        from ..training.artifacts import check_adapter_base, read_trained
+        from ..artifacts import check_adapter_base, read_trained
 
         vllm, LoRARequest = _import_vllm()
         weights, self.info = read_trained(model_dir)

@@ -15,10 +15,10 @@ from typing import Any, Callable, Sequence
 from ..errors import ConfigError, DataError
 from ..fileio import dumps, read_json, write_bytes, write_json
 from ..records import Example
-from .artifacts import MODEL_SUBDIR, TRAINED, check_adapter_base
+from ..artifacts import MODEL_SUBDIR, TRAINED, check_adapter_base
 from .config import FinetuneConfig
 from .plan import protocol, training_arguments, world_size
-from .templates import Collator, encode_examples, prepare_tokenizer
+from ..templates import Collator, encode_examples, prepare_tokenizer
 
 ProgressFn = Callable[[str, int, int], None]
 ARGS_FILE = "training_args.json"

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from .config import FinetuneConfig
-from .templates import IGNORE_INDEX, template_fingerprint
+from ..templates import IGNORE_INDEX, template_fingerprint
 
 PROTOCOL_VERSION = 1
 

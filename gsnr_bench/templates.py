@@ -18,9 +18,9 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from ..errors import DataError
-from ..records import Example
-from ..resources import find_resource
+from .errors import DataError
+from .records import Example
+from .resources import find_resource
 
 IGNORE_INDEX = -100  # label value the causal-LM loss ignores
 TEMPLATE_FILES = {"input": "alpaca-input-v1.txt", "noinput": "alpaca-noinput-v1.txt"}
