@@ -57,6 +57,12 @@ def _ours(f: tuple) -> bool:
 
 def _apply_to_imported(verbose: bool) -> None:
     """The same settings for libraries this process imported already (their env vars were read at import)."""
+    with warnings.catch_warnings():  # a hub imported with HF_HUB_DISABLE_PROGRESS_BARS=1 refuses to re-enable
+        warnings.simplefilter("ignore")  # its bars, with a warning: the env's choice stands, silently
+        _apply_levels(verbose)
+
+
+def _apply_levels(verbose: bool) -> None:
     if "transformers" in sys.modules:
         from transformers.utils import logging as tl
 

@@ -18,7 +18,7 @@ from .errors import BudgetExceeded, ConfigError, DataError
 from .fileio import read_json, read_jsonl, write_json, write_jsonl
 from .progress import console, progress_bar
 from .records import Example, Question
-from .selection.budgets import budget_label, budget_ratio
+from .budgets import budget_label, budget_ratio
 from .store import CELL, CELL_VERSION, RunStore, StageDir, Timer, content_hash
 
 BASELINE = "full"
@@ -252,8 +252,8 @@ class Pipeline:
         return self._run_stage(sd, work)
 
     def subset(self, selector: str, ratio: Any) -> StageDir:
-        from .selection.budgets import Size, budget_n
-        from .selection.ranking import budget
+        from .budgets import Size, budget_n
+        from .budgets import budget
 
         scores_sd = self.scores(selector)
         n_pool = len(self.inputs.pool)
@@ -452,7 +452,7 @@ class Pipeline:
         names (selectors, judges, test sets), parameter types, files, budgets, judge endpoints. The demo
         world is itself a stage, so its synthetic inputs are checked when it exists."""
         from . import registry
-        from .selection.ranking import budget
+        from .budgets import budget
 
         c = self.cfg
         if not selectors:
@@ -490,7 +490,7 @@ class Pipeline:
                     check_endpoint(spec, c.judging)
         n_pool = self._pool_size()
         if upto != "score":
-            from .selection.budgets import check_sizes
+            from .budgets import check_sizes
 
             ns = [budget(r, n_pool, c.selection.budget_base) for r in c.selection.ratios]
             check_sizes(c.selection.sizes, n_pool, dict(zip(c.selection.ratios, ns)))
@@ -519,7 +519,7 @@ class Pipeline:
 
     def cells(self, selectors: list[str]) -> list[tuple[str, Any]]:
         """selector x budget: the ratios, then the absolute sizes (--n; selection/budgets.py)."""
-        from .selection.budgets import budget_list
+        from .budgets import budget_list
 
         return [(s, b) for s in selectors for b in budget_list(self.cfg.selection)]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Sequence
 
 Outcome = Literal["win", "tie", "lose"]
 
@@ -49,6 +49,21 @@ class Answer:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+Side = Literal["system", "baseline"]
+
+
+def to_system_side(first: Side, scores: Sequence[float]) -> tuple[float, float]:
+    """Map a judgment call's scores as presented (Assistant 1, Assistant 2) to (system, baseline). The only
+    place where presentation order is undone (the judgment record contract, docs/ARCHITECTURE.md)."""
+    a1, a2 = float(scores[0]), float(scores[1])
+    return (a1, a2) if first == "system" else (a2, a1)
+
+
+def call_outcome(first: Side, scores: Sequence[float]) -> Outcome:
+    s, b = to_system_side(first, scores)
+    return "win" if s > b else "lose" if s < b else "tie"
 
 
 def judgment_key(r: dict[str, Any]) -> tuple:

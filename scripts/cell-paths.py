@@ -9,7 +9,7 @@ selection.jsonl (`-` for the 100% baseline) and the model stage directory
 (RUN/models/<system>-<hash>). Subsets are computed first when missing (the score and select stages run, under
 the store's lock, exactly as `gsnr-bench select` would); nothing is fine-tuned. Train with
 
-    accelerate launch --config_file configs/accelerate/fsdp.yaml -m gsnr_bench.training.launch \\
+    accelerate launch --config_file configs/accelerate/fsdp.yaml -m gsnr_bench.commands.launch \\
         --config CONFIG --subset SUBSET --out MODEL_DIR
 
 (omit --subset for the baseline); the next `gsnr-bench generate/judge/run` with the same config finds the

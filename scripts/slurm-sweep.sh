@@ -7,7 +7,7 @@
 #
 # Environment (all optional):
 #   SELECTORS="gsnr random ifd-superfiltering"  RATIOS="0.05 0.1 0.15"   the sweep grid (cells = product)
-#   GPUS=1             GPUs per fine-tune; >1 runs gsnr_bench.training.launch under `accelerate launch`
+#   GPUS=1             GPUs per fine-tune; >1 runs gsnr_bench.commands.launch under `accelerate launch`
 #   ACCEL_CONFIG=configs/accelerate/fsdp.yaml   (or configs/accelerate/deepspeed-zero3.yaml), used when GPUS>1
 #   EVAL_UPTO=judge    last stage of the eval tasks: judge, or generate when compute nodes cannot reach the judge
 #   SBATCH_ARGS="--partition=gpu --time=24:00:00 --account=..."   passed to every sbatch
@@ -72,10 +72,10 @@ train_model() {
   local name="$1" subset="$2" out="$3" sub=()
   [[ "$subset" != "-" ]] && sub=(--subset "$subset")
   mkdir -p "$out"
-  local launch=(python -m gsnr_bench.training.launch)
+  local launch=(python -m gsnr_bench.commands.launch)
   if (( GPUS > 1 )); then
     launch=(accelerate launch --config_file "$ACCEL_CONFIG" --num_processes "$GPUS"
-            -m gsnr_bench.training.launch)
+            -m gsnr_bench.commands.launch)
   fi
   echo "[$(date -Is)] fine-tune $name -> $out"
   flock "$out/.lock" bash -c '[[ -f "$1/trained.json" && -d "$1/model" ]] && exit 0; shift; exec "$@"' _ \

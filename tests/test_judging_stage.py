@@ -13,7 +13,7 @@ from rich.progress import Progress
 from gsnr_bench.errors import BudgetExceeded, EndpointError
 from gsnr_bench.fileio import read_jsonl
 from gsnr_bench.judging.config import JudgingConfig
-from gsnr_bench.judging.diagnostics import bias_diagnostics
+from gsnr_bench.diagnostics import bias_diagnostics
 from gsnr_bench.judging.reference_server import Faults, ReferenceJudgeServer, serve_reference_for
 from gsnr_bench.judging.spec import load_judge, parse_judge
 from gsnr_bench.judging.stage import Comparison, dry_run, judge

@@ -10,7 +10,7 @@ from gsnr_bench import registry
 from gsnr_bench.errors import DataError
 from gsnr_bench.records import Example
 from gsnr_bench.selection.base import SelectionContext
-from gsnr_bench.selection.budgets import Size, budget_n, parse_system
+from gsnr_bench.budgets import Size, budget_n, parse_system
 from gsnr_bench.selection.longest import LongestSelector
 from gsnr_bench.selection.ranking import rank_order
 from tiny_models import build_tokenizer

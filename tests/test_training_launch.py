@@ -1,4 +1,4 @@
-"""The multi-process entry: `accelerate launch --cpu --num_processes 1 -m gsnr_bench.training.launch` on a tiny
+"""The multi-process entry: `accelerate launch --cpu --num_processes 1 -m gsnr_bench.commands.launch` on a tiny
 target (the same code path FSDP/ZeRO-3 runs take on GPUs), and its one-line errors."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from gsnr_bench.fileio import read_json, write_jsonl
-from gsnr_bench.training.launch import main
+from gsnr_bench.commands.launch import main
 from tiny_models import examples, tiny_gpt2  # noqa: F401  (fixture)
 
 FT = {"regime": "lora", "lr": 1e-3, "epochs": 1, "batch_size": 4, "micro_batch_size": 2, "max_length": 96}
@@ -33,7 +33,7 @@ def test_accelerate_launch_one_cpu_process(tiny_gpt2, tmp_path):
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "1",
            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-           "-m", "gsnr_bench.training.launch", "--config", str(cfg), "--pool", str(pool),
+           "-m", "gsnr_bench.commands.launch", "--config", str(cfg), "--pool", str(pool),
            "--subset", str(subset), "--base", str(tiny_gpt2), "--out", str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ})
     assert proc.returncode == 0, proc.stderr[-3000:]

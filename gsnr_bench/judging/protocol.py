@@ -13,7 +13,7 @@ import yaml
 from ..errors import ConfigError
 from ..resources import find_resource
 
-Side = Literal["system", "baseline"]
+from ..records import Side, call_outcome, to_system_side  # noqa: F401  (the record contract; re-exported)
 Outcome = Literal["win", "tie", "lose", "failed"]
 
 
@@ -70,18 +70,6 @@ def presentation_orders(order: str, seed: int, testset: str, question_id: str) -
     if order == "both":
         return ["system", "baseline"]
     raise ConfigError(f"unknown judging order {order!r} (shuffle or both)")
-
-
-def to_system_side(first: Side, scores: Sequence[float]) -> tuple[float, float]:
-    """Map scores as presented (Assistant 1, Assistant 2) to (system, baseline). The only place
-    where presentation order is undone."""
-    a1, a2 = float(scores[0]), float(scores[1])
-    return (a1, a2) if first == "system" else (a2, a1)
-
-
-def call_outcome(first: Side, scores: Sequence[float]) -> Literal["win", "tie", "lose"]:
-    s, b = to_system_side(first, scores)
-    return "win" if s > b else "lose" if s < b else "tie"
 
 
 def combine(outcomes: Sequence[str], rule: str) -> Outcome:

@@ -22,7 +22,7 @@ from .cache import JudgeCache, cache_key, legacy_cache_key
 from .client import CallFailed, JudgeClient, Reply
 from .config import JudgingConfig
 from .cost import Budget, estimate_prompt_tokens, expected_completion_tokens
-from .diagnostics import bias_diagnostics
+from ..diagnostics import bias_diagnostics
 from .progress import JudgeProgress
 from .protocol import PromptTemplate, call_outcome, combine, load_prompt, parse_verdict, presentation_orders
 from .records import compact_judgments, is_judged, read_judgments, record_key

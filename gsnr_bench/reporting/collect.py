@@ -118,7 +118,7 @@ def load_imports(run: Path) -> list[tuple[Path, dict]]:
 
 
 def collect(run: str | Path) -> RunResults:
-    from ..judging.diagnostics import bias_diagnostics
+    from ..diagnostics import bias_diagnostics
     from .config import ReportConfig
     from .length_stats import attach_answer_tokens, selector_length_rows
     from .results import CellMeta, results_from_judgments

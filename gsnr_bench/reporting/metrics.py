@@ -175,7 +175,7 @@ def cohen_kappa(a: Sequence[str], b: Sequence[str]) -> float:
 def precision_lift(ranked_ids: Sequence[str], clean: Mapping[str, bool],
                    ratios: Sequence[float]) -> list[dict[str, float]]:
     """Per ratio: clean rate of the top n = round(ratio * N) vs the pool's base clean rate."""
-    from ..selection.ranking import budget
+    from ..budgets import budget
 
     missing = [i for i in ranked_ids if i not in clean]
     if missing:

@@ -7,6 +7,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..budgets import budget  # noqa: F401  (the budget rule lives in core; re-exported)
 from ..errors import DataError
 from .base import ScoreResult
 
@@ -36,19 +37,6 @@ def rank_order(result: ScoreResult, seed: int) -> list[int]:
     scores = np.array([float(s) if math.isfinite(float(s)) else -math.inf for s in result.scores])
     # lexsort sorts by the last key first
     return np.lexsort((tiebreak, -scores, ~eligible)).tolist()
-
-
-def budget(ratio: float, pool_size: int, budget_base: int | None = None) -> int:
-    """n = round(ratio * N) of the actual pool, or of a fixed base (Superfiltering uses 52002)."""
-    if not (0 < ratio <= 1):
-        raise DataError(f"ratio {ratio} is outside (0, 1]")
-    base = budget_base if budget_base is not None else pool_size
-    n = int(round(ratio * base))
-    if n < 1:
-        raise DataError(f"ratio {ratio} of {base} examples selects nothing; use a larger ratio or pool")
-    if n > pool_size:
-        raise DataError(f"budget {n} (ratio {ratio} of base {base}) exceeds the pool of {pool_size} examples")
-    return n
 
 
 def score_rows(result: ScoreResult, order: list[int]) -> list[dict[str, Any]]:

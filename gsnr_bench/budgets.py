@@ -1,6 +1,6 @@
 """Absolute budgets beside ratios: `--n 1000` / `selection.sizes` keep exactly n examples.
 
-A ratio budget is a float (n = round(ratio * N), `ranking.budget`); an absolute one is a `Size`. Systems are
+A ratio budget is a float (n = round(ratio * N), `budget`); an absolute one is a `Size`. Systems are
 named `selector@ratio` (`gsnr@0.1`) and `selector@nN` (`longest@n1000`); `parse_system` reads both back."""
 
 from __future__ import annotations
@@ -10,7 +10,20 @@ import re
 from dataclasses import dataclass
 from typing import Any, Union
 
-from ..errors import DataError
+from .errors import DataError
+
+
+def budget(ratio: float, pool_size: int, budget_base: int | None = None) -> int:
+    """n = round(ratio * N) of the actual pool, or of a fixed base (Superfiltering uses 52002)."""
+    if not (0 < ratio <= 1):
+        raise DataError(f"ratio {ratio} is outside (0, 1]")
+    base = budget_base if budget_base is not None else pool_size
+    n = int(round(ratio * base))
+    if n < 1:
+        raise DataError(f"ratio {ratio} of {base} examples selects nothing; use a larger ratio or pool")
+    if n > pool_size:
+        raise DataError(f"budget {n} (ratio {ratio} of base {base}) exceeds the pool of {pool_size} examples")
+    return n
 
 
 @dataclass(frozen=True, order=True)

@@ -1,6 +1,6 @@
 """Fine-tune one sweep cell, as one process or under `accelerate launch` (FSDP / DeepSpeed ZeRO-3):
 
-    accelerate launch --config_file configs/accelerate/fsdp.yaml -m gsnr_bench.training.launch \\
+    accelerate launch --config_file configs/accelerate/fsdp.yaml -m gsnr_bench.commands.launch \\
         --config configs/paper/alpaca-llama2-7b-full.yaml --subset RUN/subsets/gsnr-0.05-abc/selection.jsonl \\
         --out RUN/models/gsnr@0.05-xyz
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m gsnr_bench.training.launch", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m gsnr_bench.commands.launch", description=__doc__.split("\n")[0])
     p.add_argument("--config", action="append", default=[], help="YAML config or preset (repeatable)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--subset", type=Path, help="selection.jsonl ({id, ...} per line); omit for the whole pool")
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from ..config import build_config
         from ..data.pool import load_pool
-        from .finetune import finetune
+        from ..training.finetune import finetune
 
         cfg = build_config(args.config, args.overrides)
         base = args.base or cfg.finetune.model
