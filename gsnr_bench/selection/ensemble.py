@@ -4,7 +4,7 @@ Training loss = mean over members of (mean over the batch of each example's toke
 All members go through the backbone as one stacked [M*b, T] batch. Norms come from pernorms.StackedLoraFn
 in the same backward that produces the training gradient:
 - norms="inpass" (default): epoch e's norm of example i is taken in epoch e's own training step, at the
-  parameters of that step. Free (no extra pass; DESIGN.md measured x3.4 end to end) and what the paper
+  parameters of that step. Free (no extra pass: 3.4x faster end to end than a separate scoring pass in the prototype measurements) and what the paper
   describes as "collected during training".
 - norms="snapshot": an extra forward/backward over the pool at the end of epoch e, at the epoch's final
   parameters (an exact snapshot; every member sees the same example at the same parameters).
@@ -47,7 +47,8 @@ class EngineConfig:
     norms: str = "inpass"  # inpass | snapshot
     record_epochs: list[int] = field(default_factory=lambda: [1, 2])
     max_tokens: int = 2048  # per stacked pass (padded tokens); larger steps are split into micro-batches
-    # (2048: DESIGN.md measured 1-2.5k tokens per pass best on CPU; bench/scoring.py: x1.2 over 4096)
+    # (2048: 1-2.5k tokens per pass measured best on a 2-core CPU, larger passes spill cache and page-fault;
+    # bench/scoring.py: x1.2 over 4096)
     autocast: Any = None  # torch dtype for autocast on CUDA (bf16/fp16), None = native dtype
 
     def check(self) -> None:

@@ -1,4 +1,4 @@
-"""GrADS ("Learn More, Forget Less: a gradient-aware data selection approach"; DESIGN.md section 4).
+"""GrADS ("Learn More, Forget Less: a gradient-aware data selection approach"; docs/selectors.md).
 
 The paper's recipe, as far as it is specified: fine-tune the proxy for one epoch on the pool (a preliminary
 fine-tune), take every example's gradient magnitude with respect to the embedding and LM-head parameters,

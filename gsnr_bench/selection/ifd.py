@@ -1,4 +1,4 @@
-"""IFD selectors (Superfiltering and Cherry variants, DESIGN.md section 4).
+"""IFD selectors (Superfiltering and Cherry variants; docs/selectors.md).
 
 IFD compares the loss of the answer conditioned on the prompt with the loss of the answer alone.
 - `ifd-superfiltering`: prompt "{instruction}\\n{input}\\n", answer alone = the bare output (its first token is

@@ -1,4 +1,4 @@
-"""Prompt texts per selector variant (DESIGN.md sections 4 and 5). Pure string helpers."""
+"""Prompt texts per selector variant (docs/selectors.md; the fine-tuning templates are in templates.py). Pure string helpers."""
 
 from __future__ import annotations
 

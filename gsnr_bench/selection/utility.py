@@ -1,4 +1,4 @@
-"""G-SNR utility math (DESIGN.md section 4, Eqs. 3-5 and the Table 2 ablations). Pure numpy, float64.
+"""G-SNR utility math (Eqs. 3-5 and the Table 2 ablations; docs/selectors.md). Pure numpy, float64.
 
 norms has shape [M, N]: member m's per-example LoRA-gradient L2 norm at one epoch."""
 
