@@ -19,6 +19,8 @@ def _common(p: argparse.ArgumentParser, *, selectors: bool = True) -> None:
                    help="override one config key, e.g. --set judging.order=both (repeatable)")
     g.add_argument("--run-dir", type=Path, help="run directory (default: runs/<config name>)")
     g.add_argument("--train-data", help="Alpaca JSON/JSONL file or Hugging Face dataset name (data.train)")
+    g.add_argument("--truth", metavar="FILE", help="ground truth of the pool: JSON/JSONL/CSV id -> clean | defect "
+                   "label (data.truth); enables enrichment and the oracle / anti-oracle controls")
     g.add_argument("--proxy", help="proxy model dir or hub name (proxy.model)")
     g.add_argument("--target", help="target model dir or hub name (finetune.model)")
     g.add_argument("--testset", dest="testsets", action="extend", nargs="+",

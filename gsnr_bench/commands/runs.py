@@ -36,6 +36,7 @@ def flag_tree(args: argparse.Namespace) -> dict[str, Any]:
 
     put("data", "train", getattr(args, "train_data", None))
     put("data", "testsets", getattr(args, "testsets", None))
+    put("data", "truth", getattr(args, "truth", None))
     put("proxy", "model", getattr(args, "proxy", None))
     put("finetune", "model", getattr(args, "target", None))
     put("judging", "judges", getattr(args, "judges", None))

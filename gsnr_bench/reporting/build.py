@@ -23,15 +23,22 @@ def page_extras(results: Iterable[RunResults], title: str, rounds: int | None):
     def rows(attr: str) -> list[dict]:
         return [{**({"run": rr.run.name} if many else {}), **x} for rr in results for x in getattr(rr, attr)]
 
+    from ..selection.health import display_row
+    from .collect import sensitivity_sentences
+
     notes = []
     for rr in results:
+        notes += [f"{rr.run.name}: {line}" if many else line for line in sensitivity_sentences(rr.sensitivity)]
+        notes += [f"warning: {w}" for h in rr.health for w in h.get("warnings") or []]
         if len(rr.info.get("protocols", {})) > 1:
             notes.append(f"{rr.run.name}: cells judged under {len(rr.info['protocols'])} protocols (other baseline "
                          "answers or judging prompt/order) are kept apart: the regime label names the protocol.")
         if rr.failed:
             notes.append(f"{rr.run.name}: {rr.failed} failed comparison(s) are counted apart and not scored; "
                          "run the same command again to retry them.")
+    health = [{**({"run": rr.run.name} if many else {}), **display_row(h)} for rr in results for h in rr.health]
     return PageExtras(title=title, train_logs=logs, bias=rows("bias"), enrichment=rows("enrichment"),
+                      sensitivity=rows("sensitivity"), health=health,
                       human=rows("human"), agreement=rows("agreement"), bootstrap_rounds=rounds,
                       notes=" ".join(notes))
 
@@ -40,6 +47,7 @@ def summary(rr: RunResults) -> dict:
     cells = [{k: c[k] for k in ("system", "judge", "protocol", "dir", "complete", "judged", "failed", "pending")}
              for c in rr.cells]
     return {"cells": cells, "protocols": rr.info.get("protocols", {}), "enrichment": rr.enrichment,
+            "health": rr.health, "sensitivity": rr.sensitivity,
             "bias": rr.bias, "human": rr.human, "agreement": rr.agreement, "inter_annotator": rr.inter_annotator}
 
 

@@ -25,6 +25,8 @@ class PageExtras:
     train_logs: Mapping[str, str | Path] = field(default_factory=dict)
     bias: Sequence[Mapping[str, Any]] = ()
     enrichment: Sequence[Mapping[str, Any]] = ()
+    sensitivity: Sequence[Mapping[str, Any]] = ()  # controls: PWS(oracle) - PWS(anti-oracle / random)
+    health: Sequence[Mapping[str, Any]] = ()  # selector health, one display row per scoring
     human: Sequence[Mapping[str, Any]] = ()
     agreement: Sequence[Mapping[str, Any]] = ()
     bootstrap_rounds: int | None = None
@@ -249,7 +251,9 @@ def render_html(df: pd.DataFrame, extras: PageExtras | None = None) -> str:
     for title, svg in plots:
         if svg:
             parts += [f"<h2>{_e(title)}</h2>", f'<div class="card">{svg}</div>']
-    for tid, title, rows in (("bias", "Judge bias diagnostics", ex.bias), ("enrichment", "Enrichment of clean "
+    for tid, title, rows in (("sensitivity", "Controls: can the chain see data quality? (PWS differences, paired "
+                              "bootstrap CI)", ex.sensitivity), ("health", "Selector health", ex.health),
+                             ("bias", "Judge bias diagnostics", ex.bias), ("enrichment", "Enrichment of clean "
                              "examples (judge-free)", ex.enrichment), ("human", "Human labels: PWS", ex.human),
                              ("agreement", "Judge agreement with humans", ex.agreement)):
         if rows:
