@@ -33,6 +33,8 @@ def _common(p: argparse.ArgumentParser, *, selectors: bool = True) -> None:
                        help="selector name(s) or path/to/file.py:ClassName (selection.selectors)")
         g.add_argument("--ratio", dest="ratios", action="extend", nargs="+", type=float,
                        help="fraction(s) of the pool to keep (selection.ratios)")
+        g.add_argument("--selector-seeds", type=int, metavar="N", help="score each selector with N seeds and report "
+                       "the rankings' stability (selection.seeds)")
         g.add_argument("--budget-base", type=int, help="n = round(ratio * BASE), e.g. 52002 as in Superfiltering")
 
 

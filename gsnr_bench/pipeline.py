@@ -249,6 +249,40 @@ class Pipeline:
 
     # ------------------------------------------------------------------ select
     def scores(self, selector: str) -> StageDir:
+        """The scores the subsets are cut from: one scoring, or with selection.seeds = N > 1 one scoring per
+        seed (seed, seed+1, ...) and a stage that records their stability and the ranking used (the first
+        seed's, or the mean rank with seed_combine: mean_rank)."""
+        n = self.cfg.selection.seeds
+        if n == 1:
+            return self._scores_one(selector, self.cfg.seed)
+        runs = [self._scores_one(selector, self.cfg.seed + k) for k in range(n)]
+        if self._peek and not all(r.done for r in runs):
+            return runs[0]
+        combine = self.cfg.selection.seed_combine
+        sd = self.store.stage("scores", f"{runs[0].label}-seeds{n}", {"seeds": [r.key for r in runs],
+                                                                       "combine": combine})
+
+        def work() -> dict[str, Any]:
+            from .selection.health import mean_rank_order, stability
+
+            tables = [read_jsonl(r.path / "scores.jsonl") for r in runs]
+            rankings = [[row["id"] for row in t] for t in tables]
+            stab = stability(rankings, self.cfg.selection.ratios)
+            rows = tables[0]
+            if combine == "mean_rank":
+                by_id = {row["id"]: row for row in rows}
+                pos = [{i: k for k, i in enumerate(r)} for r in rankings]
+                rows = [{**by_id[i], "rank": k, "mean_rank": sum(p[i] + 1 for p in pos) / n}
+                        for k, i in enumerate(mean_rank_order(rankings), start=1)]
+            write_jsonl(sd.path / "scores.jsonl", rows)
+            first = runs[0].meta()
+            return {**{k: first.get(k) for k in ("selector", "n", "notes", "pool", "truth", "health")},
+                    "stability": stab, "combine": combine, "seeds": [self.cfg.seed + k for k in range(n)],
+                    "seed_scores": [self._rel(r.path / "scores.jsonl") for r in runs]}
+
+        return self._run_stage(sd, work)
+
+    def _scores_one(self, selector: str, seed: int) -> StageDir:
         from . import registry
         from .selection.base import SelectionContext
         from .selection.ranking import rank_order, score_rows, validate_result
@@ -262,16 +296,16 @@ class Pipeline:
         # keyed by content: the pool's records and the proxy's files, never their paths
         key = {"selector": spec.name, "target": spec.target, "params": {**spec.params, **overrides},
                "pool": inp.pool_key, "proxy": inp.proxy_key,
-               "proxy_cfg": self.cfg.proxy.model_dump(mode="json", exclude={"model"}), "seed": self.cfg.seed}
+               "proxy_cfg": self.cfg.proxy.model_dump(mode="json", exclude={"model"}), "seed": seed}
         if needs_truth:  # the controls read the truth: it is one of their inputs (by content)
             key["truth"] = self.truth_key
-        sd = self.store.stage("scores", spec.name, key)
+        sd = self.store.stage("scores", spec.name if seed == self.cfg.seed else f"{spec.name}-seed{seed}", key)
 
         def work() -> dict[str, Any]:
             from .selection.health import health_of, warning_lines
             with self._progress(f"score {spec.name}") as prog:
                 ctx = SelectionContext(
-                    pool=inp.pool, params={**spec.params, **overrides}, seed=self.cfg.seed,
+                    pool=inp.pool, params={**spec.params, **overrides}, seed=seed,
                     workdir=sd.path / "work", proxy=inp.proxy, device=self.cfg.proxy.device,
                     max_length=self.cfg.proxy.max_length, progress=prog,
                     shared_cache=self.store.root / "cache" / "selection", proxy_key=inp.proxy_key,
@@ -280,7 +314,7 @@ class Pipeline:
                 ctx.workdir.mkdir(parents=True, exist_ok=True)
                 result = sel.score(ctx)
             validate_result(result, [e.id for e in inp.pool], spec.name)
-            order = rank_order(result, self.cfg.seed)
+            order = rank_order(result, seed)
             rows = score_rows(result, order)
             write_jsonl(sd.path / "scores.jsonl", rows)
             health = health_of(spec.name, rows, result.notes)

@@ -214,3 +214,50 @@ def test_every_shipped_config_gives_the_gsnr_family_one_ensemble(config, tmp_pat
                                max_length=cfg.proxy.max_length)
         keys.append(json.dumps(sel.cache_key(ctx), sort_keys=True))
     assert len(set(keys)) == 1, config
+
+
+# ------------------------------------------------------------------ stability over seeds
+def test_stability_of_identical_rankings_is_one_and_by_hand_otherwise():
+    from gsnr_bench.selection.health import mean_rank_order, stability
+
+    r = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"]
+    st = stability([r, list(r), list(r)], [0.1, 0.5])
+    assert st["seeds"] == 3 and st["spearman_min"] == 1.0 and st["spearman_mean"] == 1.0
+    assert st["overlap"] == {"0.1": {"min": 1.0, "mean": 1.0}, "0.5": {"min": 1.0, "mean": 1.0}}
+    rev = stability([r, r[::-1]], [0.5])
+    assert rev["spearman_min"] == -1.0 and rev["overlap"]["0.5"]["min"] == 0.0
+    swap = ["b", "a", *r[2:]]  # one adjacent swap: rho = 1 - 6 * 2 / (10 * 99)
+    assert stability([r, swap], [0.1])["spearman_min"] == pytest.approx(1 - 12 / 990, abs=1e-4)
+    assert stability([r], [0.1])["spearman_min"] is None
+    # mean rank: a is 1st and 3rd (mean 2), b 2nd and 1st (1.5), c 3rd and 2nd (2.5)
+    assert mean_rank_order([["a", "b", "c"], ["b", "c", "a"]]) == ["b", "a", "c"]
+
+
+def test_select_with_truth_controls_and_seeds_through_the_cli(tmp_path):
+    from conftest import run_cli
+
+    pool = tmp_path / "pool.json"
+    pool.write_text(json.dumps([{"id": f"e{i}", "instruction": f"q{i}", "input": "", "output": f"a{i}"}
+                                for i in range(10)]))
+    truth = tmp_path / "truth.jsonl"
+    truth.write_text("".join(json.dumps({"id": f"e{i}", "label": "clean" if i < 4 else "empty"}) + "\n"
+                             for i in range(10)))
+    run = tmp_path / "run"
+    args = ["select", "--train-data", str(pool), "--truth", str(truth), "--selector", "oracle", "anti-oracle",
+            "random", "--ratio", "0.4", "--selector-seeds", "2", "--run-dir", str(run), "--quiet"]
+    res = run_cli(*args, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    sel = lambda name: [json.loads(x)["id"] for x in next(run.glob(f"subsets/{name}-seeds2@0.4-*/selection.jsonl")).open()]  # noqa: E731
+    assert sorted(sel("oracle")) == ["e0", "e1", "e2", "e3"]
+    assert all(int(i[1:]) >= 4 for i in sel("anti-oracle"))
+    assert len(list(run.glob("truth/truth-*.json"))) == 1
+    done = json.loads(next(run.glob("scores/random-seeds2-*/DONE")).read_text())
+    assert done["stability"]["seeds"] == 2 and done["seed_scores"][1].startswith("scores/random-seed1-")
+    # a control without truth, and a bad truth row: one line each, before any work
+    bad = run_cli("select", "--train-data", str(pool), "--selector", "oracle", "--ratio", "0.4",
+                  "--run-dir", str(tmp_path / "r2"), cwd=tmp_path)
+    assert bad.returncode == 2 and "needs the pool's ground truth" in bad.stderr and bad.stderr.count("\n") == 1
+    truth.write_text('{"id": "e0", "label": "clean"}\n{"id": "e1", "label": ""}\n')
+    bad = run_cli(*args[:-3], "--run-dir", str(tmp_path / "r3"), cwd=tmp_path)
+    assert bad.returncode == 2 and "truth.jsonl line 2: label must be" in bad.stderr
+    assert not (tmp_path / "r2").exists() and not (tmp_path / "r3").exists()

@@ -43,6 +43,7 @@ def flag_tree(args: argparse.Namespace) -> dict[str, Any]:
     put("selection", "selectors", getattr(args, "selectors", None))
     put("selection", "ratios", getattr(args, "ratios", None))
     put("selection", "budget_base", getattr(args, "budget_base", None))
+    put("selection", "seeds", getattr(args, "selector_seeds", None))
     put("judging", "max_cost", getattr(args, "max_cost", None))
     put("judging", "concurrency", getattr(args, "concurrency", None))
     if getattr(args, "seed", None) is not None:

@@ -38,7 +38,7 @@ def page_extras(results: Iterable[RunResults], title: str, rounds: int | None):
                          "run the same command again to retry them.")
     health = [{**({"run": rr.run.name} if many else {}), **display_row(h)} for rr in results for h in rr.health]
     return PageExtras(title=title, train_logs=logs, bias=rows("bias"), enrichment=rows("enrichment"),
-                      sensitivity=rows("sensitivity"), health=health,
+                      sensitivity=rows("sensitivity"), health=health, stability=rows("stability"),
                       human=rows("human"), agreement=rows("agreement"), bootstrap_rounds=rounds,
                       notes=" ".join(notes))
 
@@ -47,7 +47,7 @@ def summary(rr: RunResults) -> dict:
     cells = [{k: c[k] for k in ("system", "judge", "protocol", "dir", "complete", "judged", "failed", "pending")}
              for c in rr.cells]
     return {"cells": cells, "protocols": rr.info.get("protocols", {}), "enrichment": rr.enrichment,
-            "health": rr.health, "sensitivity": rr.sensitivity,
+            "health": rr.health, "sensitivity": rr.sensitivity, "stability": rr.stability,
             "bias": rr.bias, "human": rr.human, "agreement": rr.agreement, "inter_annotator": rr.inter_annotator}
 
 

@@ -38,6 +38,7 @@ class RunResults:
     enrichment: list[dict] = field(default_factory=list)
     health: list[dict] = field(default_factory=list)  # selector health per scores file (selection/health.py)
     sensitivity: list[dict] = field(default_factory=list)  # oracle vs anti-oracle / random, per protocol x ratio
+    stability: list[dict] = field(default_factory=list)  # rankings over seeds (selection.seeds > 1)
     bias: list[dict] = field(default_factory=list)
     human: list[dict] = field(default_factory=list)
     agreement: list[dict] = field(default_factory=list)
@@ -159,6 +160,7 @@ def collect(run: str | Path) -> RunResults:
         out.bias.append({"judge": judge, **bias_diagnostics(r for r in records if r["judge"] == judge)})
     out.enrichment = enrichment(run, cells)
     out.health = health(run, cells)
+    out.stability = stability(run, cells)
     out.sensitivity = sensitivity(records, cells, rcfg)
     if (run / HUMAN).is_file():
         from .human import HumanLabel, human_pws, inter_annotator, judge_agreement, majority
@@ -234,6 +236,24 @@ def health(run: Path, cells: list[dict]) -> list[dict]:
         notes = read_json(done).get("notes", {}) if done.is_file() else {}
         h = health_of(e["selector"], read_jsonl(run / path), notes)
         out.append({**h, "selector": _label(by_scores, path, e["selector"]), "scores": path})
+    return out
+
+
+def stability(run: Path, cells: list[dict]) -> list[dict]:
+    """Per scores file scored with several seeds: Spearman and top-k overlap between the seeds' rankings."""
+    out = []
+    by_scores = _scores_files(run, cells)
+    for path, e in sorted(by_scores.items()):
+        done = (run / path).parent / DONE
+        st = read_json(done).get("stability") if done.is_file() else None
+        if not st:
+            continue
+        row = {"selector": _label(by_scores, path, e["selector"]), "seeds": st["seeds"],
+               "combine": read_json(done).get("combine", "first"), "spearman_min": st["spearman_min"],
+               "spearman_mean": st["spearman_mean"]}
+        for r, v in st.get("overlap", {}).items():
+            row[f"top-{r} overlap (min / mean)"] = f"{v['min']:.3f} / {v['mean']:.3f}"
+        out.append(row)
     return out
 
 

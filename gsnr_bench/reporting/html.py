@@ -27,6 +27,7 @@ class PageExtras:
     enrichment: Sequence[Mapping[str, Any]] = ()
     sensitivity: Sequence[Mapping[str, Any]] = ()  # controls: PWS(oracle) - PWS(anti-oracle / random)
     health: Sequence[Mapping[str, Any]] = ()  # selector health, one display row per scoring
+    stability: Sequence[Mapping[str, Any]] = ()  # rankings over seeds
     human: Sequence[Mapping[str, Any]] = ()
     agreement: Sequence[Mapping[str, Any]] = ()
     bootstrap_rounds: int | None = None
@@ -253,6 +254,7 @@ def render_html(df: pd.DataFrame, extras: PageExtras | None = None) -> str:
             parts += [f"<h2>{_e(title)}</h2>", f'<div class="card">{svg}</div>']
     for tid, title, rows in (("sensitivity", "Controls: can the chain see data quality? (PWS differences, paired "
                               "bootstrap CI)", ex.sensitivity), ("health", "Selector health", ex.health),
+                             ("stability", "Ranking stability over seeds", ex.stability),
                              ("bias", "Judge bias diagnostics", ex.bias), ("enrichment", "Enrichment of clean "
                              "examples (judge-free)", ex.enrichment), ("human", "Human labels: PWS", ex.human),
                              ("agreement", "Judge agreement with humans", ex.agreement)):

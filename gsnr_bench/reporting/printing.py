@@ -69,6 +69,14 @@ def print_report(rr: RunResults, console: Any) -> None:
         for r in rr.health:
             for w in r.get("warnings") or []:
                 console.print(f"[yellow]warning:[/] {w}", soft_wrap=True)
+    if rr.stability:
+        st = Table(title="Ranking stability over seeds (Spearman; top-k overlap min / mean)")
+        keys = list(rr.stability[0])
+        for k in keys:
+            st.add_column(k, justify="left" if k in ("selector", "combine") else "right")
+        for r in rr.stability:
+            st.add_row(*[_fmt(r.get(k)) if isinstance(r.get(k), float) else str(r.get(k)) for k in keys])
+        console.print(st)
     if rr.bias:
         b = Table(title="Judge bias diagnostics")
         for col in ("judge", "first-position win rate", "swap flip rate", "longer answer wins",

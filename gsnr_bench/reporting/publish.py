@@ -32,7 +32,8 @@ def render_extras_markdown(extras: PageExtras | None) -> list[str]:
         return []
     parts: list[str] = []
     for title, rows in (("Controls: PWS(oracle) - PWS(anti-oracle / random), paired bootstrap CI", extras.sensitivity),
-                        ("Selector health", extras.health), ("Enrichment of clean examples (judge-free)",
+                        ("Selector health", extras.health),
+                        ("Ranking stability over seeds", extras.stability), ("Enrichment of clean examples (judge-free)",
                                                               extras.enrichment)):
         if rows:
             parts += [f"## {title}", "", *_md_rows(rows)]

@@ -148,3 +148,40 @@ def display_row(h: Mapping[str, Any]) -> dict[str, Any]:
     return {"selector": h["selector"], "eligible": h["eligible"], "ineligible": h["ineligible"],
             "why ineligible": why or ("–" if not h["ineligible"] else "selector's filter"),
             "signal": signal_text(h), "warning": " | ".join(h.get("warnings") or []) or "–"}
+
+
+# ------------------------------------------------------------------ stability over seeds
+def rank_positions(ranked_ids: Sequence[str]) -> dict[str, int]:
+    return {i: k for k, i in enumerate(ranked_ids)}
+
+
+def topk_overlap(a: Sequence[str], b: Sequence[str], k: int) -> float:
+    """|top-k(a) & top-k(b)| / k."""
+    return len(set(a[:k]) & set(b[:k])) / k if k else math.nan
+
+
+def stability(rankings: Sequence[Sequence[str]], ratios: Sequence[float]) -> dict[str, Any]:
+    """Agreement of the rankings of one selector scored with different seeds: over every pair of seeds, the
+    Spearman correlation of the rank positions and the top-k overlap at each ratio (k = round(ratio * N)).
+    Identical rankings give 1 everywhere; fewer than two rankings give None."""
+    if len(rankings) < 2:
+        return {"seeds": len(rankings), "spearman_min": None, "spearman_mean": None, "overlap": {}}
+    ids = list(rankings[0])
+    pos = [rank_positions(r) for r in rankings]
+    rhos, overlaps = [], {float(r): [] for r in ratios}
+    for x in range(len(rankings)):
+        for y in range(x + 1, len(rankings)):
+            rhos.append(spearman([pos[x][i] for i in ids], [pos[y][i] for i in ids]))
+            for r in overlaps:
+                overlaps[r].append(topk_overlap(rankings[x], rankings[y], max(1, int(round(r * len(ids))))))
+    finite = [v for v in rhos if v is not None]
+    return {"seeds": len(rankings), "spearman_min": _r(min(finite)) if finite else None,
+            "spearman_mean": _r(float(np.mean(finite))) if finite else None,
+            "overlap": {f"{r:g}": {"min": _r(min(v)), "mean": _r(float(np.mean(v)))} for r, v in overlaps.items()}}
+
+
+def mean_rank_order(rankings: Sequence[Sequence[str]]) -> list[str]:
+    """One ranking from several: ids by their mean rank position (ties by the first ranking's order)."""
+    pos = [rank_positions(r) for r in rankings]
+    first = pos[0]
+    return sorted(rankings[0], key=lambda i: (sum(p[i] for p in pos) / len(pos), first[i]))
