@@ -240,7 +240,7 @@ def test_pipeline_hook_serves_reference_judge(tmp_path):
     with serve_reference_for(spec, refs) as live:
         assert live.base_url.startswith("http://127.0.0.1:")
         s = judge(items, live, JudgingConfig(), tmp_path / "j.jsonl", tmp_path / "c.sqlite")
-    assert s.judged == 4 and s.judge_model == "reference-judge-v1"
+    assert s.judged == 4 and s.judge_model == "reference-judge-v2"
 
 
 def test_diagnostics_on_a_biased_judge():
