@@ -37,10 +37,35 @@ def page_extras(results: Iterable[RunResults], title: str, rounds: int | None):
             notes.append(f"{rr.run.name}: {rr.failed} failed comparison(s) are counted apart and not scored; "
                          "run the same command again to retry them.")
     health = [{**({"run": rr.run.name} if many else {}), **display_row(h)} for rr in results for h in rr.health]
+    dynamics = []
+    seen_ensembles: set[str] = set()
+    for rr in results:
+        for d in rr.dynamics:
+            svg = _dynamics(d, tag(rr, d["selector"]), f"dyn{len(dynamics)}", seen_ensembles)
+            if svg:
+                dynamics.append((tag(rr, d["selector"]), svg))
     return PageExtras(title=title, train_logs=logs, bias=rows("bias"), enrichment=rows("enrichment"),
-                      sensitivity=rows("sensitivity"), health=health, stability=rows("stability"),
+                      sensitivity=rows("sensitivity"), health=health, stability=rows("stability"), dynamics=dynamics,
                       human=rows("human"), agreement=rows("agreement"), bootstrap_rounds=rounds,
                       notes=" ".join(notes))
+
+
+def _dynamics(d: dict, label: str, prefix: str, seen: set[str]) -> str | None:
+    """Training-dynamics panels of one G-SNR scores file (once per ensemble: the ablations share it)."""
+    from ..data.truth import labels_of
+    from ..fileio import read_json, read_jsonl
+    from .plots import dynamics_svg
+
+    rows = read_jsonl(d["scores"])
+    norms = [k for k in (rows[0] if rows else {}) if k.startswith("norm_m")]
+    sig = repr([[r.get(k) for k in norms] for r in rows[:20]])  # the same ensemble gives the same norms
+    if not norms or sig in seen:
+        return None
+    seen.add(sig)
+    clean = None
+    if d.get("truth") and Path(d["truth"]).is_file():
+        clean = {k: v == "clean" for k, v in labels_of(read_json(d["truth"])).items()}
+    return dynamics_svg(rows, clean, label, prefix)
 
 
 def summary(rr: RunResults) -> dict:

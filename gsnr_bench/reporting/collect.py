@@ -39,6 +39,7 @@ class RunResults:
     health: list[dict] = field(default_factory=list)  # selector health per scores file (selection/health.py)
     sensitivity: list[dict] = field(default_factory=list)  # oracle vs anti-oracle / random, per protocol x ratio
     stability: list[dict] = field(default_factory=list)  # rankings over seeds (selection.seeds > 1)
+    dynamics: list[dict] = field(default_factory=list)  # G-SNR scores files: {selector, path, truth} for plots
     bias: list[dict] = field(default_factory=list)
     human: list[dict] = field(default_factory=list)
     agreement: list[dict] = field(default_factory=list)
@@ -161,6 +162,10 @@ def collect(run: str | Path) -> RunResults:
     out.enrichment = enrichment(run, cells)
     out.health = health(run, cells)
     out.stability = stability(run, cells)
+    by_scores = _scores_files(run, cells)
+    out.dynamics = [{"selector": _label(by_scores, p, e["selector"]), "scores": run / p,
+                     "truth": (run / e["truth"]) if e.get("truth") else None}
+                    for p, e in sorted(by_scores.items()) if e["selector"].startswith("gsnr")]
     out.sensitivity = sensitivity(records, cells, rcfg)
     if (run / HUMAN).is_file():
         from .human import HumanLabel, human_pws, inter_annotator, judge_agreement, majority

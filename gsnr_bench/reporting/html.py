@@ -28,6 +28,7 @@ class PageExtras:
     sensitivity: Sequence[Mapping[str, Any]] = ()  # controls: PWS(oracle) - PWS(anti-oracle / random)
     health: Sequence[Mapping[str, Any]] = ()  # selector health, one display row per scoring
     stability: Sequence[Mapping[str, Any]] = ()  # rankings over seeds
+    dynamics: Sequence[tuple[str, str]] = ()  # (label, inline SVG): G-SNR norm trajectories and Figure 1
     human: Sequence[Mapping[str, Any]] = ()
     agreement: Sequence[Mapping[str, Any]] = ()
     bootstrap_rounds: int | None = None
@@ -252,6 +253,8 @@ def render_html(df: pd.DataFrame, extras: PageExtras | None = None) -> str:
     for title, svg in plots:
         if svg:
             parts += [f"<h2>{_e(title)}</h2>", f'<div class="card">{svg}</div>']
+    for label, svg in ex.dynamics:
+        parts += [f"<h2>{_e(f'Training dynamics: {label}')}</h2>", f'<div class="card">{svg}</div>']
     for tid, title, rows in (("sensitivity", "Controls: can the chain see data quality? (PWS differences, paired "
                               "bootstrap CI)", ex.sensitivity), ("health", "Selector health", ex.health),
                              ("stability", "Ranking stability over seeds", ex.stability),
