@@ -273,3 +273,23 @@ def test_training_dynamics_panels_need_two_recorded_epochs():
     assert svg.startswith("<svg") and "Figure 1" in svg and "per-example norms" in svg
     one = [{k: v for k, v in r.items() if not k.endswith(("_e2", "_e3"))} for r in rows]
     assert dynamics_svg(one, None, "gsnr", "t2") is None
+
+
+def test_controls_table_from_judged_cells_and_its_words():
+    from gsnr_bench.reporting.collect import sensitivity, sensitivity_sentences
+    from gsnr_bench.reporting.config import ReportConfig
+
+    cells = [{"protocol": "p-1", "selector": s, "ratio": 0.1, "system": f"{s}@0.1"}
+             for s in ("oracle", "anti-oracle", "random")]
+    outcome = {"oracle": "win", "anti-oracle": "lose", "random": "win"}
+    records = [{"cell": f"p-1|{s}@0.1", "judge": "j", "testset": "t", "question_id": q, "outcome": outcome[s]}
+               for s in outcome for q in range(6)]
+    rows = sensitivity(records, cells, ReportConfig())
+    by = {r["comparison"]: r for r in rows}
+    assert by["oracle - anti-oracle"]["diff"] == 2.0 and by["oracle - anti-oracle"]["separates"]
+    assert by["oracle - random"]["diff"] == 0.0 and not by["oracle - random"]["separates"]
+    words = sensitivity_sentences(rows)
+    assert "separates them" in words[0]
+    assert "cannot separate them" in words[1]
+    rows[0].update(diff=0.1, ci_low=-0.2, ci_high=0.4, separates=False)
+    assert "no selector comparison at this ratio means anything" in sensitivity_sentences(rows)[0]
