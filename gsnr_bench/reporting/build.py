@@ -47,7 +47,7 @@ def page_extras(results: Iterable[RunResults], title: str, rounds: int | None):
     return PageExtras(title=title, train_logs=logs, bias=rows("bias"), enrichment=rows("enrichment"),
                       sensitivity=rows("sensitivity"), health=health, stability=rows("stability"), dynamics=dynamics,
                       human=rows("human"), agreement=rows("agreement"), bootstrap_rounds=rounds,
-                      notes=" ".join(notes))
+                      notes="\n".join(notes))
 
 
 def _dynamics(d: dict, label: str, prefix: str, seen: set[str]) -> str | None:

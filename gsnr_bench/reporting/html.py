@@ -246,7 +246,7 @@ def render_html(df: pd.DataFrame, extras: PageExtras | None = None) -> str:
             f"Test sets: {_e(', '.join(testsets) or MISSING_MD)}, pooled.")
     parts = [f"<h1>{_e(ex.title)}</h1>", f'<p class="lead">{lead}</p>']
     if ex.notes:
-        parts.append(f'<p class="lead">{_e(ex.notes)}</p>')
+        parts += [f'<p class="lead">{_e(line)}</p>' for line in ex.notes.splitlines()]
     parts += ["<h2>Leaderboard</h2>", f'<div class="wide">{leaderboard_table(df)}</div>']
     plots = [("PWS by ratio", pws_by_ratio_svg(df)), ("Win / tie / lose per test set (all judges)", wtl_svg(df)),
              ("Training loss (pick any two models)", loss_picker(ex.train_logs))]

@@ -52,7 +52,7 @@ def render_markdown_report(df: pd.DataFrame, title: str = "gsnr-bench leaderboar
     if not t2.empty:
         parts += ["## Table 2: ablations, PWS minus G-SNR (pooled)", "", render_markdown(t2, signed=True)]
     if extras is not None and extras.notes:
-        parts += [extras.notes, ""]
+        parts += [f"- {line}" for line in extras.notes.splitlines()] + [""]
     parts += render_extras_markdown(extras)
     parts += ["## All cells", "", render_results_markdown(df)]
     return "\n".join(parts)
