@@ -41,9 +41,10 @@ def page_extras(results: Iterable[RunResults], title: str, rounds: int | None):
     seen_ensembles: set[str] = set()
     for rr in results:
         for d in rr.dynamics:
-            svg = _dynamics(d, tag(rr, d["selector"]), f"dyn{len(dynamics)}", seen_ensembles)
+            label = tag(rr, d["selector"])
+            svg = _dynamics(d, label, f"dyn{len(dynamics)}", seen_ensembles)
             if svg:
-                dynamics.append((tag(rr, d["selector"]), svg))
+                dynamics.append((label, svg))
     return PageExtras(title=title, train_logs=logs, bias=rows("bias"), enrichment=rows("enrichment"),
                       sensitivity=rows("sensitivity"), health=health, stability=rows("stability"), dynamics=dynamics,
                       human=rows("human"), agreement=rows("agreement"), bootstrap_rounds=rounds,
@@ -58,7 +59,8 @@ def _dynamics(d: dict, label: str, prefix: str, seen: set[str]) -> str | None:
 
     rows = read_jsonl(d["scores"])
     norms = [k for k in (rows[0] if rows else {}) if k.startswith("norm_m")]
-    sig = repr([[r.get(k) for k in norms] for r in rows[:20]])  # the same ensemble gives the same norms
+    # the same ensemble gives the same norms (rows are in each variant's rank order: compare by id)
+    sig = repr([[r.get(k) for k in norms] for r in sorted(rows, key=lambda r: r["id"])[:20]])
     if not norms or sig in seen:
         return None
     seen.add(sig)
