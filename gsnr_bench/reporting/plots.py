@@ -189,7 +189,7 @@ def dynamics_svg(rows: list[dict], clean: Mapping[str, bool] | None, title: str,
     norms = {e: np.array([[r[f"norm_m{m}_e{e}"] for r in ok] for m in range(M)], dtype=float) for e in epochs}
     G = np.stack([norms[e].mean(0) for e in epochs], axis=1)  # [N, E]
     pick = np.random.default_rng(seed).permutation(len(ok))[:sample]
-    fig = _figure(9.0, 3.4)
+    fig = _figure(10.0, 3.6)
     ax1, ax2 = _subplots(fig, 2, 2)
     for i in sorted(pick.tolist()):
         c = "#9e9e9e" if clean is None else ("#1f77b4" if clean.get(ok[i]["id"], True) else "#d62728")
@@ -198,7 +198,8 @@ def dynamics_svg(rows: list[dict], clean: Mapping[str, bool] | None, title: str,
     ax1.set_xticks(epochs)
     ax1.set_xlabel("recorded epoch")
     ax1.set_ylabel("G (ensemble-mean LoRA grad norm)")
-    ax1.set_title(f"{title}: per-example norms" + ("" if clean is None else " (blue clean, red defective)"))
+    ax1.set_title(f"{title}: per-example norms" + ("" if clean is None else "\n(blue clean, red defective)"),
+                  fontsize=9)
     ax1.legend(loc="best", frameon=False)
     keys, Y, method = embed_profiles(norms, seed=seed)
     for m in sorted({k[0] for k in keys}):
@@ -206,6 +207,6 @@ def dynamics_svg(rows: list[dict], clean: Mapping[str, bool] | None, title: str,
         ax2.plot(Y[idx, 0], Y[idx, 1], "-o", color=PALETTE[m % len(PALETTE)], label=f"member {m + 1}", markersize=4)
         for j in idx:
             ax2.annotate(f"e{keys[j][1]}", (Y[j, 0], Y[j, 1]), fontsize=7, xytext=(3, 3), textcoords="offset points")
-    ax2.set_title(f"Figure 1: members' relative-drop profiles ({method})")
+    ax2.set_title(f"Figure 1: members' relative-drop profiles\n({method})", fontsize=9)
     ax2.legend(loc="best", frameon=False, fontsize=7)
     return to_svg(fig, prefix)
