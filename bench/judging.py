@@ -50,7 +50,7 @@ def main() -> None:
                                "--latency", str(args.latency)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
         base_url = server.stdout.readline().strip()
-        spec = parse_judge({"name": "bench", "provider": "openai-compatible", "model": "reference-judge-v1",
+        spec = parse_judge({"name": "bench", "provider": "openai-compatible", "model": "reference-judge-v2",
                             "base_url": base_url})
         cfg = JudgingConfig(concurrency=args.concurrency, timeout=30.0)
         ideal = args.concurrency / args.latency

@@ -57,10 +57,16 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
             "pool and proxy",
             (("--train-data",), dict(metavar="FILE_OR_DATASET",
                                      help="Alpaca JSON/JSONL file or Hugging Face dataset name (data.train)")),
+            (("--truth",), dict(metavar="FILE",
+                                help="ground truth of the pool: JSON/JSONL/CSV id -> clean | defect label (data.truth); "
+                                     "enables enrichment and the oracle / anti-oracle controls")),
             (("--proxy",), dict(metavar="DIR_OR_HUB_NAME", help="proxy model for scoring (proxy.model)")),
             (("--selector",), dict(dest="selectors", action="extend", nargs="+", metavar="SELECTOR",
                                    help="selector name or path/to/file.py:ClassName; several allowed "
                                         "(selection.selectors)")),
+            (("--selector-seeds",), dict(type=int, metavar="N",
+                                         help="score each selector with N seeds and report the rankings' stability "
+                                              "(selection.seeds)")),
         ),
         "budgets": _group(
             "budgets",

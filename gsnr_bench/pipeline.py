@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,7 +167,45 @@ class Pipeline:
         proxy, proxy_key = model(c.proxy.model, "proxy")
         target, target_key = model(c.finetune.model, "target") if c.finetune.model else ("", "")
         return Inputs(pool, pool_name, pool_fingerprint(pool)[:16], proxy, proxy_key, target, target_key,
-                      truth=Path(world.truth) if c.data.train == "demo" else None)
+                      truth=Path(world.truth) if c.data.train == "demo" and not c.data.truth else None)
+
+    # ------------------------------------------------------------------ ground truth
+    @property
+    def has_truth(self) -> bool:
+        """Known before any stage: a --truth file, or the demo world's own truth."""
+        return bool(self.cfg.data.truth) or self.cfg.data.train == "demo"
+
+    @functools.cached_property
+    def truth_labels(self) -> dict[str, str] | None:
+        """id -> "clean" | defect label (data/truth.py), or None for a run without ground truth."""
+        from .data.truth import labels_of, parse_truth
+
+        c = self.cfg
+        if c.data.truth:
+            return parse_truth(c.data.truth)
+        if c.data.train == "demo":
+            return labels_of(read_json(self.world.truth))
+        return None
+
+    @functools.cached_property
+    def truth_key(self) -> str | None:
+        return content_hash(self.truth_labels, 16) if self.truth_labels is not None else None
+
+    def truth_file(self) -> Path | None:
+        """The truth the report reads: the demo world's truth.json, or the run's own copy of --truth (keyed by
+        content, so an edited truth file is a new copy and new control stages)."""
+        from .data.truth import check_against_pool, truth_record
+
+        labels = self.truth_labels
+        if labels is None:
+            return None
+        if self.inputs.truth is not None:
+            return self.inputs.truth
+        check_against_pool(labels, [e.id for e in self.inputs.pool], self.cfg.data.truth)
+        path = self.store.root / "truth" / f"truth-{self.truth_key}.json"
+        if not path.is_file():
+            write_json(path, truth_record(labels))
+        return path
 
     def fingerprint(self, spec: str) -> str:
         """Content key of a model (fingerprint.py); file digests are remembered in RUN/cache/file-hashes.json."""
@@ -218,6 +257,40 @@ class Pipeline:
 
     # ------------------------------------------------------------------ select
     def scores(self, selector: str) -> StageDir:
+        """The scores the subsets are cut from: one scoring, or with selection.seeds = N > 1 one scoring per
+        seed (seed, seed+1, ...) and a stage that records their stability and the ranking used (the first
+        seed's, or the mean rank with seed_combine: mean_rank)."""
+        n = self.cfg.selection.seeds
+        if n == 1:
+            return self._scores_one(selector, self.cfg.seed)
+        runs = [self._scores_one(selector, self.cfg.seed + k) for k in range(n)]
+        if self._peek and not all(r.done for r in runs):
+            return runs[0]
+        combine = self.cfg.selection.seed_combine
+        sd = self.store.stage("scores", f"{runs[0].label}-seeds{n}", {"seeds": [r.key for r in runs],
+                                                                       "combine": combine})
+
+        def work() -> dict[str, Any]:
+            from .selection.health import mean_rank_order, stability
+
+            tables = [read_jsonl(r.path / "scores.jsonl") for r in runs]
+            rankings = [[row["id"] for row in t] for t in tables]
+            stab = stability(rankings, self.cfg.selection.ratios)
+            rows = tables[0]
+            if combine == "mean_rank":
+                by_id = {row["id"]: row for row in rows}
+                pos = [{i: k for k, i in enumerate(r)} for r in rankings]
+                rows = [{**by_id[i], "rank": k, "mean_rank": sum(p[i] + 1 for p in pos) / n}
+                        for k, i in enumerate(mean_rank_order(rankings), start=1)]
+            write_jsonl(sd.path / "scores.jsonl", rows)
+            first = runs[0].meta()
+            return {**{k: first.get(k) for k in ("selector", "n", "notes", "pool", "truth", "health")},
+                    "stability": stab, "combine": combine, "seeds": [self.cfg.seed + k for k in range(n)],
+                    "seed_scores": [self._rel(r.path / "scores.jsonl") for r in runs]}
+
+        return self._run_stage(sd, work)
+
+    def _scores_one(self, selector: str, seed: int) -> StageDir:
         from . import registry
         from .selection.base import SelectionContext
         from .selection.ranking import rank_order, score_rows, validate_result
@@ -226,28 +299,38 @@ class Pipeline:
         spec = reg.get(selector)
         overrides = self.cfg.selection.params.get(selector, {})
         inp = self.inputs
+        sel = reg.build(selector, overrides)
+        needs_truth = bool(getattr(sel, "needs_truth", False))
         # keyed by content: the pool's records and the proxy's files, never their paths
         key = {"selector": spec.name, "target": spec.target, "params": {**spec.params, **overrides},
                "pool": inp.pool_key, "proxy": inp.proxy_key,
-               "proxy_cfg": self.cfg.proxy.model_dump(mode="json", exclude={"model"}), "seed": self.cfg.seed}
-        sd = self.store.stage("scores", spec.name, key)
+               "proxy_cfg": self.cfg.proxy.model_dump(mode="json", exclude={"model"}), "seed": seed}
+        if needs_truth:  # the controls read the truth: it is one of their inputs (by content)
+            key["truth"] = self.truth_key
+        sd = self.store.stage("scores", spec.name if seed == self.cfg.seed else f"{spec.name}-seed{seed}", key)
 
         def work() -> dict[str, Any]:
-            sel = reg.build(selector, overrides)
+            from .selection.health import health_of, warning_lines
             with self._progress(f"score {spec.name}") as prog:
                 ctx = SelectionContext(
-                    pool=inp.pool, params={**spec.params, **overrides}, seed=self.cfg.seed,
+                    pool=inp.pool, params={**spec.params, **overrides}, seed=seed,
                     workdir=sd.path / "work", proxy=inp.proxy, device=self.cfg.proxy.device,
                     max_length=self.cfg.proxy.max_length, progress=prog,
                     shared_cache=self.store.root / "cache" / "selection", proxy_key=inp.proxy_key,
+                    truth=self.truth_labels if needs_truth else None,
                 )
                 ctx.workdir.mkdir(parents=True, exist_ok=True)
                 result = sel.score(ctx)
             validate_result(result, [e.id for e in inp.pool], spec.name)
-            order = rank_order(result, self.cfg.seed)
-            write_jsonl(sd.path / "scores.jsonl", score_rows(result, order))
+            order = rank_order(result, seed)
+            rows = score_rows(result, order)
+            write_jsonl(sd.path / "scores.jsonl", rows)
+            health = health_of(spec.name, rows, result.notes)
+            for line in warning_lines(health):  # one line each, also in the report (selector health)
+                print(f"gsnr-bench: warning: {line}", file=sys.stderr)
+            truth = self.truth_file()
             return {"selector": spec.name, "n": len(order), "notes": result.notes, "pool": inp.pool_key,
-                    "truth": self._rel(inp.truth) if inp.truth else None}
+                    "truth": self._rel(truth) if truth else None, "health": health}
 
         return self._run_stage(sd, work)
 
@@ -375,7 +458,7 @@ class Pipeline:
                 "generation": c.generation.model_dump(mode="json")},
             "scores": self._rel(cell.scores.path / "scores.jsonl"), "subset": self._rel(cell.subset.path),
             "train_logs": {k: self._rel(v) for k, v in logs.items()},
-            "truth": self._rel(self.inputs.truth) if self.inputs.truth else None,
+            "truth": self._rel(truth) if (truth := self.truth_file()) else None,
             "testsets": {t: [q.question_id for q in qs if str(q.question_id) not in skipped[t]]
                          for t, qs in self.testsets.items()},
             "skipped": {t: sorted(ids) for t, ids in skipped.items() if ids},
@@ -462,11 +545,20 @@ class Pipeline:
         for s in selectors:
             sel = reg.build(s, c.selection.params.get(s, {}))  # names, parameter types, the constructor's checks
             uses_proxy |= bool(getattr(sel, "uses_proxy", False))
+            if getattr(sel, "needs_truth", False) and not self.has_truth:
+                raise ConfigError(f"selector {s!r} is a control that needs the pool's ground truth: pass --truth FILE "
+                                  "(JSON/JSONL/CSV id -> clean | defect label; docs/selectors.md)")
         unknown = sorted(set(c.selection.params) - {reg.get(s).name for s in selectors} - set(reg.specs()))
         if unknown:
             raise ConfigError(f"selection.params names unknown selector(s): {', '.join(unknown)}")
         if not c.data.train:
             raise ConfigError("no training pool: pass --train-data FILE_OR_DATASET (or data.train in a --config)")
+        if c.data.truth:  # parsed and checked before any work: a bad row is one line naming it
+            from .data.truth import check_against_pool
+
+            labels = self.truth_labels
+            if c.data.train != "demo":
+                check_against_pool(labels, [e.id for e in self.real_pool], c.data.truth)
         needs_target = upto not in ("score", "select")
         if needs_target and not c.finetune.model:
             raise ConfigError("no target model: pass --target DIR_OR_HUB_NAME (or finetune.model in a --config)")

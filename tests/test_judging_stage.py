@@ -167,7 +167,7 @@ def test_preflight_errors_are_one_line_and_send_no_call(tmp_path, monkeypatch):
     with ReferenceJudgeServer(refs, api_key="right-key") as srv:
         with pytest.raises(EndpointError, match="not served.*did you mean"):
             monkeypatch.setenv("GSNR_TEST_KEY", "right-key")
-            judge(items, spec_for(srv, model="reference-judge-v2", api_key_env="GSNR_TEST_KEY"), fast_cfg(),
+            judge(items, spec_for(srv, model="reference-judge-v9", api_key_env="GSNR_TEST_KEY"), fast_cfg(),
                   tmp_path / "j.jsonl", tmp_path / "c.sqlite")
         monkeypatch.setenv("GSNR_TEST_KEY", "wrong-key")
         with pytest.raises(EndpointError, match="rejected the API key from GSNR_TEST_KEY") as exc:
@@ -248,7 +248,7 @@ def test_pipeline_hook_serves_reference_judge(tmp_path):
     with serve_reference_for(spec, refs) as live:
         assert live.base_url.startswith("http://127.0.0.1:")
         s = judge(items, live, JudgingConfig(), tmp_path / "j.jsonl", tmp_path / "c.sqlite")
-    assert s.judged == 4 and s.judge_model == "reference-judge-v1"
+    assert s.judged == 4 and s.judge_model == "reference-judge-v2"
 
 
 def test_diagnostics_on_a_biased_judge():

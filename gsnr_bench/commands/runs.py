@@ -36,6 +36,7 @@ def flag_tree(args: argparse.Namespace) -> dict[str, Any]:
 
     put("data", "train", getattr(args, "train_data", None))
     put("data", "testsets", getattr(args, "testsets", None))
+    put("data", "truth", getattr(args, "truth", None))
     put("proxy", "model", getattr(args, "proxy", None))
     put("finetune", "model", getattr(args, "target", None))
     put("judging", "judges", getattr(args, "judges", None))
@@ -45,6 +46,7 @@ def flag_tree(args: argparse.Namespace) -> dict[str, Any]:
     if getattr(args, "sizes", None) and not getattr(args, "ratios", None):
         put("selection", "ratios", [])  # `--n 1000` alone: only the absolute budget(s)
     put("selection", "budget_base", getattr(args, "budget_base", None))
+    put("selection", "seeds", getattr(args, "selector_seeds", None))
     put("judging", "max_cost", getattr(args, "max_cost", None))
     put("judging", "concurrency", getattr(args, "concurrency", None))
     if getattr(args, "seed", None) is not None:

@@ -15,13 +15,17 @@ class DataConfig(Section):
     testsets: list[str] = ["wizardlm", "vicuna"]
     max_examples: int | None = Field(None, gt=0)  # cap the pool (first N after loading)
     max_questions: int | None = Field(None, gt=0)  # cap each test set
+    # ground truth of the pool (--truth FILE: JSON/JSONL/CSV id -> clean | defect label; data/truth.py):
+    # enrichment per selector x ratio and the oracle / anti-oracle controls. The demo brings its own.
+    truth: str | None = None
 
 
 class DemoConfig(Section):
     pool_size: int = Field(600, gt=0)
     defect_rate: float = Field(0.35, ge=0, lt=1)
-    wizardlm_questions: int = Field(24, gt=0)
-    vicuna_questions: int = Field(16, gt=0)
+    # enough questions that a real difference in data quality shows through the bootstrap interval
+    wizardlm_questions: int = Field(72, gt=0)
+    vicuna_questions: int = Field(48, gt=0)
     seed: int = 0
     vocab_size: int = Field(1024, ge=300)  # BPE trained on the pool and test text
     proxy_layers: int = Field(2, gt=0)  # GPT-2 architecture, random init

@@ -3,9 +3,11 @@ on 127.0.0.1, so the offline demo drives the very client code that talks to GPT 
 
 Scoring (deterministic, no position bias): it reads the question and both answers out of the Vicuna
 prompt, looks up the question's reference answer (mapping question text -> reference, given at
-start) and scores each answer on its own as 10 if it equals the reference after normalisation
-(lowercase, word tokens), else 1 + round(9 * token-F1(answer, reference)). Without a reference both
-answers get 5. The reply is "s1 s2\\nexplanation" with a usage field (tokens = ceil(chars / 4)).
+start) and scores each answer on its own as 10 if it is correct, i.e. equals the reference after
+normalisation (lowercase, word tokens), else 1 + round(6 * s) with s the order-aware similarity of the
+two token sequences (difflib's matching ratio): a wrong answer scores at most 7, so a correct one always
+wins, and a wrong order (an unsorted list, words not reversed) is not scored as correct, as it was with a
+bag-of-tokens F1. Without a reference both answers get 5. The reply is "s1 s2\\nexplanation" with a usage field (tokens = ceil(chars / 4)).
 
 Fault injection (for tests and the bench): fractions of requests answered 429 with Retry-After,
 500, hanging past the client's timeout, or with text that holds no scores; a fixed latency. Which
@@ -28,7 +30,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterator, Mapping
 
-DEFAULT_MODEL = "reference-judge-v1"
+DEFAULT_MODEL = "reference-judge-v2"
 _PROMPT = re.compile(
     r"\[Question\]\n(?P<q>.*?)\n\n\[The Start of Assistant 1's Answer\]\n(?P<a1>.*?)\n\n\[The End of Assistant 1's Answer\]"
     r"\n\n\[The Start of Assistant 2's Answer\]\n(?P<a2>.*?)\n\n\[The End of Assistant 2's Answer\]", re.S)
@@ -51,12 +53,24 @@ def token_f1(answer: str, reference: str) -> float:
     return 2 * p * rec / (p + rec)
 
 
+def sequence_similarity(answer: str, reference: str) -> float:
+    """Order-aware similarity of two answers' word tokens in [0, 1] (difflib ratio: 2 * matches / total)."""
+    import difflib
+
+    a, r = _tokens(answer), _tokens(reference)
+    if not a or not r:
+        return float(a == r)
+    return difflib.SequenceMatcher(None, a, r, autojunk=False).ratio()
+
+
 def reference_score(answer: str, reference: str | None) -> int:
+    """10 for a correct answer (equal to the reference after normalisation); a wrong one 1-7 by its
+    order-aware similarity to the reference; 5 for both when there is no reference."""
     if reference is None:
         return 5
     if _tokens(answer) == _tokens(reference):
         return 10
-    return 1 + round(9 * token_f1(answer, reference))
+    return 1 + min(6, round(6 * sequence_similarity(answer, reference)))
 
 
 def judge_prompt(user_text: str, references: Mapping[str, str]) -> str:
@@ -66,7 +80,7 @@ def judge_prompt(user_text: str, references: Mapping[str, str]) -> str:
         return "5 5\nThe prompt is not in the Vicuna pairwise format; no comparison was possible."
     ref = references.get(m["q"]) or references.get(m["q"].strip())
     s1, s2 = reference_score(m["a1"], ref), reference_score(m["a2"], ref)
-    basis = "token-F1 against the reference answer" if ref is not None else "no reference answer is known"
+    basis = "correctness and similarity to the reference answer" if ref is not None else "no reference answer is known"
     return f"{s1} {s2}\nScores by {basis}: Assistant 1 scores {s1}, Assistant 2 scores {s2}."
 
 

@@ -23,8 +23,13 @@ def page_extras(results: Iterable[RunResults], title: str, rounds: int | None):
     def rows(attr: str) -> list[dict]:
         return [{**({"run": rr.run.name} if many else {}), **x} for rr in results for x in getattr(rr, attr)]
 
+    from ..selection.health import display_row
+    from .collect import sensitivity_sentences
+
     notes = []
     for rr in results:
+        notes += [f"{rr.run.name}: {line}" if many else line for line in sensitivity_sentences(rr.sensitivity)]
+        notes += [f"warning: {w}" for h in rr.health for w in h.get("warnings") or []]
         if len(rr.info.get("protocols", {})) > 1:
             notes.append(f"{rr.run.name}: cells judged under {len(rr.info['protocols'])} protocols (other baseline "
                          "answers or judging prompt/order) are kept apart: the regime label names the protocol.")
@@ -34,16 +39,46 @@ def page_extras(results: Iterable[RunResults], title: str, rounds: int | None):
         if rr.failed:
             notes.append(f"{rr.run.name}: {rr.failed} failed comparison(s) are counted apart and not scored; "
                          "run the same command again to retry them.")
+    health = [{**({"run": rr.run.name} if many else {}), **display_row(h)} for rr in results for h in rr.health]
+    dynamics = []
+    seen_ensembles: set[str] = set()
+    for rr in results:
+        for d in rr.dynamics:
+            label = tag(rr, d["selector"])
+            svg = _dynamics(d, label, f"dyn{len(dynamics)}", seen_ensembles)
+            if svg:
+                dynamics.append((label, svg))
     return PageExtras(title=title, train_logs=logs, bias=rows("bias"), enrichment=rows("enrichment"),
+                      sensitivity=rows("sensitivity"), health=health, stability=rows("stability"), dynamics=dynamics,
                       human=rows("human"), agreement=rows("agreement"), lengths=rows("lengths"),
                       bootstrap_rounds=rounds,
-                      notes=" ".join(notes))
+                      notes="\n".join(notes))
+
+
+def _dynamics(d: dict, label: str, prefix: str, seen: set[str]) -> str | None:
+    """Training-dynamics panels of one G-SNR scores file (once per ensemble: the ablations share it)."""
+    from ..data.truth import labels_of
+    from ..fileio import read_json, read_jsonl
+    from .plots import dynamics_svg
+
+    rows = read_jsonl(d["scores"])
+    norms = [k for k in (rows[0] if rows else {}) if k.startswith("norm_m")]
+    # the same ensemble gives the same norms (rows are in each variant's rank order: compare by id)
+    sig = repr([[r.get(k) for k in norms] for r in sorted(rows, key=lambda r: r["id"])[:20]])
+    if not norms or sig in seen:
+        return None
+    seen.add(sig)
+    clean = None
+    if d.get("truth") and Path(d["truth"]).is_file():
+        clean = {k: v == "clean" for k, v in labels_of(read_json(d["truth"])).items()}
+    return dynamics_svg(rows, clean, label, prefix)
 
 
 def summary(rr: RunResults) -> dict:
     cells = [{k: c[k] for k in ("system", "judge", "protocol", "dir", "complete", "judged", "failed", "pending",
                                 "skipped")} for c in rr.cells]
     return {"cells": cells, "protocols": rr.info.get("protocols", {}), "enrichment": rr.enrichment,
+            "health": rr.health, "sensitivity": rr.sensitivity, "stability": rr.stability,
             "bias": rr.bias, "human": rr.human, "agreement": rr.agreement, "inter_annotator": rr.inter_annotator,
             "lengths": rr.lengths}
 

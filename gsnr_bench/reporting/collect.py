@@ -36,6 +36,10 @@ class RunResults:
     records: list[dict]
     cells: list[dict] = field(default_factory=list)  # cell.json contents + status counts
     enrichment: list[dict] = field(default_factory=list)
+    health: list[dict] = field(default_factory=list)  # selector health per scores file (selection/health.py)
+    sensitivity: list[dict] = field(default_factory=list)  # oracle vs anti-oracle / random, per protocol x ratio
+    stability: list[dict] = field(default_factory=list)  # rankings over seeds (selection.seeds > 1)
+    dynamics: list[dict] = field(default_factory=list)  # G-SNR scores files: {selector, path, truth} for plots
     bias: list[dict] = field(default_factory=list)
     human: list[dict] = field(default_factory=list)
     agreement: list[dict] = field(default_factory=list)
@@ -172,6 +176,13 @@ def collect(run: str | Path) -> RunResults:
         out.bias.append({"judge": judge, **bias_diagnostics(r for r in records if r["judge"] == judge)})
     out.enrichment = enrichment(run, cells)
     out.lengths = selector_length_rows(run, cells)
+    out.health = health(run, cells)
+    out.stability = stability(run, cells)
+    by_scores = _scores_files(run, cells)
+    out.dynamics = [{"selector": _label(by_scores, p, e["selector"]), "scores": run / p,
+                     "truth": (run / e["truth"]) if e.get("truth") else None}
+                    for p, e in sorted(by_scores.items()) if e["selector"].startswith("gsnr")]
+    out.sensitivity = sensitivity(records, cells, rcfg)
     if (run / HUMAN).is_file():
         from .human import HumanLabel, human_pws, inter_annotator, judge_agreement, majority
 
@@ -193,31 +204,128 @@ def run_testsets(cells: list[dict]) -> dict[str, list[str]]:
     return out
 
 
-def enrichment(run: Path, cells: list[dict]) -> list[dict]:
-    """Judge-free check where the pool's ground truth is known (the demo): per scores file, the clean rate
-    of its top ratios over the pool's base rate (precision lift) and the ROC-AUC of its score for clean vs
-    defective examples. One row per scores file and ratio of the run's cells."""
-    from .metrics import precision_lift, score_auc
-
+def _scores_files(run: Path, cells: list[dict]) -> dict[str, dict]:
+    """Every scores file the run's cells were selected from: path -> {selector, truth, ratios}."""
     by_scores: dict[str, dict] = {}
     for c in cells:
-        if c.get("truth") and (run / c["scores"]).is_file():
-            e = by_scores.setdefault(c["scores"], {"selector": c["selector"], "truth": c["truth"], "ratios": set()})
+        if (run / c["scores"]).is_file():
+            e = by_scores.setdefault(c["scores"], {"selector": c["selector"], "truth": c.get("truth"), "ratios": set()})
             e["ratios"].add(float(c["ratio"]))
+    return by_scores
+
+
+def _label(by_scores: dict[str, dict], path: str, selector: str) -> str:
     many = len({e["selector"] for e in by_scores.values()}) < len(by_scores)  # one selector, several scorings
+    return f"{selector} ({Path(path).parent.name})" if many else selector
+
+
+def enrichment(run: Path, cells: list[dict]) -> list[dict]:
+    """Judge-free check where the pool's ground truth is known (--truth, or the demo's): per scores file and
+    ratio, the share of clean examples in the subset the selector actually chose (its top n), the lift over the
+    pool's base rate, the ROC-AUC of the ranking it used (ineligible examples last, as selection ranks them;
+    the same rule for every selector, random included) and the defects in the subset, by label."""
+    from ..data.truth import labels_of
+    from .metrics import defect_counts, precision_lift, ranking_auc
+
+    by_scores = {k: v for k, v in _scores_files(run, cells).items() if v["truth"] and (run / v["truth"]).is_file()}
     rows = []
     for path, e in sorted(by_scores.items()):
-        truth = read_json(run / e["truth"])
-        clean = {k: bool(v) for k, v in truth["clean"].items()}
-        scored = read_jsonl(run / path)
-        ranked = [r["id"] for r in scored]
-        auc = score_auc({r["id"]: r["score"] for r in scored if r.get("eligible") and r["score"] is not None}, clean)
-        label = f"{e['selector']} ({Path(path).parent.name})" if many else e["selector"]
+        labels = labels_of(read_json(run / e["truth"]))
+        ranked = [r["id"] for r in read_jsonl(run / path)]
+        missing = [i for i in ranked if i not in labels]
+        if missing:
+            raise DataError(f"{run / e['truth']}: {len(missing)} scored ids have no truth label (first {missing[0]!r})")
+        clean = {i: labels[i] == "clean" for i in ranked}
+        auc = ranking_auc(ranked, clean)
         for lift in precision_lift(ranked, clean, sorted(e["ratios"])):
-            rows.append({"selector": label, "ratio": lift["ratio"], "n": lift["n"],
+            counts = defect_counts(ranked[:lift["n"]], labels)
+            rows.append({"selector": _label(by_scores, path, e["selector"]), "ratio": lift["ratio"], "n": lift["n"],
                          "clean_rate": round(lift["precision"], 4), "base_rate": round(lift["base_rate"], 4),
-                         "lift": _r(lift["lift"]), "auc": _r(auc)})
+                         "lift": _r(lift["lift"]), "auc": _r(auc),
+                         "defects": ", ".join(f"{k} {v}" for k, v in counts.items()) or "none"})
     return rows
+
+
+def health(run: Path, cells: list[dict]) -> list[dict]:
+    """Selector health per scores file (selection/health.py), from the scores file and its stage's notes."""
+    from ..selection.health import health_of
+
+    out = []
+    by_scores = _scores_files(run, cells)
+    for path, e in sorted(by_scores.items()):
+        done = (run / path).parent / DONE
+        notes = read_json(done).get("notes", {}) if done.is_file() else {}
+        h = health_of(e["selector"], read_jsonl(run / path), notes)
+        out.append({**h, "selector": _label(by_scores, path, e["selector"]), "scores": path})
+    return out
+
+
+def stability(run: Path, cells: list[dict]) -> list[dict]:
+    """Per scores file scored with several seeds: Spearman and top-k overlap between the seeds' rankings."""
+    out = []
+    by_scores = _scores_files(run, cells)
+    for path, e in sorted(by_scores.items()):
+        done = (run / path).parent / DONE
+        st = read_json(done).get("stability") if done.is_file() else None
+        if not st:
+            continue
+        row = {"selector": _label(by_scores, path, e["selector"]), "seeds": st["seeds"],
+               "combine": read_json(done).get("combine", "first"), "spearman_min": st["spearman_min"],
+               "spearman_mean": st["spearman_mean"]}
+        for r, v in st.get("overlap", {}).items():
+            row[f"top-{r} overlap (min / mean)"] = f"{v['min']:.3f} / {v['mean']:.3f}"
+        out.append(row)
+    return out
+
+
+CONTROL_PAIRS = (("oracle", "anti-oracle"), ("oracle", "random"))
+
+
+def sensitivity(records: list[dict], cells: list[dict], rcfg: Any) -> list[dict]:
+    """Can the fine-tune -> generate -> judge chain see a difference in data quality? Per protocol and ratio,
+    PWS(oracle) - PWS(anti-oracle) and PWS(oracle) - PWS(random) (judge means, pooled test sets) with a paired
+    bootstrap CI by question. `separates` is False when the interval includes 0."""
+    from .metrics import bootstrap_pws_diff
+
+    by_group: dict[str, list[tuple[str, object, str]]] = {}
+    for r in records:
+        if not r.get("null_pair"):
+            by_group.setdefault(r["cell"], []).append((r["judge"], (r["testset"], str(r["question_id"])), r["outcome"]))
+    systems: dict[tuple[str, str, float], str] = {}
+    for c in cells:
+        systems[(c["protocol"], c["selector"], float(c["ratio"]))] = cell_group(c)
+    out = []
+    for (protocol, selector, ratio), group in sorted(systems.items()):
+        for a, b in CONTROL_PAIRS:
+            if selector != a or (protocol, b, ratio) not in systems:
+                continue
+            rows_a, rows_b = by_group.get(group, []), by_group.get(systems[(protocol, b, ratio)], [])
+            point, lo, hi = bootstrap_pws_diff(rows_a, rows_b, rounds=rcfg.bootstrap_rounds, ci=rcfg.ci,
+                                               seed=rcfg.seed)
+            ok = all(math.isfinite(x) for x in (point, lo, hi))
+            out.append({"protocol": protocol, "ratio": ratio, "comparison": f"{a} - {b}", "diff": _r(point),
+                        "ci_low": _r(lo), "ci_high": _r(hi), "separates": bool(ok and (lo > 0 or hi < 0))})
+    return out
+
+
+def sensitivity_sentences(rows: list[dict]) -> list[str]:
+    """The controls in words: one line per comparison."""
+    out = []
+    for r in rows:
+        if r["diff"] is None:
+            out.append(f"{r['comparison']} at {r['ratio']:g}: nothing judged yet")
+            continue
+        ci = f"{r['diff']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]"
+        if r["separates"]:
+            out.append(f"PWS({r['comparison'].replace(' - ', ') - PWS(')}) at {r['ratio']:g} = {ci}: the chain "
+                       "separates them")
+        elif r["comparison"] == "oracle - anti-oracle":
+            out.append(f"PWS(oracle) - PWS(anti-oracle) at {r['ratio']:g} = {ci}: the chain cannot separate a clean "
+                       "subset from a defective one here, so no selector comparison at this ratio means anything")
+        else:
+            out.append(f"PWS({r['comparison'].replace(' - ', ') - PWS(')}) at {r['ratio']:g} = {ci}: the chain "
+                       "cannot separate them; a selector gap smaller than this is not detectable")
+    return out
 
 
 def _r(x: float, nd: int = 4) -> float | None:

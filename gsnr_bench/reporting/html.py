@@ -25,6 +25,10 @@ class PageExtras:
     train_logs: Mapping[str, str | Path] = field(default_factory=dict)
     bias: Sequence[Mapping[str, Any]] = ()
     enrichment: Sequence[Mapping[str, Any]] = ()
+    sensitivity: Sequence[Mapping[str, Any]] = ()  # controls: PWS(oracle) - PWS(anti-oracle / random)
+    health: Sequence[Mapping[str, Any]] = ()  # selector health, one display row per scoring
+    stability: Sequence[Mapping[str, Any]] = ()  # rankings over seeds
+    dynamics: Sequence[tuple[str, str]] = ()  # (label, inline SVG): G-SNR norm trajectories and Figure 1
     human: Sequence[Mapping[str, Any]] = ()
     agreement: Sequence[Mapping[str, Any]] = ()
     lengths: Sequence[Mapping[str, Any]] = ()  # per selector: Spearman(score, response length), subset lengths
@@ -253,14 +257,19 @@ def render_html(df: pd.DataFrame, extras: PageExtras | None = None) -> str:
             f"tokens.")
     parts = [f"<h1>{_e(ex.title)}</h1>", f'<p class="lead">{lead}</p>']
     if ex.notes:
-        parts.append(f'<p class="lead">{_e(ex.notes)}</p>')
+        parts += [f'<p class="lead">{_e(line)}</p>' for line in ex.notes.splitlines()]
     parts += ["<h2>Leaderboard</h2>", f'<div class="wide">{leaderboard_table(df)}</div>']
     plots = [("PWS by ratio", pws_by_ratio_svg(df)), ("Win / tie / lose per test set (all judges)", wtl_svg(df)),
              ("Training loss (pick any two models)", loss_picker(ex.train_logs))]
     for title, svg in plots:
         if svg:
             parts += [f"<h2>{_e(title)}</h2>", f'<div class="card">{svg}</div>']
-    for tid, title, rows in (("bias", "Judge bias diagnostics", ex.bias), ("enrichment", "Enrichment of clean "
+    for label, svg in ex.dynamics:
+        parts += [f"<h2>{_e(f'Training dynamics: {label}')}</h2>", f'<div class="card">{svg}</div>']
+    for tid, title, rows in (("sensitivity", "Controls: can the chain see data quality? (PWS differences, paired "
+                              "bootstrap CI)", ex.sensitivity), ("health", "Selector health", ex.health),
+                             ("stability", "Ranking stability over seeds", ex.stability),
+                             ("bias", "Judge bias diagnostics", ex.bias), ("enrichment", "Enrichment of clean "
                              "examples (judge-free)", ex.enrichment), ("human", "Human labels: PWS", ex.human),
                              ("agreement", "Judge agreement with humans", ex.agreement),
                              ("lengths", "Selected data and response length (Spearman of score vs length)",

@@ -139,6 +139,52 @@ def bootstrap_pws_ci(d: np.ndarray, n: np.ndarray, *, rounds: int = 1000, ci: fl
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
+def paired_matrices(rows_a: Sequence[tuple[str, object, str]], rows_b: Sequence[tuple[str, object, str]]):
+    """(d_a, n_a, d_b, n_b) of shape (judges, questions) over the same judges and questions (the union), so a
+    resampled question moves both systems' judgments together (a paired bootstrap)."""
+    judges = sorted({j for j, _, _ in [*rows_a, *rows_b]})
+    questions = sorted({q for _, q, _ in [*rows_a, *rows_b]}, key=repr)
+    ji = {j: i for i, j in enumerate(judges)}
+    qi = {q: i for i, q in enumerate(questions)}
+    out = []
+    for rows in (rows_a, rows_b):
+        d = np.zeros((len(judges), len(questions)))
+        n = np.zeros((len(judges), len(questions)))
+        for j, q, o in rows:
+            if o == "failed":
+                continue
+            d[ji[j], qi[q]] += _SIGN[o]
+            n[ji[j], qi[q]] += 1
+        out += [d, n]
+    return tuple(out)
+
+
+def bootstrap_pws_diff(rows_a: Sequence[tuple[str, object, str]], rows_b: Sequence[tuple[str, object, str]], *,
+                       rounds: int = 1000, ci: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
+    """PWS(a) - PWS(b) (judge means) and its percentile bootstrap CI, resampling questions with replacement,
+    both systems' judgments of a question together (they are judged on the same questions against the same
+    baseline). -> (point, low, high); NaN when either system has nothing scored."""
+    from scipy.stats import bootstrap
+
+    da, na, db, nb = paired_matrices(rows_a, rows_b)
+    q = da.shape[1]
+    if q == 0 or na.sum() == 0 or nb.sum() == 0:
+        return math.nan, math.nan, math.nan
+    point = float(_mean_pws(da, na) - _mean_pws(db, nb))
+    if q == 1:
+        return point, point, point
+
+    def stat(idx: np.ndarray, axis: int = -1) -> np.ndarray:
+        idx = np.asarray(idx, dtype=int)
+        return _mean_pws(da[:, idx], na[:, idx]) - _mean_pws(db[:, idx], nb[:, idx])
+
+    kw = {"rng" if "rng" in inspect.signature(bootstrap).parameters else "random_state":
+          np.random.default_rng(seed)}
+    res = bootstrap((np.arange(q),), stat, n_resamples=rounds, vectorized=True, axis=-1,
+                    confidence_level=ci, method="percentile", **kw)
+    return point, float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
 # ---------------------------------------------------------------- agreement with humans
 
 def agreement(judge_labels: Sequence[str], human_labels: Sequence[str]) -> dict[str, float]:
@@ -170,7 +216,7 @@ def cohen_kappa(a: Sequence[str], b: Sequence[str]) -> float:
     return _kappa(list(a), list(b), cohen_kappa_score)
 
 
-# ---------------------------------------------------------------- enrichment (demo, judge-free)
+# ---------------------------------------------------------------- enrichment (ground truth, judge-free)
 
 def precision_lift(ranked_ids: Sequence[str], clean: Mapping[str, bool],
                    ratios: Sequence[float]) -> list[dict[str, float]]:
@@ -201,3 +247,19 @@ def score_auc(scores: Mapping[str, float], clean: Mapping[str, bool]) -> float:
     if len(set(y)) < 2:
         return math.nan
     return float(roc_auc_score(y, [float(scores[i]) for i in ids]))
+
+
+def ranking_auc(ranked_ids: Sequence[str], clean: Mapping[str, bool]) -> float:
+    """ROC-AUC of the ranking a selector actually used (score = -rank; ineligible examples are ranked last by
+    the selection stage, so they count as its least wanted), for clean (positive) vs defective."""
+    return score_auc({i: -float(k) for k, i in enumerate(ranked_ids)}, clean)
+
+
+def defect_counts(ids: Iterable[str], labels: Mapping[str, str]) -> dict[str, int]:
+    """How many of `ids` carry each defect label (clean ones left out), by label."""
+    out: dict[str, int] = {}
+    for i in ids:
+        lab = labels[i]
+        if lab != "clean":
+            out[lab] = out.get(lab, 0) + 1
+    return dict(sorted(out.items()))

@@ -158,3 +158,55 @@ def loss_curves_svg(logs: Mapping[str, str | Path]) -> str | None:
         ax.legend(fontsize=8, frameon=False)
         fig.tight_layout()
     return to_svg(fig, "loss")
+
+
+# ---------------------------------------------------------------- training dynamics (G-SNR family)
+def norm_epochs(row_keys) -> tuple[int, list[int]]:
+    """(members, recorded epochs) from a G-SNR scores file's `norm_m<m>_e<e>` columns."""
+    found = [re.match(r"norm_m(\d+)_e(\d+)$", k) for k in row_keys]
+    found = [m for m in found if m]
+    return (1 + max(int(m.group(1)) for m in found) if found else 0), sorted({int(m.group(2)) for m in found})
+
+
+def dynamics_svg(rows: list[dict], clean: Mapping[str, bool] | None, title: str, prefix: str,
+                 sample: int = 60, seed: int = 0) -> str | None:
+    """Two panels from a G-SNR scores file: per-example trajectories of the ensemble-mean norm G^(e) over the
+    recorded epochs (a seeded sample; clean blue, defective red when the truth is known; the median thick),
+    and the paper's Figure 1 (selection/dynamics.py: each member's relative-drop profile between consecutive
+    recorded epochs, PCA / t-SNE to 2-D, one line per member). None when fewer than two epochs are recorded."""
+    import numpy as np
+
+    from ..selection.dynamics import embed_profiles
+
+    if not rows:
+        return None
+    M, epochs = norm_epochs(rows[0].keys())
+    if M == 0 or len(epochs) < 2:
+        return None
+    ok = [r for r in rows if all(r.get(f"norm_m{m}_e{e}") is not None for m in range(M) for e in epochs)]
+    if len(ok) < 2:
+        return None
+    norms = {e: np.array([[r[f"norm_m{m}_e{e}"] for r in ok] for m in range(M)], dtype=float) for e in epochs}
+    G = np.stack([norms[e].mean(0) for e in epochs], axis=1)  # [N, E]
+    pick = np.random.default_rng(seed).permutation(len(ok))[:sample]
+    fig = _figure(10.0, 3.6)
+    ax1, ax2 = _subplots(fig, 2, 2)
+    for i in sorted(pick.tolist()):
+        c = "#9e9e9e" if clean is None else ("#1f77b4" if clean.get(ok[i]["id"], True) else "#d62728")
+        ax1.plot(epochs, G[i], color=c, alpha=0.45, linewidth=0.8)
+    ax1.plot(epochs, np.median(G, axis=0), color="#000000", linewidth=2.2, label="median")
+    ax1.set_xticks(epochs)
+    ax1.set_xlabel("recorded epoch")
+    ax1.set_ylabel("G (ensemble-mean LoRA grad norm)")
+    ax1.set_title(f"{title}: per-example norms" + ("" if clean is None else "\n(blue clean, red defective)"),
+                  fontsize=9)
+    ax1.legend(loc="best", frameon=False)
+    keys, Y, method = embed_profiles(norms, seed=seed)
+    for m in sorted({k[0] for k in keys}):
+        idx = [j for j, k in enumerate(keys) if k[0] == m]
+        ax2.plot(Y[idx, 0], Y[idx, 1], "-o", color=PALETTE[m % len(PALETTE)], label=f"member {m + 1}", markersize=4)
+        for j in idx:
+            ax2.annotate(f"e{keys[j][1]}", (Y[j, 0], Y[j, 1]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax2.set_title(f"Figure 1: members' relative-drop profiles\n({method})", fontsize=9)
+    ax2.legend(loc="best", frameon=False, fontsize=7)
+    return to_svg(fig, prefix)

@@ -38,14 +38,48 @@ def print_report(rr: RunResults, console: Any) -> None:
                   f"[{_fmt(pooled['lc_ci_low'])}, {_fmt(pooled['lc_ci_high'])}]",
                   f"{_len(pooled['sys_len'])}/{_len(pooled['base_len'])}")
     console.print(t)
+    if rr.sensitivity:
+        from .collect import sensitivity_sentences
+
+        s = Table(title="Controls: can the chain see data quality? (pooled, paired bootstrap 95% CI by question)")
+        for col in ("comparison", "ratio", "PWS diff", "95% CI", "separates"):
+            s.add_column(col, justify="left" if col == "comparison" else "right")
+        for r in rr.sensitivity:
+            s.add_row(r["comparison"], f"{r['ratio']:g}", _fmt(r["diff"]), f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]",
+                      "yes" if r["separates"] else "[bold red]no[/]")
+        console.print(s)
+        for line in sensitivity_sentences(rr.sensitivity):
+            console.print(line, soft_wrap=True)
     if rr.enrichment:
-        e = Table(title="Enrichment of clean examples (judge-free; lift > 1 = cleaner than the pool)")
-        for col in ("selector", "ratio", "n", "clean rate", "base rate", "lift", "ROC-AUC"):
-            e.add_column(col, justify="left" if col == "selector" else "right")
+        e = Table(title="Enrichment of clean examples (judge-free; lift > 1 = cleaner than the pool; "
+                        "AUC of the ranking used)")
+        for col in ("selector", "ratio", "n", "clean rate", "base rate", "lift", "ROC-AUC", "defects in subset"):
+            e.add_column(col, justify="left" if col in ("selector", "defects in subset") else "right")
         for r in rr.enrichment:
             e.add_row(r["selector"], f"{r['ratio']:g}", str(r["n"]), f"{r['clean_rate']:.3f}",
-                      f"{r['base_rate']:.3f}", _fmt(r["lift"]), _fmt(r["auc"]))
+                      f"{r['base_rate']:.3f}", _fmt(r["lift"]), _fmt(r["auc"]), r.get("defects", ""))
         console.print(e)
+    if rr.health:
+        from ..selection.health import display_row
+
+        h = Table(title="Selector health (docs/selectors.md)")
+        for col in ("selector", "eligible", "ineligible", "why ineligible", "signal"):
+            h.add_column(col, justify="right" if col in ("eligible", "ineligible") else "left")
+        for row in map(display_row, rr.health):
+            h.add_row(row["selector"], str(row["eligible"]), str(row["ineligible"]), row["why ineligible"],
+                      row["signal"])
+        console.print(h)
+        for r in rr.health:
+            for w in r.get("warnings") or []:
+                console.print(f"[yellow]warning:[/] {w}", soft_wrap=True)
+    if rr.stability:
+        st = Table(title="Ranking stability over seeds (Spearman; top-k overlap min / mean)")
+        keys = list(rr.stability[0])
+        for k in keys:
+            st.add_column(k, justify="left" if k in ("selector", "combine") else "right")
+        for r in rr.stability:
+            st.add_row(*[_fmt(r.get(k)) if isinstance(r.get(k), float) else str(r.get(k)) for k in keys])
+        console.print(st)
     if rr.lengths:
         lens = rr.lengths
         ln = Table(title=f"Response length ({lens[0]['unit']}): selected subsets vs the pool "

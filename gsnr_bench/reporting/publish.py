@@ -19,7 +19,32 @@ LC_NOTE = ("LC-PWS: the judge's preference modelled on the system-minus-baseline
 CSV, MD, TEX, HTML = "leaderboard.csv", "leaderboard.md", "leaderboard.tex", "index.html"
 
 
-def render_markdown_report(df: pd.DataFrame, title: str = "gsnr-bench leaderboard") -> str:
+def _md_rows(rows) -> list[str]:
+    cols: list[str] = []
+    for r in rows:
+        cols += [k for k in r if k not in cols]
+    fmt = lambda v: "–" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)  # noqa: E731
+    out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    out += ["| " + " | ".join(fmt(r.get(c)).replace("|", "/") for c in cols) + " |" for r in rows]
+    return out + [""]
+
+
+def render_extras_markdown(extras: PageExtras | None) -> list[str]:
+    """Controls, selector health and enrichment (when the run has them), after the tables."""
+    if extras is None:
+        return []
+    parts: list[str] = []
+    for title, rows in (("Controls: PWS(oracle) - PWS(anti-oracle / random), paired bootstrap CI", extras.sensitivity),
+                        ("Selector health", extras.health),
+                        ("Ranking stability over seeds", extras.stability), ("Enrichment of clean examples (judge-free)",
+                                                              extras.enrichment)):
+        if rows:
+            parts += [f"## {title}", "", *_md_rows(rows)]
+    return parts
+
+
+def render_markdown_report(df: pd.DataFrame, title: str = "gsnr-bench leaderboard",
+                           extras: PageExtras | None = None) -> str:
     parts = [f"# {title}", "",
              "PWS = 1 + (W - L) / N against the model trained on 100% of the data; judge = mean of the judges' "
              "PWS; failed comparisons are counted apart and not scored. `–` = not run. The 100% column is the "
@@ -31,6 +56,9 @@ def render_markdown_report(df: pd.DataFrame, title: str = "gsnr-bench leaderboar
     t2 = table2(df)
     if not t2.empty:
         parts += ["## Table 2: ablations, PWS minus G-SNR (pooled)", "", render_markdown(t2, signed=True)]
+    if extras is not None and extras.notes:
+        parts += [f"- {line}" for line in extras.notes.splitlines()] + [""]
+    parts += render_extras_markdown(extras)
     parts += ["## All cells", "", render_results_markdown(df)]
     return "\n".join(parts)
 
@@ -55,7 +83,7 @@ def publish(results_df: pd.DataFrame, out_dir: str | Path, extras: PageExtras | 
     csv_text = results_to_csv(results_df)
     df = label_protocols(results_from_csv(csv_text))
     title = (extras or PageExtras()).title
-    files = {CSV: csv_text, MD: render_markdown_report(df, title), TEX: render_latex_report(df),
+    files = {CSV: csv_text, MD: render_markdown_report(df, title, extras), TEX: render_latex_report(df),
              HTML: render_html(df, extras)}
     paths = []
     for name, text in files.items():

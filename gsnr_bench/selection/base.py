@@ -32,6 +32,7 @@ class SelectionContext:
     progress: Callable[[str, int, int], None] | None = None  # (task, done, total)
     shared_cache: Path | None = None  # dir shared by selectors that can reuse work (G-SNR + ablations)
     proxy_key: str | None = None  # content fingerprint of the proxy (weights, config, tokenizer), for cache keys
+    truth: Mapping[str, str] | None = None  # id -> "clean" | defect label; given only to `needs_truth` selectors
 
 
 @dataclass
@@ -50,6 +51,7 @@ class ScoreResult:
 @runtime_checkable
 class Selector(Protocol):
     name: str
-    # optional: `uses_proxy = True` asks the run to check the proxy model (ctx.proxy) before any stage
+    # optional: `uses_proxy = True` asks the run to check the proxy model (ctx.proxy) before any stage;
+    # `needs_truth = True` (the oracle controls) makes the selector valid only in a run with ground truth
 
     def score(self, ctx: SelectionContext) -> ScoreResult: ...

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -21,6 +21,11 @@ class SelectionConfig(Section):
     sizes: list[int] = []  # absolute budgets beside the ratios: exactly n examples each (--n 1000)
     budget_base: int | None = None  # n = round(ratio * budget_base) when set (Superfiltering: 52002)
     params: dict[str, dict[str, Any]] = {}  # per-selector parameter overrides, e.g. params.gsnr.members
+    # stability: score every selector with this many seeds (seed, seed+1, ...: ensemble init and data order);
+    # the report gives Spearman and top-k overlap between the seeds' rankings. `seed_combine`: the subsets
+    # come from the first seed's ranking ("first") or from the mean rank over the seeds ("mean_rank")
+    seeds: int = Field(1, ge=1)
+    seed_combine: Literal["first", "mean_rank"] = "first"
 
     @field_validator("ratios")
     @classmethod

@@ -81,7 +81,8 @@ class GsnrSelector:
         p = key["params"]
         d = self.cache_dir(ctx, key)
         fmt = prompt_fn(p["template"])
-        notes: dict[str, Any] = {"norms": p["norms"], "cache": str(d)}
+        notes: dict[str, Any] = {"norms": p["norms"], "cache": str(d), "variant": self.variant, "s": self.s,
+                                 "t": self.t, "lr": p["lr"], "epochs": p["epochs"]}
         if (d / "DONE").exists():
             with np.load(d / "norms.npz") as z:
                 norms = {int(k[1:]): z[k].astype(np.float64) for k in z.files}
