@@ -177,8 +177,8 @@ class Pipeline:
 
     @functools.cached_property
     def truth_labels(self) -> dict[str, str] | None:
-        """id -> "clean" | defect label (data/truth.py), or None for a run without ground truth."""
-        from .data.truth import labels_of, parse_truth
+        """id -> "clean" | defect label (truth.py), or None for a run without ground truth."""
+        from .truth import labels_of, parse_truth
 
         c = self.cfg
         if c.data.truth:
@@ -194,7 +194,7 @@ class Pipeline:
     def truth_file(self) -> Path | None:
         """The truth the report reads: the demo world's truth.json, or the run's own copy of --truth (keyed by
         content, so an edited truth file is a new copy and new control stages)."""
-        from .data.truth import check_against_pool, truth_record
+        from .truth import check_against_pool, truth_record
 
         labels = self.truth_labels
         if labels is None:
@@ -271,7 +271,7 @@ class Pipeline:
                                                                        "combine": combine})
 
         def work() -> dict[str, Any]:
-            from .selection.health import mean_rank_order, stability
+            from .health import mean_rank_order, stability
 
             tables = [read_jsonl(r.path / "scores.jsonl") for r in runs]
             rankings = [[row["id"] for row in t] for t in tables]
@@ -310,7 +310,7 @@ class Pipeline:
         sd = self.store.stage("scores", spec.name if seed == self.cfg.seed else f"{spec.name}-seed{seed}", key)
 
         def work() -> dict[str, Any]:
-            from .selection.health import health_of, warning_lines
+            from .health import health_of, warning_lines
             with self._progress(f"score {spec.name}") as prog:
                 ctx = SelectionContext(
                     pool=inp.pool, params={**spec.params, **overrides}, seed=seed,
@@ -554,7 +554,7 @@ class Pipeline:
         if not c.data.train:
             raise ConfigError("no training pool: pass --train-data FILE_OR_DATASET (or data.train in a --config)")
         if c.data.truth:  # parsed and checked before any work: a bad row is one line naming it
-            from .data.truth import check_against_pool
+            from .truth import check_against_pool
 
             labels = self.truth_labels
             if c.data.train != "demo":

@@ -110,7 +110,7 @@ def main() -> None:
     from gsnr_bench.reporting.metrics import precision_lift, ranking_auc
     from gsnr_bench.selection.base import SelectionContext
     from gsnr_bench.selection.gsnr import GsnrSelector
-    from gsnr_bench.selection.health import health_of, stability
+    from gsnr_bench.health import health_of, stability
     from gsnr_bench.selection.ranking import rank_order, score_rows
 
     records = json.loads(a.pool.read_text())[: a.n]

@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gsnr_bench.data.truth import check_against_pool, labels_of, parse_truth, truth_record
+from gsnr_bench.truth import check_against_pool, labels_of, parse_truth, truth_record
 from gsnr_bench.errors import ConfigError, DataError
 from gsnr_bench.records import Example
 from gsnr_bench.reporting.metrics import bootstrap_pws_diff, defect_counts, precision_lift, ranking_auc
 from gsnr_bench.selection.base import ScoreResult, SelectionContext
-from gsnr_bench.selection.health import health_of, spearman, warning_lines
+from gsnr_bench.health import health_of, spearman, warning_lines
 from gsnr_bench.selection.ranking import rank_order, score_rows
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -145,7 +145,7 @@ def test_controls_are_valid_only_in_a_run_with_truth(tmp_path):
 
 # ------------------------------------------------------------------ health
 def _gsnr_rows(norms_s, norms_t, variant="gsnr", eps=1e-8):
-    from gsnr_bench.selection.utility import gsnr_table
+    from gsnr_bench.gsnr_utility import gsnr_table
 
     tab = gsnr_table(np.array(norms_s), np.array(norms_t), eps, variant)
     cols = {f"norm_m{m}_e{e}": list(v[m]) for e, v in ((1, norms_s), (2, norms_t)) for m in range(len(v))}
@@ -218,7 +218,7 @@ def test_every_shipped_config_gives_the_gsnr_family_one_ensemble(config, tmp_pat
 
 # ------------------------------------------------------------------ stability over seeds
 def test_stability_of_identical_rankings_is_one_and_by_hand_otherwise():
-    from gsnr_bench.selection.health import mean_rank_order, stability
+    from gsnr_bench.health import mean_rank_order, stability
 
     r = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"]
     st = stability([r, list(r), list(r)], [0.1, 0.5])

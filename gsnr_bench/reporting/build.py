@@ -23,7 +23,7 @@ def page_extras(results: Iterable[RunResults], title: str, rounds: int | None):
     def rows(attr: str) -> list[dict]:
         return [{**({"run": rr.run.name} if many else {}), **x} for rr in results for x in getattr(rr, attr)]
 
-    from ..selection.health import display_row
+    from ..health import display_row
     from .collect import sensitivity_sentences
 
     notes = []
@@ -57,7 +57,7 @@ def page_extras(results: Iterable[RunResults], title: str, rounds: int | None):
 
 def _dynamics(d: dict, label: str, prefix: str, seen: set[str]) -> str | None:
     """Training-dynamics panels of one G-SNR scores file (once per ensemble: the ablations share it)."""
-    from ..data.truth import labels_of
+    from ..truth import labels_of
     from ..fileio import read_json, read_jsonl
     from .plots import dynamics_svg
 

@@ -36,7 +36,7 @@ class RunResults:
     records: list[dict]
     cells: list[dict] = field(default_factory=list)  # cell.json contents + status counts
     enrichment: list[dict] = field(default_factory=list)
-    health: list[dict] = field(default_factory=list)  # selector health per scores file (selection/health.py)
+    health: list[dict] = field(default_factory=list)  # selector health per scores file (health.py)
     sensitivity: list[dict] = field(default_factory=list)  # oracle vs anti-oracle / random, per protocol x ratio
     stability: list[dict] = field(default_factory=list)  # rankings over seeds (selection.seeds > 1)
     dynamics: list[dict] = field(default_factory=list)  # G-SNR scores files: {selector, path, truth} for plots
@@ -224,7 +224,7 @@ def enrichment(run: Path, cells: list[dict]) -> list[dict]:
     ratio, the share of clean examples in the subset the selector actually chose (its top n), the lift over the
     pool's base rate, the ROC-AUC of the ranking it used (ineligible examples last, as selection ranks them;
     the same rule for every selector, random included) and the defects in the subset, by label."""
-    from ..data.truth import labels_of
+    from ..truth import labels_of
     from .metrics import defect_counts, precision_lift, ranking_auc
 
     by_scores = {k: v for k, v in _scores_files(run, cells).items() if v["truth"] and (run / v["truth"]).is_file()}
@@ -247,8 +247,8 @@ def enrichment(run: Path, cells: list[dict]) -> list[dict]:
 
 
 def health(run: Path, cells: list[dict]) -> list[dict]:
-    """Selector health per scores file (selection/health.py), from the scores file and its stage's notes."""
-    from ..selection.health import health_of
+    """Selector health per scores file (health.py), from the scores file and its stage's notes."""
+    from ..health import health_of
 
     out = []
     by_scores = _scores_files(run, cells)

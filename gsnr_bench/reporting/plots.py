@@ -176,7 +176,7 @@ def dynamics_svg(rows: list[dict], clean: Mapping[str, bool] | None, title: str,
     recorded epochs, PCA / t-SNE to 2-D, one line per member). None when fewer than two epochs are recorded."""
     import numpy as np
 
-    from ..selection.dynamics import embed_profiles
+    from ..gsnr_utility import embed_profiles
 
     if not rows:
         return None

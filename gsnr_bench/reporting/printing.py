@@ -60,7 +60,7 @@ def print_report(rr: RunResults, console: Any) -> None:
                       f"{r['base_rate']:.3f}", _fmt(r["lift"]), _fmt(r["auc"]), r.get("defects", ""))
         console.print(e)
     if rr.health:
-        from ..selection.health import display_row
+        from ..health import display_row
 
         h = Table(title="Selector health (docs/selectors.md)")
         for col in ("selector", "eligible", "ineligible", "why ineligible", "signal"):

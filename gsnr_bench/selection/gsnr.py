@@ -28,7 +28,7 @@ from .base import ScoreResult, SelectionContext
 from .common import check_pool, pool_digest, proxy_digest, report
 from .encoding import OK, encode_pairs
 from .prompts import prompt_fn
-from .utility import VARIANTS, gsnr_table
+from ..gsnr_utility import VARIANTS, gsnr_table
 
 CACHE_VERSION = 1
 

@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from ..errors import DataError
+from .errors import DataError
 
 CLEAN = "clean"
 DEFECTIVE = "defective"  # the label a `false` becomes

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ConfigError
+from .errors import ConfigError
 
 VARIANTS = ("gsnr", "alt1", "alt2", "alt3")
 
@@ -55,3 +55,26 @@ def relative_drops(norms_by_epoch: dict[int, np.ndarray], eps: float = 1e-8) -> 
         for m in range(na.shape[0]):
             out[(m, b)] = (na[m] - nb[m]) / (na[m] + eps)
     return out
+
+
+def embed_profiles(norms_by_epoch: dict[int, np.ndarray], mask: np.ndarray | None = None, seed: int = 0):
+    """-> (keys [(member, epoch)], coords [P, 2], method)."""
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+
+    if mask is not None:
+        norms_by_epoch = {e: v[:, mask] for e, v in norms_by_epoch.items()}
+    drops = relative_drops(norms_by_epoch)
+    keys = sorted(drops, key=lambda k: (k[0], k[1]))
+    X = np.nan_to_num(np.stack([drops[k] for k in keys]))
+    P = len(keys)
+    k = max(1, min(50, P, X.shape[1]))
+    Z = PCA(n_components=k, random_state=seed).fit_transform(X) if P > 1 else np.zeros((1, 1))
+    if P >= 4:
+        perplexity = float(max(1.0, min(30.0, (P - 1) / 3)))
+        Y = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(Z)
+        method = "PCA + t-SNE"
+    else:
+        Y = np.pad(Z[:, :2], ((0, 0), (0, max(0, 2 - Z.shape[1]))))
+        method = "PCA (too few points for t-SNE)"
+    return keys, Y, method
