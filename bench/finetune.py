@@ -30,6 +30,7 @@ def main() -> None:
     from gsnr_bench.fileio import read_json
     from gsnr_bench.training.config import FinetuneConfig
     from gsnr_bench.training.finetune import finetune
+
     from tiny_models import build_tiny_gpt2, examples
 
     class LoopTimer(TrainerCallback):
@@ -44,8 +45,16 @@ def main() -> None:
         exs = examples(a.examples)
         print(f"torch threads={torch.get_num_threads()} examples={len(exs)} epochs={a.epochs} target={target.name}")
         for regime in ("lora", "full"):
-            cfg = FinetuneConfig(regime=regime, lr=1e-3, epochs=a.epochs, batch_size=16, micro_batch_size=8,
-                                 max_length=256, save_steps=10_000, lora={"targets": ["c_attn"]})
+            cfg = FinetuneConfig(
+                regime=regime,
+                lr=1e-3,
+                epochs=a.epochs,
+                batch_size=16,
+                micro_batch_size=8,
+                max_length=256,
+                save_steps=10_000,
+                lora={"targets": ["c_attn"]},
+            )
             out = Path(tmp) / regime
             timer = LoopTimer()
             t = time.perf_counter()
@@ -53,8 +62,10 @@ def main() -> None:
             wall = time.perf_counter() - t
             info = read_json(out / "trained.json")
             toks = info["train_tokens"] * a.epochs
-            print(f"{regime:<5s} steps={info['global_step']:<4d} tokens={toks:<7.0f} train_seconds={timer.seconds:6.2f} "
-                  f"tokens/s={toks / timer.seconds:8.1f} wall={wall:6.2f}s final_loss={info['train_loss']:.3f}")
+            print(
+                f"{regime:<5s} steps={info['global_step']:<4d} tokens={toks:<7.0f} train_seconds={timer.seconds:6.2f} "
+                f"tokens/s={toks / timer.seconds:8.1f} wall={wall:6.2f}s final_loss={info['train_loss']:.3f}"
+            )
 
 
 if __name__ == "__main__":

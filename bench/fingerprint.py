@@ -25,10 +25,16 @@ from gsnr_bench.fingerprint import StatCache, model_fingerprint  # noqa: E402
 
 # meta-llama/Llama-2-13b-hf, safetensors revision: name -> bytes
 LLAMA2_13B = {
-    "config.json": 587, "generation_config.json": 188, "model.safetensors.index.json": 33_444,
-    "model-00001-of-00003.safetensors": 9_948_693_272, "model-00002-of-00003.safetensors": 9_904_129_368,
-    "model-00003-of-00003.safetensors": 6_178_962_272, "special_tokens_map.json": 414,
-    "tokenizer.json": 1_842_767, "tokenizer.model": 499_723, "tokenizer_config.json": 1_618,
+    "config.json": 587,
+    "generation_config.json": 188,
+    "model.safetensors.index.json": 33_444,
+    "model-00001-of-00003.safetensors": 9_948_693_272,
+    "model-00002-of-00003.safetensors": 9_904_129_368,
+    "model-00003-of-00003.safetensors": 6_178_962_272,
+    "special_tokens_map.json": 414,
+    "tokenizer.json": 1_842_767,
+    "tokenizer.model": 499_723,
+    "tokenizer_config.json": 1_618,
 }
 
 
@@ -71,9 +77,16 @@ def main() -> None:
         changed = model_fingerprint(str(ckpt), StatCache(cache_file))
         one = time.perf_counter() - t0
         assert changed != first
-    out = {"files": len(LLAMA2_13B), "bytes": total, "cold_s": round(cold, 3), "cold_gb_per_s": round(total / cold / 1e9, 2),
-           "unchanged_s": [round(w, 5) for w in warm], "unchanged_max_s": round(max(warm), 5),
-           "one_shard_changed_s": round(one, 3), "cold_over_unchanged": round(cold / max(warm), 1)}
+    out = {
+        "files": len(LLAMA2_13B),
+        "bytes": total,
+        "cold_s": round(cold, 3),
+        "cold_gb_per_s": round(total / cold / 1e9, 2),
+        "unchanged_s": [round(w, 5) for w in warm],
+        "unchanged_max_s": round(max(warm), 5),
+        "one_shard_changed_s": round(one, 3),
+        "cold_over_unchanged": round(cold / max(warm), 1),
+    }
     print(f"13B checkpoint ({total / 1e9:.1f} GB, {len(LLAMA2_13B)} files, sparse):")
     print(f"  first fingerprint (hash every file):  {cold:8.3f} s  ({out['cold_gb_per_s']} GB/s)")
     print(f"  unchanged (stat cache, new process):  {max(warm):8.5f} s  (max of {len(warm)}; goal < 1 s)")

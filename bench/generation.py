@@ -38,6 +38,7 @@ def main() -> None:
     from gsnr_bench.generation.config import GenerationConfig
     from gsnr_bench.generation.hf import HFGenerator
     from gsnr_bench.templates import build_prompt
+
     from tiny_models import build_tiny_gpt2
 
     torch.manual_seed(0)
@@ -78,10 +79,16 @@ def main() -> None:
         print(f"vLLM engine start: {start:.1f} s")
     for k, v in ratios.items():
         print(f"{k} throughput ratio: {v:.2f}x")
-    write_json(Path(__file__).resolve().parent / "out" / "generation.json", {
-        "questions": a.questions, "max_new_tokens": a.max_new_tokens, "vllm_engine_start_s": start,
-        "rows": [{"setting": n, "tokens": t, "seconds": s, "tokens_per_s": r} for n, t, s, r in rows],
-        "ratios": ratios})
+    write_json(
+        Path(__file__).resolve().parent / "out" / "generation.json",
+        {
+            "questions": a.questions,
+            "max_new_tokens": a.max_new_tokens,
+            "vllm_engine_start_s": start,
+            "rows": [{"setting": n, "tokens": t, "seconds": s, "tokens_per_s": r} for n, t, s, r in rows],
+            "ratios": ratios,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -26,9 +26,18 @@ from gsnr_bench.judging.stage import Comparison, judge  # noqa: E402
 
 
 def comparisons(n: int, tag: str) -> list[Comparison]:
-    return [Comparison("bench", f"{tag}{i}", f"[{tag}] Name the capital of country number {i}.", "sys",
-                       f"The capital of country {i} is City{i}. " * 8, "full", f"I think it is Town{i}. " * 6)
-            for i in range(n)]
+    return [
+        Comparison(
+            "bench",
+            f"{tag}{i}",
+            f"[{tag}] Name the capital of country number {i}.",
+            "sys",
+            f"The capital of country {i} is City{i}. " * 8,
+            "full",
+            f"I think it is Town{i}. " * 6,
+        )
+        for i in range(n)
+    ]
 
 
 def timed(items, spec, cfg, out: Path, cache: Path):
@@ -46,12 +55,17 @@ def main() -> None:
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="gsnr-bench-judging-"))
-    server = subprocess.Popen([sys.executable, "-m", "gsnr_bench.judging.reference_server",
-                               "--latency", str(args.latency)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gsnr_bench.judging.reference_server", "--latency", str(args.latency)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         base_url = server.stdout.readline().strip()
-        spec = parse_judge({"name": "bench", "provider": "openai-compatible", "model": "reference-judge-v2",
-                            "base_url": base_url})
+        spec = parse_judge(
+            {"name": "bench", "provider": "openai-compatible", "model": "reference-judge-v2", "base_url": base_url}
+        )
         cfg = JudgingConfig(concurrency=args.concurrency, timeout=30.0)
         ideal = args.concurrency / args.latency
 
@@ -61,8 +75,9 @@ def main() -> None:
         thr = args.calls / t_conc
 
         seq_items = comparisons(args.sequential_calls, "s")
-        t_seq, s_seq = timed(seq_items, spec, cfg.model_copy(update={"concurrency": 1}), work / "seq.jsonl",
-                             work / "cache.sqlite")
+        t_seq, s_seq = timed(
+            seq_items, spec, cfg.model_copy(update={"concurrency": 1}), work / "seq.jsonl", work / "cache.sqlite"
+        )
         assert s_seq.requests == args.sequential_calls
         thr_seq = args.sequential_calls / t_seq
 
@@ -75,18 +90,28 @@ def main() -> None:
         server.wait()
 
     result = {
-        "calls": args.calls, "concurrency": args.concurrency, "latency_s": args.latency,
-        "concurrent_s": round(t_conc, 3), "concurrent_calls_per_s": round(thr, 1),
+        "calls": args.calls,
+        "concurrency": args.concurrency,
+        "latency_s": args.latency,
+        "concurrent_s": round(t_conc, 3),
+        "concurrent_calls_per_s": round(thr, 1),
         "concurrent_fraction_of_ideal": round(thr / ideal, 3),
-        "sequential_calls": args.sequential_calls, "sequential_s": round(t_seq, 3),
-        "sequential_calls_per_s": round(thr_seq, 2), "sequential_fraction_of_ideal": round(thr_seq / (1 / args.latency), 3),
+        "sequential_calls": args.sequential_calls,
+        "sequential_s": round(t_seq, 3),
+        "sequential_calls_per_s": round(thr_seq, 2),
+        "sequential_fraction_of_ideal": round(thr_seq / (1 / args.latency), 3),
         "speedup_vs_sequential": round(thr / thr_seq, 1),
-        "cached_rerun_s": round(t_cached, 3), "resume_all_done_s": round(t_resume, 3),
+        "cached_rerun_s": round(t_cached, 3),
+        "resume_all_done_s": round(t_resume, 3),
     }
-    print(f"concurrency {args.concurrency}: {args.calls} calls in {t_conc:.2f} s = {thr:.1f} calls/s = "
-          f"{thr / ideal:.3f} of ideal {ideal:.0f}/s (goal >= 0.8)")
-    print(f"sequential: {args.sequential_calls} calls in {t_seq:.2f} s = {thr_seq:.2f} calls/s = "
-          f"{thr_seq * args.latency:.3f} of ideal {1 / args.latency:.0f}/s; concurrent is {thr / thr_seq:.1f}x faster")
+    print(
+        f"concurrency {args.concurrency}: {args.calls} calls in {t_conc:.2f} s = {thr:.1f} calls/s = "
+        f"{thr / ideal:.3f} of ideal {ideal:.0f}/s (goal >= 0.8)"
+    )
+    print(
+        f"sequential: {args.sequential_calls} calls in {t_seq:.2f} s = {thr_seq:.2f} calls/s = "
+        f"{thr_seq * args.latency:.3f} of ideal {1 / args.latency:.0f}/s; concurrent is {thr / thr_seq:.1f}x faster"
+    )
     print(f"fully cached re-run ({args.calls} calls, fresh judgments file, 0 requests): {t_cached:.3f} s")
     print(f"resume with every record already written: {t_resume:.3f} s")
     write_json(ROOT / "bench" / "out" / "judging.json", result)

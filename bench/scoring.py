@@ -33,7 +33,8 @@ Rows (each an epoch-equivalent over the same pool, every member seeing every exa
               accumulated and one Adam step per batch: the same job done the naive way
   ifd         batched, length-bucketed IFD losses (losses.mean_losses; conditioned + answer-alone)
   ifd_bs1     the batch-size-1 reference (losses.mean_losses_bs1, Hugging Face's labels loss)
-Compared rows do the same work, so their ratios of tokens/s, examples/s and seconds are equal. Goals: gsnr/plain >= 0.9, gsnr/naive >= 1.8, ifd/ifd_bs1 >= 1.5, gsnr GFLOP/s >= 40% of the matmul rate.
+Compared rows do the same work, so their ratios of tokens/s, examples/s and seconds are equal. Goals:
+gsnr/plain >= 0.9, gsnr/naive >= 1.8, ifd/ifd_bs1 >= 1.5, gsnr GFLOP/s >= 40% of the matmul rate.
 
 FLOP count (useful work only; padding and recomputation are not counted, so they count against a row).
 Per real token of a sequence of length L, with d = n_embd, n_layer layers, V vocab, r LoRA rank, for one
@@ -71,13 +72,23 @@ def load_pool(n: int):
 
     if DATA.exists():
         recs = json.loads(DATA.read_text(encoding="utf-8"))[:n]
-        return [Example(f"a{i}", r["instruction"], r.get("input", ""), r["output"]) for i, r in enumerate(recs)], \
-            f"alpaca_sample.json[:{n}]"
+        return [
+            Example(f"a{i}", r["instruction"], r.get("input", ""), r["output"]) for i, r in enumerate(recs)
+        ], f"alpaca_sample.json[:{n}]"
     return tiny_pool(n, seed=0, max_words=120), "tiny_pool"
 
 
-def build_proxy(path: Path, texts: list[str], *, vocab: int = 8192, model_vocab: int = 0, n_layer: int = 4,
-                n_embd: int = 256, n_head: int = 4, seed: int = 0) -> Path:
+def build_proxy(
+    path: Path,
+    texts: list[str],
+    *,
+    vocab: int = 8192,
+    model_vocab: int = 0,
+    n_layer: int = 4,
+    n_embd: int = 256,
+    n_head: int = 4,
+    seed: int = 0,
+) -> Path:
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
@@ -86,14 +97,26 @@ def build_proxy(path: Path, texts: list[str], *, vocab: int = 8192, model_vocab:
     tk = Tokenizer(models.BPE())
     tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tk.decoder = decoders.ByteLevel()
-    tk.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=vocab, special_tokens=["<|endoftext|>"],
-                                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tk.train_from_iterator(
+        texts,
+        trainers.BpeTrainer(
+            vocab_size=vocab, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        ),
+    )
     tok = PreTrainedTokenizerFast(tokenizer_object=tk, eos_token="<|endoftext|>", bos_token="<|endoftext|>")
     tok.save_pretrained(path)
     torch.manual_seed(seed)
     # --model-vocab 50257 keeps GPT-2's embedding/LM-head size (the tokenizer uses the first rows)
-    cfg = GPT2Config(vocab_size=max(len(tok), model_vocab), n_positions=1024, n_embd=n_embd, n_layer=n_layer, n_head=n_head,
-                     activation_function="gelu_new", eos_token_id=tok.eos_token_id, bos_token_id=tok.eos_token_id)
+    cfg = GPT2Config(
+        vocab_size=max(len(tok), model_vocab),
+        n_positions=1024,
+        n_embd=n_embd,
+        n_layer=n_layer,
+        n_head=n_head,
+        activation_function="gelu_new",
+        eos_token_id=tok.eos_token_id,
+        bos_token_id=tok.eos_token_id,
+    )
     GPT2LMHeadModel(cfg).save_pretrained(path)
     return path
 
@@ -108,7 +131,7 @@ def matmul_gflops(n: int = 2048, reps: int = 5) -> float:
         t = time.perf_counter()
         a @ b
         best = min(best, time.perf_counter() - t)
-    return 2 * n ** 3 / best / 1e9
+    return 2 * n**3 / best / 1e9
 
 
 class Flops:
@@ -116,7 +139,7 @@ class Flops:
 
     def __init__(self, cfg, rank: int):
         self.d, self.L, self.V, self.r = cfg.n_embd, cfg.n_layer, cfg.vocab_size, rank
-        self.P = self.L * 12 * self.d ** 2
+        self.P = self.L * 12 * self.d**2
 
     def seq(self, length: int, scored: int, *, train: bool, lora: bool = True) -> float:
         d, L = self.d, self.L
@@ -144,6 +167,7 @@ def main() -> None:
 
     import numpy as np
     import torch
+    from transformers.utils import logging as hf_logging
 
     from gsnr_bench.cpu_malloc import keep_freed_memory
     from gsnr_bench.selection.encoding import encode_pairs
@@ -153,7 +177,6 @@ def main() -> None:
     from gsnr_bench.selection.losses import mean_losses, mean_losses_bs1
     from gsnr_bench.selection.prompts import plain_prompt
     from gsnr_bench.selection.proxy import load_proxy
-    from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # a bar per model load would bury the table
     if a.threads:
@@ -172,29 +195,49 @@ def main() -> None:
         fl = Flops(cfgm, rank)
         seq_train = sum(fl.seq(len(enc.ids[i]), enc.n_scored(i), train=True) for i in idx)
         peak = matmul_gflops()
-        print(f"torch {torch.__version__} threads={torch.get_num_threads()} data={source} examples={len(idx)} "
-              f"tokens/example mean={np.mean(lens):.0f} max={max(lens)} scored mean={np.mean(scored):.0f}")
+        print(
+            f"torch {torch.__version__} threads={torch.get_num_threads()} data={source} examples={len(idx)} "
+            f"tokens/example mean={np.mean(lens):.0f} max={max(lens)} scored mean={np.mean(scored):.0f}"
+        )
         malloc = keep_freed_memory()
-        print(f"malloc: {'freed memory kept in process (cpu_malloc.py)' if malloc else 'system default'}; "
-              "GSNR_BENCH_MALLOC=system measures without")
-        print(f"proxy: GPT-2 n_layer={cfgm.n_layer} n_embd={cfgm.n_embd} vocab={cfgm.vocab_size}; "
-              f"LoRA members={M} rank={rank} on c_attn; batch {a.batch_size}/member; fp32 matmul {peak:.1f} GFLOP/s")
+        print(
+            f"malloc: {'freed memory kept in process (cpu_malloc.py)' if malloc else 'system default'}; "
+            "GSNR_BENCH_MALLOC=system measures without"
+        )
+        print(
+            f"proxy: GPT-2 n_layer={cfgm.n_layer} n_embd={cfgm.n_embd} vocab={cfgm.vocab_size}; "
+            f"LoRA members={M} rank={rank} on c_attn; batch {a.batch_size}/member; fp32 matmul {peak:.1f} GFLOP/s"
+        )
 
         def ensemble(seed=0):
             torch.manual_seed(seed)
             _, mdl, _, _ = load_proxy(proxy)
             layers, sink = attach(mdl, ["c_attn"], M, rank, 16.0, seed=seed)
             kw = {} if a.max_tokens is None else {"max_tokens": a.max_tokens}
-            cfg = EngineConfig(members=M, rank=rank, alpha=16.0, lr=5e-5, epochs=1, batch_size=a.batch_size,
-                               record_epochs=[1], bucket_batches=a.bucket_batches, **kw)
+            cfg = EngineConfig(
+                members=M,
+                rank=rank,
+                alpha=16.0,
+                lr=5e-5,
+                epochs=1,
+                batch_size=a.batch_size,
+                record_epochs=[1],
+                bucket_batches=a.bucket_batches,
+                **kw,
+            )
             return mdl, layers, Ensemble(mdl, layers, sink, cfg, pad, dev)
 
         rows = {}
 
         def record(name, secs, n_ex, toks, flops, note=""):
-            rows[name] = {"seconds": secs, "examples_per_s": n_ex / secs, "tokens_per_s": toks / secs,
-                          "gflops_per_s": flops / secs / 1e9, "pct_of_matmul": 100 * flops / secs / 1e9 / peak,
-                          "note": note}
+            rows[name] = {
+                "seconds": secs,
+                "examples_per_s": n_ex / secs,
+                "tokens_per_s": toks / secs,
+                "gflops_per_s": flops / secs / 1e9,
+                "pct_of_matmul": 100 * flops / secs / 1e9 / peak,
+                "note": note,
+            }
 
         from gsnr_bench.selection.ensemble import epoch_plan
 
@@ -236,7 +279,7 @@ def main() -> None:
             got = {n: np.full((M, len(enc)), np.nan) for n in ("gsnr", "naive")}
             steps = plan if rep else plan[:4]
             for k, batch in enumerate(steps):
-                for n in names[k % 3:] + names[: k % 3]:
+                for n in names[k % 3 :] + names[: k % 3]:
                     mdl, layers, ens = runs[n]
                     t = time.perf_counter()
                     if n == "naive":
@@ -254,13 +297,24 @@ def main() -> None:
                 norm_err = max(norm_err, float(np.max(np.abs(got["gsnr"] - got["naive"])[seen] / got["naive"][seen])))
         peak = max(peak, matmul_gflops())  # again after the timed epochs: the best of both is the machine's rate
         rows_fl = M * seq_train
-        notes = {"plain": "epoch, same engine, no norms", "gsnr": "epoch, in-pass per-example norms",
-                 "naive": "epoch, 1 fwd+bwd per example per member"}
+        notes = {
+            "plain": "epoch, same engine, no norms",
+            "gsnr": "epoch, in-pass per-example norms",
+            "naive": "epoch, 1 fwd+bwd per example per member",
+        }
         for n in names:
-            record(n, sum(secs[n]) / a.repeats, len(idx), tok_all, rows_fl,
-                   f"{notes[n]}, padding {padded / tok_all:.2f}x" if n != "naive" else notes[n])
-        per_rep = {f"{x}/{y}": [round(sy / sx, 3) for sx, sy in zip(secs[x], secs[y])]
-                   for x, y in (("gsnr", "plain"), ("gsnr", "naive"))}
+            record(
+                n,
+                sum(secs[n]) / a.repeats,
+                len(idx),
+                tok_all,
+                rows_fl,
+                f"{notes[n]}, padding {padded / tok_all:.2f}x" if n != "naive" else notes[n],
+            )
+        per_rep = {
+            f"{x}/{y}": [round(sy / sx, 3) for sx, sy in zip(secs[x], secs[y])]
+            for x, y in (("gsnr", "plain"), ("gsnr", "naive"))
+        }
 
         # IFD: batched vs batch size 1, interleaved batch by batch on the same examples
         from gsnr_bench.selection.encoding import Encoded
@@ -280,7 +334,7 @@ def main() -> None:
         for rep in range(a.repeats + 1):
             tot = {"ifd": 0.0, "ifd_bs1": 0.0}
             for k, part in enumerate(parts if rep else parts[:2]):
-                for n in (("ifd", "ifd_bs1") if k % 2 else ("ifd_bs1", "ifd")):
+                for n in ("ifd", "ifd_bs1") if k % 2 else ("ifd_bs1", "ifd"):
                     t = time.perf_counter()
                     if n == "ifd":
                         x = mean_losses(model, part, pad_id=pad, max_tokens=sel.max_tokens, max_batch=sel.max_batch)
@@ -291,10 +345,15 @@ def main() -> None:
             if rep:
                 for n in tot:
                     t_ifd[n].append(tot[n])
-        record("ifd", sum(t_ifd["ifd"]) / a.repeats, len(pool), ifd_tok, ifd_fl,
-               f"batched, max_tokens={sel.max_tokens} max_batch={sel.max_batch}")
-        record("ifd_bs1", sum(t_ifd["ifd_bs1"]) / a.repeats, len(pool), ifd_tok, ifd_fl,
-               "batch size 1, HF labels loss")
+        record(
+            "ifd",
+            sum(t_ifd["ifd"]) / a.repeats,
+            len(pool),
+            ifd_tok,
+            ifd_fl,
+            f"batched, max_tokens={sel.max_tokens} max_batch={sel.max_batch}",
+        )
+        record("ifd_bs1", sum(t_ifd["ifd_bs1"]) / a.repeats, len(pool), ifd_tok, ifd_fl, "batch size 1, HF labels loss")
         per_rep["ifd/ifd_bs1"] = [round(y / x, 3) for x, y in zip(t_ifd["ifd"], t_ifd["ifd_bs1"])]
 
     # every row did the same work (same examples, same epoch plan), so ratios of rates are ratios of seconds
@@ -306,23 +365,40 @@ def main() -> None:
     }
     print(f"\n{'row':<9s} {'seconds':>8s} {'examples/s':>11s} {'tokens/s':>10s} {'GFLOP/s':>8s} {'%matmul':>8s}  note")
     for name, r in rows.items():
-        print(f"{name:<9s} {r['seconds']:8.2f} {r['examples_per_s']:11.2f} {r['tokens_per_s']:10.0f} "
-              f"{r['gflops_per_s']:8.1f} {r['pct_of_matmul']:7.1f}%  {r['note']}")
-    print(f"{'matmul':<9s} {'':>8s} {'':>11s} {'':>10s} {peak:8.1f} {100.0:7.1f}%  fp32 torch.mm 2048^3, best of 10 (5 before, 5 after the epochs)")
+        print(
+            f"{name:<9s} {r['seconds']:8.2f} {r['examples_per_s']:11.2f} {r['tokens_per_s']:10.0f} "
+            f"{r['gflops_per_s']:8.1f} {r['pct_of_matmul']:7.1f}%  {r['note']}"
+        )
+    print(
+        f"{'matmul':<9s} {'':>8s} {'':>11s} {'':>10s} {peak:8.1f} {100.0:7.1f}%  fp32 torch.mm 2048^3, "
+        "best of 10 (5 before, 5 after the epochs)"
+    )
     print()
     for k, (v, goal) in ratios.items():
         reps = f"   per repeat {per_rep[k]}" if k in per_rep else ""
         print(f"{k:<24s} {v:6.2f}   goal >= {goal:<4}  {'met' if v >= goal else 'MISSED'}{reps}")
     print(f"same job: G-SNR in-pass norms vs the naive loop's, max relative difference {norm_err:.1e}")
     a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_text(json.dumps({
-        "config": {**{k: (str(v) if isinstance(v, Path) else v) for k, v in vars(a).items()}, "data": source,
-                   "threads": torch.get_num_threads(), "torch": torch.__version__,
-                   "proxy": {"n_layer": cfgm.n_layer, "n_embd": cfgm.n_embd, "vocab": cfgm.vocab_size}},
-        "matmul_gflops": peak, "rows": rows, "per_repeat": per_rep, "norm_max_rel_diff": norm_err,
-        "malloc_tuned": malloc,
-        "ratios": {k: {"value": v, "goal": g, "met": v >= g} for k, (v, g) in ratios.items()},
-    }, indent=2))
+    a.out.write_text(
+        json.dumps(
+            {
+                "config": {
+                    **{k: (str(v) if isinstance(v, Path) else v) for k, v in vars(a).items()},
+                    "data": source,
+                    "threads": torch.get_num_threads(),
+                    "torch": torch.__version__,
+                    "proxy": {"n_layer": cfgm.n_layer, "n_embd": cfgm.n_embd, "vocab": cfgm.vocab_size},
+                },
+                "matmul_gflops": peak,
+                "rows": rows,
+                "per_repeat": per_rep,
+                "norm_max_rel_diff": norm_err,
+                "malloc_tuned": malloc,
+                "ratios": {k: {"value": v, "goal": g, "met": v >= g} for k, (v, g) in ratios.items()},
+            },
+            indent=2,
+        )
+    )
     print(f"\nwrote {a.out}")
 
 

@@ -1,10 +1,10 @@
 """What a finished fine-tune leaves behind, and loading it back for generation.
 
-    out_dir/model/            LoRA adapter (adapter_config.json + weights) or full model, plus tokenizer
-    out_dir/training_args.json  the protocol (byte-identical across selectors of a sweep)
-    out_dir/train_log.jsonl   per-step {step, epoch, loss, lr}
-    out_dir/trained.json      written last: base model, regime, data counts, steps, final loss
-    out_dir/work/             Trainer checkpoints while training (removed after success unless kept)
+out_dir/model/            LoRA adapter (adapter_config.json + weights) or full model, plus tokenizer
+out_dir/training_args.json  the protocol (byte-identical across selectors of a sweep)
+out_dir/train_log.jsonl   per-step {step, epoch, loss, lr}
+out_dir/trained.json      written last: base model, regime, data counts, steps, final loss
+out_dir/work/             Trainer checkpoints while training (removed after success unless kept)
 """
 
 from __future__ import annotations

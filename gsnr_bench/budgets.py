@@ -59,8 +59,9 @@ def check_sizes(sizes: list[int], pool_size: int, ratio_ns: dict[float, int]) ->
         budget_n(n, pool_size)
         same = [r for r, k in ratio_ns.items() if k == n]
         if same:
-            raise DataError(f"--n {n} is the budget of ratio {same[0]:g} ({n} of {pool_size} examples); "
-                            "drop one of them")
+            raise DataError(
+                f"--n {n} is the budget of ratio {same[0]:g} ({n} of {pool_size} examples); drop one of them"
+            )
 
 
 def budget_list(selection: Any) -> list[Budget]:

@@ -40,58 +40,145 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
     return {
         "run": _group(
             "run",
-            (("--config",), dict(action="append", default=[], metavar="PRESET_OR_FILE",
-                                 help="shipped preset (demo, paper/alpaca-llama2-7b-lora) or YAML file; repeatable, "
-                                      "later wins; on an existing run, applied over its recorded config")),
-            (("--set",), dict(dest="overrides", action="append", default=[], metavar="KEY.SUB=VALUE",
-                              help="override one config key with a YAML value, e.g. --set judging.order=both "
-                                   "(repeatable)")),
-            (("--run-dir",), dict(type=Path, metavar="DIR",
-                                  help="run directory; default runs/<config name> (runs/demo for the demo)")),
+            (
+                ("--config",),
+                dict(
+                    action="append",
+                    default=[],
+                    metavar="PRESET_OR_FILE",
+                    help="shipped preset (demo, paper/alpaca-llama2-7b-lora) or YAML file; repeatable, "
+                    "later wins; on an existing run, applied over its recorded config",
+                ),
+            ),
+            (
+                ("--set",),
+                dict(
+                    dest="overrides",
+                    action="append",
+                    default=[],
+                    metavar="KEY.SUB=VALUE",
+                    help="override one config key with a YAML value, e.g. --set judging.order=both (repeatable)",
+                ),
+            ),
+            (
+                ("--run-dir",),
+                dict(
+                    type=Path, metavar="DIR", help="run directory; default runs/<config name> (runs/demo for the demo)"
+                ),
+            ),
             (("--seed",), dict(type=int, help="global seed (seed)")),
             (("--quiet",), dict(action="store_true", help="no progress bars")),
-            (("--verbose",), dict(action="store_true",
-                                  help="also show the libraries' own warnings, logs and progress bars")),
+            (
+                ("--verbose",),
+                dict(action="store_true", help="also show the libraries' own warnings, logs and progress bars"),
+            ),
         ),
         "pool": _group(
             "pool and proxy",
-            (("--train-data",), dict(metavar="FILE_OR_DATASET",
-                                     help="Alpaca JSON/JSONL file or Hugging Face dataset name (data.train)")),
-            (("--truth",), dict(metavar="FILE",
-                                help="ground truth of the pool: JSON/JSONL/CSV id -> clean | defect label (data.truth); "
-                                     "enables enrichment and the oracle / anti-oracle controls")),
+            (
+                ("--train-data",),
+                dict(
+                    metavar="FILE_OR_DATASET", help="Alpaca JSON/JSONL file or Hugging Face dataset name (data.train)"
+                ),
+            ),
+            (
+                ("--truth",),
+                dict(
+                    metavar="FILE",
+                    help="ground truth of the pool: JSON/JSONL/CSV id -> clean | defect label (data.truth); "
+                    "enables enrichment and the oracle / anti-oracle controls",
+                ),
+            ),
             (("--proxy",), dict(metavar="DIR_OR_HUB_NAME", help="proxy model for scoring (proxy.model)")),
-            (("--selector",), dict(dest="selectors", action="extend", nargs="+", metavar="SELECTOR",
-                                   help="selector name or path/to/file.py:ClassName; several allowed "
-                                        "(selection.selectors)")),
-            (("--selector-seeds",), dict(type=int, metavar="N",
-                                         help="score each selector with N seeds and report the rankings' stability "
-                                              "(selection.seeds)")),
+            (
+                ("--selector",),
+                dict(
+                    dest="selectors",
+                    action="extend",
+                    nargs="+",
+                    metavar="SELECTOR",
+                    help="selector name or path/to/file.py:ClassName; several allowed (selection.selectors)",
+                ),
+            ),
+            (
+                ("--selector-seeds",),
+                dict(
+                    type=int,
+                    metavar="N",
+                    help="score each selector with N seeds and report the rankings' stability (selection.seeds)",
+                ),
+            ),
         ),
         "budgets": _group(
             "budgets",
-            (("--ratio",), dict(dest="ratios", action="extend", nargs="+", type=float, metavar="RATIO",
-                                help="fraction of the pool to keep; several allowed (selection.ratios)")),
-            (("--n",), dict(dest="sizes", action="extend", nargs="+", type=int, metavar="N",
-                            help="absolute budget: keep exactly N examples; several allowed; without --ratio, "
-                                 "only these run (selection.sizes)")),
-            (("--budget-base",), dict(type=int, metavar="N",
-                                      help="n = round(ratio * N), e.g. 52002 as in Superfiltering "
-                                           "(selection.budget_base)")),
+            (
+                ("--ratio",),
+                dict(
+                    dest="ratios",
+                    action="extend",
+                    nargs="+",
+                    type=float,
+                    metavar="RATIO",
+                    help="fraction of the pool to keep; several allowed (selection.ratios)",
+                ),
+            ),
+            (
+                ("--n",),
+                dict(
+                    dest="sizes",
+                    action="extend",
+                    nargs="+",
+                    type=int,
+                    metavar="N",
+                    help="absolute budget: keep exactly N examples; several allowed; without --ratio, "
+                    "only these run (selection.sizes)",
+                ),
+            ),
+            (
+                ("--budget-base",),
+                dict(
+                    type=int,
+                    metavar="N",
+                    help="n = round(ratio * N), e.g. 52002 as in Superfiltering (selection.budget_base)",
+                ),
+            ),
         ),
         "target": _group(
-            "target", (("--target",), dict(metavar="DIR_OR_HUB_NAME", help="target model (finetune.model)"))),
+            "target", (("--target",), dict(metavar="DIR_OR_HUB_NAME", help="target model (finetune.model)"))
+        ),
         "testsets": _group(
-            "test sets", (("--testset",), dict(dest="testsets", action="extend", nargs="+", metavar="TESTSET",
-                                               help="wizardlm, vicuna, a path, or NAME=PATH; several allowed "
-                                                    "(data.testsets)"))),
+            "test sets",
+            (
+                ("--testset",),
+                dict(
+                    dest="testsets",
+                    action="extend",
+                    nargs="+",
+                    metavar="TESTSET",
+                    help="wizardlm, vicuna, a path, or NAME=PATH; several allowed (data.testsets)",
+                ),
+            ),
+        ),
         "judging": _group(
             "judging",
-            (("--judge",), dict(dest="judges", action="extend", nargs="+", metavar="JUDGE",
-                                help="judge name (judges/*.yaml, `gsnr-bench ls judges`); several allowed "
-                                     "(judging.judges)")),
-            (("--max-cost",), dict(type=float, metavar="USD",
-                                   help="stop judging before this run's judge spend (all its commands) passes USD")),
+            (
+                ("--judge",),
+                dict(
+                    dest="judges",
+                    action="extend",
+                    nargs="+",
+                    metavar="JUDGE",
+                    help="judge name (judges/*.yaml, `gsnr-bench ls judges`); several allowed (judging.judges)",
+                ),
+            ),
+            (
+                ("--max-cost",),
+                dict(
+                    type=float,
+                    metavar="USD",
+                    help="stop judging before this run's judge spend (all its commands) passes USD",
+                ),
+            ),
             (("--concurrency",), dict(type=int, metavar="N", help="concurrent judge requests (judging.concurrency)")),
         ),
     }
@@ -107,14 +194,27 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     par = _parents()
     # each stage command takes the options of the stages it runs, and no others
-    uses = {"score": ["run", "pool"], "select": ["run", "pool", "budgets"],
-            "finetune": ["run", "pool", "budgets", "target"], "generate": ["run", "pool", "budgets", "target", "testsets"],
-            "judge": ["run", "pool", "budgets", "target", "testsets", "judging"]}
-    _parser(sub, "run", "every stage for the given selectors and budgets, then the report (no inputs and no "
-                        "--config: the offline demo)", [par[k] for k in uses["judge"]])
+    uses = {
+        "score": ["run", "pool"],
+        "select": ["run", "pool", "budgets"],
+        "finetune": ["run", "pool", "budgets", "target"],
+        "generate": ["run", "pool", "budgets", "target", "testsets"],
+        "judge": ["run", "pool", "budgets", "target", "testsets", "judging"],
+    }
+    _parser(
+        sub,
+        "run",
+        "every stage for the given selectors and budgets, then the report (no inputs and no "
+        "--config: the offline demo)",
+        [par[k] for k in uses["judge"]],
+    )
     for stage in STAGES:
-        p = _parser(sub, stage, f"the pipeline up to the {stage} stage (finished stages are reused)",
-                    [par[k] for k in uses[stage]])
+        p = _parser(
+            sub,
+            stage,
+            f"the pipeline up to the {stage} stage (finished stages are reused)",
+            [par[k] for k in uses[stage]],
+        )
         if stage == "judge":
             p.add_argument("--dry-run", action="store_true", help="print the calls and estimated cost; send nothing")
 
@@ -136,36 +236,62 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", type=Path, required=True, metavar="DIR", help="run directory")
     p.add_argument("--selector", required=True, help="selector of the subset")
     p.add_argument("--ratio", type=float, required=True, help="ratio of the subset")
-    p.add_argument("--format", dest="export_format", metavar="FORMAT",
-                   help="alpaca-json | jsonl | hf-dataset; default from --out's extension (.json, .jsonl)")
+    p.add_argument(
+        "--format",
+        dest="export_format",
+        metavar="FORMAT",
+        help="alpaca-json | jsonl | hf-dataset; default from --out's extension (.json, .jsonl)",
+    )
     p.add_argument("--out", type=Path, required=True, metavar="PATH", help="file or directory to write")
     p.add_argument("--force", action="store_true", help="replace an existing --out")
-    p.add_argument("--subset", metavar="NAME",
-                   help="subset directory name, when the run holds several for this selector and ratio")
-    p.add_argument("--train-data", metavar="FILE_OR_DATASET",
-                   help="the pool, when the run's own cannot be found from here")
+    p.add_argument(
+        "--subset", metavar="NAME", help="subset directory name, when the run holds several for this selector and ratio"
+    )
+    p.add_argument(
+        "--train-data", metavar="FILE_OR_DATASET", help="the pool, when the run's own cannot be found from here"
+    )
 
     p = _parser(sub, "import-human", "import human win/tie/lose labels into a run and report agreement", [])
-    p.add_argument("file", type=Path, metavar="FILE", help="CSV or JSONL: testset, question_id, system_a, system_b, "
-                                                           "label, annotator")
+    p.add_argument(
+        "file",
+        type=Path,
+        metavar="FILE",
+        help="CSV or JSONL: testset, question_id, system_a, system_b, label, annotator",
+    )
     p.add_argument("--run-dir", type=Path, required=True, metavar="DIR", help="run directory")
 
     p = _parser(sub, "import-judgments", "import Superfiltering/Cherry review JSON or FastChat pairwise JSONL", [])
     p.add_argument("file", type=Path, metavar="FILE", help="the judgment file")
     p.add_argument("--format", required=True, choices=["superfiltering", "fastchat"], help="the file's format")
     p.add_argument("--run-dir", type=Path, required=True, metavar="DIR", help="run directory (made if new)")
-    p.add_argument("--system", metavar="SELECTOR@RATIO",
-                   help="the system judged against the baseline (required for superfiltering)")
+    p.add_argument(
+        "--system",
+        metavar="SELECTOR@RATIO",
+        help="the system judged against the baseline (required for superfiltering)",
+    )
     p.add_argument("--baseline", default="full", metavar="NAME", help="the baseline system's name")
     p.add_argument("--testset", required=True, metavar="TESTSET", help="test set the judgments belong to")
-    p.add_argument("--judge", default="imported", metavar="NAME", help="judge name to record (fastchat: the file's "
-                                                                        "judge model unless given)")
-    p.add_argument("--combine", choices=["lenient", "strict"], default=None,
-                   help="how two orders combine; default the format's own: superfiltering lenient, fastchat strict")
-    p.add_argument("--model", default="imported", metavar="NAME",
-                   help="target model the judged systems were trained from, shown in the leaderboard")
-    p.add_argument("--regime", default="imported", metavar="NAME", help="training regime of the judged systems "
-                                                                        "(lora, full)")
+    p.add_argument(
+        "--judge",
+        default="imported",
+        metavar="NAME",
+        help="judge name to record (fastchat: the file's judge model unless given)",
+    )
+    p.add_argument(
+        "--combine",
+        choices=["lenient", "strict"],
+        default=None,
+        help="how two orders combine; default the format's own: superfiltering lenient, fastchat strict",
+    )
+    p.add_argument(
+        "--model",
+        default="imported",
+        metavar="NAME",
+        help="target model the judged systems were trained from, shown in the leaderboard",
+    )
+    p.add_argument(
+        "--regime", default="imported", metavar="NAME", help="training regime of the judged systems (lora, full)"
+    )
     p.add_argument("--dataset", default="imported", metavar="NAME", help="training pool of the judged systems")
     return parser
 

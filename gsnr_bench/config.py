@@ -79,8 +79,10 @@ def resolve_config_source(name_or_path: str, relative_to: Path | None = None) ->
         raise ConfigError(f"config {name_or_path} is a directory, not a YAML file or preset name")
     if p.is_file():
         return p
-    raise ConfigError(f"config not found: {name_or_path} (neither a shipped preset nor a file; "
-                      f"presets: {', '.join(list_presets()) or 'none'})")
+    raise ConfigError(
+        f"config not found: {name_or_path} (neither a shipped preset nor a file; "
+        f"presets: {', '.join(list_presets()) or 'none'})"
+    )
 
 
 def list_presets() -> list[str]:
@@ -89,7 +91,9 @@ def list_presets() -> list[str]:
     return sorted(list_resources("configs"))
 
 
-def load_config_tree(name_or_path: str, relative_to: Path | None = None, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+def load_config_tree(
+    name_or_path: str, relative_to: Path | None = None, _seen: tuple[Path, ...] = ()
+) -> dict[str, Any]:
     """One config source with its `extends:` chain merged underneath it (a name or a list of names;
     paths relative to the extending file). A cycle is an error."""
     path = resolve_config_source(str(name_or_path), relative_to).resolve()

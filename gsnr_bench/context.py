@@ -32,6 +32,9 @@ def cap_length(wanted: int, positions: int | None, *, key: str, model: str = "th
         _NOTICED.add(note)
         from .progress import console
 
-        console.print(f"note: {key}={wanted} exceeds the {positions} positions of {model}; using {positions}",
-                      markup=False, soft_wrap=True)
+        console.print(
+            f"note: {key}={wanted} exceeds the {positions} positions of {model}; using {positions}",
+            markup=False,
+            soft_wrap=True,
+        )
     return positions

@@ -65,8 +65,11 @@ def null_pair_stats(records: Iterable[dict]) -> dict[str, Any]:
         judged += 1
         ties += r.get("outcome") == "tie"
         gaps += [abs(c["scores"][0] - c["scores"][1]) for c in r.get("calls", []) if c.get("scores")]
-    return {"null_pairs": judged, "null_tie_rate": _rate(ties, judged),
-            "null_mean_abs_gap": round(sum(gaps) / len(gaps), 6) if gaps else None}
+    return {
+        "null_pairs": judged,
+        "null_tie_rate": _rate(ties, judged),
+        "null_mean_abs_gap": round(sum(gaps) / len(gaps), 6) if gaps else None,
+    }
 
 
 def bias_diagnostics(records: Iterable[dict]) -> dict[str, Any]:
@@ -74,6 +77,12 @@ def bias_diagnostics(records: Iterable[dict]) -> dict[str, Any]:
     records = list(records)
     failed = [r for r in records if r.get("outcome") == "failed"]
     parse_failed = sum(1 for r in failed for c in r.get("calls", []) if c.get("parse_failed"))
-    return {**first_position_win_rate(records), **swap_flip_rate(records), **longer_answer_win_rate(records),
-            **null_pair_stats(records), "failed": len(failed), "parse_failed_calls": parse_failed,
-            "records": len(records)}
+    return {
+        **first_position_win_rate(records),
+        **swap_flip_rate(records),
+        **longer_answer_win_rate(records),
+        **null_pair_stats(records),
+        "failed": len(failed),
+        "parse_failed_calls": parse_failed,
+        "records": len(records),
+    }

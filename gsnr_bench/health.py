@@ -60,11 +60,19 @@ def health_of(selector: str, rows: Sequence[Mapping[str, Any]], notes: Mapping[s
     notes = dict(notes or {})
     rows = list(rows)
     eligible = np.array([bool(r.get("eligible", True)) for r in rows], dtype=bool)
-    why = {k: int(v) for k, v in sorted(notes.items())
-           if re.match(r"^(skipped|filtered)_", k) and isinstance(v, (int, float)) and not isinstance(v, bool)}
-    out: dict[str, Any] = {"selector": selector, "family": family(rows[0].keys() if rows else []),
-                           "n": len(rows), "eligible": int(eligible.sum()), "ineligible": int((~eligible).sum()),
-                           "ineligible_why": why}
+    why = {
+        k: int(v)
+        for k, v in sorted(notes.items())
+        if re.match(r"^(skipped|filtered)_", k) and isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
+    out: dict[str, Any] = {
+        "selector": selector,
+        "family": family(rows[0].keys() if rows else []),
+        "n": len(rows),
+        "eligible": int(eligible.sum()),
+        "ineligible": int((~eligible).sum()),
+        "ineligible_why": why,
+    }
     warnings: list[str] = []
     fam = out["family"]
     if fam == "gsnr":
@@ -72,28 +80,41 @@ def health_of(selector: str, rows: Sequence[Mapping[str, Any]], notes: Mapping[s
         ok = eligible & np.isfinite(G_s) & np.isfinite(G_t) & np.isfinite(u)
         s, t = notes.get("s"), notes.get("t")
         if s is None or t is None:  # older scores files: the two recorded epochs named in the columns
-            epochs = sorted({int(m.group(1)) for k in (rows[0] if rows else {}) if (m := re.match(r"norm_m\d+_e(\d+)$", k))})
+            epochs = sorted(
+                {int(m.group(1)) for k in (rows[0] if rows else {}) if (m := re.match(r"norm_m\d+_e(\d+)$", k))}
+            )
             s, t = (epochs[0], epochs[-1]) if len(epochs) >= 2 else (None, None)
         drop = _share(G_s[ok] > G_t[ok])
-        out.update(s=s, t=t, variant=notes.get("variant"), share_norm_drop=_r(drop),
-                   share_negative_utility=_r(_share(u[ok] < 0)),
-                   spearman_utility_Vt=_r(spearman(u[ok], V_t[ok])),
-                   spearman_utility_Gs=_r(spearman(u[ok], G_s[ok])))
+        out.update(
+            s=s,
+            t=t,
+            variant=notes.get("variant"),
+            share_norm_drop=_r(drop),
+            share_negative_utility=_r(_share(u[ok] < 0)),
+            spearman_utility_Vt=_r(spearman(u[ok], V_t[ok])),
+            spearman_utility_Gs=_r(spearman(u[ok], G_s[ok])),
+        )
         if drop is not None and drop < 0.5:
             variant = notes.get("variant") or ("gsnr" if selector == "gsnr" else selector.replace("gsnr-", ""))
-            tail = ("; the drop term is negative for most examples and 1/V then favours unstable examples"
-                    if variant in ("gsnr", "alt3") else
-                    "; the drop term is negative for most examples and the ranking favours the least-rising norms")
-            warnings.append(f"{selector}: norms rose for {100 * (1 - drop):.0f}% of examples between epochs {s} and "
-                            f"{t}{tail}; see docs/selectors.md (later epochs s/t, a higher lr, norms: snapshot)")
+            tail = (
+                "; the drop term is negative for most examples and 1/V then favours unstable examples"
+                if variant in ("gsnr", "alt3")
+                else "; the drop term is negative for most examples and the ranking favours the least-rising norms"
+            )
+            warnings.append(
+                f"{selector}: norms rose for {100 * (1 - drop):.0f}% of examples between epochs {s} and "
+                f"{t}{tail}; see docs/selectors.md (later epochs s/t, a higher lr, norms: snapshot)"
+            )
     elif fam == "ifd":
         ifd = _col(rows, "ifd")
         scored = np.isfinite(ifd)
         share = _share(ifd[scored] >= 1.0)
         out.update(share_ifd_ge_1=_r(share), scored=int(scored.sum()))
         if share is not None and share > 0.5:
-            warnings.append(f"{selector}: {100 * share:.0f}% of examples have IFD >= 1 (the prompt does not help the "
-                            "proxy predict the answer); the filter leaves few eligible examples; see docs/selectors.md")
+            warnings.append(
+                f"{selector}: {100 * share:.0f}% of examples have IFD >= 1 (the prompt does not help the "
+                "proxy predict the answer); the filter leaves few eligible examples; see docs/selectors.md"
+            )
     elif fam == "grads":
         ld, loss = _col(rows, "log_density"), _col(rows, "loss")
         ok = eligible & np.isfinite(ld)
@@ -103,8 +124,10 @@ def health_of(selector: str, rows: Sequence[Mapping[str, Any]], notes: Mapping[s
                 out[f"spearman_density_{k}"] = _r(spearman(ld[ok], _col(rows, k)[ok]))
         if notes.get("kde_degenerate"):
             out["kde_degenerate"] = str(notes["kde_degenerate"])
-            warnings.append(f"{selector}: the density estimate is degenerate ({notes['kde_degenerate']}); every "
-                            "eligible example has the same score and the ranking is the tie order")
+            warnings.append(
+                f"{selector}: the density estimate is degenerate ({notes['kde_degenerate']}); every "
+                "eligible example has the same score and the ranking is the tie order"
+            )
     if rows and out["eligible"] == 0:
         warnings.append(f"{selector}: no example is eligible; the subsets are filled in tie order")
     out["warnings"] = warnings
@@ -127,15 +150,20 @@ def signal_text(h: Mapping[str, Any]) -> str:
     """The family's health numbers in one short cell (screen, HTML, Markdown)."""
     fam = h.get("family")
     if fam == "gsnr":
-        return (f"norm drop e{h.get('s')}->e{h.get('t')}: {_pct(h.get('share_norm_drop'))}; utility < 0: "
-                f"{_pct(h.get('share_negative_utility'))}; rho(u, V_t) {_rho(h.get('spearman_utility_Vt'))}; "
-                f"rho(u, G_s) {_rho(h.get('spearman_utility_Gs'))}")
+        return (
+            f"norm drop e{h.get('s')}->e{h.get('t')}: {_pct(h.get('share_norm_drop'))}; utility < 0: "
+            f"{_pct(h.get('share_negative_utility'))}; rho(u, V_t) {_rho(h.get('spearman_utility_Vt'))}; "
+            f"rho(u, G_s) {_rho(h.get('spearman_utility_Gs'))}"
+        )
     if fam == "ifd":
         return f"IFD >= 1: {_pct(h.get('share_ifd_ge_1'))} of {h.get('scored')} scored"
     if fam == "grads":
         parts = [f"rho(density, loss) {_rho(h.get('spearman_density_loss'))}"]
-        parts += [f"rho(density, {k[len('spearman_density_'):]}) {_rho(v)}" for k, v in h.items()
-                  if k.startswith("spearman_density_norm")]
+        parts += [
+            f"rho(density, {k[len('spearman_density_') :]}) {_rho(v)}"
+            for k, v in h.items()
+            if k.startswith("spearman_density_norm")
+        ]
         if h.get("kde_degenerate"):
             parts.append(f"KDE degenerate: {h['kde_degenerate']}")
         return "; ".join(parts)
@@ -145,9 +173,14 @@ def signal_text(h: Mapping[str, Any]) -> str:
 def display_row(h: Mapping[str, Any]) -> dict[str, Any]:
     """A flat row for tables: selector, eligible, ineligible (why), signal, warning."""
     why = ", ".join(f"{k} {v}" for k, v in (h.get("ineligible_why") or {}).items())
-    return {"selector": h["selector"], "eligible": h["eligible"], "ineligible": h["ineligible"],
-            "why ineligible": why or ("–" if not h["ineligible"] else "selector's filter"),
-            "signal": signal_text(h), "warning": " | ".join(h.get("warnings") or []) or "–"}
+    return {
+        "selector": h["selector"],
+        "eligible": h["eligible"],
+        "ineligible": h["ineligible"],
+        "why ineligible": why or ("–" if not h["ineligible"] else "selector's filter"),
+        "signal": signal_text(h),
+        "warning": " | ".join(h.get("warnings") or []) or "–",
+    }
 
 
 # ------------------------------------------------------------------ stability over seeds
@@ -175,9 +208,12 @@ def stability(rankings: Sequence[Sequence[str]], ratios: Sequence[float]) -> dic
             for r in overlaps:
                 overlaps[r].append(topk_overlap(rankings[x], rankings[y], max(1, int(round(r * len(ids))))))
     finite = [v for v in rhos if v is not None]
-    return {"seeds": len(rankings), "spearman_min": _r(min(finite)) if finite else None,
-            "spearman_mean": _r(float(np.mean(finite))) if finite else None,
-            "overlap": {f"{r:g}": {"min": _r(min(v)), "mean": _r(float(np.mean(v)))} for r, v in overlaps.items()}}
+    return {
+        "seeds": len(rankings),
+        "spearman_min": _r(min(finite)) if finite else None,
+        "spearman_mean": _r(float(np.mean(finite))) if finite else None,
+        "overlap": {f"{r:g}": {"min": _r(min(v)), "mean": _r(float(np.mean(v)))} for r, v in overlaps.items()},
+    }
 
 
 def mean_rank_order(rankings: Sequence[Sequence[str]]) -> list[str]:

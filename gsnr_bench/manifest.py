@@ -12,7 +12,18 @@ from typing import Any
 from . import STORE_VERSION, __version__
 from .fileio import write_json
 
-LIBRARIES = ("torch", "transformers", "peft", "accelerate", "vllm", "openai", "numpy", "pandas", "scipy", "scikit-learn")
+LIBRARIES = (
+    "torch",
+    "transformers",
+    "peft",
+    "accelerate",
+    "vllm",
+    "openai",
+    "numpy",
+    "pandas",
+    "scipy",
+    "scikit-learn",
+)
 
 
 def library_versions() -> dict[str, str | None]:
@@ -33,8 +44,12 @@ def git_hash() -> str | None:
         return None
     if res.returncode != 0:
         return None
-    dirty = subprocess.run(["git", "-C", str(src), "status", "--porcelain", "--untracked-files=no"],
-                           capture_output=True, text=True, timeout=5).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "-C", str(src), "status", "--porcelain", "--untracked-files=no"],
+        capture_output=True,
+        text=True,
+        timeout=5,
+    ).stdout.strip()
     return res.stdout.strip() + ("-dirty" if dirty else "")
 
 
@@ -46,8 +61,12 @@ def write_manifest(root: Path, config: dict[str, Any], stages: list[dict[str, An
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "libraries": library_versions(),
-        "seeds": {"global": config.get("seed"), "finetune": config.get("finetune", {}).get("seed"),
-                  "generation": config.get("generation", {}).get("seed"), "judging": config.get("judging", {}).get("seed")},
+        "seeds": {
+            "global": config.get("seed"),
+            "finetune": config.get("finetune", {}).get("seed"),
+            "generation": config.get("generation", {}).get("seed"),
+            "judging": config.get("judging", {}).get("seed"),
+        },
         "config": config,
         "stages": stages,
         **extra,

@@ -30,8 +30,14 @@ def torch_dtype(name: str, device: str) -> Any:
         if device.startswith("cuda"):
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         return torch.float32
-    table = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
-             "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}
+    table = {
+        "float32": torch.float32,
+        "fp32": torch.float32,
+        "bfloat16": torch.bfloat16,
+        "bf16": torch.bfloat16,
+        "float16": torch.float16,
+        "fp16": torch.float16,
+    }
     if name not in table:
         raise DataError(f"unknown dtype {name!r}; use one of float32, bfloat16, float16, auto")
     return table[name]
@@ -39,7 +45,9 @@ def torch_dtype(name: str, device: str) -> Any:
 
 def _hub_error(name: str, what: str, exc: Exception) -> DataError:
     if Path(name).exists():
-        return DataError(f"cannot load {what} from {name}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+        return DataError(
+            f"cannot load {what} from {name}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        )
     return DataError(
         f"cannot load {what} {name!r}: not a local directory, and the Hugging Face hub could not provide it "
         f"(offline, gated, or misspelled); download it first or pass a local path"
@@ -60,9 +68,7 @@ def load_causal_lm(name_or_path: str, *, device: str = "cpu", dtype: str = "floa
     from transformers import AutoModelForCausalLM
 
     try:
-        model = AutoModelForCausalLM.from_pretrained(
-            name_or_path, dtype=torch_dtype(dtype, device), **kwargs
-        )
+        model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=torch_dtype(dtype, device), **kwargs)
     except DataError:
         raise
     except Exception as exc:

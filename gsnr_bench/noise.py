@@ -17,8 +17,17 @@ import os
 import sys
 import warnings
 
-LIBRARIES = ("transformers", "peft", "accelerate", "datasets", "huggingface_hub", "tokenizers", "torch",
-             "safetensors", "tensorboard")
+LIBRARIES = (
+    "transformers",
+    "peft",
+    "accelerate",
+    "datasets",
+    "huggingface_hub",
+    "tokenizers",
+    "torch",
+    "safetensors",
+    "tensorboard",
+)
 _WARNING_MODULES = r"(" + "|".join(LIBRARIES) + r")(\.|$)"
 _ENV_QUIET = {
     "TRANSFORMERS_VERBOSITY": "error",

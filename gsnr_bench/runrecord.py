@@ -26,9 +26,11 @@ from .errors import StoreError
 from .fileio import write_text
 
 RECORD = "config.yaml"
-HEADER = ("# gsnr-bench run record. `config`: the run's configuration; every command on this run starts\n"
-          "# from it. `history`: each command that added to the run, the keys it changed and its cells.\n"
-          "# Reproduce with: gsnr-bench run --config <this file> --run-dir NEW_DIR\n")
+HEADER = (
+    "# gsnr-bench run record. `config`: the run's configuration; every command on this run starts\n"
+    "# from it. `history`: each command that added to the run, the keys it changed and its cells.\n"
+    "# Reproduce with: gsnr-bench run --config <this file> --run-dir NEW_DIR\n"
+)
 
 
 @dataclass
@@ -46,14 +48,21 @@ def load_record(root: Path) -> RunRecord | None:
     except (yaml.YAMLError, OSError, UnicodeDecodeError) as exc:
         raise StoreError(f"{path} is unreadable ({type(exc).__name__}); restore it or choose a new --run-dir") from None
     if not (isinstance(data, dict) and isinstance(data.get("config"), dict) and isinstance(data.get("history"), list)):
-        raise StoreError(f"{path} is not a gsnr-bench run record (needs `config` and `history`); "
-                         "restore it or choose a new --run-dir")
+        raise StoreError(
+            f"{path} is not a gsnr-bench run record (needs `config` and `history`); "
+            "restore it or choose a new --run-dir"
+        )
     return RunRecord(data["config"], data["history"])
 
 
 def save_record(root: Path, record: RunRecord) -> None:
-    body = yaml.safe_dump({"config": record.config, "history": record.history}, sort_keys=False,
-                          allow_unicode=True, default_flow_style=None, width=110)
+    body = yaml.safe_dump(
+        {"config": record.config, "history": record.history},
+        sort_keys=False,
+        allow_unicode=True,
+        default_flow_style=None,
+        width=110,
+    )
     write_text(Path(root) / RECORD, HEADER + body)
 
 
@@ -76,8 +85,9 @@ def changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any
     return {k: [a.get(k), b.get(k)] for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
 
 
-def history_entry(argv: list[str] | None, changed: dict[str, list[Any]], cells: list[str],
-                  judges: list[str], command: str) -> dict[str, Any]:
+def history_entry(
+    argv: list[str] | None, changed: dict[str, list[Any]], cells: list[str], judges: list[str], command: str
+) -> dict[str, Any]:
     now = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     args = list(sys.argv[1:] if argv is None else argv)
     return {"command": command, "argv": args, "at": now, "changed": changed, "cells": cells, "judges": judges}

@@ -51,8 +51,10 @@ class StageDir:
         return read_json(self.path / DONE) if self.done else {}
 
     def mark_done(self, seconds: float, **meta: Any) -> None:
-        write_json(self.path / DONE, {"stage": self.stage, "label": self.label, "key": self.key,
-                                      "seconds": round(seconds, 3), **meta})
+        write_json(
+            self.path / DONE,
+            {"stage": self.stage, "label": self.label, "key": self.key, "seconds": round(seconds, 3), **meta},
+        )
 
     @contextlib.contextmanager
     def lock(self, timeout: float | None = None, notice_after: float = 5.0) -> Iterator[None]:
@@ -70,14 +72,18 @@ class StageDir:
         except Timeout:
             from .progress import console
 
-            console.print(f"waiting for stage {self.stage} {self.label}: another gsnr-bench process is running it "
-                          f"(lock {self.path / '.lock'})")
+            console.print(
+                f"waiting for stage {self.stage} {self.label}: another gsnr-bench process is running it "
+                f"(lock {self.path / '.lock'})"
+            )
             try:
                 lock.acquire(timeout=max(0.0, timeout - notice_after))
             except Timeout:
-                raise StoreError(f"stage {self.stage} {self.label} is still locked by another process after "
-                                 f"{timeout:g} s ({self.path / '.lock'}); if no gsnr-bench process is running, "
-                                 "run the command again") from None
+                raise StoreError(
+                    f"stage {self.stage} {self.label} is still locked by another process after "
+                    f"{timeout:g} s ({self.path / '.lock'}); if no gsnr-bench process is running, "
+                    "run the command again"
+                ) from None
         try:
             yield
         finally:

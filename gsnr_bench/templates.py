@@ -37,8 +37,9 @@ def load_template(kind: str) -> str:
 
 def template_fingerprint() -> dict[str, str]:
     """sha256 of each template, recorded in training_args.json (a template edit changes the protocol)."""
-    return {name: hashlib.sha256(load_template(kind).encode()).hexdigest()[:16]
-            for kind, name in TEMPLATE_FILES.items()}
+    return {
+        name: hashlib.sha256(load_template(kind).encode()).hexdigest()[:16] for kind, name in TEMPLATE_FILES.items()
+    }
 
 
 def build_prompt(instruction: str, input: str = "") -> str:
@@ -88,16 +89,20 @@ def encode_examples(tok: Any, examples: Iterable[Example], max_length: int, on_l
         feats, cut = encode_example(tok, ex, max_length)
         if feats is None:
             if on_long_prompt == "error":
-                raise DataError(f"example {ex.id!r}: its prompt alone is at least finetune.max_length={max_length} "
-                                "tokens; raise max_length or set finetune.on_long_prompt=skip")
+                raise DataError(
+                    f"example {ex.id!r}: its prompt alone is at least finetune.max_length={max_length} "
+                    "tokens; raise max_length or set finetune.on_long_prompt=skip"
+                )
             out.skipped.append(ex.id)
             continue
         out.features.append(feats)
         out.truncated += int(cut)
         out.tokens += len(feats["input_ids"])
     if not out.features:
-        raise DataError(f"no example fits finetune.max_length={max_length}: every prompt is at least that long "
-                        f"({len(out.skipped)} skipped); raise finetune.max_length")
+        raise DataError(
+            f"no example fits finetune.max_length={max_length}: every prompt is at least that long "
+            f"({len(out.skipped)} skipped); raise finetune.max_length"
+        )
     return out
 
 
@@ -117,5 +122,4 @@ class Collator:
             ids.append(b["input_ids"] + [self.pad] * (width - n))
             labels.append(b["labels"] + [IGNORE_INDEX] * (width - n))
             mask.append([1] * n + [0] * (width - n))
-        return {"input_ids": torch.tensor(ids), "labels": torch.tensor(labels),
-                "attention_mask": torch.tensor(mask)}
+        return {"input_ids": torch.tensor(ids), "labels": torch.tensor(labels), "attention_mask": torch.tensor(mask)}

@@ -121,15 +121,21 @@ def check_against_pool(truth: Mapping[str, str], pool_ids: Iterable[str], source
         raise DataError(f"truth {source}: {len(unknown)} id(s) are not in the pool (first: {unknown[0]!r})")
     missing = [i for i in ids if i not in truth]
     if missing:
-        raise DataError(f"truth {source}: {len(missing)} pool example(s) have no label (first: {missing[0]!r}); "
-                        "label every example clean or with its defect")
+        raise DataError(
+            f"truth {source}: {len(missing)} pool example(s) have no label (first: {missing[0]!r}); "
+            "label every example clean or with its defect"
+        )
 
 
 def truth_record(truth: Mapping[str, str]) -> dict[str, Any]:
     """The run's copy of a truth file, in the demo world's format (what the report reads)."""
     clean = {k: v == CLEAN for k, v in sorted(truth.items())}
-    return {"version": 1, "clean": clean, "defect": {k: (None if v == CLEAN else v) for k, v in sorted(truth.items())},
-            "base_rate": sum(clean.values()) / len(clean)}
+    return {
+        "version": 1,
+        "clean": clean,
+        "defect": {k: (None if v == CLEAN else v) for k, v in sorted(truth.items())},
+        "base_rate": sum(clean.values()) / len(clean),
+    }
 
 
 def labels_of(record: Mapping[str, Any]) -> dict[str, str]:

@@ -19,6 +19,7 @@ trained model there and reuses it (the stage key is the pipeline's own: same con
 from __future__ import annotations
 
 import sys
+
 from gsnr_bench.cli import build_parser
 from gsnr_bench.errors import ConfigError, GsnrError
 

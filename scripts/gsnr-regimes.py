@@ -34,8 +34,10 @@ def plant(records: list[dict], n_bad: int, seed: int) -> tuple[list[dict], dict[
     import numpy as np
 
     rng = np.random.default_rng(seed)
-    pool = [{"id": f"alpaca-{i:05d}", **{k: r.get(k, "") for k in ("instruction", "input", "output")}}
-            for i, r in enumerate(records)]
+    pool = [
+        {"id": f"alpaca-{i:05d}", **{k: r.get(k, "") for k in ("instruction", "input", "output")}}
+        for i, r in enumerate(records)
+    ]
     bad = rng.choice(len(pool), size=n_bad, replace=False)
     truth = {r["id"]: "clean" for r in pool}
     good = [i for i in range(len(pool)) if i not in set(bad.tolist())]
@@ -66,14 +68,30 @@ def build_proxy(pool: list[dict], truth: dict[str, str], out: Path, epochs: int,
     tk = Tokenizer(models.BPE())
     tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tk.decoder = decoders.ByteLevel()
-    tk.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=4000, special_tokens=["<|endoftext|>"],
-                                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                                      show_progress=False))
-    tok = PreTrainedTokenizerFast(tokenizer_object=tk, eos_token="<|endoftext|>", bos_token="<|endoftext|>",
-                                  pad_token="<|endoftext|>")
+    tk.train_from_iterator(
+        texts,
+        trainers.BpeTrainer(
+            vocab_size=4000,
+            special_tokens=["<|endoftext|>"],
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+            show_progress=False,
+        ),
+    )
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=tk, eos_token="<|endoftext|>", bos_token="<|endoftext|>", pad_token="<|endoftext|>"
+    )
     torch.manual_seed(seed)
-    model = GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_positions=256, n_embd=128, n_layer=2, n_head=4,
-                                       eos_token_id=tok.eos_token_id, bos_token_id=tok.eos_token_id))
+    model = GPT2LMHeadModel(
+        GPT2Config(
+            vocab_size=len(tok),
+            n_positions=256,
+            n_embd=128,
+            n_layer=2,
+            n_head=4,
+            eos_token_id=tok.eos_token_id,
+            bos_token_id=tok.eos_token_id,
+        )
+    )
     clean = [t for t, r in zip(texts, pool) if truth[r["id"]] == "clean"]
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     model.train()
@@ -81,8 +99,13 @@ def build_proxy(pool: list[dict], truth: dict[str, str], out: Path, epochs: int,
     for _ in range(epochs):
         order = torch.randperm(len(clean), generator=g).tolist()
         for b in range(0, len(order), 16):
-            enc = tok([clean[i] for i in order[b:b + 16]], return_tensors="pt", padding=True, truncation=True,
-                      max_length=256)
+            enc = tok(
+                [clean[i] for i in order[b : b + 16]],
+                return_tensors="pt",
+                padding=True,
+                truncation=True,
+                max_length=256,
+            )
             labels = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, -100)
             model(**enc, labels=labels).loss.backward()
             opt.step()
@@ -106,11 +129,11 @@ def main() -> None:
     ap.add_argument("--max-length", type=int, default=256)
     a = ap.parse_args()
 
+    from gsnr_bench.health import health_of, stability
     from gsnr_bench.records import Example
     from gsnr_bench.reporting.metrics import precision_lift, ranking_auc
     from gsnr_bench.selection.base import SelectionContext
     from gsnr_bench.selection.gsnr import GsnrSelector
-    from gsnr_bench.health import health_of, stability
     from gsnr_bench.selection.ranking import rank_order, score_rows
 
     records = json.loads(a.pool.read_text())[: a.n]
@@ -123,8 +146,16 @@ def main() -> None:
     for name, seed in runs:
         t0 = time.perf_counter()
         sel = GsnrSelector(**SETTINGS[name])
-        ctx = SelectionContext(pool=examples, params={}, seed=seed, workdir=a.out / "work", proxy=str(proxy),
-                               device="cpu", max_length=a.max_length, shared_cache=a.out / "cache")
+        ctx = SelectionContext(
+            pool=examples,
+            params={},
+            seed=seed,
+            workdir=a.out / "work",
+            proxy=str(proxy),
+            device="cpu",
+            max_length=a.max_length,
+            shared_cache=a.out / "cache",
+        )
         res = sel.score(ctx)
         rows = score_rows(res, rank_order(res, seed))
         ranked = [r["id"] for r in rows]
@@ -132,25 +163,39 @@ def main() -> None:
         (lift,) = precision_lift(ranked, clean, [0.05])
         empty_top = sum(1 for i in ranked[: lift["n"]] if truth[i] == "empty")
         key = f"{name}@seed{seed}"
-        results[key] = {"params": SETTINGS[name], "health": h, "auc": ranking_auc(ranked, clean),
-                        "lift_5pct": lift["lift"], "empty_in_top_5pct": empty_top,
-                        "seconds": round(time.perf_counter() - t0, 1)}
+        results[key] = {
+            "params": SETTINGS[name],
+            "health": h,
+            "auc": ranking_auc(ranked, clean),
+            "lift_5pct": lift["lift"],
+            "empty_in_top_5pct": empty_top,
+            "seconds": round(time.perf_counter() - t0, 1),
+        }
         if name == "shipped":
             rankings.append(ranked)
-        print(f"{key:18s} drop {h['share_norm_drop']:.3f}  u<0 {h['share_negative_utility']:.3f}  "
-              f"rho(u,V_t) {h['spearman_utility_Vt']:+.3f}  rho(u,G_s) {h['spearman_utility_Gs']:+.3f}  "
-              f"AUC {results[key]['auc']:.3f}  lift@5% {lift['lift']:.3f}  empty in top 5%: {empty_top}  "
-              f"({results[key]['seconds']} s)", flush=True)
+        print(
+            f"{key:18s} drop {h['share_norm_drop']:.3f}  u<0 {h['share_negative_utility']:.3f}  "
+            f"rho(u,V_t) {h['spearman_utility_Vt']:+.3f}  rho(u,G_s) {h['spearman_utility_Gs']:+.3f}  "
+            f"AUC {results[key]['auc']:.3f}  lift@5% {lift['lift']:.3f}  empty in top 5%: {empty_top}  "
+            f"({results[key]['seconds']} s)",
+            flush=True,
+        )
         for w in h["warnings"]:
             print(f"  warning: {w}")
     if len(rankings) > 1:
         st = stability(rankings, [0.05, 0.10])
         results["stability_shipped"] = st
-        print(f"stability over seeds {a.seeds}: Spearman min {st['spearman_min']}, mean {st['spearman_mean']}; "
-              f"top-10% overlap {st['overlap']['0.1']}")
+        print(
+            f"stability over seeds {a.seeds}: Spearman min {st['spearman_min']}, mean {st['spearman_mean']}; "
+            f"top-10% overlap {st['overlap']['0.1']}"
+        )
     a.out.mkdir(parents=True, exist_ok=True)
-    (a.out / "regimes.json").write_text(json.dumps({"pool": str(a.pool), "n": len(pool), "defects": a.defects,
-                                                    "results": results}, indent=2, default=str) + "\n")
+    (a.out / "regimes.json").write_text(
+        json.dumps(
+            {"pool": str(a.pool), "n": len(pool), "defects": a.defects, "results": results}, indent=2, default=str
+        )
+        + "\n"
+    )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from gsnr_bench.context import cap_length, model_positions
 from gsnr_bench.errors import ConfigError
 from gsnr_bench.fileio import read_json
 from gsnr_bench.records import Example
+
 from tiny_models import build_tiny_gpt2
 
 
@@ -55,8 +56,9 @@ def test_scoring_caps_proxy_max_length(short_gpt2, tmp_path, capfd, which, monke
     from gsnr_bench.selection.ifd import SuperfilteringIfd
 
     sel = SuperfilteringIfd(max_length=2048) if which == "ifd" else GsnrSelector(members=2, epochs=2, lr=1e-3)
-    ctx = SelectionContext(pool=long_examples(6), params={}, seed=0, workdir=tmp_path, proxy=str(short_gpt2),
-                           device="cpu", max_length=2048)
+    ctx = SelectionContext(
+        pool=long_examples(6), params={}, seed=0, workdir=tmp_path, proxy=str(short_gpt2), device="cpu", max_length=2048
+    )
     res = sel.score(ctx)
     assert len(res.scores) == 6
     assert "max_length=2048 exceeds the 48 positions" in capfd.readouterr().err
@@ -67,9 +69,14 @@ def test_generation_max_new_tokens_beyond_positions(short_gpt2, tmp_path):
     from gsnr_bench.generation.stage import generate
     from gsnr_bench.training.config import FinetuneConfig
     from gsnr_bench.training.finetune import finetune
+
     from tiny_models import questions
 
-    model = finetune(long_examples(), FinetuneConfig(epochs=1, batch_size=4, micro_batch_size=4, max_length=48),
-                     str(short_gpt2), tmp_path / "m").parent
+    model = finetune(
+        long_examples(),
+        FinetuneConfig(epochs=1, batch_size=4, micro_batch_size=4, max_length=48),
+        str(short_gpt2),
+        tmp_path / "m",
+    ).parent
     with pytest.raises(ConfigError, match="generation.max_new_tokens=64 leaves no room .* 48 positions"):
         generate(model, questions("t", 2), GenerationConfig(backend="hf", max_new_tokens=64), tmp_path / "a")

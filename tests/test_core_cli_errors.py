@@ -5,7 +5,6 @@ import json
 import pytest
 
 
-
 def _assert_clean_error(res, pattern):
     assert res.returncode == 2, (res.returncode, res.stderr)
     lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
@@ -18,12 +17,12 @@ def _assert_clean_error(res, pattern):
 def select(cli, tmp_path):
     def run(*extra, train=None):
         return _select(cli, tmp_path, *extra, train=train)
+
     return run
 
 
 def _select(cli, tmp_path, *extra, train=None):
-    args = ["select", "--selector", "random", "--proxy", "unused",
-            "--run-dir", str(tmp_path / "run"), "--quiet"]
+    args = ["select", "--selector", "random", "--proxy", "unused", "--run-dir", str(tmp_path / "run"), "--quiet"]
     if train is not None:
         args += ["--train-data", str(train)]
     return cli(*args, *extra, cwd=tmp_path)
@@ -33,12 +32,15 @@ def _no_finished_stage(tmp_path):
     return not list((tmp_path / "run").glob("*/*/DONE"))
 
 
-@pytest.mark.parametrize("content,pattern", [
-    (None, "not found"),
-    ('{"instruction": "a", "output": "b"}\n{"instruction": \n', "line 2"),
-    ('{"instruction": "a"}\n', "missing field(s) output"),
-    ("", "is empty"),
-])
+@pytest.mark.parametrize(
+    "content,pattern",
+    [
+        (None, "not found"),
+        ('{"instruction": "a", "output": "b"}\n{"instruction": \n', "line 2"),
+        ('{"instruction": "a"}\n', "missing field(s) output"),
+        ("", "is empty"),
+    ],
+)
 def test_bad_pools(tmp_path, select, content, pattern):
     pool = tmp_path / "pool.jsonl"
     if content is not None:
@@ -48,13 +50,16 @@ def test_bad_pools(tmp_path, select, content, pattern):
     assert _no_finished_stage(tmp_path)
 
 
-@pytest.mark.parametrize("extra,pattern", [
-    (["--ratio", "1.5"], "outside (0, 1]"),
-    (["--ratio", "0"], "outside (0, 1]"),
-    (["--set", "selection.ratio=0.1"], "did you mean 'ratios'"),
-    (["--selector", "gsnrr"], "unknown selector 'gsnrr'"),
-    (["--config", "no/such.yaml"], "config not found"),
-])
+@pytest.mark.parametrize(
+    "extra,pattern",
+    [
+        (["--ratio", "1.5"], "outside (0, 1]"),
+        (["--ratio", "0"], "outside (0, 1]"),
+        (["--set", "selection.ratio=0.1"], "did you mean 'ratios'"),
+        (["--selector", "gsnrr"], "unknown selector 'gsnrr'"),
+        (["--config", "no/such.yaml"], "config not found"),
+    ],
+)
 def test_bad_settings(tmp_path, select, extra, pattern):
     pool = tmp_path / "pool.json"
     pool.write_text(json.dumps([{"instruction": "a", "output": "b"}] * 3))
@@ -76,14 +81,27 @@ def test_offline_hub_names_fail_clearly(tmp_path, select):
     _assert_clean_error(res, "cannot load dataset 'tatsu-lab/alpaca'")
 
 
-@pytest.mark.parametrize("judge,env,pattern", [
-    ("gtp", {}, "unknown judge 'gtp'; did you mean 'gpt'"),
-    ("gpt", {"OPENAI_API_KEY": ""}, "OPENAI_API_KEY (its API key) is not set"),
-    ("qwen", {"QWEN_BASE_URL": "http://127.0.0.1:9/v1", "QWEN_API_KEY": "k"}, "cannot reach http://127.0.0.1:9/v1"),
-])
+@pytest.mark.parametrize(
+    "judge,env,pattern",
+    [
+        ("gtp", {}, "unknown judge 'gtp'; did you mean 'gpt'"),
+        ("gpt", {"OPENAI_API_KEY": ""}, "OPENAI_API_KEY (its API key) is not set"),
+        ("qwen", {"QWEN_BASE_URL": "http://127.0.0.1:9/v1", "QWEN_API_KEY": "k"}, "cannot reach http://127.0.0.1:9/v1"),
+    ],
+)
 def test_bad_judges_fail_before_any_stage(tmp_path, cli, judge, env, pattern):
-    res = cli("run", "--selector", "random", "--judge", judge, "--run-dir", str(tmp_path / "run"), "--quiet",
-                  cwd=tmp_path, env=env)
+    res = cli(
+        "run",
+        "--selector",
+        "random",
+        "--judge",
+        judge,
+        "--run-dir",
+        str(tmp_path / "run"),
+        "--quiet",
+        cwd=tmp_path,
+        env=env,
+    )
     _assert_clean_error(res, pattern)
     assert not (tmp_path / "run" / "world").exists()  # nothing expensive ran first
 
@@ -93,8 +111,24 @@ def test_reference_judge_refuses_test_sets_without_references(tmp_path, cli, sha
     pool.write_text(json.dumps([{"instruction": "a", "output": "b"}] * 3))
     (tmp_path / "target").mkdir()
     (tmp_path / "target" / "config.json").write_text("{}")  # passes the model-directory check
-    res = cli("run", "--selector", "random", "--train-data", str(pool), "--target", str(tmp_path / "target"),
-                  "--testset", str(shared_data / "vicuna_80.jsonl"), "--judge", "reference", "--ratio", "0.5",
-                  "--run-dir", str(tmp_path / "run"), "--quiet", cwd=tmp_path)
+    res = cli(
+        "run",
+        "--selector",
+        "random",
+        "--train-data",
+        str(pool),
+        "--target",
+        str(tmp_path / "target"),
+        "--testset",
+        str(shared_data / "vicuna_80.jsonl"),
+        "--judge",
+        "reference",
+        "--ratio",
+        "0.5",
+        "--run-dir",
+        str(tmp_path / "run"),
+        "--quiet",
+        cwd=tmp_path,
+    )
     _assert_clean_error(res, "the reference judge needs reference answers")
     assert _no_finished_stage(tmp_path)

@@ -27,11 +27,18 @@ def _options(p: argparse.ArgumentParser) -> set[str]:
     return {o for a in p._actions for o in a.option_strings}
 
 
-@pytest.mark.parametrize("command,refused", [
-    ("score", ["--ratio", "0.1"]), ("score", ["--target", "t"]), ("select", ["--target", "t"]),
-    ("select", ["--judge", "gpt"]), ("finetune", ["--testset", "vicuna"]), ("generate", ["--max-cost", "1"]),
-    ("report", ["--selector", "gsnr"]),
-])
+@pytest.mark.parametrize(
+    "command,refused",
+    [
+        ("score", ["--ratio", "0.1"]),
+        ("score", ["--target", "t"]),
+        ("select", ["--target", "t"]),
+        ("select", ["--judge", "gpt"]),
+        ("finetune", ["--testset", "vicuna"]),
+        ("generate", ["--max-cost", "1"]),
+        ("report", ["--selector", "gsnr"]),
+    ],
+)
 def test_stage_commands_refuse_options_they_do_not_use(command, refused):
     with pytest.raises(SystemExit) as exc:
         build_parser().parse_args([command, *refused])
@@ -42,8 +49,13 @@ def test_run_and_judge_take_the_judging_options():
     for command in ("run", "judge"):
         args = build_parser().parse_args([command, "--max-cost", "5", "--concurrency", "4", "--judge", "gpt", "qwen"])
         assert (args.max_cost, args.concurrency, args.judges) == (5.0, 4, ["gpt", "qwen"])
-    assert _options(SUBS["score"]) < _options(SUBS["select"]) < _options(SUBS["finetune"]) < \
-        _options(SUBS["generate"]) < _options(SUBS["judge"])
+    assert (
+        _options(SUBS["score"])
+        < _options(SUBS["select"])
+        < _options(SUBS["finetune"])
+        < _options(SUBS["generate"])
+        < _options(SUBS["judge"])
+    )
 
 
 def test_every_argument_has_help_and_a_singular_metavar():

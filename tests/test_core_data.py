@@ -53,7 +53,9 @@ def test_jsonl_pool_and_bad_pools(tmp_path):
         load_pool(empty)
 
     dup = tmp_path / "dup.json"
-    dup.write_text(json.dumps([{"id": 7, "instruction": "a", "output": "b"}, {"id": "7", "instruction": "c", "output": "d"}]))
+    dup.write_text(
+        json.dumps([{"id": 7, "instruction": "a", "output": "b"}, {"id": "7", "instruction": "c", "output": "d"}])
+    )
     with pytest.raises(DataError, match="duplicate id '7'"):
         load_pool(dup)
 
@@ -90,7 +92,9 @@ def test_pool_loader_input_mistakes(tmp_path):
     with pytest.raises(DataError, match="first.json record 1: missing field"):
         load_pool(first)
     dup = tmp_path / "dup.json"
-    dup.write_text(json.dumps([{"id": 1, "instruction": "a", "output": "b"}, {"id": 1, "instruction": "c", "output": "d"}]))
+    dup.write_text(
+        json.dumps([{"id": 1, "instruction": "a", "output": "b"}, {"id": 1, "instruction": "c", "output": "d"}])
+    )
     with pytest.raises(DataError, match="record 2: duplicate id '1' \\(first at .*record 1\\)"):
         load_pool(dup)
     with pytest.raises(DataError, match="not found"):

@@ -6,8 +6,13 @@ from conftest import ROOT
 
 
 def _modules_after(code: str) -> set[str]:
-    out = subprocess.run([sys.executable, "-c", code + "\nimport sys; print(' '.join(sys.modules))"],
-                         capture_output=True, text=True, check=True, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, "-c", code + "\nimport sys; print(' '.join(sys.modules))"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
     return set(out.stdout.split())
 
 
@@ -23,8 +28,9 @@ def test_listing_selectors_does_not_import_torch():
 
 def test_help_is_fast_and_torch_free():
     start = time.perf_counter()
-    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "gsnr_bench", "--help"],
-                         capture_output=True, text=True, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "gsnr_bench", "--help"], capture_output=True, text=True, cwd=ROOT
+    )
     assert out.returncode == 0 and "run" in out.stdout
     assert " torch" not in out.stderr  # -X importtime lists every imported module on stderr
     assert time.perf_counter() - start < 10

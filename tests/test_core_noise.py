@@ -7,6 +7,7 @@ import warnings
 import pytest
 
 from gsnr_bench.noise import configure_library_output
+
 from tiny_models import build_tiny_gpt2, examples, questions
 
 
@@ -21,8 +22,12 @@ def _finetune_and_generate(base, out, regime):
     from gsnr_bench.training.config import FinetuneConfig
     from gsnr_bench.training.finetune import finetune
 
-    finetune(examples(8), FinetuneConfig(regime=regime, epochs=1, batch_size=4, micro_batch_size=4, max_length=64),
-             str(base), out / "m")
+    finetune(
+        examples(8),
+        FinetuneConfig(regime=regime, epochs=1, batch_size=4, micro_batch_size=4, max_length=64),
+        str(base),
+        out / "m",
+    )
     generate(out / "m", questions("t", 3), GenerationConfig(backend="hf", max_new_tokens=4), out / "a")
 
 

@@ -9,7 +9,6 @@ import stat
 from pathlib import Path
 
 import pytest
-import yaml
 
 from gsnr_bench.cli import build_parser, main
 from gsnr_bench.commands.runs import resolve_run
@@ -30,22 +29,61 @@ def _pool(tmp_path, n=40):
     return p
 
 
-def _cell(run: Path, system="random@0.1", judge="gpt", protocol="p-aaaa1111", outcomes=("win", "lose", "tie"),
-          testset="vicuna", baseline_answers="b1"):
+def _cell(
+    run: Path,
+    system="random@0.1",
+    judge="gpt",
+    protocol="p-aaaa1111",
+    outcomes=("win", "lose", "tie"),
+    testset="vicuna",
+    baseline_answers="b1",
+):
     sel, ratio = system.split("@")
     d = run / "judgments" / judge / f"{system}-vs-full-{protocol}"
-    recs = [{"testset": testset, "question_id": str(i + 1), "judge": judge, "judge_model": "m", "system": system,
-             "baseline": "full", "prompt_version": "vicuna-pair-v1", "order": "shuffle", "combine": None,
-             "null_pair": False, "calls": [], "outcome": o, "system_len": 10, "baseline_len": 12}
-            for i, o in enumerate(outcomes)]
+    recs = [
+        {
+            "testset": testset,
+            "question_id": str(i + 1),
+            "judge": judge,
+            "judge_model": "m",
+            "system": system,
+            "baseline": "full",
+            "prompt_version": "vicuna-pair-v1",
+            "order": "shuffle",
+            "combine": None,
+            "null_pair": False,
+            "calls": [],
+            "outcome": o,
+            "system_len": 10,
+            "baseline_len": 12,
+        }
+        for i, o in enumerate(outcomes)
+    ]
     write_jsonl(d / "judgments.jsonl", recs)
-    write_json(d / CELL, {"version": CELL_VERSION, "system": system, "baseline": "full", "judge": judge,
-                          "judge_model": "m", "selector": sel, "ratio": float(ratio), "dataset": "alpaca",
-                          "target_model": "llama", "regime": "lora", "protocol": protocol,
-                          "protocol_detail": {"baseline_answers": baseline_answers},
-                          "scores": "scores/x/scores.jsonl", "subset": "subsets/x", "train_logs": {},
-                          "truth": None, "testsets": {testset: [str(i + 1) for i in range(len(outcomes))]},
-                          "prompt_version": "vicuna-pair-v1", "run_name": "real"})
+    write_json(
+        d / CELL,
+        {
+            "version": CELL_VERSION,
+            "system": system,
+            "baseline": "full",
+            "judge": judge,
+            "judge_model": "m",
+            "selector": sel,
+            "ratio": float(ratio),
+            "dataset": "alpaca",
+            "target_model": "llama",
+            "regime": "lora",
+            "protocol": protocol,
+            "protocol_detail": {"baseline_answers": baseline_answers},
+            "scores": "scores/x/scores.jsonl",
+            "subset": "subsets/x",
+            "train_logs": {},
+            "truth": None,
+            "testsets": {testset: [str(i + 1) for i in range(len(outcomes))]},
+            "prompt_version": "vicuna-pair-v1",
+            "run_name": "real",
+        },
+    )
     return d
 
 
@@ -81,7 +119,10 @@ def test_report_covers_every_cell_and_keeps_protocols_apart(tmp_path):
     rr = collect(run)
     pooled = rr.results[(rr.results.judge == "mean") & (rr.results.testset == "pooled")]
     assert sorted(zip(pooled.selector, pooled.protocol)) == [
-        ("gsnr", "p-aaaa1111"), ("random", "p-aaaa1111"), ("random", "p-bbbb2222")]
+        ("gsnr", "p-aaaa1111"),
+        ("random", "p-aaaa1111"),
+        ("random", "p-bbbb2222"),
+    ]
     assert sorted(pooled.pws.round(3)) == [1.0, 1.0, 2.0]  # not pooled into one random@0.1 row
     assert main(["report", "--run-dir", str(run)]) == 0
     md = (run / "report" / "leaderboard.md").read_text()
@@ -113,8 +154,19 @@ def test_a_retried_comparison_keeps_its_last_record(tmp_path):
 # ------------------------------------------------------------------ 3. demo settings never leak
 def test_real_inputs_without_config_get_paper_defaults(tmp_path):
     pool = _pool(tmp_path)
-    plan = resolve_run(_args("score", "--train-data", str(pool), "--proxy", "gpt2", "--selector", "ifd-superfiltering",
-                             "--run-dir", str(tmp_path / "r")))
+    plan = resolve_run(
+        _args(
+            "score",
+            "--train-data",
+            str(pool),
+            "--proxy",
+            "gpt2",
+            "--selector",
+            "ifd-superfiltering",
+            "--run-dir",
+            str(tmp_path / "r"),
+        )
+    )
     c = plan.cfg
     assert c.proxy.max_length is None  # the proxy's own context, not the demo's 256
     assert c.selection.params == {}  # each selector's own YAML params, not the demo's G-SNR lr
@@ -183,8 +235,20 @@ def test_selector_params_are_checked_against_the_selector(tmp_path, capsys):
     with pytest.raises(RegistryError, match=r"unknown parameter selection.params.gsnr.membres; did you mean 'members'"):
         reg.build("gsnr", {"membres": 3})
     pool = _pool(tmp_path)
-    rc = main(["select", "--train-data", str(pool), "--selector", "gsnr", "--set", "selection.params.gsnr.lr=fast",
-               "--run-dir", str(tmp_path / "r"), "--quiet"])
+    rc = main(
+        [
+            "select",
+            "--train-data",
+            str(pool),
+            "--selector",
+            "gsnr",
+            "--set",
+            "selection.params.gsnr.lr=fast",
+            "--run-dir",
+            str(tmp_path / "r"),
+            "--quiet",
+        ]
+    )
     assert rc == 2 and not (tmp_path / "r").exists()
 
 
@@ -192,8 +256,21 @@ def test_selector_params_are_checked_against_the_selector(tmp_path, capsys):
 def test_a_command_on_an_existing_run_uses_its_record_and_logs_changes(tmp_path):
     pool = _pool(tmp_path)
     run = tmp_path / "r"
-    first = resolve_run(_args("select", "--train-data", str(pool), "--selector", "random", "--ratio", "0.25",
-                              "--set", "finetune.lr=3e-5", "--run-dir", str(run)))
+    first = resolve_run(
+        _args(
+            "select",
+            "--train-data",
+            str(pool),
+            "--selector",
+            "random",
+            "--ratio",
+            "0.25",
+            "--set",
+            "finetune.lr=3e-5",
+            "--run-dir",
+            str(run),
+        )
+    )
     RunStore(run)
     save_record(run, RunRecord(first.cfg.to_dict(), [{"command": "select"}]))
     again = resolve_run(_args("select", "--run-dir", str(run)))
@@ -206,8 +283,23 @@ def test_a_command_on_an_existing_run_uses_its_record_and_logs_changes(tmp_path)
 def test_select_records_history_and_keeps_it(tmp_path):
     pool = _pool(tmp_path)
     run = tmp_path / "r"
-    assert main(["select", "--train-data", str(pool), "--selector", "random", "--ratio", "0.25",
-                 "--run-dir", str(run), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "select",
+                "--train-data",
+                str(pool),
+                "--selector",
+                "random",
+                "--ratio",
+                "0.25",
+                "--run-dir",
+                str(run),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert main(["select", "--run-dir", str(run), "--ratio", "0.5", "--quiet"]) == 0
     rec = load_record(run)
     assert [h["cells"] for h in rec.history] == [["random@0.25"], ["random@0.5"]]
@@ -217,12 +309,15 @@ def test_select_records_history_and_keeps_it(tmp_path):
 
 
 # ------------------------------------------------------------------ 8. everything validated before any work
-@pytest.mark.parametrize("extra,pattern", [
-    (["--set", "judging.judges=[gtp]"], "unknown judge 'gtp'"),
-    (["--set", "data.testsets=[no/such.jsonl]"], "test set file not found"),
-    (["--config", "no-such-preset"], "config not found"),
-    (["--proxy", "./no/such/dir", "--selector", "ifd-superfiltering"], "proxy model not found"),
-])
+@pytest.mark.parametrize(
+    "extra,pattern",
+    [
+        (["--set", "judging.judges=[gtp]"], "unknown judge 'gtp'"),
+        (["--set", "data.testsets=[no/such.jsonl]"], "test set file not found"),
+        (["--config", "no-such-preset"], "config not found"),
+        (["--proxy", "./no/such/dir", "--selector", "ifd-superfiltering"], "proxy model not found"),
+    ],
+)
 def test_select_validates_every_name_before_writing(tmp_path, capsys, extra, pattern):
     pool = _pool(tmp_path)
     run = tmp_path / "r"
@@ -234,22 +329,53 @@ def test_select_validates_every_name_before_writing(tmp_path, capsys, extra, pat
 def test_a_failed_command_leaves_the_record_as_it_was(tmp_path, capsys):
     pool = _pool(tmp_path)
     run = tmp_path / "r"
-    assert main(["select", "--train-data", str(pool), "--selector", "random", "--ratio", "0.5", "--run-dir", str(run),
-                 "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "select",
+                "--train-data",
+                str(pool),
+                "--selector",
+                "random",
+                "--ratio",
+                "0.5",
+                "--run-dir",
+                str(run),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     before = (run / "config.yaml").read_bytes()
     assert main(["select", "--run-dir", str(run), "--set", "judging.judges=[gtp]", "--quiet"]) == 2
     assert (run / "config.yaml").read_bytes() == before
 
 
-@pytest.mark.parametrize("make,pattern", [
-    (lambda p: p.write_text("x"), "is a file"),
-    (lambda p: (p.mkdir(), (p / "notes.txt").write_text("mine")), "is not a gsnr-bench run directory"),
-])
+@pytest.mark.parametrize(
+    "make,pattern",
+    [
+        (lambda p: p.write_text("x"), "is a file"),
+        (lambda p: (p.mkdir(), (p / "notes.txt").write_text("mine")), "is not a gsnr-bench run directory"),
+    ],
+)
 def test_run_dir_that_is_not_a_run_is_refused(tmp_path, capsys, make, pattern):
     target = tmp_path / "r"
     make(target)
-    assert main(["select", "--train-data", str(_pool(tmp_path)), "--selector", "random", "--run-dir", str(target),
-                 "--quiet"]) == 2
+    assert (
+        main(
+            [
+                "select",
+                "--train-data",
+                str(_pool(tmp_path)),
+                "--selector",
+                "random",
+                "--run-dir",
+                str(target),
+                "--quiet",
+            ]
+        )
+        == 2
+    )
     assert pattern in capsys.readouterr().err
 
 
@@ -260,8 +386,18 @@ def test_unwritable_run_dir_is_one_line_before_work(tmp_path, capsys, monkeypatc
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(tempfile, "mkstemp", refuse)
-    rc = main(["select", "--train-data", str(_pool(tmp_path)), "--selector", "random",
-               "--run-dir", str(tmp_path / "r"), "--quiet"])
+    rc = main(
+        [
+            "select",
+            "--train-data",
+            str(_pool(tmp_path)),
+            "--selector",
+            "random",
+            "--run-dir",
+            str(tmp_path / "r"),
+            "--quiet",
+        ]
+    )
     assert rc == 2 and "cannot write to" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
 
@@ -271,16 +407,58 @@ def test_import_needs_a_parseable_system_and_writes_nothing_otherwise(tmp_path, 
     run = _real_run(tmp_path)
     _cell(run, "random@0.1", testset="vicuna")
     review = tmp_path / "review.json"
-    review.write_text(json.dumps([{"question_id": q, "text": "q", "Answer1": "a", "Answer2": "b",
-                                   "scores": [8, 6], "scores_reverse": [5, 7]} for q in (1, 2, 3)]))
-    rc = main(["import-judgments", str(review), "--format", "superfiltering", "--system", "cherry",
-               "--testset", "vicuna", "--run-dir", str(run)])
+    review.write_text(
+        json.dumps(
+            [
+                {
+                    "question_id": q,
+                    "text": "q",
+                    "Answer1": "a",
+                    "Answer2": "b",
+                    "scores": [8, 6],
+                    "scores_reverse": [5, 7],
+                }
+                for q in (1, 2, 3)
+            ]
+        )
+    )
+    rc = main(
+        [
+            "import-judgments",
+            str(review),
+            "--format",
+            "superfiltering",
+            "--system",
+            "cherry",
+            "--testset",
+            "vicuna",
+            "--run-dir",
+            str(run),
+        ]
+    )
     assert rc == 2 and "SELECTOR@RATIO" in capsys.readouterr().err
     assert not (run / "imported").exists()
     assert main(["report", "--run-dir", str(run)]) == 0  # the run is still whole
-    rc = main(["import-judgments", str(review), "--format", "superfiltering", "--system", "cherry@0.1",
-               "--testset", "vicuna", "--run-dir", str(run), "--model", "llama-7b", "--regime", "lora",
-               "--judge", "gpt-4"])
+    rc = main(
+        [
+            "import-judgments",
+            str(review),
+            "--format",
+            "superfiltering",
+            "--system",
+            "cherry@0.1",
+            "--testset",
+            "vicuna",
+            "--run-dir",
+            str(run),
+            "--model",
+            "llama-7b",
+            "--regime",
+            "lora",
+            "--judge",
+            "gpt-4",
+        ]
+    )
     assert rc == 0
     rows = [r for r in (run / "report" / "leaderboard.csv").read_text().splitlines() if ",cherry," in r]
     assert rows and all(r.startswith("imported,llama-7b,lora,imported-vicuna-pair-v1,cherry,") for r in rows)
@@ -369,8 +547,10 @@ def test_human_labels_for_cells_of_earlier_commands_are_accepted(tmp_path, capsy
     _cell(run, "random@0.1")  # an earlier command
     _cell(run, "ifd-superfiltering@0.25")  # the last command
     labels = tmp_path / "labels.csv"
-    labels.write_text("testset,question_id,system_a,system_b,label,annotator\n"
-                      "vicuna,1,random@0.1,full,win,ann1\nvicuna,2,full,ifd-superfiltering@0.25,win,ann1\n")
+    labels.write_text(
+        "testset,question_id,system_a,system_b,label,annotator\n"
+        "vicuna,1,random@0.1,full,win,ann1\nvicuna,2,full,ifd-superfiltering@0.25,win,ann1\n"
+    )
     assert main(["import-human", str(labels), "--run-dir", str(run)]) == 0
     out = capsys.readouterr().out
     assert "Human PWS" in out and "random@0.1" in out

@@ -3,10 +3,11 @@ import textwrap
 
 import pytest
 
-from conftest import run_cli
 from gsnr_bench import registry
 from gsnr_bench.errors import RegistryError, StoreError
 from gsnr_bench.store import RunStore
+
+from conftest import run_cli
 
 
 def test_store_refuses_other_versions_and_foreign_dirs(tmp_path):
@@ -58,8 +59,20 @@ def _pool(tmp_path):
 
 
 def _select_args(tmp_path, pool, selector):
-    return ["select", "--selector", selector, "--ratio", "0.25", "--train-data", str(pool), "--proxy", "unused",
-            "--run-dir", str(tmp_path / "run"), "--quiet"]
+    return [
+        "select",
+        "--selector",
+        selector,
+        "--ratio",
+        "0.25",
+        "--train-data",
+        str(pool),
+        "--proxy",
+        "unused",
+        "--run-dir",
+        str(tmp_path / "run"),
+        "--quiet",
+    ]
 
 
 def _selected(tmp_path):
@@ -84,7 +97,8 @@ def test_yaml_plugin_selector_in_working_copy(tmp_path, cli):
     (tmp_path / "selectors").mkdir()
     (tmp_path / "selectors" / "shortest.yaml").write_text(
         "name: shortest\ndescription: Shortest responses first.\ntarget: plugins/mysel.py:LengthSelector\n"
-        "params: {reverse: true}\n")
+        "params: {reverse: true}\n"
+    )
     res = cli("ls", "selectors", cwd=tmp_path, env={"COLUMNS": "200"})
     assert res.returncode == 0 and "shortest" in res.stdout and "Shortest responses first." in res.stdout
     assert "random" in res.stdout  # shipped selectors are still listed

@@ -13,9 +13,24 @@ from conftest import run_cli
 
 pytestmark = pytest.mark.slow  # the real CLI end to end: minutes on 2 cores; CI runs it (-m slow)
 
-SMALL = ["--set", "demo.pool_size=96", "--set", "demo.pretrain_examples=96", "--set", "demo.pretrain_epochs=1",
-         "--set", "demo.wizardlm_questions=6", "--set", "demo.vicuna_questions=4", "--set", "finetune.epochs=1",
-         "--ratio", "0.1", "0.25", "--quiet"]
+SMALL = [
+    "--set",
+    "demo.pool_size=96",
+    "--set",
+    "demo.pretrain_examples=96",
+    "--set",
+    "demo.pretrain_epochs=1",
+    "--set",
+    "demo.wizardlm_questions=6",
+    "--set",
+    "demo.vicuna_questions=4",
+    "--set",
+    "finetune.epochs=1",
+    "--ratio",
+    "0.1",
+    "0.25",
+    "--quiet",
+]
 SYSTEMS = ["gsnr@0.1", "gsnr@0.25", "random@0.1", "random@0.25"]
 
 
@@ -94,8 +109,9 @@ def test_rerun_recomputes_nothing(run):
 
 def test_dry_run_sends_nothing_new(run):
     root, _ = run
-    res = run_cli("judge", "--dry-run", "--selector", "gsnr", "random", "--run-dir", str(root / "run"), *SMALL,
-                  cwd=root)
+    res = run_cli(
+        "judge", "--dry-run", "--selector", "gsnr", "random", "--run-dir", str(root / "run"), *SMALL, cwd=root
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     assert "total: 0 calls to send" in res.stdout
     assert res.stdout.count("generated") == 4
@@ -122,8 +138,20 @@ def test_gpt_judge_key_lands_in_no_file(run):
     rd = root / "run"
     key = "sk-PLANTED-e2e-0123456789abcdef"
     with ReferenceJudgeServer({}, model="gpt-4o-mini", api_key=key) as srv:
-        res = run_cli("run", "--selector", "gsnr", "random", "--judge", "gpt", "reference", "--run-dir", str(rd),
-                      *SMALL, cwd=root, env={"OPENAI_API_KEY": key, "OPENAI_BASE_URL": srv.base_url})
+        res = run_cli(
+            "run",
+            "--selector",
+            "gsnr",
+            "random",
+            "--judge",
+            "gpt",
+            "reference",
+            "--run-dir",
+            str(rd),
+            *SMALL,
+            cwd=root,
+            env={"OPENAI_API_KEY": key, "OPENAI_BASE_URL": srv.base_url},
+        )
         assert res.returncode == 0, res.stderr[-2000:]
         assert srv.log.chat_requests > 0
     assert key not in res.stdout + res.stderr
@@ -144,8 +172,10 @@ def test_import_human_labels(run):
     root, _ = run
     rd = root / "run"
     bad = root / "bad.csv"
-    bad.write_text("testset,question_id,system_a,system_b,label,annotator\n"
-                   "demo-vicuna,1,gsnr@0.1,full,better,ann1\ndemo-vicuna,999,gsnr@0.1,full,win,ann1\n")
+    bad.write_text(
+        "testset,question_id,system_a,system_b,label,annotator\n"
+        "demo-vicuna,1,gsnr@0.1,full,better,ann1\ndemo-vicuna,999,gsnr@0.1,full,win,ann1\n"
+    )
     res = run_cli("import-human", str(bad), "--run-dir", str(rd), cwd=root)
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert "better" in res.stderr and "999" in res.stderr
@@ -170,12 +200,34 @@ def test_import_superfiltering_review(run):
     root, _ = run
     rd = root / "run"
     qs = [q for t, q in _questions(rd) if t == "demo-vicuna"]
-    items = [{"question_id": int(q), "text": f"q{q}", "Answer1": "a", "Answer2": "b", "scores": [8, 6],
-              "scores_reverse": [5, 7]} for q in qs]
+    items = [
+        {
+            "question_id": int(q),
+            "text": f"q{q}",
+            "Answer1": "a",
+            "Answer2": "b",
+            "scores": [8, 6],
+            "scores_reverse": [5, 7],
+        }
+        for q in qs
+    ]
     review = root / "cherry_vicuna.json"
     review.write_text(json.dumps({"Meta_Info": {"dataset_name": "demo-vicuna"}, "data": items}))
-    res = run_cli("import-judgments", str(review), "--format", "superfiltering", "--run-dir", str(rd),
-                  "--system", "cherry@0.1", "--testset", "demo-vicuna", "--judge", "gpt-3.5", cwd=root)
+    res = run_cli(
+        "import-judgments",
+        str(review),
+        "--format",
+        "superfiltering",
+        "--run-dir",
+        str(rd),
+        "--system",
+        "cherry@0.1",
+        "--testset",
+        "demo-vicuna",
+        "--judge",
+        "gpt-3.5",
+        cwd=root,
+    )
     assert res.returncode == 0, res.stderr
     rows = _csv(rd / "report" / "leaderboard.csv")
     cherry = [r for r in rows if r["selector"] == "cherry" and r["judge"] == "gpt-3.5" and r["testset"] == "pooled"]
@@ -183,8 +235,21 @@ def test_import_superfiltering_review(run):
     # the same file again would count every comparison twice: refused, nothing written
     before = sorted(p.name for p in (rd / "imported").iterdir())
     review.write_text(json.dumps({"Meta_Info": {"dataset_name": "demo-vicuna"}, "data": items}) + "\n")
-    res = run_cli("import-judgments", str(review), "--format", "superfiltering", "--run-dir", str(rd),
-                  "--system", "cherry@0.1", "--testset", "demo-vicuna", "--judge", "gpt-3.5", cwd=root)
+    res = run_cli(
+        "import-judgments",
+        str(review),
+        "--format",
+        "superfiltering",
+        "--run-dir",
+        str(rd),
+        "--system",
+        "cherry@0.1",
+        "--testset",
+        "demo-vicuna",
+        "--judge",
+        "gpt-3.5",
+        cwd=root,
+    )
     assert res.returncode == 2 and "duplicate" in res.stderr
     assert sorted(p.name for p in (rd / "imported").iterdir()) == before
 
@@ -205,15 +270,19 @@ def test_two_commands_add_to_one_run_and_report_needs_no_flags(tmp_path):
     res = run_cli("report", "--run-dir", str(rd), cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     assert {(r["selector"], r["ratio"]) for r in _csv(rd / "report" / "leaderboard.csv")} == {
-        ("random", "0.1"), ("gsnr", "0.25")}
+        ("random", "0.1"),
+        ("gsnr", "0.25"),
+    }
     assert {p: p.stat().st_mtime_ns for p in rd.rglob("DONE")} == done  # nothing recomputed
     assert (rd / "config.yaml").read_bytes() == config
     import yaml
 
     record = yaml.safe_load(config)
     assert [h["cells"] for h in record["history"]] == [["random@0.1"], ["gsnr@0.25"]]
-    assert record["history"][1]["changed"] == {"selection.ratios": [[0.1], [0.25]],
-                                               "selection.selectors": [["random"], ["gsnr"]]}
+    assert record["history"][1]["changed"] == {
+        "selection.ratios": [[0.1], [0.25]],
+        "selection.selectors": [["random"], ["gsnr"]],
+    }
     assert record["config"]["name"] == "demo"
 
 
@@ -225,8 +294,19 @@ def test_failed_judge_calls_exit_nonzero_then_retry_exactly_those(run):
     root, _ = run
     rd = root / "run"
     _judge_yaml(root, "flaky", "flaky-judge-v1")
-    args = ["judge", "--selector", "gsnr", "random", "--judge", "flaky", "--run-dir", str(rd), *SMALL,
-            "--set", "judging.max_retries=0"]
+    args = [
+        "judge",
+        "--selector",
+        "gsnr",
+        "random",
+        "--judge",
+        "flaky",
+        "--run-dir",
+        str(rd),
+        *SMALL,
+        "--set",
+        "judging.max_retries=0",
+    ]
     with ReferenceJudgeServer({}, model="flaky-judge-v1", faults=Faults(rate_500=1.0)) as srv:
         env = {"FLAKY_KEY": "k", "FLAKY_URL": srv.base_url}
         res = run_cli(*args, cwd=root, env=env)
@@ -255,7 +335,8 @@ def _judge_yaml(root, name, model, price=1.0):
     up = name.upper()
     (root / "judges" / f"{name}.yaml").write_text(
         f"name: {name}\nprovider: openai-compatible\nmodel: {model}\nbase_url_env: {up}_URL\napi_key_env: {up}_KEY\n"
-        f"temperature: 0.0\nmax_tokens: 64\nprice_input_per_1m: {price}\nprice_output_per_1m: {price}\n")
+        f"temperature: 0.0\nmax_tokens: 64\nprice_input_per_1m: {price}\nprice_output_per_1m: {price}\n"
+    )
 
 
 def test_max_cost_is_run_wide_and_dry_run_needs_no_endpoint(run):
@@ -264,8 +345,18 @@ def test_max_cost_is_run_wide_and_dry_run_needs_no_endpoint(run):
     root, _ = run
     rd = root / "run"
     _judge_yaml(root, "pricey", "pricey-judge-v1", price=1.0)
-    base = ["--selector", "gsnr", "random", "--judge", "pricey", "--run-dir", str(rd), *SMALL,
-            "--set", "judging.null_pairs=0"]
+    base = [
+        "--selector",
+        "gsnr",
+        "random",
+        "--judge",
+        "pricey",
+        "--run-dir",
+        str(rd),
+        *SMALL,
+        "--set",
+        "judging.null_pairs=0",
+    ]
     # the endpoint is down: the dry run sends nothing and needs none
     res = run_cli("judge", "--dry-run", *base, cwd=root, env={"PRICEY_KEY": "k", "PRICEY_URL": "http://127.0.0.1:9/v1"})
     assert res.returncode == 0, res.stderr[-2000:]

@@ -17,10 +17,29 @@ from conftest import run_cli
 
 pytestmark = pytest.mark.slow
 
-SMALL = ["--set", "demo.pool_size=160", "--set", "demo.pretrain_examples=96", "--set", "demo.pretrain_epochs=1",
-         "--set", "demo.wizardlm_questions=6", "--set", "demo.vicuna_questions=4", "--set", "finetune.epochs=6",
-         "--set", "finetune.batch_size=4", "--set", "finetune.micro_batch_size=4", "--set", "finetune.save_steps=10",
-         "--ratio", "0.2", "--quiet"]
+SMALL = [
+    "--set",
+    "demo.pool_size=160",
+    "--set",
+    "demo.pretrain_examples=96",
+    "--set",
+    "demo.pretrain_epochs=1",
+    "--set",
+    "demo.wizardlm_questions=6",
+    "--set",
+    "demo.vicuna_questions=4",
+    "--set",
+    "finetune.epochs=6",
+    "--set",
+    "finetune.batch_size=4",
+    "--set",
+    "finetune.micro_batch_size=4",
+    "--set",
+    "finetune.save_steps=10",
+    "--ratio",
+    "0.2",
+    "--quiet",
+]
 
 
 def _wait_for(pred, timeout: float) -> bool:
@@ -35,8 +54,14 @@ def _wait_for(pred, timeout: float) -> bool:
 def test_killed_mid_finetune_resumes(tmp_path):
     rd = tmp_path / "run"
     args = [sys.executable, "-m", "gsnr_bench", "run", "--selector", "random", "--run-dir", str(rd), *SMALL]
-    proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env={**os.environ}, start_new_session=True)
+    proc = subprocess.Popen(
+        args,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ},
+        start_new_session=True,
+    )
     try:
         # the 100% model is mid-training once its first checkpoint is on disk
         hit = _wait_for(lambda: any(rd.glob("models/full-*/work/checkpoint-*")), 300)
@@ -77,11 +102,36 @@ def test_default_demo_command(tmp_path):
 def test_finetune_under_a_distributed_launcher(tmp_path):
     """`gsnr-bench finetune` under torchrun with 2 CPU processes: rank 0 runs the stages, both ranks train."""
     torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
-    small = ["--set", "demo.pool_size=96", "--set", "demo.pretrain_examples=96", "--set", "demo.pretrain_epochs=1",
-             "--set", "finetune.epochs=1", "--set", "finetune.batch_size=16", "--set", "finetune.micro_batch_size=8",
-             "--ratio", "0.25", "--quiet"]
-    cmd = [torchrun, "--nproc_per_node", "2", "-m", "gsnr_bench", "finetune", "--selector", "random",
-           "--run-dir", str(tmp_path / "run"), *small]
+    small = [
+        "--set",
+        "demo.pool_size=96",
+        "--set",
+        "demo.pretrain_examples=96",
+        "--set",
+        "demo.pretrain_epochs=1",
+        "--set",
+        "finetune.epochs=1",
+        "--set",
+        "finetune.batch_size=16",
+        "--set",
+        "finetune.micro_batch_size=8",
+        "--ratio",
+        "0.25",
+        "--quiet",
+    ]
+    cmd = [
+        torchrun,
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "gsnr_bench",
+        "finetune",
+        "--selector",
+        "random",
+        "--run-dir",
+        str(tmp_path / "run"),
+        *small,
+    ]
     res = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     args = [json.loads(p.read_text()) for p in (tmp_path / "run").glob("models/*/training_args.json")]

@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from gsnr_bench.cli import main
-from gsnr_bench.errors import DataError
 from gsnr_bench.data.export import export_subset
+from gsnr_bench.errors import DataError
 
 
 def make_run(tmp_path, *, train="pool", subsets=("gsnr@0.1-0123456789ab",), done=True):
@@ -22,8 +22,9 @@ def make_run(tmp_path, *, train="pool", subsets=("gsnr@0.1-0123456789ab",), done
     pool_path.parent.mkdir(parents=True, exist_ok=True)
     pool_path.write_text(json.dumps(pool))
     run.mkdir(exist_ok=True)
-    (run / "config.yaml").write_text(yaml.safe_dump({"config": {"data": {"train": "demo" if train == "demo"
-                                                                  else str(pool_path)}}, "history": []}))
+    (run / "config.yaml").write_text(
+        yaml.safe_dump({"config": {"data": {"train": "demo" if train == "demo" else str(pool_path)}}, "history": []})
+    )
     from gsnr_bench.data.pool import load_pool, pool_fingerprint
 
     key = pool_fingerprint(load_pool(pool_path))[:16]
@@ -31,9 +32,16 @@ def make_run(tmp_path, *, train="pool", subsets=("gsnr@0.1-0123456789ab",), done
         d = run / "subsets" / name
         d.mkdir(parents=True)
         # ids in rank order: 7, 2, 5 (scores descending)
-        (d / "selection.jsonl").write_text("".join(json.dumps(r) + "\n" for r in [
-            {"id": "7", "rank": 1, "score": 0.9}, {"id": "2", "rank": 2, "score": 0.5},
-            {"id": "5", "rank": 3, "score": 0.1}]))
+        (d / "selection.jsonl").write_text(
+            "".join(
+                json.dumps(r) + "\n"
+                for r in [
+                    {"id": "7", "rank": 1, "score": 0.9},
+                    {"id": "2", "rank": 2, "score": 0.5},
+                    {"id": "5", "rank": 3, "score": 0.1},
+                ]
+            )
+        )
         if done:
             (d / "DONE").write_text(json.dumps({"pool": key}))
     (run / "subsets" / "ifd@0.05-aaaaaaaaaaaa").mkdir(parents=True)
@@ -72,8 +80,14 @@ def test_hf_dataset_loads_with_load_from_disk(tmp_path):
 def test_refusals_are_one_line(tmp_path):
     run = make_run(tmp_path, subsets=("gsnr@0.1-0123456789ab", "gsnr@0.1-ba9876543210"))
     cases = [
-        (dict(selector="gsnr", ratio=0.2, out=tmp_path / "a.json"), "no finished subset gsnr@0.2 .*finished: gsnr@0.1, ifd@0.05"),
-        (dict(selector="gsnr", ratio=0.1, out=tmp_path / "a.json"), "2 subsets of gsnr@0.1 .*0123456789ab.*ba9876543210.*--subset NAME"),
+        (
+            dict(selector="gsnr", ratio=0.2, out=tmp_path / "a.json"),
+            "no finished subset gsnr@0.2 .*finished: gsnr@0.1, ifd@0.05",
+        ),
+        (
+            dict(selector="gsnr", ratio=0.1, out=tmp_path / "a.json"),
+            "2 subsets of gsnr@0.1 .*0123456789ab.*ba9876543210.*--subset NAME",
+        ),
         (dict(selector="gsnr", ratio=0.1, out=tmp_path / "a.parquet"), "cannot tell the format"),
         (dict(selector="gsnr", ratio=0.1, out=tmp_path / "a.json", fmt="csv"), "unknown export format 'csv'"),
     ]
@@ -102,7 +116,8 @@ def test_cli_export(tmp_path, capsys):
     assert main(["export", "--run-dir", str(run), "--selector", "gsnr", "--ratio", "0.1", "--out", str(out)]) == 0
     assert len(out.read_text().splitlines()) == 3
     assert capsys.readouterr().err.strip().splitlines() == [
-        f"wrote 3 examples of gsnr@0.1-0123456789ab to {out} (jsonl)"]
+        f"wrote 3 examples of gsnr@0.1-0123456789ab to {out} (jsonl)"
+    ]
     assert main(["export", "--run-dir", str(run), "--selector", "gsnr", "--ratio", "0.1", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("gsnr-bench: error:") and "--force" in err[0]

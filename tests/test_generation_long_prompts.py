@@ -11,7 +11,6 @@ from gsnr_bench.generation.long_prompts import JOIN, excluded_questions, fit_que
 from gsnr_bench.generation.stage import generate
 from gsnr_bench.records import Question
 from gsnr_bench.templates import build_prompt, load_template
-from tiny_models import questions, tiny_gpt2  # noqa: F401  (fixture)
 
 WORDS = lambda text: len(text.split())  # noqa: E731  a token counter for the pure tests
 LONG = "START " + " ".join(f"w{i}" for i in range(300)) + " please answer END?"
@@ -53,11 +52,13 @@ def test_hf_generation_with_a_question_longer_than_the_model(tiny_gpt2, tmp_path
     from gsnr_bench.generation.hf import HFGenerator
     from gsnr_bench.training.config import FinetuneConfig
     from gsnr_bench.training.finetune import finetune
+
     from tiny_models import examples
 
     model = tmp_path / "m"
-    finetune(examples(4), FinetuneConfig(epochs=1, batch_size=4, micro_batch_size=4, max_length=64),
-             str(tiny_gpt2), model)
+    finetune(
+        examples(4), FinetuneConfig(epochs=1, batch_size=4, micro_batch_size=4, max_length=64), str(tiny_gpt2), model
+    )
     long_text = LONG * 3
     if shared_data_or_none is not None:  # a real WizardLM question longer than 256 positions, when present
         from gsnr_bench.data.testsets import load_testset

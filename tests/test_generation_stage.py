@@ -10,10 +10,11 @@ from gsnr_bench.generation.base import Completion
 from gsnr_bench.generation.config import GenerationConfig
 from gsnr_bench.generation.stage import choose_backend, generate
 from gsnr_bench.records import Question
+from gsnr_bench.templates import build_prompt
 from gsnr_bench.training.config import FinetuneConfig
 from gsnr_bench.training.finetune import finetune
-from gsnr_bench.templates import build_prompt
-from tiny_models import examples, questions, tiny_gpt2  # noqa: F401  (fixture)
+
+from tiny_models import examples, questions
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +56,15 @@ def test_hf_answers_chunked_and_resumed(trained, tmp_path):
     assert [r["question_id"] for r in rows] == ["0", "1", "2", "3", "4"]
     r = rows[0]
     assert r["prompt"] == build_prompt("What is colour 0?")
-    assert r["gen_params"] == {"backend": "hf", "do_sample": False, "temperature": 0.0, "top_p": 1.0,
-                               "max_new_tokens": 8, "seed": 0, "long_prompts": "truncate"}
+    assert r["gen_params"] == {
+        "backend": "hf",
+        "do_sample": False,
+        "temperature": 0.0,
+        "top_p": 1.0,
+        "max_new_tokens": 8,
+        "seed": 0,
+        "long_prompts": "truncate",
+    }
     assert r["prompt_tokens"] > 10 and 1 <= r["completion_tokens"] <= 8 and isinstance(r["answer"], str)
     # without an injected generator the backend is built through the registry
     more = generate(trained, qs + questions("new", 1), cfg, tmp_path)

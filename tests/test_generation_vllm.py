@@ -18,6 +18,7 @@ from gsnr_bench.generation import vllm as backend
 from gsnr_bench.generation.config import GenerationConfig
 from gsnr_bench.generation.stage import generate
 from gsnr_bench.templates import build_prompt
+
 from tiny_models import questions
 
 
@@ -100,8 +101,7 @@ def fake_trained(root: Path, base: str, regime: str = "lora", rank: int = 8, dty
     """What finetune writes, minus real weights (the fake engine never reads them)."""
     (root / "model").mkdir(parents=True)
     if regime == "full" and dtype:
-        (root / "model" / "config.json").write_text(json.dumps({"architectures": ["LlamaForCausalLM"],
-                                                                "dtype": dtype}))
+        (root / "model" / "config.json").write_text(json.dumps({"architectures": ["LlamaForCausalLM"], "dtype": dtype}))
     if regime == "lora":
         (root / "model" / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": base, "r": rank}))
     (root / "trained.json").write_text(json.dumps({"base_model": base, "regime": regime, "model_subdir": "model"}))
@@ -109,8 +109,9 @@ def fake_trained(root: Path, base: str, regime: str = "lora", rank: int = 8, dty
 
 
 def test_one_engine_one_lora_request_per_adapter(fake_vllm, tmp_path):
-    cfg = GenerationConfig(backend="vllm", max_new_tokens=64, temperature=0.7, top_p=0.9, seed=3,
-                           tensor_parallel_size=2, chunk_size=2)
+    cfg = GenerationConfig(
+        backend="vllm", max_new_tokens=64, temperature=0.7, top_p=0.9, seed=3, tensor_parallel_size=2, chunk_size=2
+    )
     qs = questions("vicuna", 3)
     a = fake_trained(tmp_path / "a", "meta-llama/Llama-2-7b-hf")
     b = fake_trained(tmp_path / "b", "meta-llama/Llama-2-7b-hf")
@@ -119,8 +120,15 @@ def test_one_engine_one_lora_request_per_adapter(fake_vllm, tmp_path):
 
     assert len(FakeLLM.instances) == 1  # the base is loaded once for both adapters
     llm = FakeLLM.instances[0]
-    assert llm.kwargs == {"model": "meta-llama/Llama-2-7b-hf", "tensor_parallel_size": 2, "seed": 3,
-                          "gpu_memory_utilization": 0.9, "enable_lora": True, "max_lora_rank": 8, "dtype": "auto"}
+    assert llm.kwargs == {
+        "model": "meta-llama/Llama-2-7b-hf",
+        "tensor_parallel_size": 2,
+        "seed": 3,
+        "gpu_memory_utilization": 0.9,
+        "enable_lora": True,
+        "max_lora_rank": 8,
+        "dtype": "auto",
+    }
     assert llm.env_kvcache is None  # GPU: no CPU settings
     reqs = [call[2] for call in llm.calls]
     assert len(reqs) == 4  # 2 chunks per adapter
@@ -128,8 +136,15 @@ def test_one_engine_one_lora_request_per_adapter(fake_vllm, tmp_path):
     ids = {r.lora_path: r.lora_int_id for r in reqs}
     assert sorted(ids.values()) == [1, 2]
     params = llm.calls[0][1].kwargs
-    assert params == {"n": 1, "temperature": 0.7, "top_p": 0.9, "top_k": -1, "repetition_penalty": 1.0,
-                      "max_tokens": 64, "seed": 3}
+    assert params == {
+        "n": 1,
+        "temperature": 0.7,
+        "top_p": 0.9,
+        "top_k": -1,
+        "repetition_penalty": 1.0,
+        "max_tokens": 64,
+        "seed": 3,
+    }
     assert llm.calls[0][0] == [build_prompt(qs[0].text), build_prompt(qs[1].text)]
 
     rows = read_jsonl(pa["vicuna"])
@@ -195,11 +210,18 @@ def test_cpu_settings_applied_and_overridable(fake_vllm, tmp_path):
     full = fake_trained(tmp_path / "f", "base", regime="full", dtype="float32")
     backend.VLLMGenerator(full, GenerationConfig(backend="vllm"))
     llm = FakeLLM.instances[-1]
-    assert llm.kwargs == {"model": str(full / "model"), "tensor_parallel_size": 1, "seed": 0,
-                          "gpu_memory_utilization": 0.1, "enforce_eager": True, "dtype": "float32"}
+    assert llm.kwargs == {
+        "model": str(full / "model"),
+        "tensor_parallel_size": 1,
+        "seed": 0,
+        "gpu_memory_utilization": 0.1,
+        "enforce_eager": True,
+        "dtype": "float32",
+    }
     assert llm.env_kvcache == "1"
-    cfg = GenerationConfig(backend="vllm", cpu_memory_utilization=0.3, cpu_kvcache_gib=4, enforce_eager=False,
-                           gpu_memory_utilization=0.5)
+    cfg = GenerationConfig(
+        backend="vllm", cpu_memory_utilization=0.3, cpu_kvcache_gib=4, enforce_eager=False, gpu_memory_utilization=0.5
+    )
     backend.VLLMGenerator(full, cfg)  # other engine settings: a new engine, the old one shut down
     llm2 = FakeLLM.instances[-1]
     assert not llm.alive and llm2.alive
@@ -220,14 +242,18 @@ def test_engine_start_failure_is_one_line(fake_vllm, tmp_path, monkeypatch):
         raise ValueError("Insufficient memory\nmore details")
 
     monkeypatch.setattr(fake_vllm, "LLM", boom)
-    with pytest.raises(RegistryError, match=r"could not start an engine .*Insufficient memory\); check "
-                                            r"generation.gpu_memory_utilization") as err:
+    with pytest.raises(
+        RegistryError,
+        match=r"could not start an engine .*Insufficient memory\); check "
+        r"generation.gpu_memory_utilization",
+    ) as err:
         backend.VLLMGenerator(fake_trained(tmp_path / "f", "base", regime="full"), GenerationConfig())
     assert "\n" not in str(err.value) and backend.live_engines() == 0
 
 
 def test_lora_refused_by_engine_is_merged(fake_vllm, tmp_path, monkeypatch):
     """An architecture the engine cannot serve with LoRA: the adapter is merged and served as a full model."""
+
     def picky(**kwargs):
         if kwargs.get("enable_lora"):
             raise ValueError("GPT2LMHeadModel does not support LoRA yet.")

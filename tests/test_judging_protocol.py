@@ -3,40 +3,53 @@
 import pytest
 
 from gsnr_bench.errors import ConfigError
-from gsnr_bench.judging.protocol import (call_outcome, combine, load_prompt, parse_verdict, presentation_orders,
-                                         shuffle_first, to_system_side)
+from gsnr_bench.judging.protocol import (
+    call_outcome,
+    combine,
+    load_prompt,
+    parse_verdict,
+    presentation_orders,
+    shuffle_first,
+    to_system_side,
+)
 
 
-@pytest.mark.parametrize("reply, expected", [
-    ("8 7\nAssistant 1 gave a more detailed answer, while Assistant 2 missed the second part.", (8.0, 7.0)),
-    ("8, 7\nBoth are relevant.", (8.0, 7.0)),
-    ("8,7", (8.0, 7.0)),
-    ("9.5 6\nAssistant 1 is accurate.", (9.5, 6.0)),
-    ("10 10\nBoth answers are identical and correct.", (10.0, 10.0)),
-    ("**7 9**\nAssistant 2 is clearer.", (7.0, 9.0)),
-    ("Assistant 1: 8\nAssistant 2: 7\n\nAssistant 1 provides 3 examples.", (8.0, 7.0)),
-    ("Assistant 1 receives a score of 8 out of 10, while Assistant 2 receives 6.5/10.", (8.0, 6.5)),
-    ("8/10 and 7/10\nAssistant 2 missed 2 points.", (8.0, 7.0)),
-    ("Scores: 6 9\nAssistant 1 listed 4 steps, Assistant 2 listed 5.", (6.0, 9.0)),
-    ("Assistant 2 is better than Assistant 1.\n4 8", (4.0, 8.0)),
-    ("  \n\n7 3\nexplanation", (7.0, 3.0)),
-])
+@pytest.mark.parametrize(
+    "reply, expected",
+    [
+        ("8 7\nAssistant 1 gave a more detailed answer, while Assistant 2 missed the second part.", (8.0, 7.0)),
+        ("8, 7\nBoth are relevant.", (8.0, 7.0)),
+        ("8,7", (8.0, 7.0)),
+        ("9.5 6\nAssistant 1 is accurate.", (9.5, 6.0)),
+        ("10 10\nBoth answers are identical and correct.", (10.0, 10.0)),
+        ("**7 9**\nAssistant 2 is clearer.", (7.0, 9.0)),
+        ("Assistant 1: 8\nAssistant 2: 7\n\nAssistant 1 provides 3 examples.", (8.0, 7.0)),
+        ("Assistant 1 receives a score of 8 out of 10, while Assistant 2 receives 6.5/10.", (8.0, 6.5)),
+        ("8/10 and 7/10\nAssistant 2 missed 2 points.", (8.0, 7.0)),
+        ("Scores: 6 9\nAssistant 1 listed 4 steps, Assistant 2 listed 5.", (6.0, 9.0)),
+        ("Assistant 2 is better than Assistant 1.\n4 8", (4.0, 8.0)),
+        ("  \n\n7 3\nexplanation", (7.0, 3.0)),
+    ],
+)
 def test_parser_reads_real_replies(reply, expected):
     assert parse_verdict(reply) == expected
 
 
-@pytest.mark.parametrize("reply", [
-    "I'm sorry, I cannot evaluate these responses.",
-    "I'm sorry, but I can't compare these 2 answers.",
-    "As an AI language model, I do not have personal opinions.",
-    "12 7\nAssistant 1 is excellent.",  # out of range
-    "-1 -1",  # the reference code's failure marker must not be scored
-    "8 7 6\nthree numbers",
-    "8\nonly one number",
-    "Assistant 1: 8",  # one labelled score
-    "",
-    None,
-])
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "I'm sorry, I cannot evaluate these responses.",
+        "I'm sorry, but I can't compare these 2 answers.",
+        "As an AI language model, I do not have personal opinions.",
+        "12 7\nAssistant 1 is excellent.",  # out of range
+        "-1 -1",  # the reference code's failure marker must not be scored
+        "8 7 6\nthree numbers",
+        "8\nonly one number",
+        "Assistant 1: 8",  # one labelled score
+        "",
+        None,
+    ],
+)
 def test_parser_refuses_unreadable_replies(reply):
     assert parse_verdict(reply) is None
 
@@ -59,16 +72,19 @@ def test_mapping_back_to_system_side():
     assert call_outcome("baseline", [5, 5]) == "tie"
 
 
-@pytest.mark.parametrize("outcomes, lenient, strict", [
-    (["win", "win"], "win", "win"),
-    (["win", "tie"], "win", "tie"),
-    (["win", "lose"], "tie", "tie"),
-    (["tie", "tie"], "tie", "tie"),
-    (["lose", "tie"], "lose", "tie"),
-    (["lose", "lose"], "lose", "lose"),
-    (["win"], "win", "win"),
-    (["win", "failed"], "failed", "failed"),
-])
+@pytest.mark.parametrize(
+    "outcomes, lenient, strict",
+    [
+        (["win", "win"], "win", "win"),
+        (["win", "tie"], "win", "tie"),
+        (["win", "lose"], "tie", "tie"),
+        (["tie", "tie"], "tie", "tie"),
+        (["lose", "tie"], "lose", "tie"),
+        (["lose", "lose"], "lose", "lose"),
+        (["win"], "win", "win"),
+        (["win", "failed"], "failed", "failed"),
+    ],
+)
 def test_combine_rules(outcomes, lenient, strict):
     assert combine(outcomes, "lenient") == lenient
     assert combine(outcomes, "strict") == strict

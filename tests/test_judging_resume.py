@@ -38,15 +38,17 @@ CHILD = textwrap.dedent("""
 
 
 def test_sigkill_mid_judging_resends_only_what_was_missing(tmp_path):
-    items = [Comparison("vicuna", str(i), f"Question {i}?", "sys", f"answer {i}", "full", f"other {i}")
-             for i in range(60)]
+    items = [
+        Comparison("vicuna", str(i), f"Question {i}?", "sys", f"answer {i}", "full", f"other {i}") for i in range(60)
+    ]
     refs = {c.question: f"answer {c.question_id}" for c in items}
     cfg = {"concurrency": CONCURRENCY, "order": "both", "timeout": 10.0}
     (tmp_path / "items.json").write_text(json.dumps([asdict(c) for c in items]))
     (tmp_path / "cfg.json").write_text(json.dumps(cfg))
     with ReferenceJudgeServer(refs, latency=0.03) as srv:
-        (tmp_path / "judge.yaml").write_text(json.dumps({
-            "name": "local", "provider": "openai-compatible", "model": srv.model, "base_url": srv.base_url}))
+        (tmp_path / "judge.yaml").write_text(
+            json.dumps({"name": "local", "provider": "openai-compatible", "model": srv.model, "base_url": srv.base_url})
+        )
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         child = subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path)], env=env)
         deadline = time.monotonic() + 30
@@ -56,11 +58,18 @@ def test_sigkill_mid_judging_resends_only_what_was_missing(tmp_path):
         child.wait()
         assert child.returncode == -signal.SIGKILL
         before = srv.log.chat_requests
-        partial = read_jsonl(tmp_path / "judgments.jsonl", tolerant=True) if (tmp_path / "judgments.jsonl").exists() else []
+        partial = (
+            read_jsonl(tmp_path / "judgments.jsonl", tolerant=True) if (tmp_path / "judgments.jsonl").exists() else []
+        )
         assert 40 <= before < 2 * len(items) and len(partial) < len(items)
 
-        s = judge(items, load_judge(str(tmp_path / "judge.yaml")), JudgingConfig(**cfg),
-                  tmp_path / "judgments.jsonl", tmp_path / "cache.sqlite")
+        s = judge(
+            items,
+            load_judge(str(tmp_path / "judge.yaml")),
+            JudgingConfig(**cfg),
+            tmp_path / "judgments.jsonl",
+            tmp_path / "cache.sqlite",
+        )
         recs = read_jsonl(tmp_path / "judgments.jsonl")
         assert len(recs) == len({r["question_id"] for r in recs}) == len(items)
         assert all(r["outcome"] == "win" for r in recs)
@@ -75,8 +84,13 @@ def test_sigkill_mid_judging_resends_only_what_was_missing(tmp_path):
         assert max(receipts.values()) <= 2
         assert sum(receipts.values()) - len(receipts) <= CONCURRENCY
         # and a third run sends nothing at all
-        judge(items, load_judge(str(tmp_path / "judge.yaml")), JudgingConfig(**cfg),
-              tmp_path / "again.jsonl", tmp_path / "cache.sqlite")
+        judge(
+            items,
+            load_judge(str(tmp_path / "judge.yaml")),
+            JudgingConfig(**cfg),
+            tmp_path / "again.jsonl",
+            tmp_path / "cache.sqlite",
+        )
         assert srv.log.chat_requests == sum(receipts.values())
 
 

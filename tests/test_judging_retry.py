@@ -8,6 +8,7 @@ import socket
 import sqlite3
 
 import pytest
+from test_judging_stage import fast_cfg, make_items, spec_for
 
 from gsnr_bench.errors import BudgetExceeded
 from gsnr_bench.fileio import append_jsonl, read_jsonl
@@ -17,7 +18,6 @@ from gsnr_bench.judging.records import compact_judgments, read_judgments, record
 from gsnr_bench.judging.reference_server import Faults, ReferenceJudgeServer
 from gsnr_bench.judging.spec import parse_judge
 from gsnr_bench.judging.stage import JudgeBudgetExceeded, dry_run, judge, plan_tasks
-from test_judging_stage import fast_cfg, make_items, spec_for
 
 
 def keys_of(items, cfg):
@@ -50,8 +50,9 @@ def test_failed_comparisons_are_judged_again_when_the_endpoint_recovers(tmp_path
 def test_read_judgments_last_record_wins_and_compaction(tmp_path):
     p = tmp_path / "j.jsonl"
     rec = {"testset": "t", "question_id": "1", "system": "s", "baseline": "b", "null_pair": False}
-    append_jsonl(p, [{**rec, "outcome": "failed"}, {**rec, "question_id": "2", "outcome": "win"},
-                     {**rec, "outcome": "lose"}])
+    append_jsonl(
+        p, [{**rec, "outcome": "failed"}, {**rec, "question_id": "2", "outcome": "win"}, {**rec, "outcome": "lose"}]
+    )
     with open(p, "a") as fh:
         fh.write('{"torn')
     assert [(r["question_id"], r["outcome"]) for r in read_judgments(p)] == [("1", "lose"), ("2", "win")]
@@ -92,8 +93,13 @@ def test_different_settings_share_the_calls_they_both_send(tmp_path):
         a = spec_for(srv, name="alias-a")
         b = spec_for(srv, name="alias-b", description="same model, other alias")
         s1 = judge(items, a, fast_cfg(), tmp_path / "a.jsonl", cache)
-        s2 = judge(items, b, fast_cfg(order="both", combine="strict", null_pairs=2, concurrency=3, max_cost=1e6),
-                   tmp_path / "b.jsonl", cache)
+        s2 = judge(
+            items,
+            b,
+            fast_cfg(order="both", combine="strict", null_pairs=2, concurrency=3, max_cost=1e6),
+            tmp_path / "b.jsonl",
+            cache,
+        )
         receipts = srv.log.receipts
     assert set(receipts.values()) == {1}  # no request was sent twice
     assert s1.requests == len(items) and s2.cache_hits >= len(items)
@@ -173,12 +179,20 @@ def test_a_cache_of_the_old_schema_opens_and_its_replies_are_reused(tmp_path):
         t = plan_tasks(items, cfg)[0]
         first = presentation_orders(cfg.order, cfg.seed, t.item.testset, t.item.question_id)[0]
         msgs = prompt.messages(t.item.question, *t.slots(first))
-        key = legacy_cache_key(spec.name, spec.model, f"{prompt.version}:{prompt.sha256}", msgs,
-                               {"temperature": spec.temperature, "max_tokens": spec.max_tokens}, 0)
+        key = legacy_cache_key(
+            spec.name,
+            spec.model,
+            f"{prompt.version}:{prompt.sha256}",
+            msgs,
+            {"temperature": spec.temperature, "max_tokens": spec.max_tokens},
+            0,
+        )
         db = sqlite3.connect(path)
         db.execute(OLD_SCHEMA)
-        db.execute("INSERT INTO calls VALUES (?, ?, 0)", (key, json.dumps(
-            {"text": "9 1\nold", "prompt_tokens": 5, "completion_tokens": 2, "model": srv.model})))
+        db.execute(
+            "INSERT INTO calls VALUES (?, ?, 0)",
+            (key, json.dumps({"text": "9 1\nold", "prompt_tokens": 5, "completion_tokens": 2, "model": srv.model})),
+        )
         db.commit()
         db.close()
         with JudgeCache(path) as c:
@@ -210,8 +224,16 @@ def test_dry_run_is_offline_and_counts_only_readable_cached_replies(tmp_path, mo
     monkeypatch.delenv("GSNR_DRY_KEY", raising=False)
     monkeypatch.delenv("GSNR_DRY_URL", raising=False)
     # another alias of the same model, its endpoint down and its key and URL variables unset
-    down = parse_judge({"name": "second", "provider": "openai-compatible", "model": model, "base_url": _dead_url(),
-                        "base_url_env": "GSNR_DRY_URL", "api_key_env": "GSNR_DRY_KEY"})
+    down = parse_judge(
+        {
+            "name": "second",
+            "provider": "openai-compatible",
+            "model": model,
+            "base_url": _dead_url(),
+            "base_url_env": "GSNR_DRY_URL",
+            "api_key_env": "GSNR_DRY_KEY",
+        }
+    )
     d = dry_run(items, down, cfg, cache_path=tmp_path / "c.sqlite")
     assert d.calls == len(items) and d.cached_calls == len(items) - s.failed_total
     d2 = dry_run(items, down, cfg, out_path=tmp_path / "j.jsonl", cache_path=tmp_path / "c.sqlite")
@@ -238,13 +260,17 @@ def test_racing_writers_keep_the_readable_reply_and_every_cost(tmp_path):
 
     path = tmp_path / "judge.sqlite"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
-    procs = [subprocess.Popen([sys.executable, "-c", RACER, str(path), kind], env=env)
-             for kind in ("unreadable", "final", "unreadable")]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", RACER, str(path), kind], env=env)
+        for kind in ("unreadable", "final", "unreadable")
+    ]
     assert [p.wait(timeout=60) for p in procs] == [0, 0, 0]
     with JudgeCache(path) as c:
         assert len(c) == 300 and c.total_cost() == pytest.approx(300 * 4.0)
-        assert all(c.lookup(f"k{i}") == ({"text": "8 7", "prompt_tokens": 1, "completion_tokens": 1, "model": "m"},
-                                         True) for i in range(300))
+        assert all(
+            c.lookup(f"k{i}") == ({"text": "8 7", "prompt_tokens": 1, "completion_tokens": 1, "model": "m"}, True)
+            for i in range(300)
+        )
 
 
 def test_a_judge_that_goes_down_after_the_preflight_then_recovers(tmp_path, monkeypatch):

@@ -10,16 +10,31 @@ from pathlib import Path
 import pytest
 from rich.progress import Progress
 
+from gsnr_bench.diagnostics import bias_diagnostics
 from gsnr_bench.errors import BudgetExceeded, EndpointError
 from gsnr_bench.fileio import read_jsonl
 from gsnr_bench.judging.config import JudgingConfig
-from gsnr_bench.diagnostics import bias_diagnostics
 from gsnr_bench.judging.reference_server import Faults, ReferenceJudgeServer, serve_reference_for
 from gsnr_bench.judging.spec import load_judge, parse_judge
 from gsnr_bench.judging.stage import Comparison, dry_run, judge
 
-RECORD_KEYS = {"testset", "question_id", "judge", "judge_model", "system", "baseline", "prompt_version", "order",
-               "combine", "null_pair", "calls", "outcome", "system_len", "baseline_len", "reason"}
+RECORD_KEYS = {
+    "testset",
+    "question_id",
+    "judge",
+    "judge_model",
+    "system",
+    "baseline",
+    "prompt_version",
+    "order",
+    "combine",
+    "null_pair",
+    "calls",
+    "outcome",
+    "system_len",
+    "baseline_len",
+    "reason",
+}
 CALL_KEYS = {"first", "scores", "parse_failed", "prompt_tokens", "completion_tokens", "cost", "attempts"}
 
 
@@ -65,8 +80,11 @@ def test_judges_every_comparison_once_and_rerun_sends_nothing(tmp_path):
         s3 = judge(items, spec, fast_cfg(), tmp_path / "k.jsonl", tmp_path / "c.sqlite")  # fresh file, same cache
         assert s3.cache_hits == len(items) and s3.requests == 0
         assert srv.log.chat_requests == len(items) and srv.log.models_requests == 1  # no pre-flight when cached
-        strip = lambda rs: sorted(json.dumps(r, sort_keys=True) for r in rs)
-        assert strip(read_jsonl(tmp_path / "k.jsonl")) == strip(recs)
+
+        def canonical(rs):
+            return sorted(json.dumps(r, sort_keys=True) for r in rs)
+
+        assert canonical(read_jsonl(tmp_path / "k.jsonl")) == canonical(recs)
 
 
 def test_both_orders_and_null_pairs(tmp_path):
@@ -98,8 +116,10 @@ def test_429_with_retry_after_is_honoured(tmp_path):
     assert (s.server_errors, s.timeouts, s.connection_errors, s.gave_up) == (0, 0, 0, 0)
     from gsnr_bench.pipeline import transport_line
 
-    assert transport_line("ref", s) == (f"judge ref: {s.requests} requests, {s.retries} retried ({len(limited)} "
-                                        f"rate-limited, {0.3 * len(limited):g} s waited on Retry-After)")
+    assert transport_line("ref", s) == (
+        f"judge ref: {s.requests} requests, {s.retries} retried ({len(limited)} "
+        f"rate-limited, {0.3 * len(limited):g} s waited on Retry-After)"
+    )
     for t, body, _ in limited:  # the same request came back no sooner than Retry-After said
         later = [e[0] for e in events if e[1] == body and e[0] > t]
         assert later and min(later) - t >= 0.3 - 0.02
@@ -109,8 +129,9 @@ def test_500s_and_hangs_are_retried(tmp_path):
     items, refs = make_items()
     faults = Faults(rate_500=0.25, rate_hang=0.15, hang_s=3.0, seed=2)
     with ReferenceJudgeServer(refs, faults=faults) as srv:
-        s = judge(items, spec_for(srv), fast_cfg(timeout=0.5, max_retries=8), tmp_path / "j.jsonl",
-                  tmp_path / "c.sqlite")
+        s = judge(
+            items, spec_for(srv), fast_cfg(timeout=0.5, max_retries=8), tmp_path / "j.jsonl", tmp_path / "c.sqlite"
+        )
         statuses = Counter(e[2] for e in srv.log.events)
     recs = read_jsonl(tmp_path / "j.jsonl")
     assert len(recs) == len(items) and all(r["outcome"] != "failed" for r in recs)
@@ -159,25 +180,41 @@ def _free_port():
 
 def test_preflight_errors_are_one_line_and_send_no_call(tmp_path, monkeypatch):
     items, refs = make_items(2)
-    bad_url = parse_judge({"name": "x", "provider": "openai-compatible", "model": "m",
-                           "base_url": f"http://127.0.0.1:{_free_port()}/v1"})
+    bad_url = parse_judge(
+        {"name": "x", "provider": "openai-compatible", "model": "m", "base_url": f"http://127.0.0.1:{_free_port()}/v1"}
+    )
     with pytest.raises(EndpointError, match="cannot reach") as exc:
         judge(items, bad_url, fast_cfg(), tmp_path / "j.jsonl", tmp_path / "c.sqlite")
     assert "\n" not in str(exc.value)
     with ReferenceJudgeServer(refs, api_key="right-key") as srv:
         with pytest.raises(EndpointError, match="not served.*did you mean"):
             monkeypatch.setenv("GSNR_TEST_KEY", "right-key")
-            judge(items, spec_for(srv, model="reference-judge-v9", api_key_env="GSNR_TEST_KEY"), fast_cfg(),
-                  tmp_path / "j.jsonl", tmp_path / "c.sqlite")
+            judge(
+                items,
+                spec_for(srv, model="reference-judge-v9", api_key_env="GSNR_TEST_KEY"),
+                fast_cfg(),
+                tmp_path / "j.jsonl",
+                tmp_path / "c.sqlite",
+            )
         monkeypatch.setenv("GSNR_TEST_KEY", "wrong-key")
         with pytest.raises(EndpointError, match="rejected the API key from GSNR_TEST_KEY") as exc:
-            judge(items, spec_for(srv, api_key_env="GSNR_TEST_KEY"), fast_cfg(), tmp_path / "j.jsonl",
-                  tmp_path / "c.sqlite")
+            judge(
+                items,
+                spec_for(srv, api_key_env="GSNR_TEST_KEY"),
+                fast_cfg(),
+                tmp_path / "j.jsonl",
+                tmp_path / "c.sqlite",
+            )
         assert "wrong-key" not in str(exc.value)
         monkeypatch.delenv("GSNR_TEST_KEY")
         with pytest.raises(EndpointError, match="GSNR_TEST_KEY"):
-            judge(items, spec_for(srv, api_key_env="GSNR_TEST_KEY"), fast_cfg(), tmp_path / "j.jsonl",
-                  tmp_path / "c.sqlite")
+            judge(
+                items,
+                spec_for(srv, api_key_env="GSNR_TEST_KEY"),
+                fast_cfg(),
+                tmp_path / "j.jsonl",
+                tmp_path / "c.sqlite",
+            )
         assert srv.log.chat_requests == 0
     assert not (tmp_path / "j.jsonl").exists()
 
@@ -189,8 +226,13 @@ def test_api_key_appears_in_no_file(tmp_path, monkeypatch, capfd):
     out = tmp_path / "run"
     with ReferenceJudgeServer(refs, api_key=key, faults=Faults(rate_500=0.2, rate_garbage=0.2, seed=4)) as srv:
         spec = spec_for(srv, api_key_env="GSNR_PLANTED_KEY")
-        s = judge(items, spec, fast_cfg(max_retries=1, max_parse_retries=0), out / "judgments.jsonl",
-                  out / "cache" / "judge.sqlite")
+        s = judge(
+            items,
+            spec,
+            fast_cfg(max_retries=1, max_parse_retries=0),
+            out / "judgments.jsonl",
+            out / "cache" / "judge.sqlite",
+        )
         assert srv.log.chat_requests > 0
     (out / "summary.json").write_text(json.dumps(s.to_dict()))  # what the pipeline would write
     files = [p for p in tmp_path.rglob("*") if p.is_file()]
@@ -233,8 +275,14 @@ def test_progress_objects(tmp_path):
     items, refs = make_items(4)
     seen = []
     with ReferenceJudgeServer(refs) as srv:
-        judge(items, spec_for(srv), fast_cfg(), tmp_path / "a.jsonl", tmp_path / "c.sqlite",
-              progress=lambda task, done, total: seen.append((task, done, total)))
+        judge(
+            items,
+            spec_for(srv),
+            fast_cfg(),
+            tmp_path / "a.jsonl",
+            tmp_path / "c.sqlite",
+            progress=lambda task, done, total: seen.append((task, done, total)),
+        )
         with Progress(disable=True) as prog:
             judge(items, spec_for(srv), fast_cfg(), tmp_path / "b.jsonl", tmp_path / "c.sqlite", progress=prog)
             task = prog.tasks[0]
@@ -253,8 +301,15 @@ def test_pipeline_hook_serves_reference_judge(tmp_path):
 
 def test_diagnostics_on_a_biased_judge():
     def rec(first, scores, outcome, sl=10, bl=20, null=False, order="shuffle"):
-        return {"order": order, "null_pair": null, "outcome": outcome, "system_len": sl, "baseline_len": bl,
-                "calls": [{"first": f, "scores": s} for f, s in zip(first, scores)]}
+        return {
+            "order": order,
+            "null_pair": null,
+            "outcome": outcome,
+            "system_len": sl,
+            "baseline_len": bl,
+            "calls": [{"first": f, "scores": s} for f, s in zip(first, scores)],
+        }
+
     # a judge that always prefers the second slot
     recs = [rec(["system", "baseline"], [[6, 8], [6, 8]], "tie", order="both") for _ in range(4)]
     recs += [rec(["system"], [[7, 7]], "tie", null=True), rec(["system"], [[5, 8]], "lose", null=True)]
@@ -283,7 +338,7 @@ def test_records_survive_a_slow_disk(tmp_path, monkeypatch):
             fh.write(payload[: len(payload) // 2])
             fh.flush()
             time.sleep(0.3)
-            fh.write(payload[len(payload) // 2:])
+            fh.write(payload[len(payload) // 2 :])
 
     import gsnr_bench.fileio as stage_fileio
 

@@ -15,9 +15,19 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not instal
 
 
 def chromium(tmp_path, *args):
-    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           f"--user-data-dir={tmp_path / 'profile'}", *args]
+    cmd = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        *args,
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
 
 
@@ -38,8 +48,8 @@ def test_dom_after_js(page, tmp_path):
     res = chromium(tmp_path, "--dump-dom", page.as_uri() + "#sort=1")  # sort by selector
     dom = res.stdout
     assert 'data-ready="1"' in dom, res.stderr[-2000:]
-    board = dom[dom.index('id="leaderboard"'):]
-    board = board[:board.index("</table>")]
+    board = dom[dom.index('id="leaderboard"') :]
+    board = board[: board.index("</table>")]
     selectors = re.findall(r"<tr><td[^>]*>\d+</td><td>([^<]+)</td>", board)
     assert len(selectors) == 9
     assert selectors == sorted(selectors)  # the JS sorted the table by the clicked column
@@ -60,5 +70,5 @@ def test_screenshot_shows_table_and_plots(page, tmp_path):
     assert len(np.unique(px, axis=0)) > 200  # text, bars and plots, not a blank page
     r, g, b = px.T
     green = int(((g > 150) & (r < 120) & (b < 120)).sum())  # win bars / PWS bars
-    red = int(((r > 200) & (g < 140) & (b < 140)).sum())    # loss bars
+    red = int(((r > 200) & (g < 140) & (b < 140)).sum())  # loss bars
     assert green > 2000 and red > 2000

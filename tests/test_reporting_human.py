@@ -7,7 +7,13 @@ import pytest
 
 from gsnr_bench.errors import DataError
 from gsnr_bench.reporting.human import (
-    human_pws, import_human_labels, inter_annotator, judge_agreement, majority, read_rows, validate,
+    human_pws,
+    import_human_labels,
+    inter_annotator,
+    judge_agreement,
+    majority,
+    read_rows,
+    validate,
 )
 
 QUESTIONS = {("vicuna", str(i)) for i in range(1, 6)} | {("wizardlm", str(i)) for i in range(1, 4)}
@@ -22,14 +28,21 @@ def write(tmp_path, name, text):
 
 
 def test_import_csv_majority_and_flip(tmp_path):
-    src = write(tmp_path, "h.csv", HEAD + "".join([
-        "vicuna,1,gsnr@0.1,full,win,ann1\n",
-        "vicuna,1,gsnr@0.1,full,win,ann2\n",
-        "vicuna,1,full,gsnr@0.1,win,ann3\n",   # reversed pair: baseline wins -> lose for gsnr
-        "vicuna,2,gsnr@0.1,full,win,ann1\n",
-        "vicuna,2,gsnr@0.1,full,lose,ann2\n",  # no plurality -> tie
-        "vicuna,3,gsnr@0.1,full,TIE,ann1\n",
-    ]))
+    src = write(
+        tmp_path,
+        "h.csv",
+        HEAD
+        + "".join(
+            [
+                "vicuna,1,gsnr@0.1,full,win,ann1\n",
+                "vicuna,1,gsnr@0.1,full,win,ann2\n",
+                "vicuna,1,full,gsnr@0.1,win,ann3\n",  # reversed pair: baseline wins -> lose for gsnr
+                "vicuna,2,gsnr@0.1,full,win,ann1\n",
+                "vicuna,2,gsnr@0.1,full,lose,ann2\n",  # no plurality -> tie
+                "vicuna,3,gsnr@0.1,full,TIE,ann1\n",
+            ]
+        ),
+    )
     out = tmp_path / "run" / "human.jsonl"
     imp = import_human_labels(src, questions=QUESTIONS, pairs=PAIRS, out_path=out)
     labels = {(m["question_id"]): m["label"] for m in imp.majority}
@@ -43,22 +56,35 @@ def test_import_csv_majority_and_flip(tmp_path):
 
 
 def test_validation_lists_first_rows_and_writes_nothing(tmp_path):
-    src = write(tmp_path, "bad.csv", HEAD + "".join([
-        "vicuna,1,gsnr@0.1,full,win,ann1\n",    # line 2 ok
-        "vicuna,99,gsnr@0.1,full,win,ann1\n",   # line 3 unknown question
-        "vicuna,2,ifd@0.1,full,win,ann1\n",     # line 4 unknown system
-        "vicuna,2,gsnr@0.1,full,better,ann1\n", # line 5 bad label
-        "vicuna,1,gsnr@0.1,full,tie,ann1\n",    # line 6 duplicate of line 2
-        "koala,1,gsnr@0.1,full,win,ann1\n",     # line 7 test set not in the run
-        "vicuna,3,gsnr@0.1,random@0.1,win,ann1\n",  # line 8 pair never judged
-    ]))
+    src = write(
+        tmp_path,
+        "bad.csv",
+        HEAD
+        + "".join(
+            [
+                "vicuna,1,gsnr@0.1,full,win,ann1\n",  # line 2 ok
+                "vicuna,99,gsnr@0.1,full,win,ann1\n",  # line 3 unknown question
+                "vicuna,2,ifd@0.1,full,win,ann1\n",  # line 4 unknown system
+                "vicuna,2,gsnr@0.1,full,better,ann1\n",  # line 5 bad label
+                "vicuna,1,gsnr@0.1,full,tie,ann1\n",  # line 6 duplicate of line 2
+                "koala,1,gsnr@0.1,full,win,ann1\n",  # line 7 test set not in the run
+                "vicuna,3,gsnr@0.1,random@0.1,win,ann1\n",  # line 8 pair never judged
+            ]
+        ),
+    )
     out = tmp_path / "human.jsonl"
     with pytest.raises(DataError) as e:
         import_human_labels(src, questions=QUESTIONS, pairs=PAIRS, out_path=out)
     msg = str(e.value)
     assert "6 bad row(s), nothing imported" in msg
-    for piece in ("line 3: unknown question id '99'", "line 4: unknown system(s) 'ifd@0.1'",
-                  "line 5: label 'better'", "line 6: duplicate of line 2", "line 7: test set 'koala'", "and 1 more"):
+    for piece in (
+        "line 3: unknown question id '99'",
+        "line 4: unknown system(s) 'ifd@0.1'",
+        "line 5: label 'better'",
+        "line 6: duplicate of line 2",
+        "line 7: test set 'koala'",
+        "and 1 more",
+    ):
         assert piece in msg
     assert not out.exists()
 
@@ -75,9 +101,25 @@ def test_empty_and_malformed_files(tmp_path):
 
 
 def test_jsonl_input_line_numbers(tmp_path):
-    rows = [{"testset": "vicuna", "question_id": 1, "system_a": "gsnr@0.1", "system_b": "full", "label": "win",
-             "annotator": "a"}, {}, {"testset": "vicuna", "question_id": 1, "system_a": "gsnr@0.1",
-                                     "system_b": "full", "label": "draw", "annotator": "b"}]
+    rows = [
+        {
+            "testset": "vicuna",
+            "question_id": 1,
+            "system_a": "gsnr@0.1",
+            "system_b": "full",
+            "label": "win",
+            "annotator": "a",
+        },
+        {},
+        {
+            "testset": "vicuna",
+            "question_id": 1,
+            "system_a": "gsnr@0.1",
+            "system_b": "full",
+            "label": "draw",
+            "annotator": "b",
+        },
+    ]
     src = write(tmp_path, "h.jsonl", "\n".join(json.dumps(r) for r in rows) + "\n")
     with pytest.raises(DataError, match="line 2: missing .*line 3: label 'draw'"):
         validate(read_rows(src), questions=QUESTIONS, pairs=PAIRS)
@@ -102,11 +144,23 @@ def test_inter_annotator_pairwise_kappa():
 def test_judge_agreement_against_majority():
     maj = majority([])
     assert maj == []
-    human = [{"testset": "vicuna", "question_id": str(i), "system": "gsnr@0.1", "baseline": "full", "label": l}
-             for i, l in enumerate(["win", "lose", "tie", "lose", "tie", "win"])]
+    human = [
+        {"testset": "vicuna", "question_id": str(i), "system": "gsnr@0.1", "baseline": "full", "label": l}
+        for i, l in enumerate(["win", "lose", "tie", "lose", "tie", "win"])
+    ]
     judged = ["win", "win", "tie", "lose", "lose", "tie"]
-    recs = [{"testset": "vicuna", "question_id": str(i), "system": "gsnr@0.1", "baseline": "full", "judge": "J",
-             "outcome": o, "null_pair": False} for i, o in enumerate(judged)]
+    recs = [
+        {
+            "testset": "vicuna",
+            "question_id": str(i),
+            "system": "gsnr@0.1",
+            "baseline": "full",
+            "judge": "J",
+            "outcome": o,
+            "null_pair": False,
+        }
+        for i, o in enumerate(judged)
+    ]
     recs.append({**recs[0], "judge": "K", "outcome": "failed"})
     (row,) = judge_agreement(human, recs)
     assert row["judge"] == "J" and row["n"] == 6

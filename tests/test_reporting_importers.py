@@ -21,20 +21,26 @@ def item(s, r, text="q"):
 
 
 ITEMS = [
-    item([9.0, 8.0], [8.0, 9.0]),   # win, win
-    item([9.0, 8.0], [8.0, 8.0]),   # win, tie   -> lenient win, strict tie
-    item([9.0, 8.0], [9.0, 8.0]),   # win, lose  -> tie
-    item([7.0, 8.0], [8.0, 7.0]),   # lose, lose
-    item([8.0, 8.0], [7.0, 7.0]),   # tie, tie
-    item([-1, -1], [8.0, 9.0]),     # parse failure in one order -> failed
+    item([9.0, 8.0], [8.0, 9.0]),  # win, win
+    item([9.0, 8.0], [8.0, 8.0]),  # win, tie   -> lenient win, strict tie
+    item([9.0, 8.0], [9.0, 8.0]),  # win, lose  -> tie
+    item([7.0, 8.0], [8.0, 7.0]),  # lose, lose
+    item([8.0, 8.0], [7.0, 7.0]),  # tie, tie
+    item([-1, -1], [8.0, 9.0]),  # parse failure in one order -> failed
 ]
 
 
-@pytest.mark.parametrize("rule,want", [("lenient", ["win", "win", "tie", "lose", "tie", "failed"]),
-                                       ("strict", ["win", "tie", "tie", "lose", "tie", "failed"])])
+@pytest.mark.parametrize(
+    "rule,want",
+    [
+        ("lenient", ["win", "win", "tie", "lose", "tie", "failed"]),
+        ("strict", ["win", "tie", "tie", "lose", "tie", "failed"]),
+    ],
+)
 def test_superfiltering_both_rules(tmp_path, rule, want):
-    recs = import_superfiltering(cherry_file(tmp_path, ITEMS), system="cherry@0.05", testset="vicuna",
-                                 judge="gpt-4", combine_rule=rule)
+    recs = import_superfiltering(
+        cherry_file(tmp_path, ITEMS), system="cherry@0.05", testset="vicuna", judge="gpt-4", combine_rule=rule
+    )
     assert [r["outcome"] for r in recs] == want
     r0 = recs[0]
     assert r0["question_id"] == "1" and r0["order"] == "both" and r0["combine"] == rule
@@ -59,10 +65,16 @@ def test_superfiltering_refuses_bad_files(tmp_path):
     with pytest.raises(DataError, match="for test set 'vicuna', not 'wizardlm'"):
         import_superfiltering(cherry_file(tmp_path, ITEMS), system="s", testset="wizardlm")
     with pytest.raises(DataError, match="judged with prompt 'other-v2'"):
-        import_superfiltering(cherry_file(tmp_path, ITEMS, {"dataset_name": "vicuna", "prompt_version": "other-v2"}),
-                              system="s", testset="vicuna")
-    bad = [item([9, 8], [8, 9]), {"text": "q", "scores": "[9, 8]"}, {"text": "q", "scores": "nope",
-                                                                     "scores_reverse": "[1, 2]"}]
+        import_superfiltering(
+            cherry_file(tmp_path, ITEMS, {"dataset_name": "vicuna", "prompt_version": "other-v2"}),
+            system="s",
+            testset="vicuna",
+        )
+    bad = [
+        item([9, 8], [8, 9]),
+        {"text": "q", "scores": "[9, 8]"},
+        {"text": "q", "scores": "nope", "scores_reverse": "[1, 2]"},
+    ]
     with pytest.raises(DataError, match="item 2: scores_reverse missing.*item 3: scores missing"):
         import_superfiltering(cherry_file(tmp_path, bad), system="s", testset="vicuna")
     with pytest.raises(DataError, match="unknown question id '3'"):
@@ -80,17 +92,29 @@ def fastchat_file(tmp_path, rows):
 
 
 def fc(qid, m1, m2, g1, g2, prompt="pair-v2", turn=1):
-    return {"question_id": qid, "model_1": m1, "model_2": m2, "g1_winner": g1, "g2_winner": g2,
-            "judge": ["gpt-4", prompt], "g1_judgment": "...", "g2_judgment": "...", "turn": turn, "tstamp": 1.0}
+    return {
+        "question_id": qid,
+        "model_1": m1,
+        "model_2": m2,
+        "g1_winner": g1,
+        "g2_winner": g2,
+        "judge": ["gpt-4", prompt],
+        "g1_judgment": "...",
+        "g2_judgment": "...",
+        "turn": turn,
+        "tstamp": 1.0,
+    }
 
 
 def test_fastchat_both_rules_and_sides(tmp_path):
-    rows = [fc(81, "mine", "full", "model_1", "model_1"),   # win, win
-            fc(82, "mine", "full", "model_1", "tie"),       # win, tie
-            fc(83, "full", "mine", "model_1", "model_2"),   # system is model_2: lose, win -> tie
-            fc(84, "mine", "full", "error", "model_1"),     # failed
-            fc(85, "mine", "full", "model_2", "model_2"),   # lose, lose
-            fc(81, "mine", "full", "model_1", "model_1", turn=2)]  # MT-bench turn 2: skipped
+    rows = [
+        fc(81, "mine", "full", "model_1", "model_1"),  # win, win
+        fc(82, "mine", "full", "model_1", "tie"),  # win, tie
+        fc(83, "full", "mine", "model_1", "model_2"),  # system is model_2: lose, win -> tie
+        fc(84, "mine", "full", "error", "model_1"),  # failed
+        fc(85, "mine", "full", "model_2", "model_2"),  # lose, lose
+        fc(81, "mine", "full", "model_1", "model_1", turn=2),
+    ]  # MT-bench turn 2: skipped
     p = fastchat_file(tmp_path, rows)
     strict = import_fastchat(p, testset="mt_bench", prompt_version="pair-v2", combine_rule="strict")
     lenient = import_fastchat(p, testset="mt_bench", prompt_version="pair-v2", combine_rule="lenient")
@@ -101,9 +125,14 @@ def test_fastchat_both_rules_and_sides(tmp_path):
 
 
 def test_fastchat_refuses_other_prompt_version_and_bad_rows(tmp_path):
-    p = fastchat_file(tmp_path, [fc(1, "mine", "full", "model_1", "model_1", prompt="pair-v1"),
-                                 fc(2, "a", "b", "tie", "tie", prompt="pair-v2"),
-                                 fc(3, "mine", "full", "A", "tie", prompt="pair-v2")])
+    p = fastchat_file(
+        tmp_path,
+        [
+            fc(1, "mine", "full", "model_1", "model_1", prompt="pair-v1"),
+            fc(2, "a", "b", "tie", "tie", prompt="pair-v2"),
+            fc(3, "mine", "full", "A", "tie", prompt="pair-v2"),
+        ],
+    )
     with pytest.raises(DataError) as e:
         import_fastchat(p, testset="vicuna", prompt_version="pair-v2")
     msg = str(e.value)
@@ -118,10 +147,15 @@ def test_fastchat_real_prompt_names_default_to_fastchats_rule(tmp_path):
     """A real FastChat file (judge ["gpt-4", "pair-v2"]) imports into a run of another prompt; with no
     --combine, the two orders are merged as FastChat's show_result.py does (a win needs both orders)."""
     # 3 agreed wins, 2 win+tie, 1 agreed loss, 1 win+lose (system as model_2), 1 turn-1 row of the multi-turn prompt
-    rows = ([fc(i, "mine", "full", "model_1", "model_1") for i in range(1, 4)]
-            + [fc(i, "mine", "full", "model_1", "tie") for i in range(4, 6)]
-            + [fc(6, "mine", "full", "model_2", "model_2"), fc(7, "full", "mine", "model_1", "model_2"),
-               fc(8, "mine", "full", "model_1", "model_1", prompt="pair-v2-multi-turn")])
+    rows = (
+        [fc(i, "mine", "full", "model_1", "model_1") for i in range(1, 4)]
+        + [fc(i, "mine", "full", "model_1", "tie") for i in range(4, 6)]
+        + [
+            fc(6, "mine", "full", "model_2", "model_2"),
+            fc(7, "full", "mine", "model_1", "model_2"),
+            fc(8, "mine", "full", "model_1", "model_1", prompt="pair-v2-multi-turn"),
+        ]
+    )
     p = fastchat_file(tmp_path, rows)
     recs = import_fastchat(p, testset="vicuna", prompt_version="vicuna-pair-v1", combine_rule=None)
     outs = [r["outcome"] for r in recs]
@@ -131,13 +165,18 @@ def test_fastchat_real_prompt_names_default_to_fastchats_rule(tmp_path):
     lenient = import_fastchat(p, testset="vicuna", prompt_version="vicuna-pair-v1", combine_rule="lenient")
     assert [r["outcome"] for r in lenient].count("win") == 6  # win+tie counts as a win only under lenient
     with pytest.raises(DataError, match="prompt version 'pair-v1', expected 'vicuna-pair-v1' or one of"):
-        import_fastchat(fastchat_file(tmp_path, [fc(1, "mine", "full", "model_1", "model_1", prompt="pair-v1")]),
-                        testset="vicuna", prompt_version="vicuna-pair-v1")
+        import_fastchat(
+            fastchat_file(tmp_path, [fc(1, "mine", "full", "model_1", "model_1", prompt="pair-v1")]),
+            testset="vicuna",
+            prompt_version="vicuna-pair-v1",
+        )
 
 
 def test_importers_refuse_a_directory_in_one_line(tmp_path):
-    for call in (lambda: import_fastchat(tmp_path, testset="vicuna", prompt_version="pair-v2"),
-                 lambda: import_superfiltering(tmp_path, system="s", testset="vicuna", combine_rule=None)):
+    for call in (
+        lambda: import_fastchat(tmp_path, testset="vicuna", prompt_version="pair-v2"),
+        lambda: import_superfiltering(tmp_path, system="s", testset="vicuna", combine_rule=None),
+    ):
         with pytest.raises(DataError, match="is a directory") as e:
             call()
         assert "\n" not in str(e.value)
@@ -146,6 +185,7 @@ def test_importers_refuse_a_directory_in_one_line(tmp_path):
 def test_cli_combine_defaults_to_the_formats_rule():
     from gsnr_bench.cli import build_parser
 
-    args = build_parser().parse_args(["import-judgments", "f.jsonl", "--format", "fastchat", "--run-dir", "r",
-                                      "--testset", "vicuna"])
+    args = build_parser().parse_args(
+        ["import-judgments", "f.jsonl", "--format", "fastchat", "--run-dir", "r", "--testset", "vicuna"]
+    )
     assert args.combine is None

@@ -10,7 +10,7 @@ from scipy.special import expit
 
 from gsnr_bench.reporting.config import ReportConfig
 from gsnr_bench.reporting.length_control import LcRow, cell_rows, lc_pws, question_difficulty
-from gsnr_bench.reporting.results import CellMeta, results_from_csv, results_to_csv, results_from_judgments
+from gsnr_bench.reporting.results import CellMeta, results_from_csv, results_from_judgments, results_to_csv
 
 Y = {"win": 1.0, "tie": 0.5, "lose": 0.0}
 
@@ -31,9 +31,20 @@ def _judged(seed, judge, q=200, shift=60.0, system="sys@0.1", difficulty=None):
             pw = 0.45 if difficulty is None else expit(-0.2 + difficulty[i]) * 0.8
             u = rng.random()
             o = "win" if u < pw else "tie" if u < pw + 0.2 else "lose"
-        recs.append({"testset": "t", "question_id": str(i), "judge": "j", "system": system, "baseline": "full",
-                     "outcome": o, "system_tokens": int(sys_[i]), "baseline_tokens": int(base[i]),
-                     "system_len": int(4 * sys_[i]), "baseline_len": int(4 * base[i])})
+        recs.append(
+            {
+                "testset": "t",
+                "question_id": str(i),
+                "judge": "j",
+                "system": system,
+                "baseline": "full",
+                "outcome": o,
+                "system_tokens": int(sys_[i]),
+                "baseline_tokens": int(base[i]),
+                "system_len": int(4 * sys_[i]),
+                "baseline_len": int(4 * base[i]),
+            }
+        )
     return recs
 
 

@@ -7,7 +7,14 @@ import pytest
 
 from gsnr_bench.errors import DataError
 from gsnr_bench.reporting.metrics import (
-    agreement, bootstrap_pws_ci, cohen_kappa, combine, count_outcomes, precision_lift, pws, question_matrices,
+    agreement,
+    bootstrap_pws_ci,
+    cohen_kappa,
+    combine,
+    count_outcomes,
+    precision_lift,
+    pws,
+    question_matrices,
     score_auc,
 )
 
@@ -26,10 +33,22 @@ def test_failed_counted_apart_not_scored():
         count_outcomes(["won"])
 
 
-LENIENT = {("win", "win"): "win", ("win", "tie"): "win", ("win", "lose"): "tie", ("tie", "tie"): "tie",
-           ("tie", "lose"): "lose", ("lose", "lose"): "lose"}
-STRICT = {("win", "win"): "win", ("win", "tie"): "tie", ("win", "lose"): "tie", ("tie", "tie"): "tie",
-          ("tie", "lose"): "tie", ("lose", "lose"): "lose"}
+LENIENT = {
+    ("win", "win"): "win",
+    ("win", "tie"): "win",
+    ("win", "lose"): "tie",
+    ("tie", "tie"): "tie",
+    ("tie", "lose"): "lose",
+    ("lose", "lose"): "lose",
+}
+STRICT = {
+    ("win", "win"): "win",
+    ("win", "tie"): "tie",
+    ("win", "lose"): "tie",
+    ("tie", "tie"): "tie",
+    ("tie", "lose"): "tie",
+    ("lose", "lose"): "lose",
+}
 
 
 @pytest.mark.parametrize("rule,table", [("lenient", LENIENT), ("strict", STRICT)])

@@ -7,12 +7,6 @@ import textwrap
 
 import pytest
 
-from gsnr_bench.fileio import write_jsonl
-from gsnr_bench.reporting.html import PageExtras
-from gsnr_bench.reporting.publish import publish
-from gsnr_bench.reporting.results import CellMeta, results_from_judgments
-from gsnr_bench.reporting.synthetic import synthetic_judgments
-
 SCRIPT = textwrap.dedent("""
     import sys
     from pathlib import Path
@@ -65,8 +59,11 @@ def test_publish_files_and_byte_identical_reruns(builder, tmp_path):
     build(tmp_path / "a", tmp_path / "logs")  # same directory again
     assert {p.name: p.read_bytes() for p in paths} == first
     # a fresh interpreter (other hash seed) writes the same bytes too
-    subprocess.run([sys.executable, str(script), str(tmp_path / "b"), str(tmp_path / "logs")], check=True,
-                   env={"PYTHONHASHSEED": "123", "PATH": "/usr/bin:/bin", "MPLBACKEND": "Agg"})
+    subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "b"), str(tmp_path / "logs")],
+        check=True,
+        env={"PYTHONHASHSEED": "123", "PATH": "/usr/bin:/bin", "MPLBACKEND": "Agg"},
+    )
     assert {p.name: (tmp_path / "b" / p.name).read_bytes() for p in paths} == first
     assert not list((tmp_path / "a").glob(".*.tmp"))  # atomic writes leave no temp files
 

@@ -8,25 +8,52 @@ import pytest
 from gsnr_bench.errors import DataError
 from gsnr_bench.reporting.config import ReportConfig
 from gsnr_bench.reporting.results import (
-    COLUMNS, CellMeta, combine_results, results_from_csv, results_from_judgments, results_to_csv,
+    COLUMNS,
+    CellMeta,
+    combine_results,
+    results_from_csv,
+    results_from_judgments,
+    results_to_csv,
 )
 from gsnr_bench.reporting.tables import render_latex, render_markdown, table1, table2
 
 
 def rec(system, testset, qid, outcome, judge="gpt-4o", pv="vicuna-pair-v1", **kw):
-    r = {"testset": testset, "question_id": str(qid), "judge": judge, "judge_model": judge, "system": system,
-         "baseline": "full", "prompt_version": pv, "order": "shuffle", "combine": None, "null_pair": False,
-         "calls": [{"first": "system", "scores": [7.0, 6.0], "parse_failed": outcome == "failed",
-                    "prompt_tokens": 1, "completion_tokens": 1, "cost": 0.0}],
-         "outcome": outcome, "system_len": 10, "baseline_len": 12}
+    r = {
+        "testset": testset,
+        "question_id": str(qid),
+        "judge": judge,
+        "judge_model": judge,
+        "system": system,
+        "baseline": "full",
+        "prompt_version": pv,
+        "order": "shuffle",
+        "combine": None,
+        "null_pair": False,
+        "calls": [
+            {
+                "first": "system",
+                "scores": [7.0, 6.0],
+                "parse_failed": outcome == "failed",
+                "prompt_tokens": 1,
+                "completion_tokens": 1,
+                "cost": 0.0,
+            }
+        ],
+        "outcome": outcome,
+        "system_len": 10,
+        "baseline_len": 12,
+    }
     r.update(kw)
     return r
 
 
-META = {"gsnr@0.1": CellMeta("alpaca", "llama2-7b", "lora", "gsnr", 0.1),
-        "random@0.1": CellMeta("alpaca", "llama2-7b", "lora", "random", 0.1),
-        "gsnr-alt1@0.1": CellMeta("alpaca", "llama2-7b", "lora", "gsnr-alt1", 0.1),
-        "gsnr@0.05": CellMeta("alpaca", "llama2-7b", "lora", "gsnr", 0.05)}
+META = {
+    "gsnr@0.1": CellMeta("alpaca", "llama2-7b", "lora", "gsnr", 0.1),
+    "random@0.1": CellMeta("alpaca", "llama2-7b", "lora", "random", 0.1),
+    "gsnr-alt1@0.1": CellMeta("alpaca", "llama2-7b", "lora", "gsnr-alt1", 0.1),
+    "gsnr@0.05": CellMeta("alpaca", "llama2-7b", "lora", "gsnr", 0.05),
+}
 
 
 def hand_records():
@@ -67,7 +94,9 @@ def test_results_refuse_bad_records():
     with pytest.raises(DataError, match="no run metadata"):
         results_from_judgments([rec("ifd@0.1", "vicuna", 1, "win")], META)
     with pytest.raises(DataError, match="prompt versions"):
-        results_from_judgments([rec("gsnr@0.1", "vicuna", 1, "win"), rec("gsnr@0.1", "vicuna", 2, "win", pv="v2")], META)
+        results_from_judgments(
+            [rec("gsnr@0.1", "vicuna", 1, "win"), rec("gsnr@0.1", "vicuna", 2, "win", pv="v2")], META
+        )
     with pytest.raises(DataError, match="expected 'vicuna-pair-v1'"):
         results_from_judgments([rec("gsnr@0.1", "vicuna", 1, "win", pv="v2")], META, prompt_version="vicuna-pair-v1")
     with pytest.raises(DataError, match="duplicate"):

@@ -63,8 +63,9 @@ def _rel(a, b):
 def test_inpass_norms_match_autograd_every_member_both_epochs(proxy_dir, seed, order):
     members = 3
     b = int(np.random.default_rng(seed).integers(2, 5))
-    model, layers, ens, enc = _setup(proxy_dir, members, seed=seed, lr=1e-2, batch_size=b, data_order=order,
-                                     bucket_batches=2)
+    model, layers, ens, enc = _setup(
+        proxy_dir, members, seed=seed, lr=1e-2, batch_size=b, data_order=order, bucket_batches=2
+    )
     idx = enc.ok()  # an example whose prompt fills max_length is ineligible (no response tokens)
     orig = ens.step
     checked = []
@@ -89,8 +90,9 @@ def test_inpass_norms_match_autograd_every_member_both_epochs(proxy_dir, seed, o
 
 def test_snapshot_norms_match_autograd_at_epoch_end(proxy_dir):
     members = 2
-    model, layers, ens, enc = _setup(proxy_dir, members, seed=3, lr=1e-2, batch_size=3, norms="snapshot",
-                                     max_tokens=96)  # small max_tokens forces micro-batches too
+    model, layers, ens, enc = _setup(
+        proxy_dir, members, seed=3, lr=1e-2, batch_size=3, norms="snapshot", max_tokens=96
+    )  # small max_tokens forces micro-batches too
     idx = list(range(len(enc)))
     norms = ens.run(enc, idx)
     ref = reference_norms(model, layers, enc, members, idx)

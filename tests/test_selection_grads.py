@@ -92,10 +92,14 @@ def test_scores_finite_deterministic_and_ineligible_skipped(proxy_dir, tmp_path)
 
     np.testing.assert_allclose(a.scores[:-2], gaussian_kde(F.T).logpdf(F.T), rtol=1e-6)
     # a density-only change reuses the cached norms; the fine-tune changes them
-    c = GradsSelector(finetune="lora", kde="sklearn", bandwidth=0.5, **SMALL).score(_ctx(pool, proxy_dir, tmp_path / "a"))
+    c = GradsSelector(finetune="lora", kde="sklearn", bandwidth=0.5, **SMALL).score(
+        _ctx(pool, proxy_dir, tmp_path / "a")
+    )
     assert c.notes["cache_hit"] and c.columns["norm_wte"] == a.columns["norm_wte"]
     assert all(math.isfinite(s) for s in c.scores)
-    d = GradsSelector(finetune="full", tied="sum", feature="total", **SMALL).score(_ctx(pool, proxy_dir, tmp_path / "a"))
+    d = GradsSelector(finetune="full", tied="sum", feature="total", **SMALL).score(
+        _ctx(pool, proxy_dir, tmp_path / "a")
+    )
     assert not d.notes["cache_hit"] and d.columns["norm_wte"] != a.columns["norm_wte"]
     assert d.notes["features"] == ["norm_total"] and all(math.isfinite(s) for s in d.scores)
 
@@ -105,8 +109,14 @@ def test_nothing_scoreable_and_bad_params(proxy_dir, tmp_path):
     assert res.eligible == [False] and res.scores == [0.0]
     res = GradsSelector(finetune="none", **SMALL).score(_ctx(tiny_pool(2, seed=1), proxy_dir, tmp_path))
     assert res.scores == [0.0, 0.0] and res.notes["kde_degenerate"]
-    for bad in (dict(finetune="adapter"), dict(tied="mean"), dict(kde="fft"), dict(bandwidth="wide"),
-                dict(standardize="minmax"), dict(feature="x")):
+    for bad in (
+        dict(finetune="adapter"),
+        dict(tied="mean"),
+        dict(kde="fft"),
+        dict(bandwidth="wide"),
+        dict(standardize="minmax"),
+        dict(feature="x"),
+    ):
         with pytest.raises(ConfigError):
             GradsSelector(**bad)
 

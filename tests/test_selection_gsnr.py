@@ -23,8 +23,15 @@ def proxy_dir(tmp_path_factory):
 
 
 def _ctx(pool, proxy, tmp_path, cache=True):
-    return SelectionContext(pool=pool, params={}, seed=0, workdir=tmp_path / "work", proxy=proxy, max_length=96,
-                            shared_cache=tmp_path / "cache" if cache else None)
+    return SelectionContext(
+        pool=pool,
+        params={},
+        seed=0,
+        workdir=tmp_path / "work",
+        proxy=proxy,
+        max_length=96,
+        shared_cache=tmp_path / "cache" if cache else None,
+    )
 
 
 def test_four_variants_share_one_ensemble_and_follow_eq5(proxy_dir, tmp_path):
@@ -38,7 +45,7 @@ def test_four_variants_share_one_ensemble_and_follow_eq5(proxy_dir, tmp_path):
     n_s = np.array([res.columns[f"norm_m{m}_e1"] for m in range(3)], dtype=float)[:, ok]
     n_t = np.array([res.columns[f"norm_m{m}_e2"] for m in range(3)], dtype=float)[:, ok]
     G_s, G_t = n_s.mean(0), n_t.mean(0)
-    V_t = (n_t ** 2).mean(0) - G_t ** 2
+    V_t = (n_t**2).mean(0) - G_t**2
     eps = 1e-8
     np.testing.assert_allclose(np.array(res.scores)[ok], (G_s - G_t) / (G_s + eps) / (V_t + eps), rtol=1e-6)
     np.testing.assert_allclose(np.array(res.columns["V_t"], dtype=float)[ok], V_t, rtol=1e-6, atol=1e-12)
@@ -54,8 +61,9 @@ def test_four_variants_share_one_ensemble_and_follow_eq5(proxy_dir, tmp_path):
 
 def test_all_epochs_recorded_and_figure1(proxy_dir, tmp_path):
     pool = tiny_pool(9, seed=8)
-    sel = GsnrSelector(**{**SMALL, "members": 4}, epochs=3, s=1, t=3, record_all_epochs=True, figure=True,
-                       norms="snapshot")
+    sel = GsnrSelector(
+        **{**SMALL, "members": 4}, epochs=3, s=1, t=3, record_all_epochs=True, figure=True, norms="snapshot"
+    )
     res = sel.score(_ctx(pool, proxy_dir, tmp_path, cache=False))
     assert {f"norm_m{m}_e{e}" for m in range(4) for e in (1, 2, 3)} <= set(res.columns)
     png = res.notes["figure"]

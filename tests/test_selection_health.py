@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gsnr_bench.truth import check_against_pool, labels_of, parse_truth, truth_record
 from gsnr_bench.errors import ConfigError, DataError
+from gsnr_bench.health import health_of, warning_lines
 from gsnr_bench.records import Example
 from gsnr_bench.reporting.metrics import bootstrap_pws_diff, defect_counts, precision_lift, ranking_auc
 from gsnr_bench.selection.base import ScoreResult, SelectionContext
-from gsnr_bench.health import health_of, spearman, warning_lines
 from gsnr_bench.selection.ranking import rank_order, score_rows
+from gsnr_bench.truth import check_against_pool, labels_of, parse_truth, truth_record
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,8 +25,10 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_truth_formats_parse_to_the_same_labels(tmp_path):
     want = {"a": "clean", "b": "empty", "c": "clean", "d": "defective"}
     (tmp_path / "t.json").write_text(json.dumps({"a": "clean", "b": "empty", "c": "CLEAN", "d": False}))
-    (tmp_path / "t.jsonl").write_text('{"id": "a", "label": "clean"}\n\n{"id": "b", "label": "empty"}\n'
-                                      '{"id": "c", "label": true}\n{"id": "d", "label": "defective"}\n')
+    (tmp_path / "t.jsonl").write_text(
+        '{"id": "a", "label": "clean"}\n\n{"id": "b", "label": "empty"}\n'
+        '{"id": "c", "label": true}\n{"id": "d", "label": "defective"}\n'
+    )
     (tmp_path / "t.csv").write_text("id,label\na,clean\nb,empty\nc,clean\nd,defective\n")
     (tmp_path / "list.json").write_text(json.dumps([{"id": k, "label": v} for k, v in want.items()]))
     (tmp_path / "demo.json").write_text(json.dumps(truth_record(want)))
@@ -35,16 +37,23 @@ def test_truth_formats_parse_to_the_same_labels(tmp_path):
     assert labels_of(truth_record(want)) == want
 
 
-@pytest.mark.parametrize("name,text,where", [
-    ("bad.jsonl", '{"id": "a", "label": "clean"}\n{"id": "b"}\n', "bad.jsonl line 2: no 'label'"),
-    ("bad2.jsonl", '{"id": "a", "label": "clean"}\nnot json\n', "bad2.jsonl line 2: malformed JSON"),
-    ("dup.jsonl", '{"id": "a", "label": "clean"}\n{"id": "a", "label": "empty"}\n', "line 2: id 'a' is labelled twice"),
-    ("bad.csv", "id,label\na,clean\nb,\n", "bad.csv line 3: label must be"),
-    ("short.csv", "id,label\na\n", "short.csv line 2: expected 2 columns"),
-    ("head.csv", "name,kind\na,clean\n", "head.csv line 1: the header must name"),
-    ("bad.json", '{"a": 3}', "bad.json id 'a': label must be"),
-    ("list.json", '[{"id": "a", "label": "clean"}, {"label": "empty"}]', "list.json record 1: no 'id'"),
-])
+@pytest.mark.parametrize(
+    "name,text,where",
+    [
+        ("bad.jsonl", '{"id": "a", "label": "clean"}\n{"id": "b"}\n', "bad.jsonl line 2: no 'label'"),
+        ("bad2.jsonl", '{"id": "a", "label": "clean"}\nnot json\n', "bad2.jsonl line 2: malformed JSON"),
+        (
+            "dup.jsonl",
+            '{"id": "a", "label": "clean"}\n{"id": "a", "label": "empty"}\n',
+            "line 2: id 'a' is labelled twice",
+        ),
+        ("bad.csv", "id,label\na,clean\nb,\n", "bad.csv line 3: label must be"),
+        ("short.csv", "id,label\na\n", "short.csv line 2: expected 2 columns"),
+        ("head.csv", "name,kind\na,clean\n", "head.csv line 1: the header must name"),
+        ("bad.json", '{"a": 3}', "bad.json id 'a': label must be"),
+        ("list.json", '[{"id": "a", "label": "clean"}, {"label": "empty"}]', "list.json record 1: no 'id'"),
+    ],
+)
 def test_bad_truth_rows_are_one_line_errors_naming_the_line(tmp_path, name, text, where):
     (tmp_path / name).write_text(text)
     with pytest.raises(DataError) as e:
@@ -126,8 +135,9 @@ def test_controls_are_valid_only_in_a_run_with_truth(tmp_path):
     from gsnr_bench.store import RunStore
 
     pool = tmp_path / "pool.json"
-    pool.write_text(json.dumps([{"id": e.id, "instruction": e.instruction, "input": "", "output": e.output}
-                                for e in _pool()]))
+    pool.write_text(
+        json.dumps([{"id": e.id, "instruction": e.instruction, "input": "", "output": e.output} for e in _pool()])
+    )
     base = {"data": {"train": str(pool), "testsets": []}, "selection": {"ratios": [0.5]}}
     pipe = Pipeline(build_config([], [], base), RunStore(tmp_path / "run", create=False))
     with pytest.raises(ConfigError) as e:
@@ -139,8 +149,10 @@ def test_controls_are_valid_only_in_a_run_with_truth(tmp_path):
     Pipeline(cfg, RunStore(tmp_path / "run", create=False)).validate(["oracle", "anti-oracle", "random"], "select")
     truth.write_text("id,label\ne0,clean\nzz,empty\n")
     with pytest.raises(DataError, match="not in the pool"):
-        Pipeline(build_config([], [], {**base, "data": {**base["data"], "truth": str(truth)}}),
-                 RunStore(tmp_path / "run2", create=False)).validate(["random"], "select")
+        Pipeline(
+            build_config([], [], {**base, "data": {**base["data"], "truth": str(truth)}}),
+            RunStore(tmp_path / "run2", create=False),
+        ).validate(["random"], "select")
 
 
 # ------------------------------------------------------------------ health
@@ -166,7 +178,8 @@ def test_gsnr_health_against_hand_computed_norms():
     h = health_of("gsnr", _gsnr_rows(s, t), {"s": 1, "t": 2, "variant": "gsnr"})
     assert h["family"] == "gsnr" and h["share_norm_drop"] == 0.75 and h["share_negative_utility"] == 0.0
     assert h["spearman_utility_Vt"] == pytest.approx(-3 / math.sqrt(13.5), abs=1e-4)
-    # G_s ranks 2, 2, 4, 1 (ties averaged: 2.5, 2.5, 4, 1): deviations (0, 0, 1.5, -1.5) against u's: -1.5 / sqrt(4.5 * 4.5)
+    # G_s ranks 2, 2, 4, 1 (ties averaged: 2.5, 2.5, 4, 1): deviations (0, 0, 1.5, -1.5) against u's:
+    # -1.5 / sqrt(4.5 * 4.5)
     assert h["spearman_utility_Gs"] == pytest.approx(-1.5 / 4.5, abs=1e-4)
     assert h["warnings"] == [] and h["ineligible"] == 0
 
@@ -176,8 +189,10 @@ def test_warning_fires_when_norms_rise_and_not_when_they_fall():
     h = health_of("gsnr", rising, {"s": 1, "t": 2, "variant": "gsnr"})
     assert h["share_norm_drop"] == 0.0 and h["share_negative_utility"] == 1.0
     (line,) = warning_lines(h)
-    assert line.startswith("gsnr: norms rose for 100% of examples between epochs 1 and 2; the drop term is negative "
-                           "for most examples and 1/V then favours unstable examples; see docs/selectors.md")
+    assert line.startswith(
+        "gsnr: norms rose for 100% of examples between epochs 1 and 2; the drop term is negative "
+        "for most examples and 1/V then favours unstable examples; see docs/selectors.md"
+    )
     assert "\n" not in line
     falling = _gsnr_rows([[2.0, 3.0, 3.5], [2.5, 3.5, 4.5]], [[1.0, 2.0, 3.0], [1.5, 2.5, 3.0]])
     assert warning_lines(health_of("gsnr", falling, {"s": 1, "t": 2})) == []
@@ -186,8 +201,12 @@ def test_warning_fires_when_norms_rise_and_not_when_they_fall():
 
 
 def test_ifd_and_other_health():
-    rows = [{"id": "a", "eligible": True, "ifd": 0.5}, {"id": "b", "eligible": False, "ifd": 1.5},
-            {"id": "c", "eligible": False, "ifd": None}, {"id": "d", "eligible": True, "ifd": 0.9}]
+    rows = [
+        {"id": "a", "eligible": True, "ifd": 0.5},
+        {"id": "b", "eligible": False, "ifd": 1.5},
+        {"id": "c", "eligible": False, "ifd": None},
+        {"id": "d", "eligible": True, "ifd": 0.9},
+    ]
     h = health_of("ifd-cherry", rows, {"filtered_ifd": 1, "skipped_empty_response": 1, "eligible": 2})
     assert h["share_ifd_ge_1"] == pytest.approx(1 / 3, abs=1e-4) and h["ineligible"] == 2
     assert h["ineligible_why"] == {"filtered_ifd": 1, "skipped_empty_response": 1} and h["warnings"] == []
@@ -198,9 +217,13 @@ def test_ifd_and_other_health():
 GSNR_FAMILY = ("gsnr", "gsnr-alt1", "gsnr-alt2", "gsnr-alt3")
 
 
-@pytest.mark.parametrize("config", sorted(p.relative_to(ROOT / "configs").with_suffix("").as_posix()
-                                          for p in [*(ROOT / "configs").glob("*.yaml"),
-                                                    *(ROOT / "configs" / "paper").glob("*.yaml")]))
+@pytest.mark.parametrize(
+    "config",
+    sorted(
+        p.relative_to(ROOT / "configs").with_suffix("").as_posix()
+        for p in [*(ROOT / "configs").glob("*.yaml"), *(ROOT / "configs" / "paper").glob("*.yaml")]
+    ),
+)
 def test_every_shipped_config_gives_the_gsnr_family_one_ensemble(config, tmp_path):
     from gsnr_bench import registry
     from gsnr_bench.config import build_config
@@ -210,8 +233,15 @@ def test_every_shipped_config_gives_the_gsnr_family_one_ensemble(config, tmp_pat
     keys = []
     for name in GSNR_FAMILY:
         sel = reg.build(name, cfg.selection.params.get(name, {}))
-        ctx = SelectionContext(pool=_pool(), params={}, seed=cfg.seed, workdir=tmp_path, proxy="p", proxy_key="k",
-                               max_length=cfg.proxy.max_length)
+        ctx = SelectionContext(
+            pool=_pool(),
+            params={},
+            seed=cfg.seed,
+            workdir=tmp_path,
+            proxy="p",
+            proxy_key="k",
+            max_length=cfg.proxy.max_length,
+        )
         keys.append(json.dumps(sel.cache_key(ctx), sort_keys=True))
     assert len(set(keys)) == 1, config
 
@@ -237,25 +267,56 @@ def test_select_with_truth_controls_and_seeds_through_the_cli(tmp_path):
     from conftest import run_cli
 
     pool = tmp_path / "pool.json"
-    pool.write_text(json.dumps([{"id": f"e{i}", "instruction": f"q{i}", "input": "", "output": f"a{i}"}
-                                for i in range(10)]))
+    pool.write_text(
+        json.dumps([{"id": f"e{i}", "instruction": f"q{i}", "input": "", "output": f"a{i}"} for i in range(10)])
+    )
     truth = tmp_path / "truth.jsonl"
-    truth.write_text("".join(json.dumps({"id": f"e{i}", "label": "clean" if i < 4 else "empty"}) + "\n"
-                             for i in range(10)))
+    truth.write_text(
+        "".join(json.dumps({"id": f"e{i}", "label": "clean" if i < 4 else "empty"}) + "\n" for i in range(10))
+    )
     run = tmp_path / "run"
-    args = ["select", "--train-data", str(pool), "--truth", str(truth), "--selector", "oracle", "anti-oracle",
-            "random", "--ratio", "0.4", "--selector-seeds", "2", "--run-dir", str(run), "--quiet"]
+    args = [
+        "select",
+        "--train-data",
+        str(pool),
+        "--truth",
+        str(truth),
+        "--selector",
+        "oracle",
+        "anti-oracle",
+        "random",
+        "--ratio",
+        "0.4",
+        "--selector-seeds",
+        "2",
+        "--run-dir",
+        str(run),
+        "--quiet",
+    ]
     res = run_cli(*args, cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-2000:]
-    sel = lambda name: [json.loads(x)["id"] for x in next(run.glob(f"subsets/{name}-seeds2@0.4-*/selection.jsonl")).open()]  # noqa: E731
+
+    def sel(name):
+        return [json.loads(x)["id"] for x in next(run.glob(f"subsets/{name}-seeds2@0.4-*/selection.jsonl")).open()]
+
     assert sorted(sel("oracle")) == ["e0", "e1", "e2", "e3"]
     assert all(int(i[1:]) >= 4 for i in sel("anti-oracle"))
     assert len(list(run.glob("truth/truth-*.json"))) == 1
     done = json.loads(next(run.glob("scores/random-seeds2-*/DONE")).read_text())
     assert done["stability"]["seeds"] == 2 and done["seed_scores"][1].startswith("scores/random-seed1-")
     # a control without truth, and a bad truth row: one line each, before any work
-    bad = run_cli("select", "--train-data", str(pool), "--selector", "oracle", "--ratio", "0.4",
-                  "--run-dir", str(tmp_path / "r2"), cwd=tmp_path)
+    bad = run_cli(
+        "select",
+        "--train-data",
+        str(pool),
+        "--selector",
+        "oracle",
+        "--ratio",
+        "0.4",
+        "--run-dir",
+        str(tmp_path / "r2"),
+        cwd=tmp_path,
+    )
     assert bad.returncode == 2 and "needs the pool's ground truth" in bad.stderr and bad.stderr.count("\n") == 1
     truth.write_text('{"id": "e0", "label": "clean"}\n{"id": "e1", "label": ""}\n')
     bad = run_cli(*args[:-3], "--run-dir", str(tmp_path / "r3"), cwd=tmp_path)
@@ -267,8 +328,10 @@ def test_training_dynamics_panels_need_two_recorded_epochs():
     from gsnr_bench.reporting.plots import dynamics_svg
 
     rng = np.random.default_rng(0)
-    rows = [{"id": f"e{i}", **{f"norm_m{m}_e{e}": float(rng.random() + e) for m in range(3) for e in (1, 2, 3)}}
-            for i in range(12)]
+    rows = [
+        {"id": f"e{i}", **{f"norm_m{m}_e{e}": float(rng.random() + e) for m in range(3) for e in (1, 2, 3)}}
+        for i in range(12)
+    ]
     svg = dynamics_svg(rows, {f"e{i}": i % 2 == 0 for i in range(12)}, "gsnr", "t1")
     assert svg.startswith("<svg") and "Figure 1" in svg and "per-example norms" in svg
     one = [{k: v for k, v in r.items() if not k.endswith(("_e2", "_e3"))} for r in rows]
@@ -279,11 +342,16 @@ def test_controls_table_from_judged_cells_and_its_words():
     from gsnr_bench.reporting.collect import sensitivity, sensitivity_sentences
     from gsnr_bench.reporting.config import ReportConfig
 
-    cells = [{"protocol": "p-1", "selector": s, "ratio": 0.1, "system": f"{s}@0.1"}
-             for s in ("oracle", "anti-oracle", "random")]
+    cells = [
+        {"protocol": "p-1", "selector": s, "ratio": 0.1, "system": f"{s}@0.1"}
+        for s in ("oracle", "anti-oracle", "random")
+    ]
     outcome = {"oracle": "win", "anti-oracle": "lose", "random": "win"}
-    records = [{"cell": f"p-1|{s}@0.1", "judge": "j", "testset": "t", "question_id": q, "outcome": outcome[s]}
-               for s in outcome for q in range(6)]
+    records = [
+        {"cell": f"p-1|{s}@0.1", "judge": "j", "testset": "t", "question_id": q, "outcome": outcome[s]}
+        for s in outcome
+        for q in range(6)
+    ]
     rows = sensitivity(records, cells, ReportConfig())
     by = {r["comparison"]: r for r in rows}
     assert by["oracle - anti-oracle"]["diff"] == 2.0 and by["oracle - anti-oracle"]["separates"]

@@ -7,18 +7,18 @@ import json
 import pytest
 
 from gsnr_bench import registry
+from gsnr_bench.budgets import Size, budget_n, parse_system
 from gsnr_bench.errors import DataError
 from gsnr_bench.records import Example
 from gsnr_bench.selection.base import SelectionContext
-from gsnr_bench.budgets import Size, budget_n, parse_system
 from gsnr_bench.selection.longest import LongestSelector
 from gsnr_bench.selection.ranking import rank_order
+
 from tiny_models import build_tokenizer
 
 
 def _pool(lengths):
-    return [Example(id=f"ex{i}", instruction="say something", input="", output="a" * n)
-            for i, n in enumerate(lengths)]
+    return [Example(id=f"ex{i}", instruction="say something", input="", output="a" * n) for i, n in enumerate(lengths)]
 
 
 def _ctx(pool, tmp_path, seed=0, proxy="unused"):
@@ -44,8 +44,7 @@ def test_longest_selects_exactly_the_top_n_by_length_with_seeded_ties(tmp_path):
 
 def test_longest_counts_proxy_tokens(tmp_path):
     tok = build_tokenizer(tmp_path / "tok")
-    pool = [Example("a", "q", "", "one two three four five"), Example("b", "q", "", "red"),
-            Example("c", "q", "", "")]
+    pool = [Example("a", "q", "", "one two three four five"), Example("b", "q", "", "red"), Example("c", "q", "", "")]
     res = LongestSelector().score(_ctx(pool, tmp_path, proxy=str(tok)))
     from transformers import AutoTokenizer
 
@@ -81,9 +80,22 @@ def test_budget_n_and_system_names():
 def _select(cli, tmp_path, *extra):
     pool = tmp_path / "pool.json"
     pool.write_text(json.dumps([{"instruction": f"q{i}", "output": "x" * (i + 1)} for i in range(6)]))
-    return cli("select", "--selector", "longest", "--set", "selection.params.longest.unit=chars",
-                   "--train-data", str(pool), "--proxy", "unused",
-                   "--run-dir", str(tmp_path / "run"), "--quiet", *extra, cwd=tmp_path)
+    return cli(
+        "select",
+        "--selector",
+        "longest",
+        "--set",
+        "selection.params.longest.unit=chars",
+        "--train-data",
+        str(pool),
+        "--proxy",
+        "unused",
+        "--run-dir",
+        str(tmp_path / "run"),
+        "--quiet",
+        *extra,
+        cwd=tmp_path,
+    )
 
 
 def test_n_above_the_pool_is_refused_with_one_line(tmp_path, cli):

@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 from transformers import TrainerCallback
 
+from gsnr_bench.artifacts import load_for_inference
 from gsnr_bench.errors import ConfigError, DataError
 from gsnr_bench.fileio import read_json, read_jsonl
-from gsnr_bench.artifacts import load_for_inference
 from gsnr_bench.training.config import FinetuneConfig
 from gsnr_bench.training.finetune import finetune
-from tiny_models import examples, tiny_gpt2, tiny_gpt2_other  # noqa: F401  (fixtures)
+
+from tiny_models import examples
 
 CFG = dict(lr=1e-3, epochs=2, batch_size=4, micro_batch_size=2, max_length=96, save_steps=2, seed=1)
 

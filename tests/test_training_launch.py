@@ -8,12 +8,12 @@ import os
 import subprocess
 import sys
 
-import pytest
 import yaml
 
-from gsnr_bench.fileio import read_json, write_jsonl
 from gsnr_bench.commands.launch import main
-from tiny_models import examples, tiny_gpt2  # noqa: F401  (fixture)
+from gsnr_bench.fileio import read_json, write_jsonl
+
+from tiny_models import examples
 
 FT = {"regime": "lora", "lr": 1e-3, "epochs": 1, "batch_size": 4, "micro_batch_size": 2, "max_length": 96}
 
@@ -31,10 +31,32 @@ def _cell(tmp_path, ids):
 def test_accelerate_launch_one_cpu_process(tiny_gpt2, tmp_path):
     pool, subset, cfg = _cell(tmp_path, ["ex1", "ex3", "ex5", "ex7"])
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "1",
-           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-           "-m", "gsnr_bench.commands.launch", "--config", str(cfg), "--pool", str(pool),
-           "--subset", str(subset), "--base", str(tiny_gpt2), "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--cpu",
+        "--num_processes",
+        "1",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "-m",
+        "gsnr_bench.commands.launch",
+        "--config",
+        str(cfg),
+        "--pool",
+        str(pool),
+        "--subset",
+        str(subset),
+        "--base",
+        str(tiny_gpt2),
+        "--out",
+        str(out),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ})
     assert proc.returncode == 0, proc.stderr[-3000:]
     info = read_json(out / "trained.json")
@@ -45,8 +67,20 @@ def test_accelerate_launch_one_cpu_process(tiny_gpt2, tmp_path):
 
 def test_launch_errors_are_one_line(tiny_gpt2, tmp_path, capsys):
     pool, subset, cfg = _cell(tmp_path, ["ex1", "nope"])
-    rc = main(["--config", str(cfg), "--pool", str(pool), "--subset", str(subset), "--base", str(tiny_gpt2),
-               "--out", str(tmp_path / "o")])
+    rc = main(
+        [
+            "--config",
+            str(cfg),
+            "--pool",
+            str(pool),
+            "--subset",
+            str(subset),
+            "--base",
+            str(tiny_gpt2),
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
     assert rc == 2 and "ids not in the pool" in capsys.readouterr().err
     rc = main(["--config", str(cfg), "--out", str(tmp_path / "o")])
     assert rc == 2 and "--base DIR" in capsys.readouterr().err

@@ -10,7 +10,8 @@ from gsnr_bench.errors import ConfigError
 from gsnr_bench.fileio import read_json
 from gsnr_bench.training.config import FinetuneConfig
 from gsnr_bench.training.finetune import finetune
-from tiny_models import examples, tiny_gpt2  # noqa: F401  (fixture)
+
+from tiny_models import examples
 
 
 @pytest.mark.skipif(importlib.util.find_spec("tensorboard") is None, reason="tensorboard not installed")

@@ -6,9 +6,16 @@ import pytest
 
 from gsnr_bench.errors import DataError
 from gsnr_bench.records import Example
-from gsnr_bench.templates import (IGNORE_INDEX, Collator, build_prompt, encode_example, encode_examples,
-                                           prepare_tokenizer)
-from tiny_models import build_tokenizer, tiny_gpt2  # noqa: F401  (fixture)
+from gsnr_bench.templates import (
+    IGNORE_INDEX,
+    Collator,
+    build_prompt,
+    encode_example,
+    encode_examples,
+    prepare_tokenizer,
+)
+
+from tiny_models import build_tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +28,8 @@ def tok(tiny_gpt2):
 def test_prompts_match_design():
     assert build_prompt("Do X", "") == (
         "Below is an instruction that describes a task. Write a response that appropriately completes the request."
-        "\n\n### Instruction:\nDo X\n\n### Response:")
+        "\n\n### Instruction:\nDo X\n\n### Response:"
+    )
     with_input = build_prompt("Do X", "the {input}")
     assert with_input.startswith("Below is an instruction that describes a task, paired with an input")
     assert with_input.endswith("### Instruction:\nDo X\n\n### Input:\nthe {input}\n\n### Response:")
@@ -46,8 +54,10 @@ def test_loss_counts_only_response_tokens(tok, tiny_gpt2):
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(tiny_gpt2).eval()
-    exs = [Example("1", "What is colour 1?", "", "The colour is green."),
-           Example("2", "Name two", "red blue", "one two three")]
+    exs = [
+        Example("1", "What is colour 1?", "", "The colour is green."),
+        Example("2", "Name two", "red blue", "one two three"),
+    ]
     batch = Collator(tok.pad_token_id)(encode_examples(tok, exs, 256).features)
     with torch.no_grad():
         out = model(**batch)

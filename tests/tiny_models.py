@@ -9,9 +9,11 @@ import pytest
 
 from gsnr_bench.records import Example, Question
 
-TEXT = ("Below is an instruction that describes a task, paired with an input that provides further context. "
-        "Write a response that appropriately completes the request. ### Instruction: ### Input: ### Response: "
-        "the a of to and in is what how why write explain list name colour red green blue one two three four five")
+TEXT = (
+    "Below is an instruction that describes a task, paired with an input that provides further context. "
+    "Write a response that appropriately completes the request. ### Instruction: ### Input: ### Response: "
+    "the a of to and in is what how why write explain list name colour red green blue one two three four five"
+)
 
 
 def build_tokenizer(path: Path, *, eos: bool = True, pad: bool = True) -> Path:
@@ -21,8 +23,12 @@ def build_tokenizer(path: Path, *, eos: bool = True, pad: bool = True) -> Path:
     tk = Tokenizer(models.BPE())
     tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tk.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<|endoftext|>", "<pad>"], show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=400,
+        special_tokens=["<|endoftext|>", "<pad>"],
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     tk.train_from_iterator([TEXT, TEXT.lower(), "0123456789 .,:!?\n"] * 3, trainer)
     kw = {}
     if eos:
@@ -34,8 +40,16 @@ def build_tokenizer(path: Path, *, eos: bool = True, pad: bool = True) -> Path:
     return path
 
 
-def build_tiny_gpt2(path: Path, *, eos: bool = True, pad: bool = True, n_positions: int = 256,
-                    n_embd: int = 64, n_layer: int = 2, seed: int = 0) -> Path:
+def build_tiny_gpt2(
+    path: Path,
+    *,
+    eos: bool = True,
+    pad: bool = True,
+    n_positions: int = 256,
+    n_embd: int = 64,
+    n_layer: int = 2,
+    seed: int = 0,
+) -> Path:
     import torch
     from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
 
@@ -44,14 +58,22 @@ def build_tiny_gpt2(path: Path, *, eos: bool = True, pad: bool = True, n_positio
     build_tokenizer(path, eos=eos, pad=pad)
     tok = AutoTokenizer.from_pretrained(path)
     torch.manual_seed(seed)
-    cfg = GPT2Config(vocab_size=len(tok), n_positions=n_positions, n_embd=n_embd, n_layer=n_layer, n_head=2,
-                     eos_token_id=tok.eos_token_id, bos_token_id=tok.eos_token_id)
+    cfg = GPT2Config(
+        vocab_size=len(tok),
+        n_positions=n_positions,
+        n_embd=n_embd,
+        n_layer=n_layer,
+        n_head=2,
+        eos_token_id=tok.eos_token_id,
+        bos_token_id=tok.eos_token_id,
+    )
     GPT2LMHeadModel(cfg).save_pretrained(path)
     return path
 
 
-def build_tiny_llama(path: Path, *, hidden: int = 64, n_layer: int = 2, max_positions: int = 256,
-                     seed: int = 0) -> Path:
+def build_tiny_llama(
+    path: Path, *, hidden: int = 64, n_layer: int = 2, max_positions: int = 256, seed: int = 0
+) -> Path:
     """A random-init 2-layer Llama (the paper's targets' architecture) with the same local tokenizer."""
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
@@ -61,10 +83,19 @@ def build_tiny_llama(path: Path, *, hidden: int = 64, n_layer: int = 2, max_posi
     build_tokenizer(path)
     tok = AutoTokenizer.from_pretrained(path)
     torch.manual_seed(seed)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=n_layer,
-                      num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=max_positions,
-                      eos_token_id=tok.eos_token_id, bos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
-                      tie_word_embeddings=False)
+    cfg = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
+        num_hidden_layers=n_layer,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=max_positions,
+        eos_token_id=tok.eos_token_id,
+        bos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+        tie_word_embeddings=False,
+    )
     LlamaForCausalLM(cfg).save_pretrained(path)
     return path
 
@@ -75,8 +106,14 @@ def examples(n: int = 24) -> list[Example]:
     out = []
     for i in range(n):
         inp = "" if i % 2 else f"number {i % 5}"
-        out.append(Example(id=f"ex{i}", instruction=f"What is colour {i % 3}?", input=inp,
-                           output=f"The colour is {colours[i % 3]}."))
+        out.append(
+            Example(
+                id=f"ex{i}",
+                instruction=f"What is colour {i % 3}?",
+                input=inp,
+                output=f"The colour is {colours[i % 3]}.",
+            )
+        )
     return out
 
 

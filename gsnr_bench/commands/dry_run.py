@@ -29,23 +29,41 @@ def plan(pipe: Any, selectors: list[str]) -> list[dict[str, Any]]:
     answers: dict[str, dict[tuple[str, str], str]] = {}
     for name, sd in dirs.items():
         if sd is not None and sd.done:
-            answers[name] = {(r["testset"], r["question_id"]): r["answer"]
-                             for t in pipe.testsets for r in read_jsonl(sd.path / f"{t}.jsonl", tolerant=True)}
+            answers[name] = {
+                (r["testset"], r["question_id"]): r["answer"]
+                for t in pipe.testsets
+                for r in read_jsonl(sd.path / f"{t}.jsonl", tolerant=True)
+            }
     rows = []
     for judge in cfg.judging.judges:
         spec = load_judge(judge)
         for system, cell in layout["cells"].items():
             sys_ans, base_ans = answers.get(system, {}), answers.get(BASELINE, {})
-            items = [Comparison(q.testset, q.question_id, q.text, system,
-                                sys_ans.get((q.testset, q.question_id), stand_in), BASELINE,
-                                base_ans.get((q.testset, q.question_id), stand_in))
-                     for qs in pipe.testsets.values() for q in qs]
+            items = [
+                Comparison(
+                    q.testset,
+                    q.question_id,
+                    q.text,
+                    system,
+                    sys_ans.get((q.testset, q.question_id), stand_in),
+                    BASELINE,
+                    base_ans.get((q.testset, q.question_id), stand_in),
+                )
+                for qs in pipe.testsets.values()
+                for q in qs
+            ]
             jsd = cell["judgments"].get(judge)
             out = jsd.path / "judgments.jsonl" if jsd is not None else None
             dr = dry_run(items, spec, cfg.judging, out, pipe.store.root / "cache" / "judge.sqlite")
-            rows.append({"judge": spec.name, "model": spec.model, "system": system,
-                         "answers": "generated" if system in answers and BASELINE in answers else "estimated",
-                         **dr.to_dict()})
+            rows.append(
+                {
+                    "judge": spec.name,
+                    "model": spec.model,
+                    "system": system,
+                    "answers": "generated" if system in answers and BASELINE in answers else "estimated",
+                    **dr.to_dict(),
+                }
+            )
     return rows
 
 
@@ -55,19 +73,41 @@ def print_dry_run(pipe: Any, selectors: list[str]) -> list[dict[str, Any]]:
     rows = plan(pipe, selectors)
     out = stdout_console()
     t = Table(title="judging plan (dry run: nothing is sent)")
-    for col in ("judge", "model", "system", "answers", "comparisons", "calls", "cached", "est. tokens in/out",
-                "est. cost (USD)"):
+    for col in (
+        "judge",
+        "model",
+        "system",
+        "answers",
+        "comparisons",
+        "calls",
+        "cached",
+        "est. tokens in/out",
+        "est. cost (USD)",
+    ):
         t.add_column(col, justify="left" if col in ("judge", "model", "system", "answers") else "right")
     for r in rows:
-        t.add_row(r["judge"], r["model"], r["system"], r["answers"], str(r["comparisons"]), str(r["calls"]),
-                  str(r["cached_calls"]), f"{r['est_prompt_tokens']}/{r['est_completion_tokens']}",
-                  f"{r['est_cost']:.4f}")
+        t.add_row(
+            r["judge"],
+            r["model"],
+            r["system"],
+            r["answers"],
+            str(r["comparisons"]),
+            str(r["calls"]),
+            str(r["cached_calls"]),
+            f"{r['est_prompt_tokens']}/{r['est_completion_tokens']}",
+            f"{r['est_cost']:.4f}",
+        )
     out.print(t)
     total = sum(r["est_cost"] for r in rows)
     calls = sum(r["calls"] - r["cached_calls"] for r in rows)
-    out.print(f"total: {calls} calls to send, estimated ${total:.4f}"
-              + ("" if all(r["answers"] == "generated" for r in rows) else
-                 f" (answers not generated yet are costed at {pipe.cfg.generation.max_new_tokens} tokens each)"))
+    out.print(
+        f"total: {calls} calls to send, estimated ${total:.4f}"
+        + (
+            ""
+            if all(r["answers"] == "generated" for r in rows)
+            else f" (answers not generated yet are costed at {pipe.cfg.generation.max_new_tokens} tokens each)"
+        )
+    )
     return rows
 
 
@@ -80,11 +120,26 @@ def judging_manifest(pipe: Any, root: Any) -> dict[str, Any]:
     judges = []
     for j in pipe.cfg.judging.judges:
         spec = load_judge(j)
-        judges.append({"name": spec.name, "provider": spec.provider, "model": spec.model,
-                       "base_url": spec.base_url, "base_url_env": spec.base_url_env,
-                       "api_key_env": spec.api_key_env,  # the variable's name, never its value
-                       "price_input_per_1m": spec.price_input_per_1m,
-                       "price_output_per_1m": spec.price_output_per_1m})
-    return {"judging": {"judges": judges, "prompt": pipe.cfg.judging.prompt, "order": pipe.cfg.judging.order,
-                        "combine": pipe.cfg.judging.combine, "spent_usd_this_command": round(pipe.spent, 6),
-                        "spent_usd_run": round(run_spend(root), 6), "max_cost": pipe.cfg.judging.max_cost}}
+        judges.append(
+            {
+                "name": spec.name,
+                "provider": spec.provider,
+                "model": spec.model,
+                "base_url": spec.base_url,
+                "base_url_env": spec.base_url_env,
+                "api_key_env": spec.api_key_env,  # the variable's name, never its value
+                "price_input_per_1m": spec.price_input_per_1m,
+                "price_output_per_1m": spec.price_output_per_1m,
+            }
+        )
+    return {
+        "judging": {
+            "judges": judges,
+            "prompt": pipe.cfg.judging.prompt,
+            "order": pipe.cfg.judging.order,
+            "combine": pipe.cfg.judging.combine,
+            "spent_usd_this_command": round(pipe.spent, 6),
+            "spent_usd_run": round(run_spend(root), 6),
+            "max_cost": pipe.cfg.judging.max_cost,
+        }
+    }

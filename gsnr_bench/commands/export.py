@@ -10,8 +10,17 @@ from ..progress import console
 def cmd_export(args: argparse.Namespace) -> int:
     from ..data.export import export_subset
 
-    done = export_subset(args.run_dir, args.selector, args.ratio, args.out, fmt=args.export_format,
-                         force=args.force, subset=args.subset, train_data=args.train_data)
-    console.print(f"wrote {done.n} examples of {done.subset.name} to {done.path} ({done.format})",
-                  markup=False, soft_wrap=True)
+    done = export_subset(
+        args.run_dir,
+        args.selector,
+        args.ratio,
+        args.out,
+        fmt=args.export_format,
+        force=args.force,
+        subset=args.subset,
+        train_data=args.train_data,
+    )
+    console.print(
+        f"wrote {done.n} examples of {done.subset.name} to {done.path} ({done.format})", markup=False, soft_wrap=True
+    )
     return 0

@@ -63,23 +63,42 @@ def cmd_import_judgments(args: argparse.Namespace) -> int:
         if not args.system:
             raise DataError("--system SELECTOR@RATIO is required for the superfiltering format")
         parse_system(args.system)
-        records = import_superfiltering(src, system=args.system, testset=args.testset, baseline=baseline,
-                                        judge=args.judge, combine_rule=args.combine or "lenient",
-                                        prompt_version=prompt, questions=qids)
+        records = import_superfiltering(
+            src,
+            system=args.system,
+            testset=args.testset,
+            baseline=baseline,
+            judge=args.judge,
+            combine_rule=args.combine or "lenient",
+            prompt_version=prompt,
+            questions=qids,
+        )
     else:
         if args.system:
             parse_system(args.system)
-        records = import_fastchat(src, testset=args.testset, baseline=baseline, prompt_version=prompt,
-                                  combine_rule=args.combine or "strict",
-                                  judge=None if args.judge == "imported" else args.judge,
-                                  systems=[args.system] if args.system else None, questions=qids)
+        records = import_fastchat(
+            src,
+            testset=args.testset,
+            baseline=baseline,
+            prompt_version=prompt,
+            combine_rule=args.combine or "strict",
+            judge=None if args.judge == "imported" else args.judge,
+            systems=[args.system] if args.system else None,
+            questions=qids,
+        )
     if not records:
         raise DataError(f"{src}: no judgments to import")
     systems: dict[str, dict[str, Any]] = {}
     for s in sorted({r["system"] for r in records}):
         sel, ratio = parse_system(s)
-        systems[s] = {"dataset": args.dataset, "target_model": args.model, "regime": args.regime,
-                      "selector": sel, "ratio": ratio, "protocol": f"{IMPORTED_PROTOCOL}-{records[0]['prompt_version']}"}
+        systems[s] = {
+            "dataset": args.dataset,
+            "target_model": args.model,
+            "regime": args.regime,
+            "selector": sel,
+            "ratio": ratio,
+            "protocol": f"{IMPORTED_PROTOCOL}-{records[0]['prompt_version']}",
+        }
     tagged = [{**r, "cell": imported_group(r["system"], systems[r["system"]])} for r in records]
     check_records((existing.records if existing else []) + tagged)  # duplicates, outcomes, prompt versions
     digest = hashlib.sha256(src.read_bytes()).hexdigest()[:12]
@@ -114,8 +133,10 @@ def cmd_import_human(args: argparse.Namespace) -> int:
     again = [h for h in new if (h.annotator,) + h.item in have]
     if again:
         h = again[0]
-        raise DataError(f"{args.file}: {len(again)} label(s) are already in {run / HUMAN} (first: line {h.line}, "
-                        f"annotator {h.annotator or '(none)'}, {h.testset}/{h.question_id}); nothing imported")
+        raise DataError(
+            f"{args.file}: {len(again)} label(s) are already in {run / HUMAN} (first: line {h.line}, "
+            f"annotator {h.annotator or '(none)'}, {h.testset}/{h.question_id}); nothing imported"
+        )
     RunStore(run, create=False).check_writable()
     write_jsonl(run / HUMAN, [{k: v for k, v in asdict(h).items() if k != "line"} for h in old + new])
     console.print(f"imported {len(new)} human labels into {run / HUMAN} ({len(old) + len(new)} in all)")

@@ -53,8 +53,10 @@ def main(argv: list[str] | None = None) -> int:
         base = args.base or cfg.finetune.model
         source = args.pool or cfg.data.train
         if not base or not source:
-            raise ConfigError("name the target and the pool: --config (with finetune.model and data.train), "
-                              "or --base DIR and --pool FILE")
+            raise ConfigError(
+                "name the target and the pool: --config (with finetune.model and data.train), "
+                "or --base DIR and --pool FILE"
+            )
         if base == "demo" or source == "demo":
             raise ConfigError("the demo target/pool live inside a run: pass --base DIR and --pool FILE")
         pool = load_pool(source, max_examples=cfg.data.max_examples)

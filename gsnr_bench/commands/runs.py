@@ -106,8 +106,9 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     store.create()
     record = plan.record or RunRecord(cfg.to_dict(), [])
     cells = [system_name(s, r) for s, r in pipe.cells(selectors)] if upto != "score" else []
-    record.history.append(history_entry(None, plan.changed, cells, cfg.judging.judges if upto == "judge" else [],
-                                        args.command))
+    record.history.append(
+        history_entry(None, plan.changed, cells, cfg.judging.judges if upto == "judge" else [], args.command)
+    )
     record.config = cfg.to_dict()
     save_record(root, record)
     pipe.run(selectors, upto=upto)
@@ -135,13 +136,17 @@ def exit_status(pipe: Any) -> int:
     if pipe.budget_stop is not None:
         limit = pipe.cfg.judging.max_cost
         spent = run_spend(pipe.store.root)
-        _say(f"stopped at --max-cost: ${spent:.4f} spent of ${limit:g} by this run; {pipe.left_unjudged} "
-             "comparison(s) of this command left unjudged (run again with a higher --max-cost to finish them; "
-             "nothing judged is lost)")
+        _say(
+            f"stopped at --max-cost: ${spent:.4f} spent of ${limit:g} by this run; {pipe.left_unjudged} "
+            "comparison(s) of this command left unjudged (run again with a higher --max-cost to finish them; "
+            "nothing judged is lost)"
+        )
         return BudgetExceeded.exit_code
     if pipe.failed_comparisons:
-        _say(f"{pipe.failed_comparisons} comparison(s) failed in {len(pipe.incomplete)} judging stage(s) (counted "
-             "in the report's failed column); run the same command again to retry exactly those")
+        _say(
+            f"{pipe.failed_comparisons} comparison(s) failed in {len(pipe.incomplete)} judging stage(s) (counted "
+            "in the report's failed column); run the same command again to retry exactly those"
+        )
         return EXIT_FAILED_COMPARISONS
     return 0
 

@@ -28,9 +28,11 @@ from .config import DemoConfig
 
 WORLD_VERSION = 1
 
-WORDS = ("apple river stone cloud green happy quick light music table window garden paper silver ocean "
-         "forest yellow little bright winter summer orange purple candle pencil rocket mountain yellow "
-         "tiger rabbit coffee bread honey lemon sugar planet rain snow wind fire metal glass wood").split()
+WORDS = (
+    "apple river stone cloud green happy quick light music table window garden paper silver ocean "
+    "forest yellow little bright winter summer orange purple candle pencil rocket mountain yellow "
+    "tiger rabbit coffee bread honey lemon sugar planet rain snow wind fire metal glass wood"
+).split()
 WORDS = sorted(set(WORDS))
 
 # share of each kind among the defective examples
@@ -62,30 +64,60 @@ def _task(family: str, rng: np.random.Generator) -> Task:
         return Task(family, f"What is {a} {op} {b}?", f"{verb} {how}.", f"{a} and {b}", str(val))
     if family == "reverse":
         w = _words(rng, 3, 5)
-        return Task(family, f"Reverse the order of these words: {' '.join(w)}",
-                    "Reverse the order of the words.", " ".join(w), " ".join(reversed(w)))
+        return Task(
+            family,
+            f"Reverse the order of these words: {' '.join(w)}",
+            "Reverse the order of the words.",
+            " ".join(w),
+            " ".join(reversed(w)),
+        )
     if family == "sort":
         n = _numbers(rng, int(rng.integers(3, 6)))
         s = ", ".join(map(str, n))
-        return Task(family, f"Sort these numbers from smallest to largest: {s}",
-                    "Sort the numbers from smallest to largest.", s, ", ".join(map(str, sorted(n))))
+        return Task(
+            family,
+            f"Sort these numbers from smallest to largest: {s}",
+            "Sort the numbers from smallest to largest.",
+            s,
+            ", ".join(map(str, sorted(n))),
+        )
     if family == "count":
         w = _words(rng, 2, 7)
-        return Task(family, f"How many words are in this sentence: {' '.join(w)}",
-                    "Count the words in the sentence.", " ".join(w), f"There are {len(w)} words.")
+        return Task(
+            family,
+            f"How many words are in this sentence: {' '.join(w)}",
+            "Count the words in the sentence.",
+            " ".join(w),
+            f"There are {len(w)} words.",
+        )
     if family == "upper":
         w = _words(rng, 2, 4)
-        return Task(family, f"Write these words in capital letters: {' '.join(w)}",
-                    "Write the words in capital letters.", " ".join(w), " ".join(w).upper())
+        return Task(
+            family,
+            f"Write these words in capital letters: {' '.join(w)}",
+            "Write the words in capital letters.",
+            " ".join(w),
+            " ".join(w).upper(),
+        )
     if family == "largest":
         n = _numbers(rng, int(rng.integers(3, 6)))
         s = ", ".join(map(str, n))
-        return Task(family, f"Which number is the largest: {s}?", "Name the largest number.", s,
-                    f"The largest number is {max(n)}.")
+        return Task(
+            family,
+            f"Which number is the largest: {s}?",
+            "Name the largest number.",
+            s,
+            f"The largest number is {max(n)}.",
+        )
     if family == "last":
         w = _words(rng, 3, 6)
-        return Task(family, f"What is the last word of: {' '.join(w)}", "Give the last word.", " ".join(w),
-                    f"The last word is {w[-1]}.")
+        return Task(
+            family,
+            f"What is the last word of: {' '.join(w)}",
+            "Give the last word.",
+            " ".join(w),
+            f"The last word is {w[-1]}.",
+        )
     raise ValueError(family)
 
 
@@ -102,12 +134,16 @@ class World:
     target: Path
 
 
-def build_world(cfg: DemoConfig, root: str | Path,
-                progress: Callable[[str, int, int], None] | None = None) -> World:
+def build_world(cfg: DemoConfig, root: str | Path, progress: Callable[[str, int, int], None] | None = None) -> World:
     root = Path(root)
-    world = World(root, root / "pool.json", root / "truth.json",
-                  {"demo-wizardlm": root / "wizardlm.jsonl", "demo-vicuna": root / "vicuna.jsonl"},
-                  root / "proxy", root / "target")
+    world = World(
+        root,
+        root / "pool.json",
+        root / "truth.json",
+        {"demo-wizardlm": root / "wizardlm.jsonl", "demo-vicuna": root / "vicuna.jsonl"},
+        root / "proxy",
+        root / "target",
+    )
     marker = root / "world.json"
     if marker.is_file():
         have = json.loads(marker.read_text())
@@ -129,16 +165,28 @@ def build_world(cfg: DemoConfig, root: str | Path,
     tok_dir = root / "tokenizer"
     _train_tokenizer(corpus, cfg.vocab_size, tok_dir)
     step()
-    corpus = pretraining_corpus(cfg, np.random.default_rng(cfg.seed + 7), exclude={
-        r.get("Instruction") or r["turns"][0] for rows in tests.values() for r in rows})
+    corpus = pretraining_corpus(
+        cfg,
+        np.random.default_rng(cfg.seed + 7),
+        exclude={r.get("Instruction") or r["turns"][0] for rows in tests.values() for r in rows},
+    )
     step()
-    for out, layers, embd, seed in ((world.proxy, cfg.proxy_layers, cfg.proxy_embd, cfg.seed),
-                                    (world.target, cfg.target_layers, cfg.target_embd, cfg.seed + 1)):
+    for out, layers, embd, seed in (
+        (world.proxy, cfg.proxy_layers, cfg.proxy_embd, cfg.seed),
+        (world.target, cfg.target_layers, cfg.target_embd, cfg.seed + 1),
+    ):
         _build_model(tok_dir, out, layers, embd, seed, corpus, cfg)
         step()
-    write_json(marker, {"version": WORLD_VERSION, "config": cfg.model_dump(mode="json"),
-                        "pool": len(records), "defective": sum(not c for c in truth["clean"].values()),
-                        "testsets": {k: len(v) for k, v in tests.items()}})
+    write_json(
+        marker,
+        {
+            "version": WORLD_VERSION,
+            "config": cfg.model_dump(mode="json"),
+            "pool": len(records),
+            "defective": sum(not c for c in truth["clean"].values()),
+            "testsets": {k: len(v) for k, v in tests.items()},
+        },
+    )
     return world
 
 
@@ -173,8 +221,12 @@ def make_pool(cfg: DemoConfig, rng: np.random.Generator) -> tuple[list[dict], di
     for i, t in enumerate(tasks):
         rid = f"demo-{i:05d}"
         with_input = bool(rng.random() < 0.5)
-        row = {"id": rid, "instruction": t.instruction if with_input else t.question,
-               "input": t.input if with_input else "", "output": t.answer}
+        row = {
+            "id": rid,
+            "instruction": t.instruction if with_input else t.question,
+            "input": t.input if with_input else "",
+            "output": t.answer,
+        }
         kind = next(bad_kinds) if is_bad[i] else None
         if kind == "duplicate" and not clean_rows:
             kind = "wrong"
@@ -197,8 +249,13 @@ def make_pool(cfg: DemoConfig, rng: np.random.Generator) -> tuple[list[dict], di
         records.append(row)
         clean[rid] = kind is None
         defect[rid] = kind
-    truth = {"version": WORLD_VERSION, "clean": clean, "defect": defect,
-             "base_rate": sum(clean.values()) / n, "families": {r["id"]: t.family for r, t in zip(records, tasks)}}
+    truth = {
+        "version": WORLD_VERSION,
+        "clean": clean,
+        "defect": defect,
+        "base_rate": sum(clean.values()) / n,
+        "families": {r["id"]: t.family for r, t in zip(records, tasks)},
+    }
     seen = {t.question for t in tasks}
     return records, truth, seen
 
@@ -218,11 +275,19 @@ def make_testsets(cfg: DemoConfig, rng: np.random.Generator, seen: set[str]) -> 
                 raise DataError("demo: cannot draw enough distinct test questions; lower the question counts")
             used.add(t.question)
             if name == "demo-wizardlm":
-                out[name].append({"idx": k + 1, "Skill": t.family, "Difficulty": 1 + k % 3,
-                                  "Instruction": t.question, "reference": t.answer})
+                out[name].append(
+                    {
+                        "idx": k + 1,
+                        "Skill": t.family,
+                        "Difficulty": 1 + k % 3,
+                        "Instruction": t.question,
+                        "reference": t.answer,
+                    }
+                )
             else:
-                out[name].append({"question_id": k + 1, "category": t.family, "turns": [t.question],
-                                  "reference": t.answer})
+                out[name].append(
+                    {"question_id": k + 1, "category": t.family, "turns": [t.question], "reference": t.answer}
+                )
     return out
 
 
@@ -235,11 +300,20 @@ def _train_tokenizer(corpus: list[str], vocab_size: int, out: Path) -> None:
     tk = Tokenizer(models.BPE())
     tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tk.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<|endoftext|>", "<|pad|>"], show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=["<|endoftext|>", "<|pad|>"],
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     tk.train_from_iterator(corpus + [load_template("input"), load_template("noinput")] * 50, trainer)
-    tok = PreTrainedTokenizerFast(tokenizer_object=tk, eos_token="<|endoftext|>", bos_token="<|endoftext|>",
-                                  pad_token="<|pad|>", model_max_length=512)
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=tk,
+        eos_token="<|endoftext|>",
+        bos_token="<|endoftext|>",
+        pad_token="<|pad|>",
+        model_max_length=512,
+    )
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tok.save_pretrained(tmp)
@@ -283,13 +357,13 @@ def _pretrain_steps(model: Any, tok: Any, texts: list[str], cfg: DemoConfig, see
     for _ in range(cfg.pretrain_epochs):
         order = torch.randperm(len(enc), generator=g).tolist()
         for b in range(0, len(order), cfg.pretrain_batch):
-            seqs = [enc[i] for i in order[b:b + cfg.pretrain_batch]]
+            seqs = [enc[i] for i in order[b : b + cfg.pretrain_batch]]
             width = max(map(len, seqs))
             ids = torch.full((len(seqs), width), tok.pad_token_id, dtype=torch.long)
             labels = torch.full((len(seqs), width), -100, dtype=torch.long)
             for i, s in enumerate(seqs):
-                ids[i, :len(s)] = torch.tensor(s)
-                labels[i, :len(s)] = torch.tensor(s)
+                ids[i, : len(s)] = torch.tensor(s)
+                labels[i, : len(s)] = torch.tensor(s)
             loss = model(input_ids=ids, attention_mask=(labels != -100).long(), labels=labels).loss
             loss.backward()
             opt.step()
@@ -298,8 +372,9 @@ def _pretrain_steps(model: Any, tok: Any, texts: list[str], cfg: DemoConfig, see
     model.eval()
 
 
-def _build_model(tok_dir: Path, out: Path, n_layer: int, n_embd: int, seed: int, corpus: list[str],
-                 demo: DemoConfig) -> None:
+def _build_model(
+    tok_dir: Path, out: Path, n_layer: int, n_embd: int, seed: int, corpus: list[str], demo: DemoConfig
+) -> None:
     import torch
     from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
     from transformers.utils import logging as hf_logging
@@ -307,9 +382,16 @@ def _build_model(tok_dir: Path, out: Path, n_layer: int, n_embd: int, seed: int,
     hf_logging.disable_progress_bar()  # the world's own progress bar is enough
     tok = AutoTokenizer.from_pretrained(tok_dir)
     torch.manual_seed(seed)
-    cfg = GPT2Config(vocab_size=len(tok), n_positions=512, n_embd=n_embd, n_layer=n_layer,
-                     n_head=max(1, n_embd // 32), activation_function="gelu_new",
-                     eos_token_id=tok.eos_token_id, bos_token_id=tok.eos_token_id)
+    cfg = GPT2Config(
+        vocab_size=len(tok),
+        n_positions=512,
+        n_embd=n_embd,
+        n_layer=n_layer,
+        n_head=max(1, n_embd // 32),
+        activation_function="gelu_new",
+        eos_token_id=tok.eos_token_id,
+        bos_token_id=tok.eos_token_id,
+    )
     model = GPT2LMHeadModel(cfg)
     model.loss_type = "ForCausalLM"  # transformers cannot infer it from the class name and warns
     if demo.pretrain_epochs:

@@ -55,7 +55,9 @@ def find_subset(run_dir: Path, selector: str, ratio: float, subset: str | None =
     if not Path(run_dir).is_dir():
         raise ExportError(f"run directory not found: {run_dir}")
     label = _slug(f"{selector}@{ratio:g}")  # the subset stage's label (pipeline.system_name)
-    dirs = sorted(p for p in root.glob("*") if p.is_dir() and p.name.rsplit("-", 1)[0] == label) if root.is_dir() else []
+    dirs = (
+        sorted(p for p in root.glob("*") if p.is_dir() and p.name.rsplit("-", 1)[0] == label) if root.is_dir() else []
+    )
     if subset is not None:
         dirs = [p for p in dirs if p.name == subset]
     done = [p for p in dirs if (p / DONE).is_file() and (p / "selection.jsonl").is_file()]
@@ -65,8 +67,10 @@ def find_subset(run_dir: Path, selector: str, ratio: float, subset: str | None =
         hint = f" (finished: {', '.join(have)})" if have else " (run `gsnr-bench select` first)"
         raise ExportError(f"no {what} in {run_dir}{hint}")
     if len(done) > 1:
-        raise ExportError(f"{len(done)} subsets of {selector}@{ratio:g} in {run_dir} ({', '.join(p.name for p in done)}: "
-                          "made under different configs); choose one with --subset NAME")
+        raise ExportError(
+            f"{len(done)} subsets of {selector}@{ratio:g} in {run_dir} ({', '.join(p.name for p in done)}: "
+            "made under different configs); choose one with --subset NAME"
+        )
     return done[0]
 
 
@@ -81,8 +85,9 @@ def run_pool_sources(run_dir: Path) -> list[tuple[str, int | None]]:
     except StoreError as exc:
         raise ExportError(f"{exc}; or pass --train-data") from None
     if record is None:
-        raise ExportError(f"{Path(run_dir) / 'config.yaml'} not found: not a gsnr-bench run directory, or pass "
-                          "--train-data")
+        raise ExportError(
+            f"{Path(run_dir) / 'config.yaml'} not found: not a gsnr-bench run directory, or pass --train-data"
+        )
     data = record.config.get("data") or {}
     trains = [data.get("train")]
     for h in reversed(record.history):
@@ -110,8 +115,10 @@ def _pool_for(subset_dir: Path, sources: list[tuple[str, int | None]]) -> tuple[
         pool = load_pool(source, max_examples=max_examples)
         if want is None or pool_fingerprint(pool)[:16] == want:
             return source, pool
-    raise ExportError(f"{subset_dir.name} was selected from a pool that none of {', '.join(s for s, _ in sources)} "
-                      "holds now (its content changed); pass that pool with --train-data")
+    raise ExportError(
+        f"{subset_dir.name} was selected from a pool that none of {', '.join(s for s, _ in sources)} "
+        "holds now (its content changed); pass that pool with --train-data"
+    )
 
 
 def export_rows(run_dir: Path, subset_dir: Path, train_data: str | None = None) -> list[dict[str, Any]]:
@@ -120,13 +127,23 @@ def export_rows(run_dir: Path, subset_dir: Path, train_data: str | None = None) 
     chosen = read_jsonl(subset_dir / "selection.jsonl")
     missing = [str(r["id"]) for r in chosen if str(r["id"]) not in by_id]
     if missing:
-        raise ExportError(f"{subset_dir.name} names {len(missing)} id(s) not in the pool {source} (first: "
-                          f"{missing[0]!r}); pass the run's pool with --train-data")
+        raise ExportError(
+            f"{subset_dir.name} names {len(missing)} id(s) not in the pool {source} (first: "
+            f"{missing[0]!r}); pass the run's pool with --train-data"
+        )
     rows = []
     for r in sorted(chosen, key=lambda r: r["rank"]):
         e = by_id[str(r["id"])]
-        rows.append({"instruction": e.instruction, "input": e.input, "output": e.output, "id": e.id,
-                     "score": r.get("score"), "rank": int(r["rank"])})
+        rows.append(
+            {
+                "instruction": e.instruction,
+                "input": e.input,
+                "output": e.output,
+                "id": e.id,
+                "score": r.get("score"),
+                "rank": int(r["rank"]),
+            }
+        )
     return rows
 
 
@@ -140,8 +157,17 @@ def resolve_format(fmt: str | None, out: Path) -> str:
     return fmt
 
 
-def export_subset(run_dir: str | Path, selector: str, ratio: float, out: str | Path, *, fmt: str | None = None,
-                  force: bool = False, subset: str | None = None, train_data: str | None = None) -> Exported:
+def export_subset(
+    run_dir: str | Path,
+    selector: str,
+    ratio: float,
+    out: str | Path,
+    *,
+    fmt: str | None = None,
+    force: bool = False,
+    subset: str | None = None,
+    train_data: str | None = None,
+) -> Exported:
     run_dir, out = Path(run_dir), Path(out)
     fmt = resolve_format(fmt, out)
     if (out.exists() or out.is_symlink()) and not force:

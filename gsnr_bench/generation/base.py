@@ -35,6 +35,12 @@ def question_prompt(q: Question) -> str:
 
 def gen_params(cfg: GenerationConfig, backend: str) -> dict[str, Any]:
     """Everything that decides the text, written with each answer (resume refuses to mix parameters)."""
-    return {"backend": backend, "do_sample": cfg.temperature > 0, "temperature": cfg.temperature,
-            "top_p": cfg.top_p, "max_new_tokens": cfg.max_new_tokens, "seed": cfg.seed,
-            "long_prompts": cfg.long_prompts}
+    return {
+        "backend": backend,
+        "do_sample": cfg.temperature > 0,
+        "temperature": cfg.temperature,
+        "top_p": cfg.top_p,
+        "max_new_tokens": cfg.max_new_tokens,
+        "seed": cfg.seed,
+        "long_prompts": cfg.long_prompts,
+    }

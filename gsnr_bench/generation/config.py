@@ -8,7 +8,6 @@ from pydantic import Field
 
 from ..settings_base import Section
 
-
 # Engine resources that never change an answer's text: left out of the answers stage's key, so changing them
 # (say after running out of memory) resumes the same answers.
 ENGINE_ONLY = frozenset({"cpu_memory_utilization", "cpu_kvcache_gib", "enforce_eager"})
@@ -32,6 +31,7 @@ class GenerationConfig(Section):
     def stage_key(self) -> dict:
         """What decides the answers (the answers stage's key)."""
         return self.model_dump(mode="json", exclude=set(ENGINE_ONLY))
+
     seed: int = 0
     # a question whose prompt + max_new_tokens exceeds the model's positions (generation/long_prompts.py)
     long_prompts: Literal["truncate", "skip", "error"] = "truncate"

@@ -19,8 +19,8 @@ class HFGenerator:
     name = "hf"
 
     def __init__(self, model_dir: Path, cfg: GenerationConfig, *, device: str = "auto") -> None:
-        from ..models import resolve_device
         from ..artifacts import load_for_inference
+        from ..models import resolve_device
         from ..templates import prepare_tokenizer
 
         self.cfg = cfg
@@ -43,14 +43,19 @@ class HFGenerator:
         # greedy ignores temperature/top_p/top_k (setting them only draws warnings); sampling pins all three
         knobs = {"temperature": c.temperature, "top_p": c.top_p, "top_k": 0} if sample else {}
         return HFGenConfig(
-            max_new_tokens=c.max_new_tokens, do_sample=sample, num_beams=1, repetition_penalty=1.0,
-            pad_token_id=self.tok.pad_token_id, eos_token_id=self.tok.eos_token_id, **knobs,
+            max_new_tokens=c.max_new_tokens,
+            do_sample=sample,
+            num_beams=1,
+            repetition_penalty=1.0,
+            pad_token_id=self.tok.pad_token_id,
+            eos_token_id=self.tok.eos_token_id,
+            **knobs,
         )
 
     def generate(self, prompts: list[str]) -> list[Completion]:
         out: list[Completion] = []
         for i in range(0, len(prompts), self.cfg.batch_size):
-            out.extend(self._batch(prompts[i:i + self.cfg.batch_size]))
+            out.extend(self._batch(prompts[i : i + self.cfg.batch_size]))
         return out
 
     def _batch(self, prompts: list[str]) -> list[Completion]:
@@ -59,17 +64,21 @@ class HFGenerator:
         enc = self.tok(prompts, return_tensors="pt", padding=True, add_special_tokens=True).to(self.device)
         width = enc["input_ids"].shape[1]
         if self.max_positions and width + self.cfg.max_new_tokens > self.max_positions:
-            raise DataError(f"a prompt of {width} tokens plus generation.max_new_tokens={self.cfg.max_new_tokens} "
-                            f"exceeds the model's {self.max_positions} positions; set "
-                            "generation.long_prompts=truncate or generation.long_prompts=skip")
+            raise DataError(
+                f"a prompt of {width} tokens plus generation.max_new_tokens={self.cfg.max_new_tokens} "
+                f"exceeds the model's {self.max_positions} positions; set "
+                "generation.long_prompts=truncate or generation.long_prompts=skip"
+            )
         if self.cfg.temperature > 0:
             torch.manual_seed(self.cfg.seed)
         try:
             with torch.inference_mode():
                 seqs = self.model.generate(**enc, generation_config=self._gen_config())
         except torch.OutOfMemoryError:
-            raise DataError(f"out of GPU memory while generating; lower generation.batch_size "
-                            f"(now {self.cfg.batch_size}) or generation.max_new_tokens") from None
+            raise DataError(
+                f"out of GPU memory while generating; lower generation.batch_size "
+                f"(now {self.cfg.batch_size}) or generation.max_new_tokens"
+            ) from None
         results = []
         eos = self.tok.eos_token_id
         for row, mask in zip(seqs[:, width:].tolist(), enc["attention_mask"].tolist()):

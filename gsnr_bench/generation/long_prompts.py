@@ -36,12 +36,15 @@ class Fitted:
 
 
 def too_long_message(n_tokens: int, max_new_tokens: int, positions: int) -> str:
-    return (f"a prompt of {n_tokens} tokens plus generation.max_new_tokens={max_new_tokens} exceeds the model's "
-            f"{positions} positions")
+    return (
+        f"a prompt of {n_tokens} tokens plus generation.max_new_tokens={max_new_tokens} exceeds the model's "
+        f"{positions} positions"
+    )
 
 
-def fit_question(text: str, *, count: Callable[[str], int], positions: int | None, max_new_tokens: int,
-                 policy: str, where: str = "") -> Fitted:
+def fit_question(
+    text: str, *, count: Callable[[str], int], positions: int | None, max_new_tokens: int, policy: str, where: str = ""
+) -> Fitted:
     """The prompt for question `text` under `policy`; `count(prompt)` is its number of tokens as the backend
     tokenises it (special tokens included)."""
     if policy not in POLICIES:
@@ -56,8 +59,10 @@ def fit_question(text: str, *, count: Callable[[str], int], positions: int | Non
     why = too_long_message(n, max_new_tokens, positions)
     if policy == "error":
         at = f"{where}: " if where else ""
-        raise DataError(f"{at}{why}; set generation.long_prompts=truncate (cut the question's middle) or "
-                        "generation.long_prompts=skip (leave it out of every comparison)")
+        raise DataError(
+            f"{at}{why}; set generation.long_prompts=truncate (cut the question's middle) or "
+            "generation.long_prompts=skip (leave it out of every comparison)"
+        )
     if policy == "skip":
         return Fitted(None, "skipped", why)
     cut = truncate_question(text, count=count, budget=budget)
@@ -70,11 +75,12 @@ def truncate_question(text: str, *, count: Callable[[str], int], budget: int) ->
     """The longest middle-cut of `text` (head third + JOIN + tail) whose prompt takes at most `budget` tokens;
     None when not even the bare template fits. Binary search over the characters kept (token counts grow with
     them), about log2(len(text)) tokenisations."""
+
     def cut(keep: int) -> str:
         if keep <= 0:
             return JOIN.strip()
         head = keep // 3
-        return text[:head].rstrip() + JOIN + text[len(text) - (keep - head):].lstrip()
+        return text[:head].rstrip() + JOIN + text[len(text) - (keep - head) :].lstrip()
 
     if count(build_prompt(cut(0))) > budget:
         return None
@@ -92,11 +98,13 @@ def skipped_ids(rows: Iterable[dict]) -> set[str]:
     return {str(r["question_id"]) for r in rows if r.get("skipped")}
 
 
-def excluded_questions(system_answers: str | Path | Iterable[dict],
-                       baseline_answers: str | Path | Iterable[dict]) -> set[str]:
+def excluded_questions(
+    system_answers: str | Path | Iterable[dict], baseline_answers: str | Path | Iterable[dict]
+) -> set[str]:
     """Question ids to leave out of the comparison of a system with its baseline on one test set: those either
     side skipped (generation.long_prompts=skip). Takes the two answers files (or their rows). The same model
     config skips the same questions for every system, so every system's comparisons exclude the same ids."""
+
     def rows(src: str | Path | Iterable[dict]) -> Iterable[dict]:
         return read_jsonl(src, tolerant=True) if isinstance(src, (str, Path)) else src
 

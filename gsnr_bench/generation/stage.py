@@ -56,8 +56,9 @@ def _answered(path: Path, params: dict[str, Any]) -> set[str]:
     rows = read_jsonl(path, tolerant=True)
     for r in rows:
         if r.get("gen_params") != params:
-            raise DataError(f"{path} holds answers generated with {r.get('gen_params')}, not {params}; "
-                            "delete it to regenerate")
+            raise DataError(
+                f"{path} holds answers generated with {r.get('gen_params')}, not {params}; delete it to regenerate"
+            )
     return {str(r["question_id"]) for r in rows}
 
 
@@ -69,10 +70,21 @@ def _fit(generator: Generator, chunk: list[Question], cfg: GenerationConfig) -> 
     if not positions or count is None:
         return [Fitted(question_prompt(q), "ok") for q in chunk]
     if cfg.max_new_tokens >= positions:
-        raise ConfigError(f"generation.max_new_tokens={cfg.max_new_tokens} leaves no room for a prompt in the "
-                          f"model's {positions} positions; lower generation.max_new_tokens")
-    return [fit_question(q.text, count=count, positions=positions, max_new_tokens=cfg.max_new_tokens,
-                         policy=cfg.long_prompts, where=f"{q.testset} question {q.question_id}") for q in chunk]
+        raise ConfigError(
+            f"generation.max_new_tokens={cfg.max_new_tokens} leaves no room for a prompt in the "
+            f"model's {positions} positions; lower generation.max_new_tokens"
+        )
+    return [
+        fit_question(
+            q.text,
+            count=count,
+            positions=positions,
+            max_new_tokens=cfg.max_new_tokens,
+            policy=cfg.long_prompts,
+            where=f"{q.testset} question {q.question_id}",
+        )
+        for q in chunk
+    ]
 
 
 def generate(
@@ -100,7 +112,7 @@ def generate(
         for i in range(0, len(todo), cfg.chunk_size):
             if generator is None:  # loaded only when something is left to answer
                 generator = build_generator(backend, model_dir, cfg)
-            chunk = todo[i:i + cfg.chunk_size]
+            chunk = todo[i : i + cfg.chunk_size]
             fitted = _fit(generator, chunk, cfg)
             run = [(q, f) for q, f in zip(chunk, fitted) if f.prompt is not None]
             comps = generator.generate([f.prompt for _, f in run]) if run else []
@@ -110,14 +122,32 @@ def generate(
             rows = []
             for q, f in zip(chunk, fitted):  # question order kept; a skipped question gets a marker record
                 if f.prompt is None:
-                    rows.append({**Answer(testset=q.testset, question_id=q.question_id, prompt=question_prompt(q),
-                                          answer="", prompt_tokens=0, completion_tokens=0,
-                                          gen_params=params).to_dict(), "skipped": True, "reason": f.reason})
+                    rows.append(
+                        {
+                            **Answer(
+                                testset=q.testset,
+                                question_id=q.question_id,
+                                prompt=question_prompt(q),
+                                answer="",
+                                prompt_tokens=0,
+                                completion_tokens=0,
+                                gen_params=params,
+                            ).to_dict(),
+                            "skipped": True,
+                            "reason": f.reason,
+                        }
+                    )
                     continue
                 c = by_id[q.question_id]
-                row = Answer(testset=q.testset, question_id=q.question_id, prompt=f.prompt, answer=c.text,
-                             prompt_tokens=c.prompt_tokens, completion_tokens=c.completion_tokens,
-                             gen_params=params).to_dict()
+                row = Answer(
+                    testset=q.testset,
+                    question_id=q.question_id,
+                    prompt=f.prompt,
+                    answer=c.text,
+                    prompt_tokens=c.prompt_tokens,
+                    completion_tokens=c.completion_tokens,
+                    gen_params=params,
+                ).to_dict()
                 if f.status == "truncated":
                     row.update(truncated=True, reason=f.reason)
                 rows.append(row)

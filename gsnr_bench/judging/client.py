@@ -22,7 +22,6 @@ from ..errors import EndpointError
 from .config import JudgingConfig
 from .spec import JudgeSpec
 
-
 MAX_RETRY_AFTER = 600.0  # seconds; a longer Retry-After is waited for only this long
 
 
@@ -34,8 +33,12 @@ class Reply:
     model: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"text": self.text, "prompt_tokens": self.prompt_tokens,
-                "completion_tokens": self.completion_tokens, "model": self.model}
+        return {
+            "text": self.text,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "model": self.model,
+        }
 
 
 class CallFailed(Exception):
@@ -94,13 +97,14 @@ def retry_after_seconds(headers: Any) -> float | None:
 
 def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> float:
     """Exponential backoff with 'equal jitter': uniform in [d/2, d], d = min(cap, base * 2**attempt)."""
-    d = min(cap, base * (2 ** attempt))
+    d = min(cap, base * (2**attempt))
     return d / 2 + rng.random() * d / 2
 
 
 class JudgeClient:
-    def __init__(self, spec: JudgeSpec, cfg: JudgingConfig, *, base_url: str | None, api_key: str,
-                 seed: int = 0) -> None:
+    def __init__(
+        self, spec: JudgeSpec, cfg: JudgingConfig, *, base_url: str | None, api_key: str, seed: int = 0
+    ) -> None:
         self.spec = spec
         self.cfg = cfg
         self.base_url = base_url
@@ -118,16 +122,21 @@ class JudgeClient:
         where = safe_url(self.base_url)
         hint = f" (set by {self.spec.base_url_env})" if self.spec.base_url_env else ""
         try:
-            page = await asyncio.wait_for(self._client.models.list(timeout=min(self.cfg.timeout, 30.0)),
-                                          timeout=min(self.cfg.timeout, 30.0) + 1)
+            page = await asyncio.wait_for(
+                self._client.models.list(timeout=min(self.cfg.timeout, 30.0)), timeout=min(self.cfg.timeout, 30.0) + 1
+            )
         except openai.APIConnectionError:  # includes APITimeoutError
-            raise EndpointError(f"judge {self.spec.name!r}: cannot reach {where}{hint}: connection refused, "
-                                "unreachable or not answering") from None
+            raise EndpointError(
+                f"judge {self.spec.name!r}: cannot reach {where}{hint}: connection refused, "
+                "unreachable or not answering"
+            ) from None
         except asyncio.TimeoutError:
             raise EndpointError(f"judge {self.spec.name!r}: {where}{hint} did not answer in time") from None
         except openai.AuthenticationError:
-            raise EndpointError(f"judge {self.spec.name!r}: {where} rejected the API key from "
-                                f"{self.spec.api_key_env or '(none)'} (HTTP 401)") from None
+            raise EndpointError(
+                f"judge {self.spec.name!r}: {where} rejected the API key from "
+                f"{self.spec.api_key_env or '(none)'} (HTTP 401)"
+            ) from None
         except openai.PermissionDeniedError:
             raise EndpointError(f"judge {self.spec.name!r}: {where} denied access (HTTP 403)") from None
         except openai.APIStatusError:
@@ -157,9 +166,13 @@ class JudgeClient:
                     self.stats.requests += 1
                     resp = await asyncio.wait_for(
                         self._client.chat.completions.create(
-                            model=self.spec.model, messages=messages, temperature=self.spec.temperature,
-                            max_tokens=self.spec.max_tokens),
-                        timeout=self.cfg.timeout)
+                            model=self.spec.model,
+                            messages=messages,
+                            temperature=self.spec.temperature,
+                            max_tokens=self.spec.max_tokens,
+                        ),
+                        timeout=self.cfg.timeout,
+                    )
                 return _reply(resp, self.spec.model)
             except openai.RateLimitError as exc:
                 self.stats.rate_limited += 1
@@ -200,6 +213,9 @@ def _reply(resp: Any, default_model: str) -> Reply:
     choices = getattr(resp, "choices", None) or []
     text = (choices[0].message.content or "") if choices and choices[0].message else ""
     usage = getattr(resp, "usage", None)
-    return Reply(text=text, prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
-                 completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
-                 model=str(getattr(resp, "model", None) or default_model))
+    return Reply(
+        text=text,
+        prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+        completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+        model=str(getattr(resp, "model", None) or default_model),
+    )

@@ -43,9 +43,15 @@ class JudgeProgress:
         if progress is None:
             console = Console(stderr=True, highlight=False)
             self._own = self._rich = Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), console=console,
-                transient=True, disable=not sys.stderr.isatty())
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[stats]}"),
+                TimeElapsedColumn(),
+                console=console,
+                transient=True,
+                disable=not sys.stderr.isatty(),
+            )
             self._own.start()
         elif isinstance(progress, Progress):
             self._rich = progress

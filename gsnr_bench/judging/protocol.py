@@ -11,9 +11,9 @@ from typing import Literal, Sequence
 import yaml
 
 from ..errors import ConfigError
+from ..records import Side, call_outcome, to_system_side  # noqa: F401  (the record contract; re-exported)
 from ..resources import find_resource
 
-from ..records import Side, call_outcome, to_system_side  # noqa: F401  (the record contract; re-exported)
 Outcome = Literal["win", "tie", "lose", "failed"]
 
 
@@ -29,8 +29,12 @@ class PromptTemplate:
 
     def messages(self, question: str, answer_1: str, answer_2: str) -> list[dict[str, str]]:
         # str.replace, not str.format: answers routinely contain braces (code, JSON).
-        user = (self.user.replace("{criteria}", self.criteria).replace("{question}", question)
-                .replace("{answer_1}", "\0A1\0").replace("{answer_2}", "\0A2\0"))
+        user = (
+            self.user.replace("{criteria}", self.criteria)
+            .replace("{question}", question)
+            .replace("{answer_1}", "\0A1\0")
+            .replace("{answer_2}", "\0A2\0")
+        )
         user = user.replace("\0A1\0", answer_1).replace("\0A2\0", answer_2)
         return [{"role": "system", "content": self.system}, {"role": "user", "content": user}]
 
@@ -51,8 +55,9 @@ def load_prompt(name: str) -> PromptTemplate:
     for slot in ("{question}", "{answer_1}", "{answer_2}"):
         if slot not in data["user"]:
             raise ConfigError(f"{path}: the user template lacks {slot}")
-    return PromptTemplate(name, data["version"], data["system"], data["user"], data["criteria"],
-                          hashlib.sha256(raw).hexdigest())
+    return PromptTemplate(
+        name, data["version"], data["system"], data["user"], data["criteria"], hashlib.sha256(raw).hexdigest()
+    )
 
 
 # ------------------------------------------------------------------ order

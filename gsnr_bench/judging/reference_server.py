@@ -7,7 +7,8 @@ start) and scores each answer on its own as 10 if it is correct, i.e. equals the
 normalisation (lowercase, word tokens), else 1 + round(6 * s) with s the order-aware similarity of the
 two token sequences (difflib's matching ratio): a wrong answer scores at most 7, so a correct one always
 wins, and a wrong order (an unsorted list, words not reversed) is not scored as correct, as it was with a
-bag-of-tokens F1. Without a reference both answers get 5. The reply is "s1 s2\\nexplanation" with a usage field (tokens = ceil(chars / 4)).
+bag-of-tokens F1. Without a reference both answers get 5. The reply is "s1 s2\\nexplanation" with a usage
+field (tokens = ceil(chars / 4)).
 
 Fault injection (for tests and the bench): fractions of requests answered 429 with Retry-After,
 500, hanging past the client's timeout, or with text that holds no scores; a fixed latency. Which
@@ -32,8 +33,11 @@ from typing import Any, Iterator, Mapping
 
 DEFAULT_MODEL = "reference-judge-v2"
 _PROMPT = re.compile(
-    r"\[Question\]\n(?P<q>.*?)\n\n\[The Start of Assistant 1's Answer\]\n(?P<a1>.*?)\n\n\[The End of Assistant 1's Answer\]"
-    r"\n\n\[The Start of Assistant 2's Answer\]\n(?P<a2>.*?)\n\n\[The End of Assistant 2's Answer\]", re.S)
+    r"\[Question\]\n(?P<q>.*?)\n\n\[The Start of Assistant 1's Answer\]\n(?P<a1>.*?)\n\n"
+    r"\[The End of Assistant 1's Answer\]"
+    r"\n\n\[The Start of Assistant 2's Answer\]\n(?P<a2>.*?)\n\n\[The End of Assistant 2's Answer\]",
+    re.S,
+)
 GARBAGE_REPLY = "I'm sorry, but I can't provide ratings for these responses."
 
 
@@ -97,8 +101,12 @@ class Faults:
 
     def draw(self, body_hash: str, receipt: int) -> str | None:
         u = int.from_bytes(hashlib.sha256(f"{self.seed}:{body_hash}:{receipt}".encode()).digest()[:8], "big") / 2**64
-        for kind, rate in (("429", self.rate_429), ("500", self.rate_500), ("hang", self.rate_hang),
-                           ("garbage", self.rate_garbage)):
+        for kind, rate in (
+            ("429", self.rate_429),
+            ("500", self.rate_500),
+            ("hang", self.rate_hang),
+            ("garbage", self.rate_garbage),
+        ):
             if u < rate:
                 return kind
             u -= rate
@@ -123,9 +131,17 @@ class ServerLog:
 class ReferenceJudgeServer:
     """Context manager: starts on 127.0.0.1 with an ephemeral port, `base_url` ends in /v1."""
 
-    def __init__(self, references: Mapping[str, str] | None = None, *, model: str = DEFAULT_MODEL,
-                 latency: float = 0.0, faults: Faults | None = None, api_key: str | None = None,
-                 host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        references: Mapping[str, str] | None = None,
+        *,
+        model: str = DEFAULT_MODEL,
+        latency: float = 0.0,
+        faults: Faults | None = None,
+        api_key: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
         self.references = dict(references or {})
         self.model, self.latency, self.faults, self.api_key = model, latency, faults or Faults(), api_key
         self.log = ServerLog()
@@ -139,8 +155,9 @@ class ReferenceJudgeServer:
         return f"http://{host}:{port}/v1"
 
     def start(self) -> "ReferenceJudgeServer":
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="reference-judge", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="reference-judge", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -193,8 +210,16 @@ class _Handler(BaseHTTPRequestHandler):
             return True
         if self.headers.get("Authorization") == f"Bearer {srv.api_key}":
             return True
-        self._send(401, {"error": {"message": "Incorrect API key provided.", "type": "invalid_request_error",
-                                   "code": "invalid_api_key"}})
+        self._send(
+            401,
+            {
+                "error": {
+                    "message": "Incorrect API key provided.",
+                    "type": "invalid_request_error",
+                    "code": "invalid_api_key",
+                }
+            },
+        )
         return False
 
     def do_GET(self) -> None:
@@ -205,8 +230,13 @@ class _Handler(BaseHTTPRequestHandler):
         with srv.log.lock:
             srv.log.models_requests += 1
         if self._authorised(srv):
-            self._send(200, {"object": "list", "data": [{"id": srv.model, "object": "model", "created": 0,
-                                                         "owned_by": "gsnr-bench"}]})
+            self._send(
+                200,
+                {
+                    "object": "list",
+                    "data": [{"id": srv.model, "object": "model", "created": 0, "owned_by": "gsnr-bench"}],
+                },
+            )
 
     def do_POST(self) -> None:
         srv = self.server.owner
@@ -235,8 +265,11 @@ class _Handler(BaseHTTPRequestHandler):
         if srv.latency:
             time.sleep(srv.latency)
         if fault == "429":
-            self._send(429, {"error": {"message": "Rate limit reached", "type": "requests"}},
-                       {"Retry-After": f"{srv.faults.retry_after:g}"})
+            self._send(
+                429,
+                {"error": {"message": "Rate limit reached", "type": "requests"}},
+                {"Retry-After": f"{srv.faults.retry_after:g}"},
+            )
             return
         if fault == "500":
             self._send(500, {"error": {"message": "internal error (injected)"}})
@@ -248,11 +281,17 @@ class _Handler(BaseHTTPRequestHandler):
         prompt_chars = sum(len(m.get("content") or "") for m in messages)
         usage = {"prompt_tokens": math.ceil(prompt_chars / 4), "completion_tokens": math.ceil(len(text) / 4)}
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
-        self._send(200, {"id": f"chatcmpl-{body_hash[:12]}-{receipt}", "object": "chat.completion",
-                         "created": int(time.time()), "model": srv.model,
-                         "choices": [{"index": 0, "finish_reason": "stop",
-                                      "message": {"role": "assistant", "content": text}}],
-                         "usage": usage})
+        self._send(
+            200,
+            {
+                "id": f"chatcmpl-{body_hash[:12]}-{receipt}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": srv.model,
+                "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
+                "usage": usage,
+            },
+        )
 
 
 # ------------------------------------------------------------------ for the pipeline

@@ -79,14 +79,19 @@ def resolve_endpoint(spec: JudgeSpec) -> tuple[str | None, str]:
     if spec.base_url_env:
         base_url = os.environ.get(spec.base_url_env) or spec.base_url
         if not base_url and spec.provider != "openai":  # openai: unset means api.openai.com
-            raise EndpointError(f"judge {spec.name!r}: set {spec.base_url_env} to the server's base URL "
-                                f"(e.g. http://host:8000/v1)")
+            raise EndpointError(
+                f"judge {spec.name!r}: set {spec.base_url_env} to the server's base URL (e.g. http://host:8000/v1)"
+            )
     if spec.provider == "reference" and not base_url:
-        raise EndpointError(f"judge {spec.name!r}: the reference judge server is not running "
-                            "(start it with reference_server.serve_reference_for)")
+        raise EndpointError(
+            f"judge {spec.name!r}: the reference judge server is not running "
+            "(start it with reference_server.serve_reference_for)"
+        )
     key = PLACEHOLDER_KEY
     if spec.api_key_env:
         key = os.environ.get(spec.api_key_env, "")
         if not key:
-            raise EndpointError(f"judge {spec.name!r}: environment variable {spec.api_key_env} (its API key) is not set")
+            raise EndpointError(
+                f"judge {spec.name!r}: environment variable {spec.api_key_env} (its API key) is not set"
+            )
     return base_url, key

@@ -16,13 +16,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..diagnostics import bias_diagnostics
 from ..errors import BudgetExceeded, DataError
 from ..fileio import append_jsonl
 from .cache import JudgeCache, cache_key, legacy_cache_key
 from .client import CallFailed, JudgeClient, Reply
 from .config import JudgingConfig
 from .cost import Budget, estimate_prompt_tokens, expected_completion_tokens
-from ..diagnostics import bias_diagnostics
 from .progress import JudgeProgress
 from .protocol import PromptTemplate, call_outcome, combine, load_prompt, parse_verdict, presentation_orders
 from .records import compact_judgments, is_judged, read_judgments, record_key
@@ -123,9 +123,11 @@ class JudgeBudgetExceeded(BudgetExceeded):
 
 def budget_message(spent: float, limit: float, left: int, what: str = "judging") -> str:
     """The one-line BudgetExceeded text; a caller that sums several stages can build it the same way."""
-    return (f"{what}: stopped at ${spent:.4f} spent on judge calls in this run (all commands), before exceeding "
-            f"max_cost ${limit:g}; {left} comparison{'s' if left != 1 else ''} left without a verdict (re-run with "
-            "a higher --max-cost to finish; nothing judged is lost, max_cost bounds the run's total judge spend)")
+    return (
+        f"{what}: stopped at ${spent:.4f} spent on judge calls in this run (all commands), before exceeding "
+        f"max_cost ${limit:g}; {left} comparison{'s' if left != 1 else ''} left without a verdict (re-run with "
+        "a higher --max-cost to finish; nothing judged is lost, max_cost bounds the run's total judge spend)"
+    )
 
 
 @dataclass
@@ -156,8 +158,12 @@ def plan_tasks(items: list[Comparison], cfg: JudgingConfig) -> list[_Task]:
         for i in items:
             by_set.setdefault(i.testset, []).append(i)
         for ts, group in by_set.items():
-            group = sorted(group, key=lambda i: hashlib.sha256(
-                f"{cfg.seed}\x1fnull\x1f{ts}\x1f{i.question_id}\x1f{i.system}".encode()).hexdigest())
+            group = sorted(
+                group,
+                key=lambda i: hashlib.sha256(
+                    f"{cfg.seed}\x1fnull\x1f{ts}\x1f{i.question_id}\x1f{i.system}".encode()
+                ).hexdigest(),
+            )
             tasks += [_Task(i, True) for i in group[: cfg.null_pairs]]
     return tasks
 
@@ -176,16 +182,18 @@ def _call_key(spec: JudgeSpec, messages: list[dict], attempt: int) -> str:
 
 
 def _legacy_key(spec: JudgeSpec, prompt: PromptTemplate, messages: list[dict], attempt: int) -> str:
-    return legacy_cache_key(spec.name, spec.model, f"{prompt.version}:{prompt.sha256}", messages, _params(spec),
-                            attempt)
+    return legacy_cache_key(
+        spec.name, spec.model, f"{prompt.version}:{prompt.sha256}", messages, _params(spec), attempt
+    )
 
 
 def _readable(reply: dict[str, Any]) -> bool:
     return parse_verdict(str(reply.get("text") or "")) is not None
 
 
-def _cached_final(cache: JudgeCache, spec: JudgeSpec, prompt: PromptTemplate, messages: list[dict],
-                  attempt: int) -> dict[str, Any] | None:
+def _cached_final(
+    cache: JudgeCache, spec: JudgeSpec, prompt: PromptTemplate, messages: list[dict], attempt: int
+) -> dict[str, Any] | None:
     """A cached reply that holds readable scores (by the request's key, else a cache row of the legacy key),
     or None: a reply without scores is not final, the next run sends the call again."""
     hit = cache.lookup(_call_key(spec, messages, attempt))
@@ -199,8 +207,13 @@ def _cached_final(cache: JudgeCache, spec: JudgeSpec, prompt: PromptTemplate, me
 
 
 # ------------------------------------------------------------------ dry run
-def dry_run(items: list[Comparison], judge_spec: JudgeSpec, cfg: JudgingConfig, out_path: str | Path | None = None,
-            cache_path: str | Path | None = None) -> DryRun:
+def dry_run(
+    items: list[Comparison],
+    judge_spec: JudgeSpec,
+    cfg: JudgingConfig,
+    out_path: str | Path | None = None,
+    cache_path: str | Path | None = None,
+) -> DryRun:
     """Calls a run would make and their estimated cost (module cost.py documents the estimate);
     comparisons already judged in `out_path` and calls with a readable reply in the cache cost nothing
     (failed comparisons and cached replies without scores are counted: a run sends them again). Sends
@@ -233,9 +246,18 @@ class _BudgetStop(Exception):
 
 
 class _Run:
-    def __init__(self, spec: JudgeSpec, cfg: JudgingConfig, prompt: PromptTemplate, client: JudgeClient,
-                 cache: JudgeCache, out_path: Path, progress: JudgeProgress, summary: JudgeSummary,
-                 already_spent: float = 0.0) -> None:
+    def __init__(
+        self,
+        spec: JudgeSpec,
+        cfg: JudgingConfig,
+        prompt: PromptTemplate,
+        client: JudgeClient,
+        cache: JudgeCache,
+        out_path: Path,
+        progress: JudgeProgress,
+        summary: JudgeSummary,
+        already_spent: float = 0.0,
+    ) -> None:
         self.spec, self.cfg, self.prompt, self.client, self.cache = spec, cfg, prompt, client, cache
         self.out_path, self.progress, self.summary = out_path, progress, summary
         self.budget = Budget(cfg.max_cost, spent=already_spent)
@@ -298,8 +320,15 @@ class _Run:
         """One presentation order, re-asked while the reply holds no readable scores.
         Returns (call entry, failure reason, model that answered)."""
         messages = self.prompt.messages(task.item.question, *task.slots(first))
-        entry: dict[str, Any] = {"first": first, "scores": None, "parse_failed": False, "prompt_tokens": 0,
-                                 "completion_tokens": 0, "cost": 0.0, "attempts": 0}
+        entry: dict[str, Any] = {
+            "first": first,
+            "scores": None,
+            "parse_failed": False,
+            "prompt_tokens": 0,
+            "completion_tokens": 0,
+            "cost": 0.0,
+            "attempts": 0,
+        }
         model = None
         for attempt in range(self.cfg.max_parse_retries + 1):
             try:
@@ -333,16 +362,26 @@ class _Run:
         calls = [r[0] for r in results]
         reasons = [r[1] for r in results if r[1]]
         model = next((r[2] for r in results if r[2]), None) or self.spec.model
-        outcome = "failed" if reasons else combine(
-            [call_outcome(c["first"], c["scores"]) for c in calls], self.cfg.combine)
+        outcome = (
+            "failed" if reasons else combine([call_outcome(c["first"], c["scores"]) for c in calls], self.cfg.combine)
+        )
         sys_len = len(item.system_answer)
         record = {
-            "testset": item.testset, "question_id": str(item.question_id), "judge": self.spec.name,
-            "judge_model": model, "system": item.system, "baseline": item.baseline,
-            "prompt_version": self.prompt.version, "order": self.cfg.order,
-            "combine": self.cfg.combine if self.cfg.order == "both" else None, "null_pair": task.null_pair,
-            "calls": calls, "outcome": outcome, "reason": reasons[0] if reasons else None,
-            "system_len": sys_len, "baseline_len": sys_len if task.null_pair else len(item.baseline_answer),
+            "testset": item.testset,
+            "question_id": str(item.question_id),
+            "judge": self.spec.name,
+            "judge_model": model,
+            "system": item.system,
+            "baseline": item.baseline,
+            "prompt_version": self.prompt.version,
+            "order": self.cfg.order,
+            "combine": self.cfg.combine if self.cfg.order == "both" else None,
+            "null_pair": task.null_pair,
+            "calls": calls,
+            "outcome": outcome,
+            "reason": reasons[0] if reasons else None,
+            "system_len": sys_len,
+            "baseline_len": sys_len if task.null_pair else len(item.baseline_answer),
         }
         self.pending.append(record)
         self.done += 1
@@ -381,14 +420,27 @@ class _Run:
             self.flush()
 
 
-async def ajudge(items: list[Comparison], judge_spec: JudgeSpec, cfg: JudgingConfig, out_path: str | Path,
-                 cache_path: str | Path, progress: Any = None) -> JudgeSummary:
+async def ajudge(
+    items: list[Comparison],
+    judge_spec: JudgeSpec,
+    cfg: JudgingConfig,
+    out_path: str | Path,
+    cache_path: str | Path,
+    progress: Any = None,
+) -> JudgeSummary:
     """Async form of `judge` for callers that already run an event loop."""
     out_path, cache_path = Path(out_path), Path(cache_path)
     prompt = _prompt_for(judge_spec, cfg)
     base_url, api_key = resolve_endpoint(judge_spec)  # a missing key env var fails here, before any call
-    summary = JudgeSummary(judge_spec.name, judge_spec.model, prompt.version, prompt.sha256, cfg.order,
-                           cfg.combine if cfg.order == "both" else None, max_cost=cfg.max_cost)
+    summary = JudgeSummary(
+        judge_spec.name,
+        judge_spec.model,
+        prompt.version,
+        prompt.sha256,
+        cfg.order,
+        cfg.combine if cfg.order == "both" else None,
+        max_cost=cfg.max_cost,
+    )
     existing = {record_key(r): r for r in read_judgments(out_path)}
     all_tasks = plan_tasks(items, cfg)
     tasks = [t for t in all_tasks if not (t.key in existing and is_judged(existing[t.key]))]
@@ -400,8 +452,11 @@ async def ajudge(items: list[Comparison], judge_spec: JudgeSpec, cfg: JudgingCon
     bar = JudgeProgress(progress, f"judge ({judge_spec.name})", len(tasks))
     run = _Run(judge_spec, cfg, prompt, client, cache, out_path, bar, summary, already_spent=cache.total_cost())
     try:
-        if any(_cached_final(cache, judge_spec, prompt, prompt.messages(t.item.question, *t.slots(f)), 0) is None
-               for t in tasks for f in presentation_orders(cfg.order, cfg.seed, t.item.testset, str(t.item.question_id))):
+        if any(
+            _cached_final(cache, judge_spec, prompt, prompt.messages(t.item.question, *t.slots(f)), 0) is None
+            for t in tasks
+            for f in presentation_orders(cfg.order, cfg.seed, t.item.testset, str(t.item.question_id))
+        ):
             await client.preflight()  # wrong URL / key / model: one line, before any judging call
         await run.run(tasks)
         records = compact_judgments(out_path, [t.key for t in all_tasks])  # one record per comparison, plan order
@@ -418,10 +473,13 @@ async def ajudge(items: list[Comparison], judge_spec: JudgeSpec, cfg: JudgingCon
     _fill_totals(summary, records, [t.key for t in all_tasks])
     if run.budget.exhausted:
         summary.budget_stopped = True
-        raise JudgeBudgetExceeded(budget_message(summary.spent_total, cfg.max_cost or 0.0, summary.left,
-                                                 f"judge {judge_spec.name!r}"),
-                                  summary=summary, spent=summary.spent_total, limit=cfg.max_cost or 0.0,
-                                  left=summary.left)
+        raise JudgeBudgetExceeded(
+            budget_message(summary.spent_total, cfg.max_cost or 0.0, summary.left, f"judge {judge_spec.name!r}"),
+            summary=summary,
+            spent=summary.spent_total,
+            limit=cfg.max_cost or 0.0,
+            left=summary.left,
+        )
     return summary
 
 
@@ -447,8 +505,14 @@ def _fill_totals(summary: JudgeSummary, records: list[dict], planned: list[tuple
     summary.diagnostics = bias_diagnostics(records)
 
 
-def judge(items: list[Comparison], judge_spec: JudgeSpec, cfg: JudgingConfig, out_path: str | Path,
-          cache_path: str | Path, progress: Any = None) -> JudgeSummary:
+def judge(
+    items: list[Comparison],
+    judge_spec: JudgeSpec,
+    cfg: JudgingConfig,
+    out_path: str | Path,
+    cache_path: str | Path,
+    progress: Any = None,
+) -> JudgeSummary:
     """Judge every comparison (system vs baseline) with one judge, appending judgment records to
     `out_path` (compacted to one record per comparison at the end) and caching every call in `cache_path`.
     Resumable: judged records are kept, failed ones are judged again. Check `summary.complete` before

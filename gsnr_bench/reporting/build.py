@@ -31,14 +31,20 @@ def page_extras(results: Iterable[RunResults], title: str, rounds: int | None):
         notes += [f"{rr.run.name}: {line}" if many else line for line in sensitivity_sentences(rr.sensitivity)]
         notes += [f"warning: {w}" for h in rr.health for w in h.get("warnings") or []]
         if len(rr.info.get("protocols", {})) > 1:
-            notes.append(f"{rr.run.name}: cells judged under {len(rr.info['protocols'])} protocols (other baseline "
-                         "answers or judging prompt/order) are kept apart: the regime label names the protocol.")
+            notes.append(
+                f"{rr.run.name}: cells judged under {len(rr.info['protocols'])} protocols (other baseline "
+                "answers or judging prompt/order) are kept apart: the regime label names the protocol."
+            )
         if rr.skipped:
-            notes.append(f"{rr.run.name}: questions too long for the target were left out of every comparison "
-                         f"(generation.long_prompts=skip): " + ", ".join(f"{t} {n}" for t, n in rr.skipped.items()) + ".")
+            notes.append(
+                f"{rr.run.name}: questions too long for the target were left out of every comparison "
+                f"(generation.long_prompts=skip): " + ", ".join(f"{t} {n}" for t, n in rr.skipped.items()) + "."
+            )
         if rr.failed:
-            notes.append(f"{rr.run.name}: {rr.failed} failed comparison(s) are counted apart and not scored; "
-                         "run the same command again to retry them.")
+            notes.append(
+                f"{rr.run.name}: {rr.failed} failed comparison(s) are counted apart and not scored; "
+                "run the same command again to retry them."
+            )
     health = [{**({"run": rr.run.name} if many else {}), **display_row(h)} for rr in results for h in rr.health]
     dynamics = []
     seen_ensembles: set[str] = set()
@@ -48,17 +54,27 @@ def page_extras(results: Iterable[RunResults], title: str, rounds: int | None):
             svg = _dynamics(d, label, f"dyn{len(dynamics)}", seen_ensembles)
             if svg:
                 dynamics.append((label, svg))
-    return PageExtras(title=title, train_logs=logs, bias=rows("bias"), enrichment=rows("enrichment"),
-                      sensitivity=rows("sensitivity"), health=health, stability=rows("stability"), dynamics=dynamics,
-                      human=rows("human"), agreement=rows("agreement"), lengths=rows("lengths"),
-                      bootstrap_rounds=rounds,
-                      notes="\n".join(notes))
+    return PageExtras(
+        title=title,
+        train_logs=logs,
+        bias=rows("bias"),
+        enrichment=rows("enrichment"),
+        sensitivity=rows("sensitivity"),
+        health=health,
+        stability=rows("stability"),
+        dynamics=dynamics,
+        human=rows("human"),
+        agreement=rows("agreement"),
+        lengths=rows("lengths"),
+        bootstrap_rounds=rounds,
+        notes="\n".join(notes),
+    )
 
 
 def _dynamics(d: dict, label: str, prefix: str, seen: set[str]) -> str | None:
     """Training-dynamics panels of one G-SNR scores file (once per ensemble: the ablations share it)."""
-    from ..truth import labels_of
     from ..fileio import read_json, read_jsonl
+    from ..truth import labels_of
     from .plots import dynamics_svg
 
     rows = read_jsonl(d["scores"])
@@ -75,12 +91,23 @@ def _dynamics(d: dict, label: str, prefix: str, seen: set[str]) -> str | None:
 
 
 def summary(rr: RunResults) -> dict:
-    cells = [{k: c[k] for k in ("system", "judge", "protocol", "dir", "complete", "judged", "failed", "pending",
-                                "skipped")} for c in rr.cells]
-    return {"cells": cells, "protocols": rr.info.get("protocols", {}), "enrichment": rr.enrichment,
-            "health": rr.health, "sensitivity": rr.sensitivity, "stability": rr.stability,
-            "bias": rr.bias, "human": rr.human, "agreement": rr.agreement, "inter_annotator": rr.inter_annotator,
-            "lengths": rr.lengths}
+    cells = [
+        {k: c[k] for k in ("system", "judge", "protocol", "dir", "complete", "judged", "failed", "pending", "skipped")}
+        for c in rr.cells
+    ]
+    return {
+        "cells": cells,
+        "protocols": rr.info.get("protocols", {}),
+        "enrichment": rr.enrichment,
+        "health": rr.health,
+        "sensitivity": rr.sensitivity,
+        "stability": rr.stability,
+        "bias": rr.bias,
+        "human": rr.human,
+        "agreement": rr.agreement,
+        "inter_annotator": rr.inter_annotator,
+        "lengths": rr.lengths,
+    }
 
 
 def write_report(run: str | Path) -> RunResults:

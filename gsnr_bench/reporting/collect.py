@@ -109,10 +109,13 @@ def load_imports(run: Path) -> list[tuple[Path, dict]]:
     out = []
     for f in sorted((Path(run) / IMPORTED).glob("*.json")):
         data = read_json(f)
-        if not (isinstance(data, dict) and isinstance(data.get("systems"), dict)
-                and isinstance(data.get("records"), list)):
-            raise DataError(f"{f} is not a gsnr-bench import (needs 'systems' and 'records'); delete it and "
-                            "import the source file again")
+        if not (
+            isinstance(data, dict) and isinstance(data.get("systems"), dict) and isinstance(data.get("records"), list)
+        ):
+            raise DataError(
+                f"{f} is not a gsnr-bench import (needs 'systems' and 'records'); delete it and "
+                "import the source file again"
+            )
         for s, m in data["systems"].items():
             miss = [k for k in ("dataset", "target_model", "regime", "selector", "ratio") if k not in m]
             if miss:
@@ -142,25 +145,48 @@ def collect(run: str | Path) -> RunResults:
         if lens:  # token counts of both answers, from the answers files (length-controlled PWS)
             recs = attach_answer_tokens(recs, run, lens["answers"], cell["baseline"])
         records += [{**r, "cell": group} for r in recs]
-        meta[group] = CellMeta(cell["dataset"], cell["target_model"], cell["regime"], cell["selector"],
-                               float(cell["ratio"]), cell["protocol"], lens.get("train_len"), lens.get("pool_len"))
+        meta[group] = CellMeta(
+            cell["dataset"],
+            cell["target_model"],
+            cell["regime"],
+            cell["selector"],
+            float(cell["ratio"]),
+            cell["protocol"],
+            lens.get("train_len"),
+            lens.get("pool_len"),
+        )
         planned = sum(len(q) for q in cell["testsets"].values())
         scored = [r for r in recs if not r.get("null_pair")]
-        cells.append({**cell, "dir": stage_dir.relative_to(run).as_posix(), "complete": (stage_dir / DONE).is_file(),
-                      "judged": sum(1 for r in scored if r.get("outcome") != "failed"),
-                      "failed": sum(1 for r in recs if r.get("outcome") == "failed"),
-                      "pending": max(0, planned - len(scored)),
-                      "skipped": sum(len(v) for v in (cell.get("skipped") or {}).values())})
+        cells.append(
+            {
+                **cell,
+                "dir": stage_dir.relative_to(run).as_posix(),
+                "complete": (stage_dir / DONE).is_file(),
+                "judged": sum(1 for r in scored if r.get("outcome") != "failed"),
+                "failed": sum(1 for r in recs if r.get("outcome") == "failed"),
+                "pending": max(0, planned - len(scored)),
+                "skipped": sum(len(v) for v in (cell.get("skipped") or {}).values()),
+            }
+        )
         for name, rel in cell.get("train_logs", {}).items():
             if (run / rel).is_file():
                 logs.setdefault(name if name == cell["baseline"] else cell["system"], run / rel)
     for f, imp in load_imports(run):
         for s, m in imp["systems"].items():
             group = imported_group(s, m)
-            meta[group] = CellMeta(m["dataset"], m["target_model"], m["regime"], m["selector"], float(m["ratio"]),
-                                   m.get("protocol", IMPORTED_PROTOCOL))
-        records += [{**r, "cell": imported_group(r["system"], imp["systems"][r["system"]])} for r in imp["records"]
-                    if r.get("system") in imp["systems"]]
+            meta[group] = CellMeta(
+                m["dataset"],
+                m["target_model"],
+                m["regime"],
+                m["selector"],
+                float(m["ratio"]),
+                m.get("protocol", IMPORTED_PROTOCOL),
+            )
+        records += [
+            {**r, "cell": imported_group(r["system"], imp["systems"][r["system"]])}
+            for r in imp["records"]
+            if r.get("system") in imp["systems"]
+        ]
     protocols = sorted({c["protocol"] for c in cells})
     if len(protocols) > 1:  # tell apart the training logs of the same system under two protocols
         logs = {}
@@ -169,8 +195,11 @@ def collect(run: str | Path) -> RunResults:
                 if (run / rel).is_file():
                     logs.setdefault(f"{name} [{c['protocol']}]", run / rel)
     df = results_from_judgments(records, meta, rcfg)
-    info = {**settings, "testsets": run_testsets(cells), "protocols": {
-        c["protocol"]: c.get("protocol_detail", {}) for c in cells}}
+    info = {
+        **settings,
+        "testsets": run_testsets(cells),
+        "protocols": {c["protocol"]: c.get("protocol_detail", {}) for c in cells},
+    }
     out = RunResults(run, df, records, cells=cells, train_logs=logs, info=info)
     for judge in sorted({r["judge"] for r in records}):
         out.bias.append({"judge": judge, **bias_diagnostics(r for r in records if r["judge"] == judge)})
@@ -179,9 +208,15 @@ def collect(run: str | Path) -> RunResults:
     out.health = health(run, cells)
     out.stability = stability(run, cells)
     by_scores = _scores_files(run, cells)
-    out.dynamics = [{"selector": _label(by_scores, p, e["selector"]), "scores": run / p,
-                     "truth": (run / e["truth"]) if e.get("truth") else None}
-                    for p, e in sorted(by_scores.items()) if e["selector"].startswith("gsnr")]
+    out.dynamics = [
+        {
+            "selector": _label(by_scores, p, e["selector"]),
+            "scores": run / p,
+            "truth": (run / e["truth"]) if e.get("truth") else None,
+        }
+        for p, e in sorted(by_scores.items())
+        if e["selector"].startswith("gsnr")
+    ]
     out.sensitivity = sensitivity(records, cells, rcfg)
     if (run / HUMAN).is_file():
         from .human import HumanLabel, human_pws, inter_annotator, judge_agreement, majority
@@ -238,11 +273,19 @@ def enrichment(run: Path, cells: list[dict]) -> list[dict]:
         clean = {i: labels[i] == "clean" for i in ranked}
         auc = ranking_auc(ranked, clean)
         for lift in precision_lift(ranked, clean, sorted(e["ratios"])):
-            counts = defect_counts(ranked[:lift["n"]], labels)
-            rows.append({"selector": _label(by_scores, path, e["selector"]), "ratio": lift["ratio"], "n": lift["n"],
-                         "clean_rate": round(lift["precision"], 4), "base_rate": round(lift["base_rate"], 4),
-                         "lift": _r(lift["lift"]), "auc": _r(auc),
-                         "defects": ", ".join(f"{k} {v}" for k, v in counts.items()) or "none"})
+            counts = defect_counts(ranked[: lift["n"]], labels)
+            rows.append(
+                {
+                    "selector": _label(by_scores, path, e["selector"]),
+                    "ratio": lift["ratio"],
+                    "n": lift["n"],
+                    "clean_rate": round(lift["precision"], 4),
+                    "base_rate": round(lift["base_rate"], 4),
+                    "lift": _r(lift["lift"]),
+                    "auc": _r(auc),
+                    "defects": ", ".join(f"{k} {v}" for k, v in counts.items()) or "none",
+                }
+            )
     return rows
 
 
@@ -269,9 +312,13 @@ def stability(run: Path, cells: list[dict]) -> list[dict]:
         st = read_json(done).get("stability") if done.is_file() else None
         if not st:
             continue
-        row = {"selector": _label(by_scores, path, e["selector"]), "seeds": st["seeds"],
-               "combine": read_json(done).get("combine", "first"), "spearman_min": st["spearman_min"],
-               "spearman_mean": st["spearman_mean"]}
+        row = {
+            "selector": _label(by_scores, path, e["selector"]),
+            "seeds": st["seeds"],
+            "combine": read_json(done).get("combine", "first"),
+            "spearman_min": st["spearman_min"],
+            "spearman_mean": st["spearman_mean"],
+        }
         for r, v in st.get("overlap", {}).items():
             row[f"top-{r} overlap (min / mean)"] = f"{v['min']:.3f} / {v['mean']:.3f}"
         out.append(row)
@@ -300,11 +347,19 @@ def sensitivity(records: list[dict], cells: list[dict], rcfg: Any) -> list[dict]
             if selector != a or (protocol, b, ratio) not in systems:
                 continue
             rows_a, rows_b = by_group.get(group, []), by_group.get(systems[(protocol, b, ratio)], [])
-            point, lo, hi = bootstrap_pws_diff(rows_a, rows_b, rounds=rcfg.bootstrap_rounds, ci=rcfg.ci,
-                                               seed=rcfg.seed)
+            point, lo, hi = bootstrap_pws_diff(rows_a, rows_b, rounds=rcfg.bootstrap_rounds, ci=rcfg.ci, seed=rcfg.seed)
             ok = all(math.isfinite(x) for x in (point, lo, hi))
-            out.append({"protocol": protocol, "ratio": ratio, "comparison": f"{a} - {b}", "diff": _r(point),
-                        "ci_low": _r(lo), "ci_high": _r(hi), "separates": bool(ok and (lo > 0 or hi < 0))})
+            out.append(
+                {
+                    "protocol": protocol,
+                    "ratio": ratio,
+                    "comparison": f"{a} - {b}",
+                    "diff": _r(point),
+                    "ci_low": _r(lo),
+                    "ci_high": _r(hi),
+                    "separates": bool(ok and (lo > 0 or hi < 0)),
+                }
+            )
     return out
 
 
@@ -317,14 +372,19 @@ def sensitivity_sentences(rows: list[dict]) -> list[str]:
             continue
         ci = f"{r['diff']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]"
         if r["separates"]:
-            out.append(f"PWS({r['comparison'].replace(' - ', ') - PWS(')}) at {r['ratio']:g} = {ci}: the chain "
-                       "separates them")
+            out.append(
+                f"PWS({r['comparison'].replace(' - ', ') - PWS(')}) at {r['ratio']:g} = {ci}: the chain separates them"
+            )
         elif r["comparison"] == "oracle - anti-oracle":
-            out.append(f"PWS(oracle) - PWS(anti-oracle) at {r['ratio']:g} = {ci}: the chain cannot separate a clean "
-                       "subset from a defective one here, so no selector comparison at this ratio means anything")
+            out.append(
+                f"PWS(oracle) - PWS(anti-oracle) at {r['ratio']:g} = {ci}: the chain cannot separate a clean "
+                "subset from a defective one here, so no selector comparison at this ratio means anything"
+            )
         else:
-            out.append(f"PWS({r['comparison'].replace(' - ', ') - PWS(')}) at {r['ratio']:g} = {ci}: the chain "
-                       "cannot separate them; a selector gap smaller than this is not detectable")
+            out.append(
+                f"PWS({r['comparison'].replace(' - ', ') - PWS(')}) at {r['ratio']:g} = {ci}: the chain "
+                "cannot separate them; a selector gap smaller than this is not detectable"
+            )
     return out
 
 

@@ -73,8 +73,9 @@ def read_rows(path: str | Path) -> list[tuple[int, dict]]:
         reader = csv.DictReader(text.splitlines())
         missing = [f for f in FIELDS if f not in (reader.fieldnames or [])]
         if reader.fieldnames and missing:
-            raise DataError(f"{path}: CSV header lacks column(s) {', '.join(missing)} (need {', '.join(FIELDS)}, "
-                            "annotator)")
+            raise DataError(
+                f"{path}: CSV header lacks column(s) {', '.join(missing)} (need {', '.join(FIELDS)}, annotator)"
+            )
         for row in reader:
             rows.append((reader.line_num, dict(row)))
     if not rows:
@@ -82,8 +83,13 @@ def read_rows(path: str | Path) -> list[tuple[int, dict]]:
     return rows
 
 
-def validate(rows: Sequence[tuple[int, dict]], *, questions: set[tuple[str, str]], pairs: set[tuple[str, str]],
-             source: str = "human labels") -> list[HumanLabel]:
+def validate(
+    rows: Sequence[tuple[int, dict]],
+    *,
+    questions: set[tuple[str, str]],
+    pairs: set[tuple[str, str]],
+    source: str = "human labels",
+) -> list[HumanLabel]:
     """Check every row against the run's (testset, question_id) set and (system, baseline) pairs."""
     testsets = {t for t, _ in questions}
     systems = {s for p in pairs for s in p}
@@ -117,15 +123,16 @@ def validate(rows: Sequence[tuple[int, dict]], *, questions: set[tuple[str, str]
         h = HumanLabel(ts, qid, system, baseline, lab, ann, line)
         key = (ann,) + h.item
         if key in seen:
-            problems.append(f"line {line}: duplicate of line {seen[key]} (annotator {ann or '(none)'}, "
-                            f"{ts}/{qid}, {system} vs {baseline})")
+            problems.append(
+                f"line {line}: duplicate of line {seen[key]} (annotator {ann or '(none)'}, "
+                f"{ts}/{qid}, {system} vs {baseline})"
+            )
             continue
         seen[key] = line
         out.append(h)
     if problems:
         more = f"; and {len(problems) - SHOW} more" if len(problems) > SHOW else ""
-        raise DataError(f"{source}: {len(problems)} bad row(s), nothing imported: "
-                        + "; ".join(problems[:SHOW]) + more)
+        raise DataError(f"{source}: {len(problems)} bad row(s), nothing imported: " + "; ".join(problems[:SHOW]) + more)
     return out
 
 
@@ -139,9 +146,17 @@ def majority(labels: Iterable[HumanLabel]) -> list[dict]:
         c = votes[item]
         top = max(c.values())
         winners = [k for k, v in c.items() if v == top]
-        out.append({"testset": item[0], "question_id": item[1], "system": item[2], "baseline": item[3],
-                    "label": winners[0] if len(winners) == 1 else "tie", "n_annotators": sum(c.values()),
-                    "votes": {k: c[k] for k in ("win", "tie", "lose") if c[k]}})
+        out.append(
+            {
+                "testset": item[0],
+                "question_id": item[1],
+                "system": item[2],
+                "baseline": item[3],
+                "label": winners[0] if len(winners) == 1 else "tie",
+                "n_annotators": sum(c.values()),
+                "votes": {k: c[k] for k in ("win", "tie", "lose") if c[k]},
+            }
+        )
     return out
 
 
@@ -162,13 +177,22 @@ def inter_annotator(labels: Sequence[HumanLabel]) -> dict:
         k = cohen_kappa(a, b)
         if not math.isnan(k):
             kappas.append(k)
-    return {"annotators": len(by_ann), "annotator_pairs": len(agrees), "shared_items": shared_total,
-            "mean_pairwise_kappa": sum(kappas) / len(kappas) if kappas else math.nan,
-            "mean_pairwise_agreement": sum(agrees) / len(agrees) if agrees else math.nan}
+    return {
+        "annotators": len(by_ann),
+        "annotator_pairs": len(agrees),
+        "shared_items": shared_total,
+        "mean_pairwise_kappa": sum(kappas) / len(kappas) if kappas else math.nan,
+        "mean_pairwise_agreement": sum(agrees) / len(agrees) if agrees else math.nan,
+    }
 
 
-def import_human_labels(path: str | Path, *, questions: set[tuple[str, str]], pairs: set[tuple[str, str]],
-                        out_path: str | Path | None = None) -> HumanImport:
+def import_human_labels(
+    path: str | Path,
+    *,
+    questions: set[tuple[str, str]],
+    pairs: set[tuple[str, str]],
+    out_path: str | Path | None = None,
+) -> HumanImport:
     """Read + validate everything, then (only then) write the normalised labels atomically as JSONL."""
     labels = validate(read_rows(path), questions=questions, pairs=pairs, source=str(path))
     if out_path is not None:
@@ -187,9 +211,20 @@ def human_pws(majority_rows: Sequence[dict], *, rounds: int = 1000, ci: float = 
             c = count_outcomes(m["label"] for m in sel)
             d, n = question_matrices([("human", (m["testset"], m["question_id"]), m["label"]) for m in sel])
             lo, hi = bootstrap_pws_ci(d, n, rounds=rounds, ci=ci, seed=seed)
-            out.append({"system": system, "baseline": baseline, "testset": ts, "n": c.n, "wins": c.wins,
-                        "ties": c.ties, "losses": c.losses, "pws": pws(c.wins, c.ties, c.losses),
-                        "ci_low": lo, "ci_high": hi})
+            out.append(
+                {
+                    "system": system,
+                    "baseline": baseline,
+                    "testset": ts,
+                    "n": c.n,
+                    "wins": c.wins,
+                    "ties": c.ties,
+                    "losses": c.losses,
+                    "pws": pws(c.wins, c.ties, c.losses),
+                    "ci_low": lo,
+                    "ci_high": hi,
+                }
+            )
     return out
 
 

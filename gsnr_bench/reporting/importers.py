@@ -49,8 +49,7 @@ def _check_file(path: str | Path) -> Path:
 def _raise(problems: list[str], source: str) -> None:
     if problems:
         more = f"; and {len(problems) - SHOW} more" if len(problems) > SHOW else ""
-        raise DataError(f"{source}: {len(problems)} problem(s), nothing imported: "
-                        + "; ".join(problems[:SHOW]) + more)
+        raise DataError(f"{source}: {len(problems)} problem(s), nothing imported: " + "; ".join(problems[:SHOW]) + more)
 
 
 def _scores(v: Any) -> list[float] | None:
@@ -65,26 +64,67 @@ def _scores(v: Any) -> list[float] | None:
 
 
 def _call(first: str, scores: list[float] | None, failed: bool) -> dict:
-    return {"first": first, "scores": scores, "parse_failed": failed, "prompt_tokens": None,
-            "completion_tokens": None, "cost": None}
+    return {
+        "first": first,
+        "scores": scores,
+        "parse_failed": failed,
+        "prompt_tokens": None,
+        "completion_tokens": None,
+        "cost": None,
+    }
 
 
-def _record(*, testset: str, qid: str, judge: str, judge_model: str, system: str, baseline: str,
-            prompt_version: str, rule: str, calls: list[dict], outcome: str, source: str,
-            system_len: int | None = None, baseline_len: int | None = None) -> dict:
-    return {"testset": testset, "question_id": qid, "judge": judge, "judge_model": judge_model, "system": system,
-            "baseline": baseline, "prompt_version": prompt_version, "order": "both", "combine": rule,
-            "null_pair": False, "calls": calls, "outcome": outcome, "system_len": system_len,
-            "baseline_len": baseline_len, "source": source}
+def _record(
+    *,
+    testset: str,
+    qid: str,
+    judge: str,
+    judge_model: str,
+    system: str,
+    baseline: str,
+    prompt_version: str,
+    rule: str,
+    calls: list[dict],
+    outcome: str,
+    source: str,
+    system_len: int | None = None,
+    baseline_len: int | None = None,
+) -> dict:
+    return {
+        "testset": testset,
+        "question_id": qid,
+        "judge": judge,
+        "judge_model": judge_model,
+        "system": system,
+        "baseline": baseline,
+        "prompt_version": prompt_version,
+        "order": "both",
+        "combine": rule,
+        "null_pair": False,
+        "calls": calls,
+        "outcome": outcome,
+        "system_len": system_len,
+        "baseline_len": baseline_len,
+        "source": source,
+    }
 
 
 def _known(qid: str, questions: set[str] | None) -> bool:
     return questions is None or qid in questions
 
 
-def import_superfiltering(path: str | Path, *, system: str, testset: str, baseline: str = "full",
-                          judge: str = "imported", judge_model: str | None = None, combine_rule: str | None = "lenient",
-                          prompt_version: str = "vicuna-pair-v1", questions: set[str] | None = None) -> list[dict]:
+def import_superfiltering(
+    path: str | Path,
+    *,
+    system: str,
+    testset: str,
+    baseline: str = "full",
+    judge: str = "imported",
+    judge_model: str | None = None,
+    combine_rule: str | None = "lenient",
+    prompt_version: str = "vicuna-pair-v1",
+    questions: set[str] | None = None,
+) -> list[dict]:
     """Superfiltering/Cherry review JSON -> judgment records of `system` vs `baseline` on `testset`.
     `prompt_version` is the run's; the file must not declare another (these repos use the Vicuna pair
     prompt, our vicuna-pair-v1). `questions`: the run's question ids of `testset`, to refuse unknown ones."""
@@ -125,12 +165,23 @@ def import_superfiltering(path: str | Path, *, system: str, testset: str, baseli
         a = "failed" if f1 else outcome_from_scores(s1[0], s1[1])  # system shown first
         b = "failed" if f2 else outcome_from_scores(s2[1], s2[0])  # baseline shown first
         ans1, ans2 = it.get("Answer1"), it.get("Answer2")
-        out.append(_record(testset=testset, qid=qid, judge=judge, judge_model=judge_model or judge, system=system,
-                           baseline=baseline, prompt_version=prompt_version, rule=combine_rule,
-                           calls=[_call("system", None if f1 else s1, f1), _call("baseline", None if f2 else s2, f2)],
-                           outcome=combine(a, b, combine_rule), source="superfiltering",
-                           system_len=len(ans1) if isinstance(ans1, str) else None,
-                           baseline_len=len(ans2) if isinstance(ans2, str) else None))
+        out.append(
+            _record(
+                testset=testset,
+                qid=qid,
+                judge=judge,
+                judge_model=judge_model or judge,
+                system=system,
+                baseline=baseline,
+                prompt_version=prompt_version,
+                rule=combine_rule,
+                calls=[_call("system", None if f1 else s1, f1), _call("baseline", None if f2 else s2, f2)],
+                outcome=combine(a, b, combine_rule),
+                source="superfiltering",
+                system_len=len(ans1) if isinstance(ans1, str) else None,
+                baseline_len=len(ans2) if isinstance(ans2, str) else None,
+            )
+        )
     _raise(problems, str(path))
     return out
 
@@ -145,9 +196,18 @@ def _winner(w: Any, system_slot: str) -> str | None:
     return None
 
 
-def import_fastchat(path: str | Path, *, testset: str, baseline: str = "full", prompt_version: str,
-                    combine_rule: str | None = "strict", judge: str | None = None, systems: Sequence[str] | None = None,
-                    questions: set[str] | None = None, turn: int = 1) -> list[dict]:
+def import_fastchat(
+    path: str | Path,
+    *,
+    testset: str,
+    baseline: str = "full",
+    prompt_version: str,
+    combine_rule: str | None = "strict",
+    judge: str | None = None,
+    systems: Sequence[str] | None = None,
+    questions: set[str] | None = None,
+    turn: int = 1,
+) -> list[dict]:
     """FastChat pairwise JSONL -> judgment records of every model judged against `baseline`.
     Rows of other turns (MT-bench turn 2) are skipped; with `systems`, rows of other models are skipped.
     `judge` overrides the judge name (default: the judge model named in the file).
@@ -184,8 +244,10 @@ def import_fastchat(path: str | Path, *, testset: str, baseline: str = "full", p
         a, b = _winner(r["g1_winner"], slot), _winner(r["g2_winner"], slot)
         errs = []
         if jprompt != prompt_version and jprompt not in FASTCHAT_PROMPTS:
-            errs.append(f"prompt version {jprompt!r}, expected {prompt_version!r} or one of FastChat's "
-                        f"{', '.join(FASTCHAT_PROMPTS)}")
+            errs.append(
+                f"prompt version {jprompt!r}, expected {prompt_version!r} or one of FastChat's "
+                f"{', '.join(FASTCHAT_PROMPTS)}"
+            )
         if a is None or b is None:
             errs.append(f"winner {r['g1_winner']!r}/{r['g2_winner']!r} not in model_1/model_2/tie/error")
         if not _known(qid, questions):
@@ -200,9 +262,21 @@ def import_fastchat(path: str | Path, *, testset: str, baseline: str = "full", p
         g1 = {**_call("system" if slot == "model_1" else "baseline", None, a == "failed"), "winner": r["g1_winner"]}
         g2 = {**_call("baseline" if slot == "model_1" else "system", None, b == "failed"), "winner": r["g2_winner"]}
         calls = [g1, g2] if slot == "model_1" else [g2, g1]  # schema: the system-first call comes first
-        out.append(_record(testset=testset, qid=qid, judge=judge or jmodel, judge_model=jmodel, system=system,
-                           baseline=baseline, prompt_version=jprompt, rule=combine_rule, calls=calls,
-                           outcome=combine(a, b, combine_rule), source="fastchat"))
+        out.append(
+            _record(
+                testset=testset,
+                qid=qid,
+                judge=judge or jmodel,
+                judge_model=jmodel,
+                system=system,
+                baseline=baseline,
+                prompt_version=jprompt,
+                rule=combine_rule,
+                calls=calls,
+                outcome=combine(a, b, combine_rule),
+                source="fastchat",
+            )
+        )
     if not out and not problems:
         problems.append(f"no pairwise judgments of turn {turn} against {baseline!r} (empty file?)")
     _raise(problems, str(path))

@@ -56,8 +56,7 @@ class LcRow:
 
 def record_lengths(records: Sequence[dict]) -> tuple[list[float | None], str]:
     """Per record, system minus baseline length: tokens if every record carries them, else characters."""
-    if records and all(r.get("system_tokens") is not None and r.get("baseline_tokens") is not None
-                       for r in records):
+    if records and all(r.get("system_tokens") is not None and r.get("baseline_tokens") is not None for r in records):
         return [float(r["system_tokens"]) - float(r["baseline_tokens"]) for r in records], "tokens"
     out: list[float | None] = []
     for r in records:
@@ -145,8 +144,13 @@ def _lc(y: np.ndarray, X: np.ndarray, X0: np.ndarray, W: np.ndarray) -> np.ndarr
         return 2.0 * (W * p0).sum(axis=1) / W.sum(axis=1)
 
 
-def lc_pws(rows: Sequence[LcRow], *, rounds: int = 1000, ci: float = 0.95, seed: int = 0,
-           ) -> tuple[float, float, float]:
+def lc_pws(
+    rows: Sequence[LcRow],
+    *,
+    rounds: int = 1000,
+    ci: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float, float]:
     """(LC-PWS, CI low, CI high) of one cell; with several judges, the mean of their LC-PWS. NaN when empty."""
     rows = list(rows)
     if not rows:
@@ -187,6 +191,14 @@ def cell_rows(records: Sequence[dict], gamma: dict[tuple, float] | None = None) 
     scored = [r for r in records if r.get("outcome") in PREF and not r.get("null_pair")]
     deltas, _ = record_lengths(scored)
     gamma = gamma or {}
-    return [LcRow(judge=r["judge"], question=(r["testset"], str(r["question_id"])), y=PREF[r["outcome"]],
-                  delta=d, gamma=gamma.get((r["judge"], r["testset"], str(r["question_id"]), r["system"]), 0.0))
-            for r, d in zip(scored, deltas) if d is not None]
+    return [
+        LcRow(
+            judge=r["judge"],
+            question=(r["testset"], str(r["question_id"])),
+            y=PREF[r["outcome"]],
+            delta=d,
+            gamma=gamma.get((r["judge"], r["testset"], str(r["question_id"]), r["system"]), 0.0),
+        )
+        for r, d in zip(scored, deltas)
+        if d is not None
+    ]

@@ -23,16 +23,24 @@ def _mean(xs: Sequence[float]) -> float:
     return float(sum(xs) / len(xs)) if xs else math.nan
 
 
-def length_columns(sel: Sequence[dict], meta: Any, gamma: Mapping[tuple, float], *, rounds: int, ci: float,
-                   seed: int) -> dict[str, float]:
+def length_columns(
+    sel: Sequence[dict], meta: Any, gamma: Mapping[tuple, float], *, rounds: int, ci: float, seed: int
+) -> dict[str, float]:
     """The length columns of one results cell (records already restricted to the cell)."""
     lc, lo, hi = lc_pws(cell_rows(sel, dict(gamma)), rounds=rounds, ci=ci, seed=seed)
     scored = [r for r in sel if r.get("outcome") in ("win", "tie", "lose")]
     tok = all(r.get("system_tokens") is not None and r.get("baseline_tokens") is not None for r in scored)
     sys_len = _mean([float(r["system_tokens"]) for r in scored]) if tok else math.nan
     base_len = _mean([float(r["baseline_tokens"]) for r in scored]) if tok else math.nan
-    return {"lc_pws": lc, "lc_ci_low": lo, "lc_ci_high": hi, "sys_len": sys_len, "base_len": base_len,
-            "train_len": _opt(getattr(meta, "train_len", None)), "pool_len": _opt(getattr(meta, "pool_len", None))}
+    return {
+        "lc_pws": lc,
+        "lc_ci_low": lo,
+        "lc_ci_high": hi,
+        "sys_len": sys_len,
+        "base_len": base_len,
+        "train_len": _opt(getattr(meta, "train_len", None)),
+        "pool_len": _opt(getattr(meta, "pool_len", None)),
+    }
 
 
 def _opt(v: Any) -> float:
@@ -68,8 +76,11 @@ def score_length_spearman(score_rows: Sequence[dict], lengths: Mapping[str, int]
     """Spearman rank correlation of a selector's scores (eligible, finite) with response length."""
     from scipy.stats import spearmanr
 
-    pairs = [(float(r["score"]), float(lengths[r["id"]])) for r in score_rows
-             if r.get("eligible", True) and r.get("score") is not None and r["id"] in lengths]
+    pairs = [
+        (float(r["score"]), float(lengths[r["id"]]))
+        for r in score_rows
+        if r.get("eligible", True) and r.get("score") is not None and r["id"] in lengths
+    ]
     if len(pairs) < 3 or len({p[0] for p in pairs}) < 2 or len({p[1] for p in pairs}) < 2:
         return math.nan
     return float(spearmanr([p[0] for p in pairs], [p[1] for p in pairs]).statistic)
@@ -92,10 +103,20 @@ def selector_length_rows(run: Path, cells: Sequence[Mapping[str, Any]]) -> list[
     rows = []
     for path, e in sorted(by_scores.items(), key=lambda kv: kv[1]["selector"]):
         lens = e["lens"]
-        table = read_json(Path(run) / lens["pool_lengths"])["lengths"] if (Path(run) / lens["pool_lengths"]).is_file() else {}
+        table = (
+            read_json(Path(run) / lens["pool_lengths"])["lengths"]
+            if (Path(run) / lens["pool_lengths"]).is_file()
+            else {}
+        )
         rho = score_length_spearman(read_jsonl(Path(run) / path), table) if (Path(run) / path).is_file() else math.nan
         subs = sorted(e["subsets"].items(), key=lambda kv: kv[1][0])
-        rows.append({"selector": e["selector"], "spearman_score_vs_length": _r(rho), "unit": lens["unit"],
-                     "pool_len": lens["pool_len"],
-                     "subset_len": ", ".join(f"{label}: {v[1]:.1f}" for label, v in subs)})
+        rows.append(
+            {
+                "selector": e["selector"],
+                "spearman_score_vs_length": _r(rho),
+                "unit": lens["unit"],
+                "pool_len": lens["pool_len"],
+                "subset_len": ", ".join(f"{label}: {v[1]:.1f}" for label, v in subs),
+            }
+        )
     return rows

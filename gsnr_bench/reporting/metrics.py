@@ -77,6 +77,7 @@ def outcome_from_scores(system_score: float, baseline_score: float) -> str:
 
 # ---------------------------------------------------------------- bootstrap by question
 
+
 def question_matrices(rows: Sequence[tuple[str, object, str]]) -> tuple[np.ndarray, np.ndarray]:
     """(judge, question key, outcome) rows -> per-question (W - L) and N matrices of shape (judges, questions).
 
@@ -110,8 +111,9 @@ def _mean_pws(d: np.ndarray, n: np.ndarray) -> np.ndarray:
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
-def bootstrap_pws_ci(d: np.ndarray, n: np.ndarray, *, rounds: int = 1000, ci: float = 0.95,
-                     seed: int = 0) -> tuple[float, float]:
+def bootstrap_pws_ci(
+    d: np.ndarray, n: np.ndarray, *, rounds: int = 1000, ci: float = 0.95, seed: int = 0
+) -> tuple[float, float]:
     """Percentile bootstrap CI of the (judge-mean) PWS, resampling questions with replacement.
 
     Uses scipy.stats.bootstrap on question indices: the statistic gathers each resampled question's
@@ -132,10 +134,17 @@ def bootstrap_pws_ci(d: np.ndarray, n: np.ndarray, *, rounds: int = 1000, ci: fl
         idx = np.asarray(idx, dtype=int)
         return _mean_pws(d[:, idx], n[:, idx])  # (judges, batch, q) -> (batch,)
 
-    kw = {"rng" if "rng" in inspect.signature(bootstrap).parameters else "random_state":
-          np.random.default_rng(seed)}
-    res = bootstrap((np.arange(q),), stat, n_resamples=rounds, vectorized=True, axis=-1,
-                    confidence_level=ci, method="percentile", **kw)
+    kw = {"rng" if "rng" in inspect.signature(bootstrap).parameters else "random_state": np.random.default_rng(seed)}
+    res = bootstrap(
+        (np.arange(q),),
+        stat,
+        n_resamples=rounds,
+        vectorized=True,
+        axis=-1,
+        confidence_level=ci,
+        method="percentile",
+        **kw,
+    )
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
@@ -159,8 +168,14 @@ def paired_matrices(rows_a: Sequence[tuple[str, object, str]], rows_b: Sequence[
     return tuple(out)
 
 
-def bootstrap_pws_diff(rows_a: Sequence[tuple[str, object, str]], rows_b: Sequence[tuple[str, object, str]], *,
-                       rounds: int = 1000, ci: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
+def bootstrap_pws_diff(
+    rows_a: Sequence[tuple[str, object, str]],
+    rows_b: Sequence[tuple[str, object, str]],
+    *,
+    rounds: int = 1000,
+    ci: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float, float]:
     """PWS(a) - PWS(b) (judge means) and its percentile bootstrap CI, resampling questions with replacement,
     both systems' judgments of a question together (they are judged on the same questions against the same
     baseline). -> (point, low, high); NaN when either system has nothing scored."""
@@ -178,14 +193,22 @@ def bootstrap_pws_diff(rows_a: Sequence[tuple[str, object, str]], rows_b: Sequen
         idx = np.asarray(idx, dtype=int)
         return _mean_pws(da[:, idx], na[:, idx]) - _mean_pws(db[:, idx], nb[:, idx])
 
-    kw = {"rng" if "rng" in inspect.signature(bootstrap).parameters else "random_state":
-          np.random.default_rng(seed)}
-    res = bootstrap((np.arange(q),), stat, n_resamples=rounds, vectorized=True, axis=-1,
-                    confidence_level=ci, method="percentile", **kw)
+    kw = {"rng" if "rng" in inspect.signature(bootstrap).parameters else "random_state": np.random.default_rng(seed)}
+    res = bootstrap(
+        (np.arange(q),),
+        stat,
+        n_resamples=rounds,
+        vectorized=True,
+        axis=-1,
+        confidence_level=ci,
+        method="percentile",
+        **kw,
+    )
     return point, float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
 # ---------------------------------------------------------------- agreement with humans
+
 
 def agreement(judge_labels: Sequence[str], human_labels: Sequence[str]) -> dict[str, float]:
     """Accuracy with ties (3 classes), accuracy without ties (items where neither side says tie,
@@ -218,8 +241,10 @@ def cohen_kappa(a: Sequence[str], b: Sequence[str]) -> float:
 
 # ---------------------------------------------------------------- enrichment (ground truth, judge-free)
 
-def precision_lift(ranked_ids: Sequence[str], clean: Mapping[str, bool],
-                   ratios: Sequence[float]) -> list[dict[str, float]]:
+
+def precision_lift(
+    ranked_ids: Sequence[str], clean: Mapping[str, bool], ratios: Sequence[float]
+) -> list[dict[str, float]]:
     """Per ratio: clean rate of the top n = round(ratio * N) vs the pool's base clean rate."""
     from ..budgets import budget
 
@@ -233,8 +258,9 @@ def precision_lift(ranked_ids: Sequence[str], clean: Mapping[str, bool],
     for r in ratios:
         k = budget(r, len(ranked_ids))
         prec = sum(bool(clean[i]) for i in ranked_ids[:k]) / k
-        out.append({"ratio": float(r), "n": k, "precision": prec, "base_rate": base,
-                    "lift": prec / base if base else math.nan})
+        out.append(
+            {"ratio": float(r), "n": k, "precision": prec, "base_rate": base, "lift": prec / base if base else math.nan}
+        )
     return out
 
 

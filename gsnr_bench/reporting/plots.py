@@ -16,11 +16,15 @@ from ..fileio import read_jsonl
 from .results import MEAN_JUDGE, POOLED
 from .tables import ratio_label
 
-PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-           "#bcbd22", "#17becf"]
+PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 WTL_COLORS = {"wins": "#4caf50", "ties": "#b0b0b0", "losses": "#e57373"}
-_RC = {"svg.hashsalt": "gsnr-bench", "svg.fonttype": "none", "font.size": 9, "axes.spines.top": False,
-       "axes.spines.right": False}
+_RC = {
+    "svg.hashsalt": "gsnr-bench",
+    "svg.fonttype": "none",
+    "font.size": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+}
 
 
 def to_svg(fig, prefix: str) -> str:
@@ -31,7 +35,7 @@ def to_svg(fig, prefix: str) -> str:
     with matplotlib.rc_context(_RC):
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None}, bbox_inches="tight")
     text = buf.getvalue()
-    text = text[text.index("<svg"):]
+    text = text[text.index("<svg") :]
     text = re.sub(r'id="([^"]+)"', lambda m: f'id="{prefix}-{m.group(1)}"', text)
     text = re.sub(r"url\(#([^)]+)\)", lambda m: f"url(#{prefix}-{m.group(1)})", text)
     text = re.sub(r'href="#([^"]+)"', lambda m: f'href="#{prefix}-{m.group(1)}"', text)
@@ -78,14 +82,17 @@ def pws_by_ratio_svg(df: pd.DataFrame, judge: str = MEAN_JUDGE, testset: str = P
                     continue
                 off = (k - (len(selectors) - 1) / 2) * 0.06
                 x = [xi[r] + off for r in s["ratio"]]
-                err = [(s["pws"] - s["ci_low"]).clip(lower=0).fillna(0), (s["ci_high"] - s["pws"]).clip(lower=0).fillna(0)]
+                err = [
+                    (s["pws"] - s["ci_low"]).clip(lower=0).fillna(0),
+                    (s["ci_high"] - s["pws"]).clip(lower=0).fillna(0),
+                ]
                 ax.errorbar(x, s["pws"], yerr=err, marker="o", ms=4, capsize=3, lw=1.4, color=color[sel], label=sel)
             ax.axhline(1.0, color="#555", lw=0.8, ls="--")
             ax.set_xticks(range(len(ratios)), [ratio_label(r) for r in ratios])
             ax.set_xlabel("selected ratio")
             ax.set_ylabel("PWS vs 100% (95% CI)")
             ax.set_title(f"{key[0]} / {key[1]} / {key[2]}")
-        for ax in axes[len(panels):]:
+        for ax in axes[len(panels) :]:
             ax.set_visible(False)
         axes[ncols - 1].legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         fig.tight_layout()
@@ -118,10 +125,16 @@ def wtl_svg(df: pd.DataFrame, judge: str = MEAN_JUDGE) -> str | None:
             for col, c in WTL_COLORS.items():
                 vals = part[col].fillna(0).astype(float).tolist()
                 bars = ax.barh(range(len(part)), vals, left=left, color=c, label=col, height=0.7)
-                total = max((sum(x) for x in zip(part["wins"].fillna(0), part["ties"].fillna(0),
-                                                  part["losses"].fillna(0))), default=0)
-                ax.bar_label(bars, labels=[f"{int(v)}" if total and v / total > 0.08 else "" for v in vals],
-                             label_type="center", fontsize=7)
+                total = max(
+                    (sum(x) for x in zip(part["wins"].fillna(0), part["ties"].fillna(0), part["losses"].fillna(0))),
+                    default=0,
+                )
+                ax.bar_label(
+                    bars,
+                    labels=[f"{int(v)}" if total and v / total > 0.08 else "" for v in vals],
+                    label_type="center",
+                    fontsize=7,
+                )
                 left = [a + b for a, b in zip(left, vals)]
             ax.set_yticks(range(len(part)), labels if ax is axes[0] else [""] * len(part))
             ax.invert_yaxis()
@@ -168,8 +181,9 @@ def norm_epochs(row_keys) -> tuple[int, list[int]]:
     return (1 + max(int(m.group(1)) for m in found) if found else 0), sorted({int(m.group(2)) for m in found})
 
 
-def dynamics_svg(rows: list[dict], clean: Mapping[str, bool] | None, title: str, prefix: str,
-                 sample: int = 60, seed: int = 0) -> str | None:
+def dynamics_svg(
+    rows: list[dict], clean: Mapping[str, bool] | None, title: str, prefix: str, sample: int = 60, seed: int = 0
+) -> str | None:
     """Two panels from a G-SNR scores file: per-example trajectories of the ensemble-mean norm G^(e) over the
     recorded epochs (a seeded sample; clean blue, defective red when the truth is known; the median thick),
     and the paper's Figure 1 (selection/dynamics.py: each member's relative-drop profile between consecutive
@@ -198,8 +212,9 @@ def dynamics_svg(rows: list[dict], clean: Mapping[str, bool] | None, title: str,
     ax1.set_xticks(epochs)
     ax1.set_xlabel("recorded epoch")
     ax1.set_ylabel("G (ensemble-mean LoRA grad norm)")
-    ax1.set_title(f"{title}: per-example norms" + ("" if clean is None else "\n(blue clean, red defective)"),
-                  fontsize=9)
+    ax1.set_title(
+        f"{title}: per-example norms" + ("" if clean is None else "\n(blue clean, red defective)"), fontsize=9
+    )
     ax1.legend(loc="best", frameon=False)
     keys, Y, method = embed_profiles(norms, seed=seed)
     for m in sorted({k[0] for k in keys}):

@@ -23,20 +23,36 @@ def print_report(rr: RunResults, console: Any) -> None:
     t = Table(title="PWS vs the 100% model (1 = as good; mean over judges; 95% CI pooled)")
     where = ["dataset", "target_model", "regime"]
     shown = [c for c in where if main[c].nunique() > 1]  # columns only where cells differ in them
-    for col in (*shown, "selector", "ratio", *testsets, "95% CI", "W/T/L", "failed", "LC-PWS", "LC 95% CI",
-                "len sys/base"):
+    for col in (
+        *shown,
+        "selector",
+        "ratio",
+        *testsets,
+        "95% CI",
+        "W/T/L",
+        "failed",
+        "LC-PWS",
+        "LC 95% CI",
+        "len sys/base",
+    ):
         t.add_column(col, justify="left" if col in (*shown, "selector") else "right")
     for key, g in main.groupby([*where, "selector", "ratio"], sort=True):
         info = dict(zip([*where, "selector", "ratio"], key))
         by_ts = g.set_index("testset")
         pooled = by_ts.loc[POOLED]
         cells = [_fmt(by_ts.loc[ts, "pws"]) if ts in by_ts.index else "–" for ts in testsets]
-        t.add_row(*[str(info[c]) for c in shown], info["selector"], f"{info['ratio']:g}", *cells,
-                  f"[{_fmt(pooled['ci_low'])}, {_fmt(pooled['ci_high'])}]",
-                  f"{int(pooled['wins'])}/{int(pooled['ties'])}/{int(pooled['losses'])}",
-                  str(int(pooled["failed"])), _fmt(pooled["lc_pws"]),
-                  f"[{_fmt(pooled['lc_ci_low'])}, {_fmt(pooled['lc_ci_high'])}]",
-                  f"{_len(pooled['sys_len'])}/{_len(pooled['base_len'])}")
+        t.add_row(
+            *[str(info[c]) for c in shown],
+            info["selector"],
+            f"{info['ratio']:g}",
+            *cells,
+            f"[{_fmt(pooled['ci_low'])}, {_fmt(pooled['ci_high'])}]",
+            f"{int(pooled['wins'])}/{int(pooled['ties'])}/{int(pooled['losses'])}",
+            str(int(pooled["failed"])),
+            _fmt(pooled["lc_pws"]),
+            f"[{_fmt(pooled['lc_ci_low'])}, {_fmt(pooled['lc_ci_high'])}]",
+            f"{_len(pooled['sys_len'])}/{_len(pooled['base_len'])}",
+        )
     console.print(t)
     if rr.sensitivity:
         from .collect import sensitivity_sentences
@@ -45,19 +61,33 @@ def print_report(rr: RunResults, console: Any) -> None:
         for col in ("comparison", "ratio", "PWS diff", "95% CI", "separates"):
             s.add_column(col, justify="left" if col == "comparison" else "right")
         for r in rr.sensitivity:
-            s.add_row(r["comparison"], f"{r['ratio']:g}", _fmt(r["diff"]), f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]",
-                      "yes" if r["separates"] else "[bold red]no[/]")
+            s.add_row(
+                r["comparison"],
+                f"{r['ratio']:g}",
+                _fmt(r["diff"]),
+                f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]",
+                "yes" if r["separates"] else "[bold red]no[/]",
+            )
         console.print(s)
         for line in sensitivity_sentences(rr.sensitivity):
             console.print(line, soft_wrap=True)
     if rr.enrichment:
-        e = Table(title="Enrichment of clean examples (judge-free; lift > 1 = cleaner than the pool; "
-                        "AUC of the ranking used)")
+        e = Table(
+            title="Enrichment of clean examples (judge-free; lift > 1 = cleaner than the pool; AUC of the ranking used)"
+        )
         for col in ("selector", "ratio", "n", "clean rate", "base rate", "lift", "ROC-AUC", "defects in subset"):
             e.add_column(col, justify="left" if col in ("selector", "defects in subset") else "right")
         for r in rr.enrichment:
-            e.add_row(r["selector"], f"{r['ratio']:g}", str(r["n"]), f"{r['clean_rate']:.3f}",
-                      f"{r['base_rate']:.3f}", _fmt(r["lift"]), _fmt(r["auc"]), r.get("defects", ""))
+            e.add_row(
+                r["selector"],
+                f"{r['ratio']:g}",
+                str(r["n"]),
+                f"{r['clean_rate']:.3f}",
+                f"{r['base_rate']:.3f}",
+                _fmt(r["lift"]),
+                _fmt(r["auc"]),
+                r.get("defects", ""),
+            )
         console.print(e)
     if rr.health:
         from ..health import display_row
@@ -66,8 +96,9 @@ def print_report(rr: RunResults, console: Any) -> None:
         for col in ("selector", "eligible", "ineligible", "why ineligible", "signal"):
             h.add_column(col, justify="right" if col in ("eligible", "ineligible") else "left")
         for row in map(display_row, rr.health):
-            h.add_row(row["selector"], str(row["eligible"]), str(row["ineligible"]), row["why ineligible"],
-                      row["signal"])
+            h.add_row(
+                row["selector"], str(row["eligible"]), str(row["ineligible"]), row["why ineligible"], row["signal"]
+            )
         console.print(h)
         for r in rr.health:
             for w in r.get("warnings") or []:
@@ -82,8 +113,10 @@ def print_report(rr: RunResults, console: Any) -> None:
         console.print(st)
     if rr.lengths:
         lens = rr.lengths
-        ln = Table(title=f"Response length ({lens[0]['unit']}): selected subsets vs the pool "
-                         f"({_fmt(lens[0]['pool_len'])}), Spearman of score vs length")
+        ln = Table(
+            title=f"Response length ({lens[0]['unit']}): selected subsets vs the pool "
+            f"({_fmt(lens[0]['pool_len'])}), Spearman of score vs length"
+        )
         for col in ("selector", "Spearman", "subset mean length by budget"):
             ln.add_column(col, justify="left" if col != "Spearman" else "right")
         for r in lens:
@@ -91,12 +124,24 @@ def print_report(rr: RunResults, console: Any) -> None:
         console.print(ln)
     if rr.bias:
         b = Table(title="Judge bias diagnostics")
-        for col in ("judge", "first-position win rate", "swap flip rate", "longer answer wins",
-                    "null-pair tie rate", "failed"):
+        for col in (
+            "judge",
+            "first-position win rate",
+            "swap flip rate",
+            "longer answer wins",
+            "null-pair tie rate",
+            "failed",
+        ):
             b.add_column(col, justify="left" if col == "judge" else "right")
         for r in rr.bias:
-            b.add_row(r["judge"], _fmt(r["first_position_win_rate"]), _fmt(r["swap_flip_rate"]),
-                      _fmt(r["longer_answer_win_rate"]), _fmt(r["null_tie_rate"]), str(r["failed"]))
+            b.add_row(
+                r["judge"],
+                _fmt(r["first_position_win_rate"]),
+                _fmt(r["swap_flip_rate"]),
+                _fmt(r["longer_answer_win_rate"]),
+                _fmt(r["null_tie_rate"]),
+                str(r["failed"]),
+            )
         console.print(b)
     if rr.human:
         h = Table(title="Human PWS (majority label per question; 95% CI)")
@@ -107,8 +152,10 @@ def print_report(rr: RunResults, console: Any) -> None:
             h.add_row(*[_fmt(r[k]) if isinstance(r[k], float) else str(r[k]) for k in keys])
         console.print(h)
     if rr.inter_annotator:
-        console.print("annotators: " + ", ".join(f"{k} {_fmt(v) if isinstance(v, float) else v}"
-                                                 for k, v in rr.inter_annotator.items()))
+        console.print(
+            "annotators: "
+            + ", ".join(f"{k} {_fmt(v) if isinstance(v, float) else v}" for k, v in rr.inter_annotator.items())
+        )
     if rr.agreement:
         a = Table(title="Judge agreement with human labels")
         keys = list(rr.agreement[0])
@@ -118,12 +165,16 @@ def print_report(rr: RunResults, console: Any) -> None:
             a.add_row(*[_fmt(r[k]) if isinstance(r[k], float) else str(r[k]) for k in keys])
         console.print(a)
     if len(rr.info.get("protocols", {})) > 1:
-        console.print(f"note: this run holds cells judged under {len(rr.info['protocols'])} protocols (other baseline "
-                      "answers or judging prompt/order); they are kept apart, the regime label names the protocol "
-                      "(report/summary.json: protocols)")
+        console.print(
+            f"note: this run holds cells judged under {len(rr.info['protocols'])} protocols (other baseline "
+            "answers or judging prompt/order); they are kept apart, the regime label names the protocol "
+            "(report/summary.json: protocols)"
+        )
     if rr.skipped:
-        console.print("note: questions too long for the target were left out of every comparison "
-                      "(generation.long_prompts=skip): " + ", ".join(f"{t} {n}" for t, n in rr.skipped.items()))
+        console.print(
+            "note: questions too long for the target were left out of every comparison "
+            "(generation.long_prompts=skip): " + ", ".join(f"{t} {n}" for t, n in rr.skipped.items())
+        )
     if rr.failed:
         console.print(f"[yellow]{rr.failed} failed comparison(s) are counted apart and not scored[/]")
     console.print(f"report: {rr.run / 'report' / 'index.html'}")

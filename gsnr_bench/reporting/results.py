@@ -21,8 +21,25 @@ from .length_control import question_difficulty
 from .length_stats import LENGTH_COLUMNS, length_columns
 from .metrics import bootstrap_pws_ci, count_outcomes, pws, question_matrices
 
-COLUMNS = ["dataset", "target_model", "regime", "protocol", "selector", "ratio", "judge", "testset",
-           "n", "wins", "ties", "losses", "failed", "pws", "ci_low", "ci_high", *LENGTH_COLUMNS]
+COLUMNS = [
+    "dataset",
+    "target_model",
+    "regime",
+    "protocol",
+    "selector",
+    "ratio",
+    "judge",
+    "testset",
+    "n",
+    "wins",
+    "ties",
+    "losses",
+    "failed",
+    "pws",
+    "ci_low",
+    "ci_high",
+    *LENGTH_COLUMNS,
+]
 KEY = ["dataset", "target_model", "regime", "protocol", "selector", "ratio", "judge", "testset"]
 POOLED = "pooled"
 MEAN_JUDGE = "mean"
@@ -74,8 +91,10 @@ def check_records(records: Sequence[dict], prompt_version: str | None = None) ->
             problems.append(f"record {i}: outcome {r['outcome']!r} is not win/tie/lose/failed")
         key = (r["judge"], group_of(r), r["baseline"], r["testset"], str(r["question_id"]), bool(r.get("null_pair")))
         if key in seen:
-            problems.append(f"record {i}: duplicate judgment of {r['system']} vs {r['baseline']} on "
-                            f"{r['testset']}/{r['question_id']} by {r['judge']}")
+            problems.append(
+                f"record {i}: duplicate judgment of {r['system']} vs {r['baseline']} on "
+                f"{r['testset']}/{r['question_id']} by {r['judge']}"
+            )
         seen.add(key)
         v = r.get("prompt_version")
         if prompt_version is not None and v != prompt_version:
@@ -94,8 +113,13 @@ def _raise(problems: list[str], what: str, show: int = 5) -> None:
         raise DataError(f"{len(problems)} problem(s) in {what}: " + "; ".join(problems[:show]) + more)
 
 
-def results_from_judgments(records: Sequence[dict], meta_by_system: Mapping[str, CellMeta],
-                           cfg: ReportConfig | None = None, *, prompt_version: str | None = None) -> pd.DataFrame:
+def results_from_judgments(
+    records: Sequence[dict],
+    meta_by_system: Mapping[str, CellMeta],
+    cfg: ReportConfig | None = None,
+    *,
+    prompt_version: str | None = None,
+) -> pd.DataFrame:
     """Long-format results (COLUMNS) from judgment records. Null-pair records (a bias diagnostic:
     the same answer in both slots) are left out. Systems without metadata are an error."""
     cfg = cfg or ReportConfig()
@@ -103,8 +127,10 @@ def results_from_judgments(records: Sequence[dict], meta_by_system: Mapping[str,
     scored = [r for r in records if not r.get("null_pair")]
     unknown = sorted({group_of(r) for r in scored} - set(meta_by_system))
     if unknown:
-        raise DataError(f"no run metadata for system(s) {', '.join(unknown[:5])}; known: "
-                        f"{', '.join(sorted(meta_by_system)) or 'none'}")
+        raise DataError(
+            f"no run metadata for system(s) {', '.join(unknown[:5])}; known: "
+            f"{', '.join(sorted(meta_by_system)) or 'none'}"
+        )
     by_system: dict[str, list[dict]] = {}
     for r in scored:
         by_system.setdefault(group_of(r), []).append(r)
@@ -125,8 +151,11 @@ def _system_rows(recs: list[dict], meta: CellMeta, cfg: ReportConfig, gamma: dic
     out = []
     for judge in judges + [MEAN_JUDGE]:
         for testset in testsets + [POOLED]:
-            sel = [r for r in recs if (judge == MEAN_JUDGE or r["judge"] == judge)
-                   and (testset == POOLED or r["testset"] == testset)]
+            sel = [
+                r
+                for r in recs
+                if (judge == MEAN_JUDGE or r["judge"] == judge) and (testset == POOLED or r["testset"] == testset)
+            ]
             out.append(_cell(sel, meta, judge, testset, cfg, gamma or {}))
     return out
 
@@ -141,11 +170,25 @@ def _cell(sel: list[dict], meta: CellMeta, judge: str, testset: str, cfg: Report
         finite = [p for p in per_judge if p == p]
         point = sum(finite) / len(finite) if finite else float("nan")
     lo, hi = bootstrap_pws_ci(d, n, rounds=cfg.bootstrap_rounds, ci=cfg.ci, seed=cfg.seed)
-    return {"dataset": meta.dataset, "target_model": meta.target_model, "regime": meta.regime,
-            "protocol": meta.protocol, "selector": meta.selector, "ratio": float(meta.ratio), "judge": judge, "testset": testset,
-            "n": c.n, "wins": c.wins, "ties": c.ties, "losses": c.losses, "failed": c.failed,
-            "pws": point, "ci_low": lo, "ci_high": hi,
-            **length_columns(sel, meta, gamma, rounds=cfg.bootstrap_rounds, ci=cfg.ci, seed=cfg.seed)}
+    return {
+        "dataset": meta.dataset,
+        "target_model": meta.target_model,
+        "regime": meta.regime,
+        "protocol": meta.protocol,
+        "selector": meta.selector,
+        "ratio": float(meta.ratio),
+        "judge": judge,
+        "testset": testset,
+        "n": c.n,
+        "wins": c.wins,
+        "ties": c.ties,
+        "losses": c.losses,
+        "failed": c.failed,
+        "pws": point,
+        "ci_low": lo,
+        "ci_high": hi,
+        **length_columns(sel, meta, gamma, rounds=cfg.bootstrap_rounds, ci=cfg.ci, seed=cfg.seed),
+    }
 
 
 def _wtl(sel: list[dict], judge: str) -> tuple[int, int, int]:
@@ -158,8 +201,10 @@ def sort_results(df: pd.DataFrame) -> pd.DataFrame:
     if df.empty:
         return df.reset_index(drop=True)
     tmp = df.assign(_j=(df["judge"] == MEAN_JUDGE).astype(int), _t=(df["testset"] == POOLED).astype(int))
-    tmp = tmp.sort_values(["dataset", "target_model", "regime", "protocol", "selector", "ratio", "_j", "judge", "_t",
-                           "testset"], kind="mergesort")
+    tmp = tmp.sort_values(
+        ["dataset", "target_model", "regime", "protocol", "selector", "ratio", "_j", "judge", "_t", "testset"],
+        kind="mergesort",
+    )
     return tmp.drop(columns=["_j", "_t"]).reset_index(drop=True)
 
 
@@ -184,8 +229,9 @@ def combine_results(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
     dup = df[df.duplicated(KEY, keep=False)]
     if not dup.empty:
         first = dup.iloc[0]
-        raise DataError(f"{len(dup)} result rows appear in more than one run, e.g. "
-                        + ", ".join(f"{k}={first[k]}" for k in KEY))
+        raise DataError(
+            f"{len(dup)} result rows appear in more than one run, e.g. " + ", ".join(f"{k}={first[k]}" for k in KEY)
+        )
     return sort_results(df)
 
 
@@ -229,9 +275,12 @@ def results_from_csv(path_or_text: str | Path) -> pd.DataFrame:
 
     src = io.StringIO(path_or_text) if isinstance(path_or_text, str) and "\n" in path_or_text else path_or_text
     try:
-        df = pd.read_csv(src, dtype={c: str for c in ("dataset", "target_model", "regime", "protocol", "selector",
-                                                      "judge", "testset")}, keep_default_na=False, na_values={
-            c: [""] for c in _FLOAT4 + _FLOAT1 + _INT})
+        df = pd.read_csv(
+            src,
+            dtype={c: str for c in ("dataset", "target_model", "regime", "protocol", "selector", "judge", "testset")},
+            keep_default_na=False,
+            na_values={c: [""] for c in _FLOAT4 + _FLOAT1 + _INT},
+        )
     except (OSError, pd.errors.ParserError, ValueError) as exc:
         raise DataError(f"cannot read leaderboard CSV {path_or_text}: {exc}") from None
     for c in LENGTH_COLUMNS:  # a leaderboard written before the length columns existed

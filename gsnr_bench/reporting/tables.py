@@ -29,13 +29,19 @@ def _pivot(df: pd.DataFrame, judge: str, testset: str, value: str = "pws") -> pd
     sub = df[(df["judge"] == judge) & (df["testset"] == testset)]
     if sub.empty:
         return pd.DataFrame()
-    t = sub.pivot_table(index=["selector", "regime"], columns=["dataset", "target_model", "ratio"],
-                        values=value, aggfunc="first", dropna=False)
+    t = sub.pivot_table(
+        index=["selector", "regime"],
+        columns=["dataset", "target_model", "ratio"],
+        values=value,
+        aggfunc="first",
+        dropna=False,
+    )
     return t.sort_index(axis=0).sort_index(axis=1)
 
 
-def table1(df: pd.DataFrame, judge: str = MEAN_JUDGE, testset: str = POOLED, full_column: bool = True,
-           value: str = "pws") -> pd.DataFrame:
+def table1(
+    df: pd.DataFrame, judge: str = MEAN_JUDGE, testset: str = POOLED, full_column: bool = True, value: str = "pws"
+) -> pd.DataFrame:
     """Wide PWS table (value="lc_pws": length-controlled PWS); columns (dataset, target_model, ratio label);
     NaN where a cell was not run."""
     t = _pivot(df, judge, testset, value)
@@ -52,14 +58,22 @@ def table1(df: pd.DataFrame, judge: str = MEAN_JUDGE, testset: str = POOLED, ful
     return out
 
 
-def table2(df: pd.DataFrame, judge: str = MEAN_JUDGE, testset: str = POOLED, reference: str = "gsnr",
-           ablations: Sequence[str] | None = None) -> pd.DataFrame:
+def table2(
+    df: pd.DataFrame,
+    judge: str = MEAN_JUDGE,
+    testset: str = POOLED,
+    reference: str = "gsnr",
+    ablations: Sequence[str] | None = None,
+) -> pd.DataFrame:
     """Delta PWS (ablation - reference) per cell of the same regime/dataset/model/ratio; NaN if either is missing."""
     t = table1(df, judge, testset, full_column=False)
     if t.empty:
         return t
-    sels = list(ablations) if ablations is not None else sorted(
-        s for s in t.index.get_level_values("selector").unique() if s.startswith(f"{reference}-alt"))
+    sels = (
+        list(ablations)
+        if ablations is not None
+        else sorted(s for s in t.index.get_level_values("selector").unique() if s.startswith(f"{reference}-alt"))
+    )
     rows = {}
     for sel, regime in t.index:
         if sel not in sels:
@@ -117,16 +131,25 @@ def _md(s: str) -> str:
     return str(s).replace("|", "\\|")
 
 
-_TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-        "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+_TEX = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
 
 
 def tex_escape(s: str) -> str:
     return "".join(_TEX.get(ch, ch) for ch in str(s))
 
 
-def render_latex(table: pd.DataFrame, *, caption: str, label: str, signed: bool = False,
-                 bold_best: bool = True) -> str:
+def render_latex(table: pd.DataFrame, *, caption: str, label: str, signed: bool = False, bold_best: bool = True) -> str:
     """A booktabs table: a header row per dataset / target model spanning its ratios."""
     if table.empty:
         return f"% {tex_escape(caption)}: no results\n"
@@ -137,8 +160,14 @@ def render_latex(table: pd.DataFrame, *, caption: str, label: str, signed: bool 
             groups[-1] = (groups[-1][0], groups[-1][1] + 1)
         else:
             groups.append(((ds, tm), 1))
-    out = ["\\begin{table}[t]", "\\centering", f"\\caption{{{tex_escape(caption)}}}", f"\\label{{{label}}}",
-           "\\begin{tabular}{ll" + "r" * len(table.columns) + "}", "\\toprule"]
+    out = [
+        "\\begin{table}[t]",
+        "\\centering",
+        f"\\caption{{{tex_escape(caption)}}}",
+        f"\\label{{{label}}}",
+        "\\begin{tabular}{ll" + "r" * len(table.columns) + "}",
+        "\\toprule",
+    ]
     spans, rules, start = [], [], 3
     for (ds, tm), k in groups:
         spans.append(f"\\multicolumn{{{k}}}{{c}}{{{tex_escape(ds)} / {tex_escape(tm)}}}")
@@ -162,18 +191,49 @@ def render_results_markdown(df: pd.DataFrame) -> str:
     """Every cell of the long table with its interval and counts (the full record behind Table 1)."""
     if df.empty:
         return "_no results_\n"
-    head = ["Selector", "Regime", "Dataset", "Target", "Ratio", "Judge", "Test set", "PWS", "95% CI",
-            "W / T / L", "Failed", "LC-PWS", "LC 95% CI", "Answer len sys / base", "Train len / pool"]
+    head = [
+        "Selector",
+        "Regime",
+        "Dataset",
+        "Target",
+        "Ratio",
+        "Judge",
+        "Test set",
+        "PWS",
+        "95% CI",
+        "W / T / L",
+        "Failed",
+        "LC-PWS",
+        "LC 95% CI",
+        "Answer len sys / base",
+        "Train len / pool",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 7 + ["---:"] * 8) + "|"]
     for r in df.itertuples(index=False):
-        ci = (f"[{r.ci_low:.3f}, {r.ci_high:.3f}]" if not (math.isnan(r.ci_low) or math.isnan(r.ci_high))
-              else MISSING_MD)
-        lines.append("| " + " | ".join([
-            _md(r.selector), _md(r.regime), _md(r.dataset), _md(r.target_model), ratio_label(r.ratio),
-            _md(r.judge), _md(r.testset), _cell(r.pws, False, MISSING_MD), ci,
-            f"{int(r.wins)} / {int(r.ties)} / {int(r.losses)}", str(int(r.failed)),
-            _cell(r.lc_pws, False, MISSING_MD), _interval(r.lc_ci_low, r.lc_ci_high),
-            _pair(r.sys_len, r.base_len), _pair(r.train_len, r.pool_len)]) + " |")
+        ci = f"[{r.ci_low:.3f}, {r.ci_high:.3f}]" if not (math.isnan(r.ci_low) or math.isnan(r.ci_high)) else MISSING_MD
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    _md(r.selector),
+                    _md(r.regime),
+                    _md(r.dataset),
+                    _md(r.target_model),
+                    ratio_label(r.ratio),
+                    _md(r.judge),
+                    _md(r.testset),
+                    _cell(r.pws, False, MISSING_MD),
+                    ci,
+                    f"{int(r.wins)} / {int(r.ties)} / {int(r.losses)}",
+                    str(int(r.failed)),
+                    _cell(r.lc_pws, False, MISSING_MD),
+                    _interval(r.lc_ci_low, r.lc_ci_high),
+                    _pair(r.sys_len, r.base_len),
+                    _pair(r.train_len, r.pool_len),
+                ]
+            )
+            + " |"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -16,8 +16,9 @@ import numpy as np
 from ..gsnr_utility import embed_profiles
 
 
-def draw_figure1(norms_by_epoch: dict[int, np.ndarray], path: str | Path, mask: np.ndarray | None = None,
-                 seed: int = 0) -> Path:
+def draw_figure1(
+    norms_by_epoch: dict[int, np.ndarray], path: str | Path, mask: np.ndarray | None = None, seed: int = 0
+) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")

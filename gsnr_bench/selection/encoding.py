@@ -34,8 +34,15 @@ def _tok_ids(tok, texts: list[str]) -> list[list[int]]:
     return tok(texts, add_special_tokens=False)["input_ids"]
 
 
-def encode_pairs(tok, prompts: list[str], responses: list[str], max_length: int, *,
-                 append_eos: bool = False, prompt_budget: int | None = None) -> Encoded:
+def encode_pairs(
+    tok,
+    prompts: list[str],
+    responses: list[str],
+    max_length: int,
+    *,
+    append_eos: bool = False,
+    prompt_budget: int | None = None,
+) -> Encoded:
     """Scored sequences prompt+response with the prompt masked.
 
     An empty prompt scores response tokens 1.. (the first has nothing to be predicted from), as a plain LM

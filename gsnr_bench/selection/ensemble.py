@@ -4,7 +4,8 @@ Training loss = mean over members of (mean over the batch of each example's toke
 All members go through the backbone as one stacked [M*b, T] batch. Norms come from pernorms.StackedLoraFn
 in the same backward that produces the training gradient:
 - norms="inpass" (default): epoch e's norm of example i is taken in epoch e's own training step, at the
-  parameters of that step. Free (no extra pass: 3.4x faster end to end than a separate scoring pass in the prototype measurements) and what the paper
+  parameters of that step. Free (no extra pass: 3.4x faster end to end than a separate scoring pass in the
+  prototype measurements) and what the paper
   describes as "collected during training".
 - norms="snapshot": an extra forward/backward over the pool at the end of epoch e, at the epoch's final
   parameters (an exact snapshot; every member sees the same example at the same parameters).
@@ -68,21 +69,21 @@ def epoch_plan(idx: list[int], lengths: list[int], cfg: EngineConfig, epoch: int
     M, b = cfg.members, cfg.batch_size
     if cfg.data_order == "independent":
         perms = [np.random.default_rng([cfg.seed, epoch, m]).permutation(idx).tolist() for m in range(M)]
-        return [[p[k:k + b] for p in perms] for k in range(0, len(idx), b)]
+        return [[p[k : k + b] for p in perms] for k in range(0, len(idx), b)]
     srt = sorted(idx, key=lambda i: (lengths[i], i))
     size = b * cfg.bucket_batches
-    groups = [srt[k:k + size] for k in range(0, len(srt), size)]
+    groups = [srt[k : k + size] for k in range(0, len(srt), size)]
     steps = []
     for g in np.random.default_rng([cfg.seed, epoch, 7919]).permutation(len(groups)):
-        perms = [np.random.default_rng([cfg.seed, epoch, m, int(g)]).permutation(groups[g]).tolist()
-                 for m in range(M)]
-        steps += [[p[k:k + b] for p in perms] for k in range(0, len(groups[g]), b)]
+        perms = [np.random.default_rng([cfg.seed, epoch, m, int(g)]).permutation(groups[g]).tolist() for m in range(M)]
+        steps += [[p[k : k + b] for p in perms] for k in range(0, len(groups[g]), b)]
     return steps
 
 
 class Ensemble:
-    def __init__(self, model, layers: list[StackedLora], sink: NormSink, cfg: EngineConfig, pad_id: int,
-                 device: Any = "cpu"):
+    def __init__(
+        self, model, layers: list[StackedLora], sink: NormSink, cfg: EngineConfig, pad_id: int, device: Any = "cpu"
+    ):
         cfg.check()
         self.model, self.layers, self.sink, self.cfg = model, layers, sink, cfg
         self.pad_id, self.device = pad_id, device
@@ -102,11 +103,11 @@ class Ensemble:
         losses = np.empty((M, b))
         sq = np.empty((M, b)) if collect else None
         for c0 in range(0, b, chunk):
-            part = [mb[c0:c0 + chunk] for mb in batch]
+            part = [mb[c0 : c0 + chunk] for mb in batch]
             lo, s = self._micro(enc, part, collect=collect, backward=update or collect)
-            losses[:, c0:c0 + chunk] = lo
+            losses[:, c0 : c0 + chunk] = lo
             if collect:
-                sq[:, c0:c0 + chunk] = s
+                sq[:, c0 : c0 + chunk] = s
         if update:
             self.opt.step()
         self.opt.zero_grad(set_to_none=True)
@@ -120,8 +121,11 @@ class Ensemble:
         rows, pos = scored_positions(seqs, starts, self.device)
         self.sink.reset()
         self.sink.enabled = collect
-        amp = (torch.autocast(device_type=torch.device(self.device).type, dtype=self.cfg.autocast)
-               if self.cfg.autocast is not None else contextlib.nullcontext())
+        amp = (
+            torch.autocast(device_type=torch.device(self.device).type, dtype=self.cfg.autocast)
+            if self.cfg.autocast is not None
+            else contextlib.nullcontext()
+        )
         with amp:
             hidden = self.trunk(input_ids=ids)[0]
             losses = example_mean_losses(hidden, self.head, ids, rows, pos, M * c)
@@ -139,8 +143,15 @@ class Ensemble:
         return lo, sq
 
     # ---------------------------------------------------------------- passes
-    def train_epoch(self, enc: Encoded, idx: list[int], epoch: int, *, collect: bool,
-                    progress: Callable[[int, int], None] | None = None) -> np.ndarray | None:
+    def train_epoch(
+        self,
+        enc: Encoded,
+        idx: list[int],
+        epoch: int,
+        *,
+        collect: bool,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> np.ndarray | None:
         """One training epoch; with collect, the in-pass norms [M, N] (NaN where not seen)."""
         lengths = [len(s) for s in enc.ids]
         plan = epoch_plan(idx, lengths, self.cfg, epoch)
@@ -170,8 +181,13 @@ class Ensemble:
         return norms
 
     # ---------------------------------------------------------------- whole run with checkpoints
-    def run(self, enc: Encoded, idx: list[int], ckpt: Path | None = None,
-            progress: Callable[[str, int, int], None] | None = None) -> dict[int, np.ndarray]:
+    def run(
+        self,
+        enc: Encoded,
+        idx: list[int],
+        ckpt: Path | None = None,
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> dict[int, np.ndarray]:
         """Train cfg.epochs epochs, recording norms at cfg.record_epochs; resumes from `ckpt` (written after
         every epoch) if present. -> {epoch: norms [M, N]}."""
         cfg = self.cfg
@@ -194,6 +210,13 @@ class Ensemble:
                 norms[e] = self.snapshot(enc, idx, sprog)
             if ckpt is not None:
                 with atomic_path(ckpt) as tmp:
-                    torch.save({"epoch_done": e, "lora": lora_state(self.layers), "opt": self.opt.state_dict(),
-                                "norms": {k: v for k, v in norms.items()}}, tmp)
+                    torch.save(
+                        {
+                            "epoch_done": e,
+                            "lora": lora_state(self.layers),
+                            "opt": self.opt.state_dict(),
+                            "norms": {k: v for k, v in norms.items()},
+                        },
+                        tmp,
+                    )
         return norms

@@ -93,9 +93,17 @@ FINETUNE_MODES = ("full", "lora", "embedding", "none")
 
 
 # --------------------------------------------------------------------------- per-example norms
-def embedding_grad_norms(model, enc: Encoded, idx: list[int], *, pad_id: int, device: Any = "cpu",
-                         max_tokens: int = 2048, max_batch: int = 16,
-                         progress: Callable[[int, int], None] | None = None) -> dict[str, np.ndarray]:
+def embedding_grad_norms(
+    model,
+    enc: Encoded,
+    idx: list[int],
+    *,
+    pad_id: int,
+    device: Any = "cpu",
+    max_tokens: int = 2048,
+    max_batch: int = 16,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, np.ndarray]:
     """Squared per-example gradient norms of the input embedding and the LM head, from one batched backward
     per batch. -> {"sq_in", "sq_out", "cross" (tied models: <G_in, G_out>, else 0), "loss"}, each [len(enc)]
     float64, NaN outside idx or where the loss is non-finite."""
@@ -130,7 +138,7 @@ def embedding_grad_norms(model, enc: Encoded, idx: list[int], *, pad_id: int, de
             for r, i in enumerate(members):
                 if not bool(finite[r]):
                     continue
-                G, H = gz[starts[r]:ends[r]], h[starts[r]:ends[r]]  # [n, V], [n, d]
+                G, H = gz[starts[r] : ends[r]], h[starts[r] : ends[r]]  # [n, V], [n, d]
                 sq_out = ((G @ G.t()).double() * (H @ H.t()).double()).sum()
                 if bias is not None:
                     sq_out = sq_out + G.sum(0).double().square().sum()
@@ -138,7 +146,9 @@ def embedding_grad_norms(model, enc: Encoded, idx: list[int], *, pad_id: int, de
                 uniq, inv = torch.unique(x, return_inverse=True)
                 S = torch.zeros(len(uniq), e.shape[-1], device=e.device).index_add_(0, inv, e[r, : len(x)])
                 sq_in = S.double().square().sum()
-                cross = (S.double() * (G[:, uniq].t() @ H).double()).sum() if tied else torch.zeros((), dtype=torch.float64)
+                cross = (
+                    (S.double() * (G[:, uniq].t() @ H).double()).sum() if tied else torch.zeros((), dtype=torch.float64)
+                )
                 out["sq_in"][i], out["sq_out"][i] = float(sq_in), float(sq_out)
                 out["cross"][i], out["loss"][i] = float(cross), float(losses[r])
         done += nb
@@ -148,8 +158,9 @@ def embedding_grad_norms(model, enc: Encoded, idx: list[int], *, pad_id: int, de
 
 
 # --------------------------------------------------------------------------- density
-def log_density(X: np.ndarray, *, kde: str = "scipy", bandwidth: Any = "scott", max_points: int | None = 20000,
-                seed: int = 0) -> tuple[np.ndarray, dict[str, Any]]:
+def log_density(
+    X: np.ndarray, *, kde: str = "scipy", bandwidth: Any = "scott", max_points: int | None = 20000, seed: int = 0
+) -> tuple[np.ndarray, dict[str, Any]]:
     """Log density of each row of X [N, d] under a Gaussian KDE fit on (a seeded subsample of) X.
     Constant columns are dropped (they carry no density information); with fewer than 3 rows or no varying
     column every row gets 0. Never NaN."""
@@ -212,13 +223,31 @@ class GradsSelector:
     name = "grads"
     uses_proxy = True
 
-    def __init__(self, finetune: str = "full", ft_lr: float = 5e-5, ft_epochs: int = 1, ft_batch_size: int = 8,
-                 ft_max_examples: int | None = None, lora_rank: int = 8, lora_alpha: float = 16.0,
-                 lora_target: str | list[str] = "c_attn", tied: str = "split", feature: str = "joint",
-                 log: bool = True, standardize: str = "zscore", kde: str = "scipy", bandwidth: Any = "scott",
-                 kde_max_points: int | None = 20000, template: str = "plain", append_eos: bool = False,
-                 max_length: int | None = None, max_tokens: int = 2048, max_batch: int = 16,
-                 seed: int | None = None, device: str | None = None):
+    def __init__(
+        self,
+        finetune: str = "full",
+        ft_lr: float = 5e-5,
+        ft_epochs: int = 1,
+        ft_batch_size: int = 8,
+        ft_max_examples: int | None = None,
+        lora_rank: int = 8,
+        lora_alpha: float = 16.0,
+        lora_target: str | list[str] = "c_attn",
+        tied: str = "split",
+        feature: str = "joint",
+        log: bool = True,
+        standardize: str = "zscore",
+        kde: str = "scipy",
+        bandwidth: Any = "scott",
+        kde_max_points: int | None = 20000,
+        template: str = "plain",
+        append_eos: bool = False,
+        max_length: int | None = None,
+        max_tokens: int = 2048,
+        max_batch: int = 16,
+        seed: int | None = None,
+        device: str | None = None,
+    ):
         if finetune not in FINETUNE_MODES:
             raise ConfigError(f"grads: finetune must be one of {FINETUNE_MODES}, not {finetune!r}")
         if tied not in ("split", "sum"):
@@ -239,15 +268,31 @@ class GradsSelector:
             raise ConfigError("grads: max_tokens must be >= 8 and max_batch >= 1")
         prompt_fn(template)
         self.device = device
-        self.density = dict(tied=tied, feature=feature, log=bool(log), standardize=standardize, kde=kde,
-                            bandwidth=bandwidth if isinstance(bandwidth, str) else float(bandwidth),
-                            kde_max_points=kde_max_points)
-        self.p = dict(finetune=finetune, ft_lr=float(ft_lr), ft_epochs=int(ft_epochs),
-                      ft_batch_size=int(ft_batch_size), ft_max_examples=ft_max_examples,
-                      lora_rank=int(lora_rank), lora_alpha=float(lora_alpha),
-                      lora_target=[lora_target] if isinstance(lora_target, str) else list(lora_target),
-                      template=template, append_eos=bool(append_eos), max_length=max_length,
-                      max_tokens=int(max_tokens), max_batch=int(max_batch), seed=seed)
+        self.density = dict(
+            tied=tied,
+            feature=feature,
+            log=bool(log),
+            standardize=standardize,
+            kde=kde,
+            bandwidth=bandwidth if isinstance(bandwidth, str) else float(bandwidth),
+            kde_max_points=kde_max_points,
+        )
+        self.p = dict(
+            finetune=finetune,
+            ft_lr=float(ft_lr),
+            ft_epochs=int(ft_epochs),
+            ft_batch_size=int(ft_batch_size),
+            ft_max_examples=ft_max_examples,
+            lora_rank=int(lora_rank),
+            lora_alpha=float(lora_alpha),
+            lora_target=[lora_target] if isinstance(lora_target, str) else list(lora_target),
+            template=template,
+            append_eos=bool(append_eos),
+            max_length=max_length,
+            max_tokens=int(max_tokens),
+            max_batch=int(max_batch),
+            seed=seed,
+        )
 
     # ---------------------------------------------------------------- cache
     def cache_key(self, ctx: SelectionContext) -> dict[str, Any]:
@@ -255,7 +300,12 @@ class GradsSelector:
         p["seed"] = ctx.seed if p["seed"] is None else p["seed"]
         p["max_length"] = p["max_length"] or ctx.max_length
         p.pop("max_tokens"), p.pop("max_batch")  # batching does not change the norms
-        return {"v": CACHE_VERSION, "params": p, "pool": pool_digest(ctx.pool), "proxy": proxy_digest(ctx.proxy, ctx.proxy_key)}
+        return {
+            "v": CACHE_VERSION,
+            "params": p,
+            "pool": pool_digest(ctx.pool),
+            "proxy": proxy_digest(ctx.proxy, ctx.proxy_key),
+        }
 
     def cache_dir(self, ctx: SelectionContext, key: dict[str, Any]) -> Path:
         h = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
@@ -288,11 +338,17 @@ class GradsSelector:
         head, emb = model.get_output_embeddings(), model.get_input_embeddings()
         tied = head.weight is emb.weight
         fmt = prompt_fn(p["template"])
-        enc = encode_pairs(tok, [fmt(e) for e in ctx.pool], [e.output for e in ctx.pool],
-                           context_limit(model, p["max_length"]), append_eos=p["append_eos"])
+        enc = encode_pairs(
+            tok,
+            [fmt(e) for e in ctx.pool],
+            [e.output for e in ctx.pool],
+            context_limit(model, p["max_length"]),
+            append_eos=p["append_eos"],
+        )
         d.mkdir(parents=True, exist_ok=True)
-        write_json(d / "meta.json", {"key": key, "ids": [e.id for e in ctx.pool], "status": enc.status,
-                                     "tied": bool(tied)})
+        write_json(
+            d / "meta.json", {"key": key, "ids": [e.id for e in ctx.pool], "status": enc.status, "tied": bool(tied)}
+        )
         idx = enc.ok()
         stats = {k: np.full(len(enc), np.nan) for k in ("sq_in", "sq_out", "cross", "loss")}
         if idx:
@@ -306,17 +362,34 @@ class GradsSelector:
                 if p["ft_max_examples"] is not None and len(idx) > p["ft_max_examples"]:
                     rng = np.random.default_rng([p["seed"], 17])
                     ft_idx = sorted(rng.choice(idx, size=p["ft_max_examples"], replace=False).tolist())
-                preliminary_finetune(model, trainable, enc, ft_idx, pad_id=pad_id, device=dev, lr=p["ft_lr"],
-                                     epochs=p["ft_epochs"], batch_size=p["ft_batch_size"], seed=p["seed"],
-                                     max_tokens=self.p["max_tokens"],
-                                     progress=lambda a, b: report(ctx.progress, "grads: preliminary fine-tune", a, b))
+                preliminary_finetune(
+                    model,
+                    trainable,
+                    enc,
+                    ft_idx,
+                    pad_id=pad_id,
+                    device=dev,
+                    lr=p["ft_lr"],
+                    epochs=p["ft_epochs"],
+                    batch_size=p["ft_batch_size"],
+                    seed=p["seed"],
+                    max_tokens=self.p["max_tokens"],
+                    progress=lambda a, b: report(ctx.progress, "grads: preliminary fine-tune", a, b),
+                )
                 with atomic_path(ft) as tmp:
                     torch.save({k: v.detach().cpu() for k, v in trainable.items()}, tmp)
             for prm in model.parameters():
                 prm.requires_grad_(False)
-            stats = embedding_grad_norms(model, enc, idx, pad_id=pad_id, device=dev,
-                                         max_tokens=self.p["max_tokens"], max_batch=self.p["max_batch"],
-                                         progress=lambda a, b: report(ctx.progress, "grads: gradient norms", a, b))
+            stats = embedding_grad_norms(
+                model,
+                enc,
+                idx,
+                pad_id=pad_id,
+                device=dev,
+                max_tokens=self.p["max_tokens"],
+                max_batch=self.p["max_batch"],
+                progress=lambda a, b: report(ctx.progress, "grads: gradient norms", a, b),
+            )
         with atomic_path(d / "norms.npz") as tmp:
             with open(tmp, "wb") as fh:
                 np.savez(fh, **stats)
@@ -347,14 +420,18 @@ class GradsSelector:
         if nonfinite:
             notes["skipped_nonfinite_loss"] = nonfinite
         Z = standardize_features(F[good], q["standardize"])
-        ld_good, kde_notes = log_density(Z, kde=q["kde"], bandwidth=q["bandwidth"], max_points=q["kde_max_points"],
-                                         seed=seed)
+        ld_good, kde_notes = log_density(
+            Z, kde=q["kde"], bandwidth=q["bandwidth"], max_points=q["kde_max_points"], seed=seed
+        )
         notes.update(kde_notes)
         ld = np.zeros(n)
         ld[good] = ld_good
         notes["eligible"] = int(good.sum())
-        notes["features"] = (["norm_tied"] if (tied and q["tied"] == "sum") else ["norm_wte", "norm_lm_head"]) \
-            if q["feature"] == "joint" else ["norm_total"]
+        notes["features"] = (
+            (["norm_tied"] if (tied and q["tied"] == "sum") else ["norm_wte", "norm_lm_head"])
+            if q["feature"] == "joint"
+            else ["norm_total"]
+        )
         clean = lambda a: [float(x) if (g and math.isfinite(x)) else None for x, g in zip(a, good)]  # noqa: E731
         cols: dict[str, list] = {"norm_wte": clean(n_in), "norm_lm_head": clean(n_out)}
         if tied:
@@ -362,8 +439,13 @@ class GradsSelector:
         cols["loss"] = clean(stats["loss"])
         cols["log_density"] = clean(ld)
         cols["density"] = clean(np.exp(ld))
-        return ScoreResult(ids=[e.id for e in ctx.pool], scores=[float(x) if g else 0.0 for x, g in zip(ld, good)],
-                           eligible=good.tolist(), columns=cols, notes=notes)
+        return ScoreResult(
+            ids=[e.id for e in ctx.pool],
+            scores=[float(x) if g else 0.0 for x, g in zip(ld, good)],
+            eligible=good.tolist(),
+            columns=cols,
+            notes=notes,
+        )
 
 
 # --------------------------------------------------------------------------- the preliminary fine-tune
@@ -386,8 +468,15 @@ def prepare_finetune(model, p: dict[str, Any], proxy_name: str = "proxy") -> dic
     else:
         from .lora import attach
 
-        layers, _ = attach(model, p["lora_target"], 1, p["lora_rank"], p["lora_alpha"], seed=p["seed"],
-                           proxy_name=f"proxy {proxy_name!r}")
+        layers, _ = attach(
+            model,
+            p["lora_target"],
+            1,
+            p["lora_rank"],
+            p["lora_alpha"],
+            seed=p["seed"],
+            proxy_name=f"proxy {proxy_name!r}",
+        )
         out = {f"lora{i}.{k}": getattr(l, k) for i, l in enumerate(layers) for k in ("A", "B")}
     for prm in out.values():
         prm.requires_grad_(True)
@@ -402,9 +491,21 @@ def load_trainable(model, trainable: dict[str, Any], state: dict[str, Any]) -> N
             prm.copy_(state[k])
 
 
-def preliminary_finetune(model, trainable: dict[str, Any], enc: Encoded, idx: list[int], *, pad_id: int,
-                         device: Any, lr: float, epochs: int, batch_size: int, seed: int, max_tokens: int = 2048,
-                         progress: Callable[[int, int], None] | None = None) -> list[float]:
+def preliminary_finetune(
+    model,
+    trainable: dict[str, Any],
+    enc: Encoded,
+    idx: list[int],
+    *,
+    pad_id: int,
+    device: Any,
+    lr: float,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    max_tokens: int = 2048,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[float]:
     """AdamW (no weight decay, constant lr) on the mean of per-example token-mean response losses, dropout
     off, seeded length-bucketed order; steps larger than max_tokens padded tokens are split into
     micro-batches (gradient accumulation). -> the per-step losses."""
@@ -425,7 +526,7 @@ def preliminary_finetune(model, trainable: dict[str, Any], enc: Encoded, idx: li
         chunk = max(1, max_tokens // max(1, T))
         total = 0.0
         for c0 in range(0, len(batch), chunk):
-            part = batch[c0:c0 + chunk]
+            part = batch[c0 : c0 + chunk]
             seqs = [enc.ids[i] for i in part]
             ids = pad_right(seqs, pad_id, device)
             rows, pos = scored_positions(seqs, [enc.start[i] for i in part], device)

@@ -24,24 +24,45 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..fileio import atomic_path, write_json, write_text
+from ..gsnr_utility import VARIANTS, gsnr_table
 from .base import ScoreResult, SelectionContext
 from .common import check_pool, pool_digest, proxy_digest, report
 from .encoding import OK, encode_pairs
 from .prompts import prompt_fn
-from ..gsnr_utility import VARIANTS, gsnr_table
 
 CACHE_VERSION = 1
 
 
 class GsnrSelector:
     uses_proxy = True  # the run checks the proxy model before any stage
-    def __init__(self, variant: str = "gsnr", members: int = 5, rank: int = 8, alpha: float = 16.0,
-                 target: str | list[str] = "c_attn", lr: float = 5e-5, epochs: int = 2, s: int = 1, t: int = 2,
-                 eps: float = 1e-8, seed: int | None = None, order_seed: int | None = None,
-                 data_order: str = "bucketed", bucket_batches: int = 8, batch_size: int = 4,
-                 norms: str = "inpass", record_all_epochs: bool = False, template: str = "plain",
-                 append_eos: bool = False, max_length: int | None = None, max_tokens: int = 2048,
-                 dtype: str = "float32", device: str | None = None, figure: bool = False):
+
+    def __init__(
+        self,
+        variant: str = "gsnr",
+        members: int = 5,
+        rank: int = 8,
+        alpha: float = 16.0,
+        target: str | list[str] = "c_attn",
+        lr: float = 5e-5,
+        epochs: int = 2,
+        s: int = 1,
+        t: int = 2,
+        eps: float = 1e-8,
+        seed: int | None = None,
+        order_seed: int | None = None,
+        data_order: str = "bucketed",
+        bucket_batches: int = 8,
+        batch_size: int = 4,
+        norms: str = "inpass",
+        record_all_epochs: bool = False,
+        template: str = "plain",
+        append_eos: bool = False,
+        max_length: int | None = None,
+        max_tokens: int = 2048,
+        dtype: str = "float32",
+        device: str | None = None,
+        figure: bool = False,
+    ):
         if variant not in VARIANTS:
             raise ConfigError(f"gsnr: unknown variant {variant!r}; use one of {VARIANTS}")
         if not (1 <= s < t <= epochs):
@@ -54,13 +75,26 @@ class GsnrSelector:
         self.name = "gsnr" if variant == "gsnr" else f"gsnr-{variant}"
         self.variant, self.s, self.t, self.eps, self.figure = variant, s, t, eps, figure
         self.device = device
-        self.p = dict(members=members, rank=rank, alpha=float(alpha),
-                      target=[target] if isinstance(target, str) else list(target), lr=lr, epochs=epochs,
-                      seed=seed, order_seed=order_seed, data_order=data_order, bucket_batches=bucket_batches,
-                      batch_size=batch_size, norms=norms,
-                      record_epochs=list(range(1, epochs + 1)) if record_all_epochs else [s, t],
-                      template=template, append_eos=append_eos, max_length=max_length, max_tokens=max_tokens,
-                      dtype=dtype)
+        self.p = dict(
+            members=members,
+            rank=rank,
+            alpha=float(alpha),
+            target=[target] if isinstance(target, str) else list(target),
+            lr=lr,
+            epochs=epochs,
+            seed=seed,
+            order_seed=order_seed,
+            data_order=data_order,
+            bucket_batches=bucket_batches,
+            batch_size=batch_size,
+            norms=norms,
+            record_epochs=list(range(1, epochs + 1)) if record_all_epochs else [s, t],
+            template=template,
+            append_eos=append_eos,
+            max_length=max_length,
+            max_tokens=max_tokens,
+            dtype=dtype,
+        )
 
     # ---------------------------------------------------------------- cache
     def cache_key(self, ctx: SelectionContext) -> dict[str, Any]:
@@ -68,7 +102,12 @@ class GsnrSelector:
         p["seed"] = ctx.seed if p["seed"] is None else p["seed"]
         p["order_seed"] = p["seed"] if p["order_seed"] is None else p["order_seed"]
         p["max_length"] = p["max_length"] or ctx.max_length
-        return {"v": CACHE_VERSION, "params": p, "pool": pool_digest(ctx.pool), "proxy": proxy_digest(ctx.proxy, ctx.proxy_key)}
+        return {
+            "v": CACHE_VERSION,
+            "params": p,
+            "pool": pool_digest(ctx.pool),
+            "proxy": proxy_digest(ctx.proxy, ctx.proxy_key),
+        }
 
     def cache_dir(self, ctx: SelectionContext, key: dict[str, Any]) -> Path:
         h = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
@@ -81,8 +120,15 @@ class GsnrSelector:
         p = key["params"]
         d = self.cache_dir(ctx, key)
         fmt = prompt_fn(p["template"])
-        notes: dict[str, Any] = {"norms": p["norms"], "cache": str(d), "variant": self.variant, "s": self.s,
-                                 "t": self.t, "lr": p["lr"], "epochs": p["epochs"]}
+        notes: dict[str, Any] = {
+            "norms": p["norms"],
+            "cache": str(d),
+            "variant": self.variant,
+            "s": self.s,
+            "t": self.t,
+            "lr": p["lr"],
+            "epochs": p["epochs"],
+        }
         if (d / "DONE").exists():
             with np.load(d / "norms.npz") as z:
                 norms = {int(k[1:]): z[k].astype(np.float64) for k in z.files}
@@ -107,9 +153,13 @@ class GsnrSelector:
 
         if amp != torch.float32 and not dev.startswith("cuda"):
             raise ConfigError(f"gsnr: dtype {p['dtype']!r} needs CUDA; on CPU use float32")
-        enc = encode_pairs(tok, [fmt(e) for e in ctx.pool], [e.output for e in ctx.pool],
-                           context_limit(model, p["max_length"]),
-                           append_eos=p["append_eos"])
+        enc = encode_pairs(
+            tok,
+            [fmt(e) for e in ctx.pool],
+            [e.output for e in ctx.pool],
+            context_limit(model, p["max_length"]),
+            append_eos=p["append_eos"],
+        )
         d.mkdir(parents=True, exist_ok=True)
         write_json(d / "meta.json", {"key": key, "ids": [e.id for e in ctx.pool], "status": enc.status})
         idx = enc.ok()
@@ -118,16 +168,26 @@ class GsnrSelector:
             norms = {e: np.full((M, len(enc)), np.nan) for e in p["record_epochs"]}
         else:
             torch.manual_seed(p["seed"])
-            layers, sink = attach(model, p["target"], M, p["rank"], p["alpha"], seed=p["seed"],
-                                  proxy_name=f"proxy {ctx.proxy!r}")
-            cfg = EngineConfig(members=M, rank=p["rank"], alpha=p["alpha"], lr=p["lr"], epochs=p["epochs"],
-                               batch_size=p["batch_size"], seed=p["order_seed"], data_order=p["data_order"],
-                               bucket_batches=p["bucket_batches"], norms=p["norms"],
-                               record_epochs=p["record_epochs"], max_tokens=p["max_tokens"],
-                               autocast=None if amp == torch.float32 else amp)
+            layers, sink = attach(
+                model, p["target"], M, p["rank"], p["alpha"], seed=p["seed"], proxy_name=f"proxy {ctx.proxy!r}"
+            )
+            cfg = EngineConfig(
+                members=M,
+                rank=p["rank"],
+                alpha=p["alpha"],
+                lr=p["lr"],
+                epochs=p["epochs"],
+                batch_size=p["batch_size"],
+                seed=p["order_seed"],
+                data_order=p["data_order"],
+                bucket_batches=p["bucket_batches"],
+                norms=p["norms"],
+                record_epochs=p["record_epochs"],
+                max_tokens=p["max_tokens"],
+                autocast=None if amp == torch.float32 else amp,
+            )
             ens = Ensemble(model, layers, sink, cfg, pad_id, dev)
-            norms = ens.run(enc, idx, ckpt=d / "ckpt.pt",
-                            progress=lambda task, a, b: report(ctx.progress, task, a, b))
+            norms = ens.run(enc, idx, ckpt=d / "ckpt.pt", progress=lambda task, a, b: report(ctx.progress, task, a, b))
         with atomic_path(d / "norms.npz") as tmp:
             with open(tmp, "wb") as fh:
                 np.savez(fh, **{f"e{e}": v.astype(np.float32) for e, v in norms.items()})
@@ -157,6 +217,10 @@ class GsnrSelector:
             from .dynamics import draw_figure1
 
             notes["figure"] = str(draw_figure1(norms, Path(ctx.workdir) / "figure1.png", mask=eligible))
-        return ScoreResult(ids=[e.id for e in ctx.pool],
-                           scores=[float(u) if e else 0.0 for u, e in zip(tab["utility"], eligible)],
-                           eligible=eligible.tolist(), columns=cols, notes=notes)
+        return ScoreResult(
+            ids=[e.id for e in ctx.pool],
+            scores=[float(u) if e else 0.0 for u, e in zip(tab["utility"], eligible)],
+            eligible=eligible.tolist(),
+            columns=cols,
+            notes=notes,
+        )

@@ -31,8 +31,15 @@ class IfdSelector:
     uses_proxy = True
     variant = "superfiltering"
 
-    def __init__(self, max_length: int | None = None, max_tokens: int = 2048, max_batch: int = 16,
-                 dtype: str = "float32", device: str | None = None, filter: bool = True):
+    def __init__(
+        self,
+        max_length: int | None = None,
+        max_tokens: int = 2048,
+        max_batch: int = 16,
+        dtype: str = "float32",
+        device: str | None = None,
+        filter: bool = True,
+    ):
         self.max_length = max_length
         self.max_tokens = max_tokens
         self.max_batch = max_batch
@@ -60,8 +67,9 @@ class IfdSelector:
         # the alone text covers the same answer tokens as the conditioned one (reference code: the bare answer
         # gets max_length - len(prompt) + 1 tokens, its first token unscored)
         pf_len = {pf: len(tok(pf, add_special_tokens=False)["input_ids"]) for pf in set(prefixes)}
-        limits = [max(2, pf_len[pf] + max_length - c_start + (0 if pf else 1))
-                  for c_start, pf in zip(cond.start, prefixes)]
+        limits = [
+            max(2, pf_len[pf] + max_length - c_start + (0 if pf else 1)) for c_start, pf in zip(cond.start, prefixes)
+        ]
         alone = encode_pairs(tok, prefixes, outputs, max_length, prompt_budget=limits)
         return cond, alone
 
@@ -97,8 +105,12 @@ class IfdSelector:
             ids=[e.id for e in pool],
             scores=[float(x) if ok else 0.0 for x, ok in zip(ifd, valid)],
             eligible=eligible.tolist(),
-            columns={"loss_cond": clean(l_cond), "loss_alone": clean(l_alone), "ifd": clean(ifd),
-                     "n_answer_tokens": [cond.n_scored(i) for i in range(len(pool))]},
+            columns={
+                "loss_cond": clean(l_cond),
+                "loss_alone": clean(l_alone),
+                "ifd": clean(ifd),
+                "n_answer_tokens": [cond.n_scored(i) for i in range(len(pool))],
+            },
             notes=notes,
         )
 

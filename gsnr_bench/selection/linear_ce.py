@@ -84,8 +84,9 @@ class LinearCrossEntropy(torch.autograd.Function):
         return grad_h, grad_w, grad_b, None, None
 
 
-def linear_cross_entropy(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
-                         targets: torch.Tensor, block: int | None = None) -> torch.Tensor:
+def linear_cross_entropy(
+    h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, targets: torch.Tensor, block: int | None = None
+) -> torch.Tensor:
     """Per-row CE of the logits h @ weight.T + bias against targets, float32 [R]."""
     if h.shape[0] == 0:
         return h.new_zeros(0)

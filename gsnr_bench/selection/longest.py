@@ -18,8 +18,9 @@ from .common import check_pool, report
 UNITS = ("tokens", "chars")
 
 
-def response_lengths(pool: Sequence[Example], unit: str = "tokens", tokenizer: str | None = None,
-                     progress=None, batch: int = 1024) -> list[int]:
+def response_lengths(
+    pool: Sequence[Example], unit: str = "tokens", tokenizer: str | None = None, progress=None, batch: int = 1024
+) -> list[int]:
     """Length of each example's response: tokens of `tokenizer` (a local dir or hub name) or characters."""
     if unit not in UNITS:
         raise ConfigError(f"longest: unit {unit!r} is not one of {', '.join(UNITS)}")
@@ -32,7 +33,7 @@ def response_lengths(pool: Sequence[Example], unit: str = "tokens", tokenizer: s
     tok = load_tokenizer(tokenizer)
     out: list[int] = []
     for i in range(0, len(pool), batch):
-        texts = [e.output for e in pool[i:i + batch]]
+        texts = [e.output for e in pool[i : i + batch]]
         enc = tok(texts, add_special_tokens=False)["input_ids"]
         out += [len(ids) for ids in enc]
         report(progress, "response length", len(out), len(pool))
@@ -53,5 +54,6 @@ class LongestSelector:
         check_pool(ctx.pool)
         lengths = response_lengths(ctx.pool, self.unit, ctx.proxy, ctx.progress)
         cols = {"response_tokens" if self.unit == "tokens" else "response_chars": lengths}
-        return ScoreResult(ids=[e.id for e in ctx.pool], scores=[float(n) for n in lengths], columns=cols,
-                           notes={"unit": self.unit})
+        return ScoreResult(
+            ids=[e.id for e in ctx.pool], scores=[float(n) for n in lengths], columns=cols, notes={"unit": self.unit}
+        )

@@ -53,17 +53,23 @@ class StackedLora(nn.Module):
         return StackedLoraFn.apply(x, W, bias, A, B, self.scale, self.sink, self.grad_scale)
 
 
-def attach(model: nn.Module, targets: list[str], members: int, rank: int, alpha: float, seed: int,
-           proxy_name: str = "proxy") -> tuple[list[StackedLora], NormSink]:
+def attach(
+    model: nn.Module, targets: list[str], members: int, rank: int, alpha: float, seed: int, proxy_name: str = "proxy"
+) -> tuple[list[StackedLora], NormSink]:
     """Replace every module whose name ends with one of `targets` by a StackedLora; members initialised from
     seed (member m's draws come from its own generator seeded seed*1000+m, so members are independent and
     adding members does not change earlier ones)."""
     sink = NormSink()
-    found = [(n, m) for n, m in model.named_modules()
-             if any(n == t or n.endswith("." + t) for t in targets) and hasattr(m, "weight") and m.weight.dim() == 2]
+    found = [
+        (n, m)
+        for n, m in model.named_modules()
+        if any(n == t or n.endswith("." + t) for t in targets) and hasattr(m, "weight") and m.weight.dim() == 2
+    ]
     if not found:
-        raise DataError(f"{proxy_name} has no module named {targets} to attach LoRA to "
-                        f"(GPT-2 proxies have the fused qkv projection 'c_attn'; set params.target)")
+        raise DataError(
+            f"{proxy_name} has no module named {targets} to attach LoRA to "
+            f"(GPT-2 proxies have the fused qkv projection 'c_attn'; set params.target)"
+        )
     gens = [torch.Generator().manual_seed(seed * 1000 + m) for m in range(members)]
     layers = []
     for name, mod in found:

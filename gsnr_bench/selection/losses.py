@@ -70,8 +70,9 @@ def trunk_and_head(model) -> tuple[Callable, torch.nn.Module]:
     return model.base_model, model.get_output_embeddings()
 
 
-def example_mean_losses(hidden: torch.Tensor, head: torch.nn.Module, ids: torch.Tensor,
-                        rows: torch.Tensor, pos: torch.Tensor, n_rows: int) -> torch.Tensor:
+def example_mean_losses(
+    hidden: torch.Tensor, head: torch.nn.Module, ids: torch.Tensor, rows: torch.Tensor, pos: torch.Tensor, n_rows: int
+) -> torch.Tensor:
     """Token-mean CE per row over its scored tokens, logits only at those positions. Float32 result."""
     h = hidden[rows, pos - 1]
     targets = ids[rows, pos]
@@ -86,8 +87,16 @@ def example_mean_losses(hidden: torch.Tensor, head: torch.nn.Module, ids: torch.
 
 
 @torch.no_grad()
-def mean_losses(model, enc: Encoded, *, pad_id: int, device: Any = "cpu", max_tokens: int = 2048,
-                max_batch: int = 16, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+def mean_losses(
+    model,
+    enc: Encoded,
+    *,
+    pad_id: int,
+    device: Any = "cpu",
+    max_tokens: int = 2048,
+    max_batch: int = 16,
+    progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
     """Per-example token-mean loss over scored tokens; NaN where nothing is scored (status != ok)."""
     out = np.full(len(enc), np.nan, dtype=np.float64)
     idx = enc.ok()

@@ -19,13 +19,19 @@ class OracleSelector:
 
     def score(self, ctx: SelectionContext) -> ScoreResult:
         if ctx.truth is None:
-            raise ConfigError(f"selector {self.name!r} needs ground truth: pass --truth FILE (id -> clean | defect label)")
+            raise ConfigError(
+                f"selector {self.name!r} needs ground truth: pass --truth FILE (id -> clean | defect label)"
+            )
         missing = [e.id for e in ctx.pool if e.id not in ctx.truth]
         if missing:
-            raise ConfigError(f"selector {self.name!r}: {len(missing)} pool example(s) have no truth label "
-                              f"(first: {missing[0]!r})")
+            raise ConfigError(
+                f"selector {self.name!r}: {len(missing)} pool example(s) have no truth label (first: {missing[0]!r})"
+            )
         clean = [ctx.truth[e.id] == "clean" for e in ctx.pool]
         scores = [float(c if self.clean_first else not c) for c in clean]
-        return ScoreResult(ids=[e.id for e in ctx.pool], scores=scores,
-                           columns={"clean": clean, "label": [ctx.truth[e.id] for e in ctx.pool]},
-                           notes={"clean": sum(clean), "defective": len(clean) - sum(clean)})
+        return ScoreResult(
+            ids=[e.id for e in ctx.pool],
+            scores=scores,
+            columns={"clean": clean, "label": [ctx.truth[e.id] for e in ctx.pool]},
+            notes={"clean": sum(clean), "defective": len(clean) - sum(clean)},
+        )

@@ -1,4 +1,5 @@
-"""Prompt texts per selector variant (docs/selectors.md; the fine-tuning templates are in templates.py). Pure string helpers."""
+"""Prompt texts per selector variant (docs/selectors.md; the fine-tuning templates are in templates.py).
+Pure string helpers."""
 
 from __future__ import annotations
 

@@ -17,13 +17,17 @@ def validate_result(result: ScoreResult, pool_ids: Sequence[str], selector: str)
         raise DataError(f"selector {selector!r} returned {len(result.ids)} ids but {len(result.scores)} scores")
     if sorted(result.ids) != sorted(pool_ids):
         missing = set(pool_ids) - set(result.ids)
-        raise DataError(f"selector {selector!r} did not score every pool example exactly once "
-                        f"({len(missing)} missing, {len(result.ids)} returned for {len(pool_ids)})")
+        raise DataError(
+            f"selector {selector!r} did not score every pool example exactly once "
+            f"({len(missing)} missing, {len(result.ids)} returned for {len(pool_ids)})"
+        )
     eligible = result.eligible or [True] * len(result.ids)
     bad = [i for i, (s, ok) in enumerate(zip(result.scores, eligible)) if ok and not math.isfinite(float(s))]
     if bad:
-        raise DataError(f"selector {selector!r} gave {len(bad)} non-finite scores to eligible examples "
-                        f"(first id {result.ids[bad[0]]!r}); mark such examples ineligible")
+        raise DataError(
+            f"selector {selector!r} gave {len(bad)} non-finite scores to eligible examples "
+            f"(first id {result.ids[bad[0]]!r}); mark such examples ineligible"
+        )
     for col, values in result.columns.items():
         if len(values) != len(result.ids):
             raise DataError(f"selector {selector!r}: column {col!r} has {len(values)} values for {len(result.ids)} ids")

@@ -5,14 +5,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
-WORDS = ("the a an of to and in is was for on with as by at from that this it be are or not but what how why "
-         "write explain list give name describe summarize translate answer question story poem code number "
-         "water fire earth air light dark quick brown fox jumps over lazy dog one two three four five six seven")
+WORDS = (
+    "the a an of to and in is was for on with as by at from that this it be are or not but what how why "
+    "write explain list give name describe summarize translate answer question story poem code number "
+    "water fire earth air light dark quick brown fox jumps over lazy dog one two three four five six seven"
+)
 
 
-def build_tiny_proxy(path: str | Path, *, n_layer: int = 2, n_embd: int = 32, n_head: int = 2,
-                     vocab_size: int = 300, n_positions: int = 256, seed: int = 0,
-                     activation: str = "gelu_new") -> Path:
+def build_tiny_proxy(
+    path: str | Path,
+    *,
+    n_layer: int = 2,
+    n_embd: int = 32,
+    n_head: int = 2,
+    vocab_size: int = 300,
+    n_positions: int = 256,
+    seed: int = 0,
+    activation: str = "gelu_new",
+) -> Path:
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
@@ -23,15 +33,29 @@ def build_tiny_proxy(path: str | Path, *, n_layer: int = 2, n_embd: int = 32, n_
     tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tk.decoder = decoders.ByteLevel()
     corpus = [WORDS, WORDS.upper(), "0123456789 .,;:!?\n### Response: Instruction: Input: Below"] * 4
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<|endoftext|>"], show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=["<|endoftext|>"],
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     tk.train_from_iterator(corpus, trainer)
     tok = PreTrainedTokenizerFast(tokenizer_object=tk, eos_token="<|endoftext|>", bos_token="<|endoftext|>")
     tok.save_pretrained(path)
     torch.manual_seed(seed)
-    cfg = GPT2Config(vocab_size=len(tok), n_positions=n_positions, n_embd=n_embd, n_layer=n_layer, n_head=n_head,
-                     activation_function=activation, resid_pdrop=0.1, embd_pdrop=0.1, attn_pdrop=0.1,
-                     eos_token_id=tok.eos_token_id, bos_token_id=tok.eos_token_id)
+    cfg = GPT2Config(
+        vocab_size=len(tok),
+        n_positions=n_positions,
+        n_embd=n_embd,
+        n_layer=n_layer,
+        n_head=n_head,
+        activation_function=activation,
+        resid_pdrop=0.1,
+        embd_pdrop=0.1,
+        attn_pdrop=0.1,
+        eos_token_id=tok.eos_token_id,
+        bos_token_id=tok.eos_token_id,
+    )
     GPT2LMHeadModel(cfg).save_pretrained(path)
     return path
 

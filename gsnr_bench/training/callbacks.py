@@ -19,8 +19,17 @@ class LossLog(TrainerCallback):
     def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kw: Any) -> None:
         if not state.is_world_process_zero or not logs or "loss" not in logs:
             return
-        append_jsonl(self.path, [{"step": state.global_step, "epoch": round(float(state.epoch or 0), 6),
-                                  "loss": float(logs["loss"]), "lr": float(logs.get("learning_rate", 0.0))}])
+        append_jsonl(
+            self.path,
+            [
+                {
+                    "step": state.global_step,
+                    "epoch": round(float(state.epoch or 0), 6),
+                    "loss": float(logs["loss"]),
+                    "lr": float(logs.get("learning_rate", 0.0)),
+                }
+            ],
+        )
 
 
 def trim_log(path: Path, upto_step: int) -> None:

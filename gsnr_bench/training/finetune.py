@@ -12,13 +12,13 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from ..artifacts import MODEL_SUBDIR, TRAINED, check_adapter_base
 from ..errors import ConfigError, DataError
 from ..fileio import dumps, read_json, write_bytes, write_json
 from ..records import Example
-from ..artifacts import MODEL_SUBDIR, TRAINED, check_adapter_base
+from ..templates import Collator, encode_examples, prepare_tokenizer
 from .config import FinetuneConfig
 from .plan import protocol, training_arguments, world_size
-from ..templates import Collator, encode_examples, prepare_tokenizer
 
 ProgressFn = Callable[[str, int, int], None]
 ARGS_FILE = "training_args.json"
@@ -62,8 +62,9 @@ def finetune(
     work.mkdir(parents=True, exist_ok=True)
     last = last_complete_checkpoint(work)
     try:  # before the model is loaded, so DeepSpeed ZeRO-3 can shard it while loading
-        args = training_arguments(proto, str(work), device=device, report_to=_check_tracker(cfg.report_to),
-                                  run_name=out_dir.name)
+        args = training_arguments(
+            proto, str(work), device=device, report_to=_check_tracker(cfg.report_to), run_name=out_dir.name
+        )
     except ValueError as exc:
         raise ConfigError(f"finetune: {str(exc).splitlines()[0]}") from None
     set_seed(cfg.seed)  # LoRA matrices are initialised before the Trainer seeds
@@ -77,8 +78,12 @@ def finetune(
             log_path.unlink()  # a fresh start: a stale log from a run without checkpoints is meaningless
     with _tracker_env(cfg.report_to, out_dir):  # the tracker callbacks read their settings when built
         trainer = Trainer(
-            model=model, args=args, train_dataset=_Features(enc.features), data_collator=Collator(tok.pad_token_id),
-            processing_class=tok, callbacks=[LossLog(log_path), Progress(progress), *callbacks],
+            model=model,
+            args=args,
+            train_dataset=_Features(enc.features),
+            data_collator=Collator(tok.pad_token_id),
+            processing_class=tok,
+            callbacks=[LossLog(log_path), Progress(progress), *callbacks],
         )
     from transformers.trainer_callback import PrinterCallback
 
@@ -86,16 +91,27 @@ def finetune(
     result = _train(trainer, cfg, last)
     _publish(trainer, out_dir)
     if trainer.is_world_process_zero():
-        write_json(out_dir / TRAINED, {
-            "base_model": base_model, "regime": cfg.regime, "model_subdir": MODEL_SUBDIR,
-            "examples": len(enc.features), "skipped_long_prompt": len(enc.skipped),
-            "skipped_ids": enc.skipped[:50], "truncated": enc.truncated, "train_tokens": enc.tokens,
-            "max_length_used": max_length,
-            "global_step": int(trainer.state.global_step), "max_steps": int(trainer.state.max_steps),
-            "epochs": float(trainer.state.epoch or 0), "train_loss": float(result.training_loss),
-            "resumed_from": Path(last).name if last else None, "seconds": round(time.time() - started, 3),
-            "finetune": cfg.model_dump(mode="json"),
-        })
+        write_json(
+            out_dir / TRAINED,
+            {
+                "base_model": base_model,
+                "regime": cfg.regime,
+                "model_subdir": MODEL_SUBDIR,
+                "examples": len(enc.features),
+                "skipped_long_prompt": len(enc.skipped),
+                "skipped_ids": enc.skipped[:50],
+                "truncated": enc.truncated,
+                "train_tokens": enc.tokens,
+                "max_length_used": max_length,
+                "global_step": int(trainer.state.global_step),
+                "max_steps": int(trainer.state.max_steps),
+                "epochs": float(trainer.state.epoch or 0),
+                "train_loss": float(result.training_loss),
+                "resumed_from": Path(last).name if last else None,
+                "seconds": round(time.time() - started, 3),
+                "finetune": cfg.model_dump(mode="json"),
+            },
+        )
         if not cfg.keep_checkpoints:
             shutil.rmtree(work, ignore_errors=True)
     trainer.accelerator.wait_for_everyone()
@@ -111,8 +127,10 @@ def _check_tracker(name: str) -> str:
 
     mods = _TRACKER_MODULES.get(name)
     if mods and not any(importlib.util.find_spec(m) for m in mods):
-        raise ConfigError(f"finetune.report_to={name} needs the {mods[0]} package: pip install {mods[0]} "
-                          "(or set finetune.report_to=none)")
+        raise ConfigError(
+            f"finetune.report_to={name} needs the {mods[0]} package: pip install {mods[0]} "
+            "(or set finetune.report_to=none)"
+        )
     return name
 
 
@@ -149,8 +167,11 @@ def last_complete_checkpoint(work: Path) -> str | None:
     would fail, and its step would be saved again anyway)."""
     import json
 
-    steps = sorted((p for p in work.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
-                   key=lambda p: int(p.name.split("-")[-1]), reverse=True)
+    steps = sorted(
+        (p for p in work.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
+        key=lambda p: int(p.name.split("-")[-1]),
+        reverse=True,
+    )
     for ckpt in steps:
         try:
             json.loads((ckpt / "trainer_state.json").read_text(encoding="utf-8"))
@@ -177,8 +198,10 @@ def _write_protocol(out_dir: Path, proto: dict[str, Any]) -> None:
     """Write training_args.json; a partial dir trained under another protocol must not be resumed."""
     path = out_dir / ARGS_FILE
     if path.is_file() and read_json(path) != proto:
-        raise DataError(f"{out_dir} was started with a different training protocol ({path} differs); "
-                        "delete the directory to retrain")
+        raise DataError(
+            f"{out_dir} was started with a different training protocol ({path} differs); "
+            "delete the directory to retrain"
+        )
     write_bytes(path, dumps(proto).encode())
 
 
@@ -236,14 +259,21 @@ def _build_model(cfg: FinetuneConfig, base_model: str, proto: dict[str, Any], la
     if last:
         check_adapter_base(Path(last), base_model)
     targets = list(cfg.lora.targets) if cfg.lora.targets else _default_targets(model)
-    lcfg = LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
-                      target_modules=targets, task_type="CAUSAL_LM",
-                      fan_in_fan_out=bool(targets) and _conv1d_targets(model, targets))
+    lcfg = LoraConfig(
+        r=cfg.lora.r,
+        lora_alpha=cfg.lora.alpha,
+        lora_dropout=cfg.lora.dropout,
+        target_modules=targets,
+        task_type="CAUSAL_LM",
+        fan_in_fan_out=bool(targets) and _conv1d_targets(model, targets),
+    )
     try:
         model = get_peft_model(model, lcfg)
     except ValueError as exc:
-        raise ConfigError(f"finetune.lora.targets={cfg.lora.targets} do not match modules of {base_model}: "
-                          f"{str(exc).splitlines()[0][:200]}") from None
+        raise ConfigError(
+            f"finetune.lora.targets={cfg.lora.targets} do not match modules of {base_model}: "
+            f"{str(exc).splitlines()[0][:200]}"
+        ) from None
     if cfg.gradient_checkpointing:
         model.enable_input_require_grads()  # checkpointed frozen embeddings would otherwise cut the graph
     return model

@@ -10,8 +10,8 @@ import os
 from typing import Any
 
 from ..errors import ConfigError
-from .config import FinetuneConfig
 from ..templates import IGNORE_INDEX, template_fingerprint
+from .config import FinetuneConfig
 
 PROTOCOL_VERSION = 1
 
@@ -39,15 +39,18 @@ def precision(cfg: FinetuneConfig, device: str) -> dict[str, Any]:
     LoRA: the frozen base is loaded in the working dtype (bf16 on a modern GPU), adapters train in fp32.
     Full: weights are fp32 masters with bf16/fp16 autocast (mixed precision), the standard Alpaca recipe;
     a pure-bf16 full fine-tune loses small updates at lr 2e-5."""
-    from ..models import torch_dtype
-
     import torch
+
+    from ..models import torch_dtype
 
     work = torch_dtype(cfg.dtype, device)
     name = {torch.float32: "float32", torch.bfloat16: "bfloat16", torch.float16: "float16"}[work]
     load = name if cfg.regime == "lora" else "float32"
-    return {"load_dtype": load, "bf16": name == "bfloat16" and device != "cpu",
-            "fp16": name == "float16" and device != "cpu"}
+    return {
+        "load_dtype": load,
+        "bf16": name == "bfloat16" and device != "cpu",
+        "fp16": name == "float16" and device != "cpu",
+    }
 
 
 def protocol(cfg: FinetuneConfig, base_model: str, *, world: int, device: str) -> dict[str, Any]:
@@ -66,8 +69,9 @@ def protocol(cfg: FinetuneConfig, base_model: str, *, world: int, device: str) -
     }
 
 
-def training_arguments(proto: dict[str, Any], work_dir: str, *, device: str, report_to: str = "none",
-                       run_name: str | None = None) -> Any:
+def training_arguments(
+    proto: dict[str, Any], work_dir: str, *, device: str, report_to: str = "none", run_name: str | None = None
+) -> Any:
     """transformers.TrainingArguments for the protocol (no eval, no hub); `report_to` (finetune.report_to) names
     the one experiment tracker that also receives the logs, "none" by default."""
     import inspect
@@ -76,8 +80,11 @@ def training_arguments(proto: dict[str, Any], work_dir: str, *, device: str, rep
 
     f = proto["finetune"]
     # transformers 5 renamed gradient_checkpointing; keep working with both spellings
-    ckpt = ("activation_checkpointing" if "activation_checkpointing" in inspect.signature(TrainingArguments).parameters
-            else "gradient_checkpointing")
+    ckpt = (
+        "activation_checkpointing"
+        if "activation_checkpointing" in inspect.signature(TrainingArguments).parameters
+        else "gradient_checkpointing"
+    )
     warm = f["warmup_ratio"] if f["warmup_ratio"] < 1 else 0.9999  # a float in [0, 1) is a ratio of total steps
     return TrainingArguments(
         output_dir=work_dir,
