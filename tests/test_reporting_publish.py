@@ -50,6 +50,7 @@ def builder(tmp_path_factory):
     sys.path.remove(str(d))
 
 
+@pytest.mark.slow  # two fresh interpreters (hash seeds differ): ~7 s; CI runs it with -m slow
 def test_publish_files_and_byte_identical_reruns(builder, tmp_path):
     script, build = builder
     (tmp_path / "logs").mkdir()

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 import yaml
 
 from gsnr_bench.commands.launch import main
@@ -28,6 +29,7 @@ def _cell(tmp_path, ids):
     return pool, subset, cfg
 
 
+@pytest.mark.slow  # a real `accelerate launch` subprocess: ~8 s of start-up; CI runs it with -m slow
 def test_accelerate_launch_one_cpu_process(tiny_gpt2, tmp_path):
     pool, subset, cfg = _cell(tmp_path, ["ex1", "ex3", "ex5", "ex7"])
     out = tmp_path / "out"
