@@ -82,3 +82,14 @@ def test_bad_input_is_skipped_with_counts_never_nan(proxy_dir, tmp_path):
     assert res.columns["ifd"][res.ids.index("empty")] is None
     with pytest.raises(DataError, match="duplicate ids"):
         SuperfilteringIfd().score(_ctx(pool + [pool[0]], proxy_dir, tmp_path))
+
+
+@pytest.mark.parametrize("cls", [SuperfilteringIfd, CherryIfd])
+def test_chunked_scoring_equals_whole_pool(proxy_dir, cls, tmp_path):
+    """Tokenising and scoring the pool a chunk at a time (bounded memory) gives the whole pool's result."""
+    pool = tiny_pool(14, seed=7)
+    whole = cls(max_length=256, max_tokens=600, max_batch=5).score(_ctx(pool, proxy_dir, tmp_path))
+    chunked = cls(max_length=256, max_tokens=600, max_batch=5, chunk=4).score(_ctx(pool, proxy_dir, tmp_path))
+    assert chunked.ids == whole.ids and chunked.eligible == whole.eligible and chunked.notes == whole.notes
+    np.testing.assert_allclose(chunked.scores, whole.scores, rtol=1e-5)
+    assert chunked.columns["n_answer_tokens"] == whole.columns["n_answer_tokens"]

@@ -28,6 +28,24 @@ class Encoded:
         return [i for i, s in enumerate(self.status) if s == OK]
 
 
+@dataclass
+class EncodedSummary:
+    """What a selector keeps of an Encoded batch after scoring it: statuses and scored-token counts, not ids."""
+
+    status: list[str]
+    scored: list[int]
+
+    def __len__(self) -> int:
+        return len(self.status)
+
+    def n_scored(self, i: int) -> int:
+        return self.scored[i]
+
+    def extend(self, enc: Encoded) -> None:
+        self.status += enc.status
+        self.scored += [enc.n_scored(i) for i in range(len(enc))]
+
+
 def _tok_ids(tok, texts: list[str]) -> list[list[int]]:
     if not texts:
         return []

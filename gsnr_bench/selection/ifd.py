@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import ConfigError
 from .base import ScoreResult, SelectionContext
 from .common import check_pool, report
-from .encoding import OK, encode_pairs, status_counts
+from .encoding import OK, EncodedSummary, encode_pairs, status_counts
 from .prompts import CHERRY_ALONE_PREFIX, alpaca_prompt, plain_prompt
 
 
@@ -39,15 +39,17 @@ class IfdSelector:
         dtype: str = "float32",
         device: str | None = None,
         filter: bool = True,
+        chunk: int = 4096,
     ):
         self.max_length = max_length
+        self.chunk = chunk  # examples tokenised and scored at a time: memory follows the chunk, not the pool
         self.max_tokens = max_tokens
         self.max_batch = max_batch
         self.dtype = dtype
         self.device = device
         self.filter = filter
-        if max_tokens < 8 or max_batch < 1:
-            raise ConfigError("ifd: max_tokens must be >= 8 and max_batch >= 1")
+        if max_tokens < 8 or max_batch < 1 or chunk < 1:
+            raise ConfigError("ifd: max_tokens must be >= 8, max_batch >= 1 and chunk >= 1")
 
     default_max_length = 1024
 
@@ -81,11 +83,38 @@ class IfdSelector:
         tok, model, pad_id, dev = load_proxy(ctx.proxy, self.device or ctx.device, self.dtype)
         cap = min(self.default_max_length, ctx.max_length) if ctx.max_length else self.default_max_length
         max_length = context_limit(model, self.max_length or cap)
-        cond, alone = self.encode(tok, ctx.pool, max_length)
         kw = dict(pad_id=pad_id, device=dev, max_tokens=self.max_tokens, max_batch=self.max_batch)
-        l_cond = mean_losses(model, cond, progress=lambda d, t: report(ctx.progress, "ifd: conditioned", d, t), **kw)
-        l_alone = mean_losses(model, alone, progress=lambda d, t: report(ctx.progress, "ifd: alone", d, t), **kw)
-        return self.result(ctx.pool, cond, alone, l_cond, l_alone)
+        pool = list(ctx.pool)
+        n = len(pool)
+        # token ids live as Python lists (~36 bytes a token): a pool of Alpaca's size tokenised at once holds
+        # ~1 GB; chunks keep that to one chunk's worth. Losses are per example, so chunking changes nothing.
+        l_cond, l_alone, cond_sum, alone_sum = [], [], EncodedSummary([], []), EncodedSummary([], [])
+        for lo in range(0, n, self.chunk):
+            cond, alone = self.encode(tok, pool[lo : lo + self.chunk], max_length)
+            m = len(cond)
+            l_cond.append(
+                mean_losses(
+                    model,
+                    cond,
+                    progress=lambda d, t, lo=lo, m=m: report(
+                        ctx.progress, "ifd: conditioned + alone", 2 * lo + round(m * d / max(t, 1)), 2 * n
+                    ),
+                    **kw,
+                )
+            )
+            l_alone.append(
+                mean_losses(
+                    model,
+                    alone,
+                    progress=lambda d, t, lo=lo, m=m: report(
+                        ctx.progress, "ifd: conditioned + alone", 2 * lo + m + round(m * d / max(t, 1)), 2 * n
+                    ),
+                    **kw,
+                )
+            )
+            cond_sum.extend(cond)
+            alone_sum.extend(alone)
+        return self.result(pool, cond_sum, alone_sum, np.concatenate(l_cond), np.concatenate(l_alone))
 
     def result(self, pool, cond, alone, l_cond, l_alone) -> ScoreResult:
         notes = status_counts(cond)
