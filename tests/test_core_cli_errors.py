@@ -132,3 +132,40 @@ def test_reference_judge_refuses_test_sets_without_references(tmp_path, cli, sha
     )
     _assert_clean_error(res, "the reference judge needs reference answers")
     assert _no_finished_stage(tmp_path)
+
+
+@pytest.mark.parametrize("case", ["train-data-dir", "config-dir", "run-dir-file", "import-dir", "publish-out-file"])
+def test_paths_of_the_wrong_kind_are_one_line_errors(tmp_path, cli, case):
+    """The bad-input catalogue: a directory where a file is expected and the reverse, each one line, exit 2."""
+    pool = tmp_path / "pool.json"
+    pool.write_text(json.dumps([{"instruction": f"q{i}", "output": "a"} for i in range(20)]))
+    a_dir, a_file = tmp_path / "a_dir", tmp_path / "a_file.txt"
+    a_dir.mkdir()
+    a_file.write_text("x")
+    base = ["select", "--selector", "random", "--ratio", "0.5", "--quiet"]
+    args, pattern = {
+        "train-data-dir": ([*base, "--train-data", str(a_dir), "--run-dir", str(tmp_path / "r")], "directory"),
+        "config-dir": ([*base, "--config", str(a_dir), "--run-dir", str(tmp_path / "r")], "is a directory"),
+        "run-dir-file": ([*base, "--train-data", str(pool), "--run-dir", str(a_file)], "is a file"),
+        "import-dir": (
+            [
+                "import-judgments",
+                str(a_dir),
+                "--format",
+                "superfiltering",
+                "--system",
+                "x@0.1",
+                "--testset",
+                "vicuna",
+                "--run-dir",
+                str(tmp_path / "r"),
+            ],
+            "is a directory",
+        ),
+        "publish-out-file": (["leaderboard", "publish", str(tmp_path / "r"), "--out", str(a_file)], "is a file"),
+    }[case]
+    if case == "publish-out-file":
+        assert cli(*base, "--train-data", str(pool), "--run-dir", str(tmp_path / "r")).returncode == 0
+    res = cli(*args, cwd=tmp_path)
+    _assert_clean_error(res, pattern)
+    assert a_file.read_text() == "x"  # nothing written over
