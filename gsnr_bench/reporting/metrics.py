@@ -9,7 +9,7 @@ from __future__ import annotations
 import inspect
 import math
 from dataclasses import dataclass
-from typing import Iterable, Literal, Mapping, Sequence
+from typing import Any, Iterable, Literal, Mapping, Sequence
 
 import numpy as np
 
@@ -111,6 +111,23 @@ def _mean_pws(d: np.ndarray, n: np.ndarray) -> np.ndarray:
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
+def _question_bootstrap(stat: Any, q: int, rounds: int, ci: float, seed: int) -> Any:
+    """scipy's percentile bootstrap over question indices 0..q-1 (vectorised `stat(idx)`), seeded."""
+    from scipy.stats import bootstrap
+
+    kw = {"rng" if "rng" in inspect.signature(bootstrap).parameters else "random_state": np.random.default_rng(seed)}
+    return bootstrap(
+        (np.arange(q),),
+        stat,
+        n_resamples=rounds,
+        vectorized=True,
+        axis=-1,
+        confidence_level=ci,
+        method="percentile",
+        **kw,
+    )
+
+
 def bootstrap_pws_ci(
     d: np.ndarray, n: np.ndarray, *, rounds: int = 1000, ci: float = 0.95, seed: int = 0
 ) -> tuple[float, float]:
@@ -119,7 +136,6 @@ def bootstrap_pws_ci(
     Uses scipy.stats.bootstrap on question indices: the statistic gathers each resampled question's
     judgments from every judge, so a question's judgments (both orders, all judges) stay together.
     Percentile, not BCa: BCa needs jackknife over questions and fails on degenerate (all-tie) data."""
-    from scipy.stats import bootstrap
 
     d = np.atleast_2d(np.asarray(d, dtype=float))
     n = np.atleast_2d(np.asarray(n, dtype=float))
@@ -134,17 +150,7 @@ def bootstrap_pws_ci(
         idx = np.asarray(idx, dtype=int)
         return _mean_pws(d[:, idx], n[:, idx])  # (judges, batch, q) -> (batch,)
 
-    kw = {"rng" if "rng" in inspect.signature(bootstrap).parameters else "random_state": np.random.default_rng(seed)}
-    res = bootstrap(
-        (np.arange(q),),
-        stat,
-        n_resamples=rounds,
-        vectorized=True,
-        axis=-1,
-        confidence_level=ci,
-        method="percentile",
-        **kw,
-    )
+    res = _question_bootstrap(stat, q, rounds, ci, seed)
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
@@ -179,7 +185,6 @@ def bootstrap_pws_diff(
     """PWS(a) - PWS(b) (judge means) and its percentile bootstrap CI, resampling questions with replacement,
     both systems' judgments of a question together (they are judged on the same questions against the same
     baseline). -> (point, low, high); NaN when either system has nothing scored."""
-    from scipy.stats import bootstrap
 
     da, na, db, nb = paired_matrices(rows_a, rows_b)
     q = da.shape[1]
@@ -193,17 +198,7 @@ def bootstrap_pws_diff(
         idx = np.asarray(idx, dtype=int)
         return _mean_pws(da[:, idx], na[:, idx]) - _mean_pws(db[:, idx], nb[:, idx])
 
-    kw = {"rng" if "rng" in inspect.signature(bootstrap).parameters else "random_state": np.random.default_rng(seed)}
-    res = bootstrap(
-        (np.arange(q),),
-        stat,
-        n_resamples=rounds,
-        vectorized=True,
-        axis=-1,
-        confidence_level=ci,
-        method="percentile",
-        **kw,
-    )
+    res = _question_bootstrap(stat, q, rounds, ci, seed)
     return point, float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 

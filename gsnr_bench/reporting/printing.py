@@ -144,26 +144,14 @@ def print_report(rr: RunResults, console: Any) -> None:
             )
         console.print(b)
     if rr.human:
-        h = Table(title="Human PWS (majority label per question; 95% CI)")
-        keys = list(rr.human[0])
-        for k in keys:
-            h.add_column(k)
-        for r in rr.human:
-            h.add_row(*[_fmt(r[k]) if isinstance(r[k], float) else str(r[k]) for k in keys])
-        console.print(h)
+        console.print(_rows_table("Human PWS (majority label per question; 95% CI)", rr.human))
     if rr.inter_annotator:
         console.print(
             "annotators: "
             + ", ".join(f"{k} {_fmt(v) if isinstance(v, float) else v}" for k, v in rr.inter_annotator.items())
         )
     if rr.agreement:
-        a = Table(title="Judge agreement with human labels")
-        keys = list(rr.agreement[0])
-        for k in keys:
-            a.add_column(k)
-        for r in rr.agreement:
-            a.add_row(*[_fmt(r[k]) if isinstance(r[k], float) else str(r[k]) for k in keys])
-        console.print(a)
+        console.print(_rows_table("Judge agreement with human labels", rr.agreement))
     if len(rr.info.get("protocols", {})) > 1:
         console.print(
             f"note: this run holds cells judged under {len(rr.info['protocols'])} protocols (other baseline "
@@ -178,6 +166,19 @@ def print_report(rr: RunResults, console: Any) -> None:
     if rr.failed:
         console.print(f"[yellow]{rr.failed} failed comparison(s) are counted apart and not scored[/]")
     console.print(f"report: {rr.run / 'report' / 'index.html'}")
+
+
+def _rows_table(title: str, rows: list[dict]) -> Any:
+    """A table of flat dicts, columns in the first row's order, floats to 3 decimals."""
+    from rich.table import Table
+
+    t = Table(title=title)
+    keys = list(rows[0])
+    for k in keys:
+        t.add_column(k)
+    for r in rows:
+        t.add_row(*[_fmt(r[k]) if isinstance(r[k], float) else str(r[k]) for k in keys])
+    return t
 
 
 def _len(x: Any) -> str:
