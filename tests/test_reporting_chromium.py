@@ -11,7 +11,10 @@ from gsnr_bench.reporting.results import CellMeta, results_from_judgments
 from gsnr_bench.reporting.synthetic import synthetic_judgments
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (CI installs Debian's chromium)")
+pytestmark = [
+    pytest.mark.slow,  # a headless browser per module: seconds of start-up; CI runs it with -m slow
+    pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (CI installs Debian's chromium)"),
+]
 
 
 def chromium(tmp_path, *args):
