@@ -1,4 +1,4 @@
-"""The offline demo world (DESIGN.md section 8): everything real but small.
+"""The offline demo world (README: "The offline demo"): everything real but small.
 
 - a seeded synthetic instruction pool in Alpaca format over verifiable task families (arithmetic, reversing,
   sorting, counting, case changes, ...), with planted defects (wrong answers, truncated or empty outputs,

@@ -1,4 +1,4 @@
-"""G-SNR selector (GradFiltering) and its ablations gsnr-alt1/2/3 (DESIGN.md section 4).
+"""G-SNR selector (GradFiltering) and its ablations gsnr-alt1/2/3 (docs/selectors.md).
 
 Train M LoRA members on the frozen proxy for T epochs (ensemble.py), record each example's per-member
 gradient norms at epochs s and t, and rank by Eq. 5 (utility.py). The ensemble's norms are the expensive
