@@ -64,8 +64,8 @@ def test_superfiltering_alone_text_is_bare_output(proxy_dir):
     ex = Example("a", "write a poem", "", "the quick fox")
     cond, alone = SuperfilteringIfd().encode(tok, [ex], 64)
     out_ids = tok("the quick fox", add_special_tokens=False)["input_ids"]
-    assert alone.ids[0] == out_ids and alone.start[0] == 1
-    assert cond.ids[0][cond.start[0] :] == out_ids
+    assert alone.ids[0].tolist() == out_ids and alone.start[0] == 1
+    assert cond.ids[0][cond.start[0] :].tolist() == out_ids
     assert tok.decode(cond.ids[0][: cond.start[0]]) == "write a poem\n"
 
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 OK, EMPTY, TOO_LONG = "ok", "empty_response", "prompt_too_long"
 
 
 @dataclass
 class Encoded:
-    ids: list[list[int]]
+    ids: list  # one int64 array of token ids per example (a list of Python ints costs ~4x the memory)
     start: list[int]
     status: list[str] = field(default_factory=list)
 
@@ -84,7 +86,7 @@ def encode_pairs(
             status = TOO_LONG
         else:
             status = OK
-        out.ids.append(full)
+        out.ids.append(np.asarray(full, dtype=np.int64))  # 8 bytes a token, not a Python int's ~36
         out.start.append(start)
         out.status.append(status)
     return out

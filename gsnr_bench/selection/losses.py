@@ -116,7 +116,7 @@ def mean_losses_bs1(model, enc: Encoded, *, device: Any = "cpu") -> np.ndarray:
     """The reference definition: one unpadded sequence at a time, HF's own labels loss (prompt = -100)."""
     out = np.full(len(enc), np.nan, dtype=np.float64)
     for i in enc.ok():
-        ids = torch.as_tensor([enc.ids[i]], device=device)
+        ids = torch.as_tensor(np.asarray(enc.ids[i])[None], dtype=torch.long, device=device)
         labels = ids.clone()
         labels[0, : enc.start[i]] = -100
         out[i] = float(model(input_ids=ids, labels=labels).loss)
