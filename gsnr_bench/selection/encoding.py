@@ -62,33 +62,37 @@ def encode_pairs(
     *,
     append_eos: bool = False,
     prompt_budget: int | None = None,
+    chunk: int = 1024,
 ) -> Encoded:
     """Scored sequences prompt+response with the prompt masked.
 
     An empty prompt scores response tokens 1.. (the first has nothing to be predicted from), as a plain LM
     loss does. `prompt_budget` (answer-alone losses) truncates the response to max_length - budget + len(prompt)
     tokens so the alone text covers the same response tokens as the conditioned one."""
-    p_ids = _tok_ids(tok, prompts)
-    r_ids = _tok_ids(tok, responses)
     eos = getattr(tok, "eos_token_id", None)
     out = Encoded([], [], [])
-    for i, (p, r) in enumerate(zip(p_ids, r_ids)):
-        if append_eos and eos is not None and r:
-            r = r + [eos]
-        limit = max_length
-        if prompt_budget is not None:
-            limit = min(max_length, prompt_budget[i] if isinstance(prompt_budget, list) else prompt_budget)
-        full = (p + r)[:limit]
-        start = max(len(p), 1)
-        if not r:
-            status = EMPTY
-        elif start >= len(full):
-            status = TOO_LONG
-        else:
-            status = OK
-        out.ids.append(np.asarray(full, dtype=np.int64))  # 8 bytes a token, not a Python int's ~36
-        out.start.append(start)
-        out.status.append(status)
+    # tokenised a chunk at a time: the tokenizer's lists of Python ints exist for one chunk, not the whole pool
+    for lo in range(0, len(prompts), chunk):
+        p_ids = _tok_ids(tok, prompts[lo : lo + chunk])
+        r_ids = _tok_ids(tok, responses[lo : lo + chunk])
+        for j, (p, r) in enumerate(zip(p_ids, r_ids)):
+            i = lo + j
+            if append_eos and eos is not None and r:
+                r = r + [eos]
+            limit = max_length
+            if prompt_budget is not None:
+                limit = min(max_length, prompt_budget[i] if isinstance(prompt_budget, list) else prompt_budget)
+            full = (p + r)[:limit]
+            start = max(len(p), 1)
+            if not r:
+                status = EMPTY
+            elif start >= len(full):
+                status = TOO_LONG
+            else:
+                status = OK
+            out.ids.append(np.asarray(full, dtype=np.int64))  # 8 bytes a token, not a Python int's ~36
+            out.start.append(start)
+            out.status.append(status)
     return out
 
 
