@@ -17,11 +17,9 @@ peak, and the extrapolation of the largest size's s/1k
 to 52,002 records (the Alpaca pool). Writes bench/out/scale.json (a later invocation with other --selectors
 keeps the earlier ones' entries). Threads: torch's default (all cores).
 
-On the shared 2-core box G-SNR costs 0.3-0.5 CPU-s per real Alpaca record at this proxy size (5 members x
-2 epochs of forward + backward with per-example norms), so 16k records would take over two hours there: the README
-row was measured with `--selectors ifd-superfiltering --sizes 1000 4000 16000` and
-`--selectors gsnr --sizes 250 500 1000` (load average 6-11 from other users during the G-SNR run: its per-size
-times scatter by +-30%, wall and CPU alike, so they cannot show linearity to 10%)."""
+The README rows were measured on a quiet 2-core machine with `--selectors gsnr ifd-superfiltering --sizes 1000
+4000 16000` (about 8 minutes in all); under other users' load both times and their ratios scatter by +-30%.
+"""
 
 from __future__ import annotations
 
