@@ -217,6 +217,29 @@ def build_parser() -> argparse.ArgumentParser:
         )
         if stage == "judge":
             p.add_argument("--dry-run", action="store_true", help="print the calls and estimated cost; send nothing")
+    run_p = sub.choices["run"]
+    run_p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the sweep plan (scoring passes, fine-tunes, generations, judge calls; what is cached, "
+        "GPU-hours, judge dollars); runs, sends and writes nothing",
+    )
+    run_p.add_argument("--json", type=Path, metavar="FILE", help="with --dry-run: also write the plan as JSON")
+    run_p.add_argument(
+        "--hardware",
+        metavar="NAME",
+        help="with --dry-run: the throughput table's hardware (default: cpu for the demo, a100-80gb otherwise)",
+    )
+
+    p = _parser(
+        sub,
+        "launch",
+        "submit the sweep as cluster jobs chained by dependencies (score, a fine-tune array, generate, judge, "
+        "report); validates everything first and submits only what is left",
+        [par[k] for k in uses["judge"]],
+    )
+    p.add_argument("--slurm", action="store_true", help="submit with sbatch (resources: the config's slurm section)")
+    p.add_argument("--dry-run", action="store_true", help="print the jobs it would submit; submit nothing")
 
     p = _parser(sub, "report", "re-render a run's report from its files (every judged cell; runs no stage)", [])
     p.add_argument("--run-dir", type=Path, default=Path("runs/demo"), metavar="DIR", help="run directory")

@@ -19,6 +19,7 @@ from .reporting.config import ReportConfig
 from .resources import find_resource
 from .selection.config import ProxyConfig, SelectionConfig
 from .settings_base import Section
+from .slurm_config import SlurmConfig
 from .training.config import FinetuneConfig
 
 
@@ -33,6 +34,7 @@ class Config(Section):
     generation: GenerationConfig = GenerationConfig()
     judging: JudgingConfig = JudgingConfig()
     report: ReportConfig = ReportConfig()
+    slurm: SlurmConfig = SlurmConfig()  # resources of `launch --slurm` jobs; never part of a stage's key
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

@@ -36,6 +36,14 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._@-]+", "_", text).strip("_") or "x"
 
 
+def slurm_job() -> str | None:
+    """The Slurm job this process runs in, as squeue/sacct name it: `123` or, for an array task, `120_3`."""
+    array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    if array and task:
+        return f"{array}_{task}"
+    return os.environ.get("SLURM_JOB_ID") or None
+
+
 @dataclass(frozen=True)
 class StageDir:
     stage: str
@@ -51,6 +59,9 @@ class StageDir:
         return read_json(self.path / DONE) if self.done else {}
 
     def mark_done(self, seconds: float, **meta: Any) -> None:
+        made_by = slurm_job()
+        if made_by:  # which cluster job made this stage (the report's jobs table)
+            meta = {**meta, "slurm_job": made_by}
         write_json(
             self.path / DONE,
             {"stage": self.stage, "label": self.label, "key": self.key, "seconds": round(seconds, 3), **meta},

@@ -33,6 +33,10 @@ def dispatch(args: argparse.Namespace) -> int:
         from .imports import cmd_import_judgments
 
         return cmd_import_judgments(args)
+    if args.command == "launch":
+        from .slurm import cmd_launch
+
+        return cmd_launch(args)
     from .runs import cmd_pipeline
 
     return cmd_pipeline(args)

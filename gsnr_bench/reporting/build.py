@@ -112,12 +112,14 @@ def summary(rr: RunResults) -> dict:
 
 def write_report(run: str | Path) -> RunResults:
     """Render RUN/report/ from the run's files; runs no stage."""
+    from .jobs import write_jobs_csv
     from .publish import publish
 
     rr = collect(run)
     extras = page_extras([rr], rr.info["title"], rr.info["report"]["bootstrap_rounds"])
     publish(rr.results, rr.run / "report", extras)
     write_json(rr.run / "report" / "summary.json", summary(rr))
+    write_jobs_csv(rr.run, rr.run / "report" / "jobs.csv")  # a Slurm sweep: which job made which cell
     return rr
 
 

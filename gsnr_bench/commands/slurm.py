@@ -1,0 +1,252 @@
+"""`gsnr-bench launch --slurm`: a sweep as Slurm jobs chained by job dependencies.
+
+    score      every selector's scores and subsets (and the demo world)          slurm.score
+    finetune   a job array, one task per model still to train: the 100% baseline  slurm.finetune
+               and each selector x budget cell (afterok: score)
+    generate   answers of every system (afterok: the whole fine-tune array)        slurm.generate
+    judge      every cell against the baseline, through the judge endpoints;       slurm.judge (no GPU)
+               asks for no GPU (afterok: generate)
+    report     report/ and the manifest (afterok: judge)                          slurm.report
+
+The whole configuration is validated (selectors, judges and their endpoints, test sets, files, budgets, the
+batch size against the fine-tune job's GPUs) and the run record written before the first sbatch. Only what
+is left is submitted: a stage whose directory is DONE gets no job, so after a cancelled or failed job the same
+command submits exactly the work that is missing. Jobs are submitted with --kill-on-invalid-dep=yes: when one
+fails or is cancelled, the jobs that waited for it leave the queue instead of waiting forever. Each job's log
+is RUN/slurm/logs/<job name>-<job id>[_<task>].out; RUN/slurm/submissions.jsonl records every submission (job
+ids, stages, which array task trains which model) and every stage a job finishes records the job in its DONE
+file, so report/jobs.csv says which job made which cell."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..config import Config
+from ..errors import ConfigError, GsnrError
+from ..progress import stdout_console
+from ..slurm_config import SLURM_STAGES
+
+SUBMISSIONS = Path("slurm") / "submissions.jsonl"
+LOGS = Path("slurm") / "logs"
+
+
+class SlurmError(GsnrError):
+    """sbatch is missing or refused a job."""
+
+
+@dataclass
+class Job:
+    stage: str
+    options: list[str]  # sbatch resource options from the config's slurm section
+    systems: list[str] = field(default_factory=list)  # finetune: the model each array task trains
+    job_id: str | None = None
+
+
+@dataclass
+class Work:
+    """What a sweep still needs, stage by stage (a fresh run: everything)."""
+
+    score: bool
+    finetune: list[str]  # systems whose model is not trained, the baseline first
+    generate: bool
+    judge: bool
+
+
+def sbatch_options(cfg: Config, stage: str) -> list[str]:
+    """The sbatch options of one stage's jobs, from the slurm section (stage values over its defaults)."""
+    r = cfg.slurm.stage(stage)
+    opts = [f"--cpus-per-task={r.cpus}"]
+    for flag, value in (("--partition", r.partition), ("--account", r.account), ("--time", r.time), ("--mem", r.mem)):
+        if value:
+            opts.append(f"{flag}={value}")
+    if r.gpus:
+        opts.append(f"--gpus-per-node={r.gpus}")
+    return opts + list(r.extra)
+
+
+def check_resources(cfg: Config) -> None:
+    """What only the launcher knows: the fine-tune job's GPUs must divide the effective batch (one process per
+    GPU), exactly as the training protocol will demand on the node, not hours later."""
+    from ..training.plan import grad_accum
+
+    gpus = cfg.slurm.stage("finetune").gpus
+    if cfg.finetune.model and gpus > 1:
+        try:
+            grad_accum(cfg.finetune, gpus)
+        except ConfigError as exc:
+            raise ConfigError(f"slurm.finetune.gpus={gpus}: {exc}") from None
+    for stage in SLURM_STAGES:
+        for opt in cfg.slurm.stage(stage).extra:
+            if not opt.startswith("--") or opt.split("=")[0] in ("--array", "--dependency", "--output", "--wrap"):
+                raise ConfigError(
+                    f"slurm.{stage}.extra: {opt!r} is not an sbatch option the launcher leaves to you "
+                    "(--array, --dependency, --output and --wrap are its own)"
+                )
+
+
+def work_left(pipe: Any, selectors: list[str]) -> Work:
+    """Which stages are not DONE. Nothing is run; a stage whose inputs are not made yet counts as left."""
+    from ..pipeline import BASELINE, system_name
+
+    cells = [system_name(s, r) for s, r in pipe.cells(selectors)]
+    everything = Work(True, [BASELINE, *cells], True, True)
+    if not pipe.store.exists:
+        return everything
+    if pipe._needs_world():
+        world = pipe.store.stage("world", "demo", pipe.cfg.demo.model_dump(mode="json"))
+        if not world.done:  # reading the plan would build it
+            return everything
+    layout = pipe.plan(selectors)
+    base, todo = layout["baseline"], []
+    if not base["model"].done:
+        todo.append(BASELINE)
+    score = generate = judge = False
+    generate |= not base["answers"].done
+    for name, c in layout["cells"].items():
+        score |= not c["subset"].done
+        if c["model"] is None or not c["model"].done:
+            todo.append(name)
+        generate |= c["answers"] is None or not c["answers"].done
+        judge |= len(c["judgments"]) < len(pipe.cfg.judging.judges) or not all(
+            j.done for j in c["judgments"].values()
+        )
+    return Work(score, todo, generate or bool(todo), judge or generate or bool(todo))
+
+
+def plan_jobs(cfg: Config, work: Work) -> list[Job]:
+    jobs = []
+    if work.score:
+        jobs.append(Job("score", sbatch_options(cfg, "score")))
+    if work.finetune:
+        jobs.append(Job("finetune", sbatch_options(cfg, "finetune"), systems=list(work.finetune)))
+    if work.generate:
+        jobs.append(Job("generate", sbatch_options(cfg, "generate")))
+    if work.judge:
+        jobs.append(Job("judge", sbatch_options(cfg, "judge")))
+    jobs.append(Job("report", sbatch_options(cfg, "report")))
+    return jobs
+
+
+def task_command(root: Path, job: Job) -> list[str]:
+    cmd = [sys.executable, "-m", "gsnr_bench.commands.slurm_task", "--run-dir", str(root), "--phase", job.stage]
+    if job.systems:
+        cmd += ["--systems", ",".join(job.systems)]
+    return cmd
+
+
+def sbatch_argv(root: Path, job: Job, after: str | None) -> list[str]:
+    array = job.stage == "finetune"
+    log = root / LOGS / ("%x-%A_%a.out" if array else "%x-%j.out")
+    argv = [
+        "sbatch",
+        "--parsable",
+        "--kill-on-invalid-dep=yes",
+        f"--job-name=gsnr-{job.stage}",
+        f"--output={log}",
+        f"--chdir={Path.cwd()}",
+        "--export=ALL",
+        *job.options,
+    ]
+    if array:
+        argv.append(f"--array=0-{len(job.systems) - 1}")
+    if after:
+        argv.append(f"--dependency=afterok:{after}")
+    argv.append("--wrap=" + shlex.join(["exec", *task_command(root, job)]))
+    return argv
+
+
+def submit(root: Path, jobs: list[Job]) -> None:
+    """sbatch each job after the previous one (the chain's order is the stages' order)."""
+    after = None
+    for job in jobs:
+        try:
+            res = subprocess.run(sbatch_argv(root, job, after), capture_output=True, text=True, timeout=120)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise SlurmError(f"sbatch for the {job.stage} job failed: {exc}") from None
+        if res.returncode != 0:
+            said = (res.stderr or res.stdout).strip().splitlines()
+            submitted = ", ".join(f"{j.stage}={j.job_id}" for j in jobs if j.job_id) or "none"
+            raise SlurmError(
+                f"sbatch refused the {job.stage} job: {said[-1] if said else f'exit {res.returncode}'} "
+                f"(already submitted: {submitted}; cancel them with scancel or let them run)"
+            )
+        job.job_id = res.stdout.strip().split(";")[0]
+        after = job.job_id
+
+
+def cmd_launch(args: argparse.Namespace) -> int:
+    from ..fileio import append_jsonl
+    from ..pipeline import Pipeline, system_name
+    from ..runrecord import RunRecord, history_entry, save_record
+    from ..store import RunStore
+    from .runs import resolve_run
+
+    if not args.slurm:
+        raise ConfigError("launch needs a scheduler: --slurm (the only one so far)")
+    plan = resolve_run(args)
+    cfg, root = plan.cfg, plan.root.resolve()
+    store = RunStore(root, create=False)
+    pipe = Pipeline(cfg, store, quiet=True)
+    selectors = cfg.selection.selectors
+    # everything first, as `gsnr-bench run` would check it, then what only the launcher knows
+    pipe.validate(selectors, "judge")
+    check_resources(cfg)
+    if shutil.which("sbatch") is None:
+        raise SlurmError("sbatch is not on PATH: run launch --slurm on a Slurm login node")
+    jobs = plan_jobs(cfg, work_left(pipe, selectors))
+    if getattr(args, "dry_run", False):
+        print_jobs(root, jobs, submitted=False)
+        return 0
+    store.create()
+    record = plan.record or RunRecord(cfg.to_dict(), [])
+    cells = [system_name(s, r) for s, r in pipe.cells(selectors)]
+    record.history.append(history_entry(None, plan.changed, cells, cfg.judging.judges, "launch"))
+    record.config = cfg.to_dict()
+    save_record(root, record)
+    (root / LOGS).mkdir(parents=True, exist_ok=True)
+    try:
+        submit(root, jobs)
+    finally:  # what was submitted is recorded even when a later sbatch failed
+        if any(j.job_id for j in jobs):
+            now = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+            append_jsonl(
+                root / SUBMISSIONS,
+                [
+                    {
+                        "at": now,
+                        "user": os.environ.get("USER", ""),
+                        "jobs": [
+                            {"stage": j.stage, "job_id": j.job_id, "options": j.options, "array": j.systems}
+                            for j in jobs
+                            if j.job_id
+                        ],
+                    }
+                ],
+            )
+    print_jobs(root, jobs, submitted=True)
+    return 0
+
+
+def print_jobs(root: Path, jobs: list[Job], *, submitted: bool) -> None:
+    from rich.table import Table
+
+    t = Table(title=f"slurm jobs ({root})" + ("" if submitted else " -- dry run: nothing submitted"))
+    for col in ("stage", "job", "tasks", "sbatch options", "after"):
+        t.add_column(col)
+    prev = "-"
+    for j in jobs:
+        tasks = ", ".join(f"{k}:{s}" for k, s in enumerate(j.systems)) if j.systems else "1"
+        t.add_row(j.stage, j.job_id or "-", tasks, " ".join(j.options), prev)
+        prev = j.job_id or j.stage
+    out = stdout_console()
+    out.print(t)
+    out.print(f"logs: {root / LOGS}")

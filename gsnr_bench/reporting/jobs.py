@@ -1,0 +1,69 @@
+"""Which cluster job made which cell: every stage a Slurm job finished records the job in its DONE file
+(store.StageDir.mark_done); this table joins them per judged cell, from the run's files alone."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+from ..fileio import read_json, write_text
+from ..store import CELL, DONE
+
+COLUMNS = ("system", "judge", "scores", "subset", "model", "answers", "judgments")
+
+
+def _job(stage_dir: Path) -> str:
+    done = stage_dir / DONE
+    return str(read_json(done).get("slurm_job") or "-") if done.is_file() else "-"
+
+
+def stage_jobs(run: str | Path) -> list[dict[str, Any]]:
+    """One row per judged cell (and one for the baseline): the job that made each of its stages, `-` for a
+    stage made outside Slurm. Empty when no stage of the run was made by a Slurm job."""
+    run = Path(run)
+    rows, base = [], None
+    for cell_file in sorted(run.glob(f"judgments/*/*/{CELL}")):
+        cell = read_json(cell_file)
+        system, baseline = cell["system"], cell["baseline"]
+        answers = cell.get("lengths", {}).get("answers", {})
+        logs = cell.get("train_logs", {})
+        rows.append(
+            {
+                "system": system,
+                "judge": cell["judge"],
+                "scores": _job((run / cell["scores"]).parent),
+                "subset": _job(run / cell["subset"]),
+                "model": _job((run / logs[system]).parent) if system in logs else "-",
+                "answers": _job(run / answers[system]) if system in answers else "-",
+                "judgments": _job(cell_file.parent),
+            }
+        )
+        if base is None and baseline in logs:
+            base = {
+                "system": baseline,
+                "judge": "-",
+                "scores": "-",
+                "subset": "-",
+                "model": _job((run / logs[baseline]).parent),
+                "answers": _job(run / answers[baseline]) if baseline in answers else "-",
+                "judgments": "-",
+            }
+    if base is not None:
+        rows.insert(0, base)
+    if all(v == "-" for r in rows for k, v in r.items() if k not in ("system", "judge")):
+        return []
+    return rows
+
+
+def write_jobs_csv(run: str | Path, out: Path) -> list[dict[str, Any]]:
+    """report/jobs.csv, only for a run whose stages Slurm jobs made (other runs' reports are unchanged)."""
+    rows = stage_jobs(run)
+    if rows:
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+        write_text(out, buf.getvalue())
+    return rows
