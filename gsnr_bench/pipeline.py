@@ -627,14 +627,20 @@ class Pipeline:
         }
 
     # ------------------------------------------------------------------ the whole sweep
-    def validate(self, selectors: list[str], upto: str, *, check_endpoints: bool = True) -> None:
+    def validate(
+        self, selectors: list[str], upto: str, *, check_endpoints: bool = True, pool_size: int | None = None
+    ) -> None:
         """Everything a command needs, checked before any stage runs and before config.yaml is written:
         names (selectors, judges, test sets), parameter types, files, budgets, judge endpoints. The demo
-        world is itself a stage, so its synthetic inputs are checked when it exists."""
+        world is itself a stage, so its synthetic inputs are checked when it exists.
+
+        `pool_size` (the sweep plan, `run --dry-run`): the pool's size is given, and hub inputs (pool, models,
+        test sets not cached) are neither loaded nor looked up: the plan sizes them from its table and says so."""
         from . import registry
         from .budgets import budget
 
         c = self.cfg
+        offline = pool_size is not None
         if not selectors:
             raise ConfigError("no selector given: use --selector NAME")
         reg = registry.selectors()
@@ -656,7 +662,7 @@ class Pipeline:
             from .truth import check_against_pool
 
             labels = self.truth_labels
-            if c.data.train != "demo":
+            if c.data.train != "demo" and not (offline and not Path(c.data.train).exists()):
                 check_against_pool(labels, [e.id for e in self.real_pool], c.data.truth)
         needs_target = upto not in ("score", "select")
         if needs_target and not c.finetune.model:
@@ -665,7 +671,7 @@ class Pipeline:
             (c.proxy.model if uses_proxy else None, "proxy"),
             (c.finetune.model if needs_target else None, "target"),
         ):
-            if spec and spec != "demo":
+            if spec and spec != "demo" and not (offline and not Path(spec).expanduser().exists()):
                 check_model_source(spec, which)
         from .data.testsets import check_testset_spec
         from .judging.spec import load_judge
@@ -681,7 +687,7 @@ class Pipeline:
             for spec in specs:
                 if spec.provider != "reference":  # the run starts the reference judge itself
                     check_endpoint(spec, c.judging)
-        n_pool = self._pool_size()
+        n_pool = pool_size if offline else self._pool_size()
         if upto != "score":
             from .budgets import check_sizes
 
@@ -691,22 +697,32 @@ class Pipeline:
             bad = [t for t in c.data.testsets if t.startswith("demo-") and t not in DEMO_TESTSETS]
             if bad:
                 raise DataError(f"unknown demo test set {bad[0]!r} (have: {', '.join(DEMO_TESTSETS)})")
-            names = [qs[0].testset for qs in self._real_testsets.values()] + [
-                t for t in c.data.testsets if t.startswith("demo-")
-            ]
+            real = self._local_testsets() if offline else self._real_testsets
+            names = [qs[0].testset for qs in real.values()] + [t for t in c.data.testsets if t.startswith("demo-")]
             dup = sorted({n for n in names if names.count(n) > 1})
             if dup:
                 raise DataError(f"two test sets are both named {dup[0]!r}; name them with NAME=PATH")
         if judging:
-            self._check_reference_judge()
+            self._check_reference_judge(offline)
 
-    def _check_reference_judge(self) -> None:
+    def _local_testsets(self) -> dict[str, list[Question]]:
+        """The real test sets that are on this machine (files, cached copies); never a download."""
+        from .data.testsets import local_copy
+
+        out = {}
+        for spec in self.cfg.data.testsets:
+            if not spec.startswith("demo-") and (path := local_copy(spec)) is not None:
+                out[spec] = load_testset(path, max_questions=self.cfg.data.max_questions)
+        return out
+
+    def _check_reference_judge(self, offline: bool = False) -> None:
         """The reference judge scores answers against reference answers: without them it can only tie."""
         from .judging.spec import load_judge
 
         if not any(load_judge(j).provider == "reference" for j in self.cfg.judging.judges):
             return  # demo test sets carry references by construction; real ones are checked here
-        bare = [qs[0].testset for qs in self._real_testsets.values() if not all(q.reference for q in qs)]
+        real = self._local_testsets() if offline else self._real_testsets
+        bare = [qs[0].testset for qs in real.values() if not all(q.reference for q in qs)]
         if bare:
             raise ConfigError(
                 f"the reference judge needs reference answers, which test set(s) {', '.join(bare)} "

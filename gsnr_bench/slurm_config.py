@@ -50,6 +50,4 @@ class SlurmConfig(Section):
     def stage(self, name: str) -> SlurmStage:
         """A stage's resources with the section's defaults filled in."""
         s = getattr(self, name)
-        return s.model_copy(
-            update={k: getattr(s, k) or getattr(self, k) for k in ("partition", "account", "time")}
-        )
+        return s.model_copy(update={k: getattr(s, k) or getattr(self, k) for k in ("partition", "account", "time")})

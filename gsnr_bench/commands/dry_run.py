@@ -115,7 +115,7 @@ def judging_manifest(pipe: Any, root: Any) -> dict[str, Any]:
     """The judges of this run as the manifest records them: names, models, endpoints, prices (never a key),
     and what judging has cost: this command, and the whole run over all its commands (from the judge cache)."""
     from ..judging.spec import load_judge
-    from .runs import run_spend
+    from ..judging.cache import run_spend
 
     judges = []
     for j in pipe.cfg.judging.judges:

@@ -96,6 +96,15 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     pipe = Pipeline(cfg, store, quiet=args.quiet)
     selectors = cfg.selection.selectors
     upto = "judge" if args.command == "run" else args.command
+    if args.command == "run" and getattr(args, "dry_run", False):
+        from .sweep_plan import cmd_plan
+
+        cmd_plan(pipe, selectors, args.hardware, args.json)
+        return 0
+    if getattr(args, "json", None) or getattr(args, "hardware", None):
+        from ..errors import ConfigError
+
+        raise ConfigError("--json and --hardware belong to the sweep plan: add --dry-run")
     if args.command == "judge" and getattr(args, "dry_run", False):
         from .dry_run import print_dry_run
 
@@ -134,6 +143,8 @@ def write_run_manifest(root: Path, cfg: Config, store: RunStore, pipe: Any) -> N
 def exit_status(pipe: Any) -> int:
     """One line and a non-zero exit when judging did not finish (README: exit codes)."""
     if pipe.budget_stop is not None:
+        from ..judging.cache import run_spend
+
         limit = pipe.cfg.judging.max_cost
         spent = run_spend(pipe.store.root)
         _say(
@@ -154,17 +165,6 @@ def exit_status(pipe: Any) -> int:
 def _say(line: str) -> None:
     """One unwrapped line on stderr, like the CLI's errors (a terminal-width wrap would split it)."""
     print(f"gsnr-bench: {line}", file=sys.stderr)
-
-
-def run_spend(root: Path) -> float:
-    """USD sent to judges by every command on this run (the judge cache records each call's cost)."""
-    from ..judging.cache import JudgeCache
-
-    path = Path(root) / "cache" / "judge.sqlite"
-    if not path.is_file():
-        return 0.0
-    with JudgeCache(path) as cache:
-        return float(cache.total_cost())
 
 
 def print_summary(pipe: Any, rr: Any, root: Path) -> None:

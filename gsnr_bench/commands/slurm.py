@@ -49,6 +49,7 @@ class Job:
     options: list[str]  # sbatch resource options from the config's slurm section
     systems: list[str] = field(default_factory=list)  # finetune: the model each array task trains
     job_id: str | None = None
+    after: str | None = None  # the job it waits for (afterok)
 
 
 @dataclass
@@ -79,11 +80,10 @@ def check_resources(cfg: Config) -> None:
     from ..training.plan import grad_accum
 
     gpus = cfg.slurm.stage("finetune").gpus
-    if cfg.finetune.model and gpus > 1:
-        try:
-            grad_accum(cfg.finetune, gpus)
-        except ConfigError as exc:
-            raise ConfigError(f"slurm.finetune.gpus={gpus}: {exc}") from None
+    try:
+        grad_accum(cfg.finetune, max(gpus, 1))  # one process per GPU; a CPU job is one process
+    except ConfigError as exc:
+        raise ConfigError(f"slurm.finetune.gpus={gpus}: {exc}") from None
     for stage in SLURM_STAGES:
         for opt in cfg.slurm.stage(stage).extra:
             if not opt.startswith("--") or opt.split("=")[0] in ("--array", "--dependency", "--output", "--wrap"):
@@ -116,9 +116,7 @@ def work_left(pipe: Any, selectors: list[str]) -> Work:
         if c["model"] is None or not c["model"].done:
             todo.append(name)
         generate |= c["answers"] is None or not c["answers"].done
-        judge |= len(c["judgments"]) < len(pipe.cfg.judging.judges) or not all(
-            j.done for j in c["judgments"].values()
-        )
+        judge |= len(c["judgments"]) < len(pipe.cfg.judging.judges) or not all(j.done for j in c["judgments"].values())
     return Work(score, todo, generate or bool(todo), judge or generate or bool(todo))
 
 
@@ -179,7 +177,7 @@ def submit(root: Path, jobs: list[Job]) -> None:
                 f"sbatch refused the {job.stage} job: {said[-1] if said else f'exit {res.returncode}'} "
                 f"(already submitted: {submitted}; cancel them with scancel or let them run)"
             )
-        job.job_id = res.stdout.strip().split(";")[0]
+        job.job_id, job.after = res.stdout.strip().split(";")[0], after
         after = job.job_id
 
 
@@ -225,7 +223,13 @@ def cmd_launch(args: argparse.Namespace) -> int:
                         "at": now,
                         "user": os.environ.get("USER", ""),
                         "jobs": [
-                            {"stage": j.stage, "job_id": j.job_id, "options": j.options, "array": j.systems}
+                            {
+                                "stage": j.stage,
+                                "job_id": j.job_id,
+                                "after": j.after,
+                                "options": j.options,
+                                "array": j.systems,
+                            }
                             for j in jobs
                             if j.job_id
                         ],

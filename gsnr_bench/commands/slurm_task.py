@@ -71,10 +71,10 @@ def run_phase(args: argparse.Namespace) -> int:
         print(f"array task {task}: fine-tune {systems[task]}", flush=True)
         train_one(pipe, systems[task])
     elif args.phase == "report":
+        from ..progress import stdout_console
         from ..reporting.build import write_report
         from ..reporting.jobs import stage_jobs
         from ..reporting.printing import print_report
-        from ..progress import stdout_console
 
         rr = write_report(root)
         write_run_manifest(root, pipe.cfg, pipe.store, pipe)

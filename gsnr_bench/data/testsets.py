@@ -45,6 +45,18 @@ def resolve_testset(spec: str) -> tuple[str, Path]:
     return detect_format(path), path
 
 
+def local_copy(spec: str) -> str | None:
+    """The spec of a test set's copy on this machine (NAME=PATH), or None for a known name that is not cached;
+    downloads nothing (the sweep plan)."""
+    if spec in UPSTREAM:
+        fname = UPSTREAM[spec][0]
+        for d in [os.environ.get("GSNR_BENCH_DATA_DIR"), cache_dir()]:
+            if d and (Path(d) / fname).is_file():
+                return f"{spec}={Path(d) / fname}"
+        return None
+    return spec
+
+
 def check_testset_spec(spec: str) -> None:
     """Cheap check before any work: a known name, or NAME=PATH / PATH naming an existing file."""
     if "=" in spec:

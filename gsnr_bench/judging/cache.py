@@ -153,3 +153,12 @@ class JudgeCache:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def run_spend(root: str | Path) -> float:
+    """USD sent to judges by every command on a run (RUN/cache/judge.sqlite records each call's cost)."""
+    path = Path(root) / "cache" / "judge.sqlite"
+    if not path.is_file():
+        return 0.0
+    with JudgeCache(path) as cache:
+        return float(cache.total_cost())
