@@ -114,8 +114,8 @@ def print_dry_run(pipe: Any, selectors: list[str]) -> list[dict[str, Any]]:
 def judging_manifest(pipe: Any, root: Any) -> dict[str, Any]:
     """The judges of this run as the manifest records them: names, models, endpoints, prices (never a key),
     and what judging has cost: this command, and the whole run over all its commands (from the judge cache)."""
-    from ..judging.spec import load_judge
     from ..judging.cache import run_spend
+    from ..judging.spec import load_judge
 
     judges = []
     for j in pipe.cfg.judging.judges:

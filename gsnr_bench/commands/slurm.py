@@ -198,12 +198,12 @@ def cmd_launch(args: argparse.Namespace) -> int:
     # everything first, as `gsnr-bench run` would check it, then what only the launcher knows
     pipe.validate(selectors, "judge")
     check_resources(cfg)
-    if shutil.which("sbatch") is None:
-        raise SlurmError("sbatch is not on PATH: run launch --slurm on a Slurm login node")
     jobs = plan_jobs(cfg, work_left(pipe, selectors))
     if getattr(args, "dry_run", False):
         print_jobs(root, jobs, submitted=False)
         return 0
+    if shutil.which("sbatch") is None:
+        raise SlurmError("sbatch is not on PATH: run launch --slurm on a Slurm login node")
     store.create()
     record = plan.record or RunRecord(cfg.to_dict(), [])
     cells = [system_name(s, r) for s, r in pipe.cells(selectors)]
@@ -243,7 +243,7 @@ def cmd_launch(args: argparse.Namespace) -> int:
 def print_jobs(root: Path, jobs: list[Job], *, submitted: bool) -> None:
     from rich.table import Table
 
-    t = Table(title=f"slurm jobs ({root})" + ("" if submitted else " -- dry run: nothing submitted"))
+    t = Table(title=f"slurm jobs ({root})")
     for col in ("stage", "job", "tasks", "sbatch options", "after"):
         t.add_column(col)
     prev = "-"
@@ -254,3 +254,5 @@ def print_jobs(root: Path, jobs: list[Job], *, submitted: bool) -> None:
     out = stdout_console()
     out.print(t)
     out.print(f"logs: {root / LOGS}")
+    if not submitted:
+        out.print("dry run: nothing submitted")

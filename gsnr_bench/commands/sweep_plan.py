@@ -425,7 +425,15 @@ def build_plan(pipe: Any, selectors: list[str], hardware: str, sizes: Sizes) -> 
         "needs": sizes.needs,
         "stages": rows,
         "items": [
-            {"stage": it.stage, "name": it.name, "cached": it.cached, "flops": it.flops, "usd": it.usd, **it.detail}
+            {
+                "stage": it.stage,
+                "name": it.name,
+                "kind": it.kind,
+                "cached": it.cached,
+                "flops": it.flops,
+                "usd": it.usd,
+                **it.detail,
+            }
             for it in items
         ],
         "totals": {
@@ -458,11 +466,20 @@ def _work(stage: str, items: list[Item]) -> str:
         ]
         return "; ".join(parts) + f"; {total('tokens'):,} tokens"
     if stage == "finetune":
-        return f"{len(items)} fine-tune(s): {total('examples'):,} examples, {total('steps'):,} steps, {total('tokens'):,} tokens"
+        return (
+            f"{len(items)} fine-tune(s): {total('examples'):,} examples, {total('steps'):,} optimizer steps, "
+            f"{total('tokens'):,} tokens"
+        )
     if stage == "generate":
         per = items[0].detail
-        return f"{len(items)} x {per['prompts']} prompts x {per['max_new_tokens']} max_new_tokens = {total('tokens'):,} tokens"
-    return f"{total('calls'):,} calls ({total('comparisons'):,} comparisons), {total('tokens_in'):,} in / {total('tokens_out'):,} out tokens"
+        return (
+            f"{len(items)} system(s) x {per['prompts']} prompts x {per['max_new_tokens']} max_new_tokens = "
+            f"{total('tokens'):,} tokens at most"
+        )
+    return (
+        f"{total('calls'):,} calls ({total('comparisons'):,} comparisons), "
+        f"{total('tokens_in'):,} in / {total('tokens_out'):,} out tokens"
+    )
 
 
 def print_plan(plan: dict[str, Any]) -> None:
