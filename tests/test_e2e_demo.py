@@ -117,6 +117,44 @@ def test_dry_run_sends_nothing_new(run):
     assert res.stdout.count("generated") == 4
 
 
+def test_sweep_plan_of_a_finished_run_is_all_cached_and_writes_nothing(run):
+    root, _ = run
+    rd = root / "run"
+    tree = {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in rd.rglob("*") if "judge.sqlite" not in p.name}
+    out = root / "plan.json"
+    res = run_cli(
+        "run", "--dry-run", "--selector", "gsnr", "random", "--run-dir", str(rd), *SMALL, "--json", str(out), cwd=root
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    plan = json.loads(out.read_text())
+    assert plan["cache_lookup"] == "ok" and not plan["new_run"]
+    for row in plan["stages"]:  # 2 scorings, 5 fine-tunes and generations, 4 judged cells: all cached
+        assert row["left"] == 0 and row["cached"] == row["items"] == {"score": 2, "judge": 4}.get(row["stage"], 5)
+    assert plan["totals"]["gpu_hours_left"] == 0 and plan["totals"]["usd_left"] == 0
+    # a new budget: its scores are cached, its fine-tune, generation and judging are left
+    res = run_cli(
+        "run",
+        "--dry-run",
+        "--selector",
+        "gsnr",
+        "random",
+        "--run-dir",
+        str(rd),
+        *SMALL,
+        "--ratio",
+        "0.5",
+        "--json",
+        str(out),
+        cwd=root,
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    st = {r["stage"]: r for r in json.loads(out.read_text())["stages"]}
+    assert st["score"]["left"] == 0 and st["finetune"]["left"] == st["generate"]["left"] == 2
+    assert st["judge"]["left"] == 2
+    now = {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in rd.rglob("*") if "judge.sqlite" not in p.name}
+    assert now == tree  # the run directory is untouched
+
+
 def test_publish_is_byte_identical(run):
     root, _ = run
     outs = []

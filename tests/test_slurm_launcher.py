@@ -120,7 +120,9 @@ def test_launch_validates_everything_before_any_sbatch(cli, tmp_path, fake_sbatc
 def test_launch_needs_slurm_and_sbatch(cli, tmp_path):
     res = cli("launch", "--run-dir", str(tmp_path / "run"), *SMALL, cwd=tmp_path)
     assert res.returncode == 2 and "--slurm" in res.stderr
-    res = cli("launch", "--slurm", "--run-dir", str(tmp_path / "run"), *SMALL, cwd=tmp_path, env={"PATH": "/nonexistent"})
+    res = cli(
+        "launch", "--slurm", "--run-dir", str(tmp_path / "run"), *SMALL, cwd=tmp_path, env={"PATH": "/nonexistent"}
+    )
     assert res.returncode == 2 and "sbatch is not on PATH" in res.stderr
     assert not (tmp_path / "run").exists()
 
