@@ -41,6 +41,9 @@ class SlurmConfig(Section):
     partition: str | None = None
     account: str | None = None
     time: str | None = None
+    # a fine-tune job with finetune.gpus > 1 runs one process per GPU under `accelerate launch` with this file:
+    # a shipped one (accelerate/fsdp, accelerate/deepspeed-zero3 under configs/) or a path
+    accelerate_config: str = "accelerate/fsdp"
     score: SlurmStage = SlurmStage(gpus=1)
     finetune: SlurmStage = SlurmStage(gpus=1)
     generate: SlurmStage = SlurmStage(gpus=1)

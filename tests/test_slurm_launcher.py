@@ -83,6 +83,10 @@ def test_launch_submits_the_chain_with_per_stage_resources(cli, tmp_path, fake_s
     # the fine-tunes are one array: the 100% model and the two cells
     assert _opt(by["finetune"], "array") == "0-2"
     assert _opt(by["finetune"], "gpus-per-node") == "4" and _opt(by["finetune"], "time") == "48:00:00"
+    # 4 GPUs: one process per GPU under accelerate launch (the shipped FSDP config by default)
+    wrap = _opt(by["finetune"], "wrap")
+    assert "accelerate.commands.launch" in wrap and "--num_processes 4" in wrap and "fsdp.yaml" in wrap
+    assert "accelerate" not in _opt(by["generate"], "wrap")
     assert _opt(by["generate"], "gpus-per-node") == "1"
     # judging asks for no GPU, on its own partition; the section's defaults fill the rest
     assert not any(a.startswith("--gpus") for a in by["judge"]) and _opt(by["judge"], "partition") == "cpu"
@@ -107,6 +111,17 @@ def test_launch_submits_the_chain_with_per_stage_resources(cli, tmp_path, fake_s
         (["--set", "slurm.finetune.gpus=3"], "not a multiple"),  # demo batch 4 over 3 GPUs
         (["--set", "slurm.finetune.extra=[--array=0-3]"], "launcher"),
         (["--set", "selection.ratios=[0.001]"], "selects"),  # 0.1 examples of 100
+        (
+            [
+                "--set",
+                "slurm.finetune.gpus=2",
+                "--set",
+                "finetune.micro_batch_size=2",
+                "--set",
+                "slurm.accelerate_config=x.yaml",
+            ],
+            "accelerate",
+        ),
     ],
 )
 def test_launch_validates_everything_before_any_sbatch(cli, tmp_path, fake_sbatch, extra, message):

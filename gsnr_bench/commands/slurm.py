@@ -84,6 +84,8 @@ def check_resources(cfg: Config) -> None:
         grad_accum(cfg.finetune, max(gpus, 1))  # one process per GPU; a CPU job is one process
     except ConfigError as exc:
         raise ConfigError(f"slurm.finetune.gpus={gpus}: {exc}") from None
+    if gpus > 1:
+        accelerate_config(cfg)
     for stage in SLURM_STAGES:
         for opt in cfg.slurm.stage(stage).extra:
             if not opt.startswith("--") or opt.split("=")[0] in ("--array", "--dependency", "--output", "--wrap"):
@@ -91,6 +93,21 @@ def check_resources(cfg: Config) -> None:
                     f"slurm.{stage}.extra: {opt!r} is not an sbatch option the launcher leaves to you "
                     "(--array, --dependency, --output and --wrap are its own)"
                 )
+
+
+def accelerate_config(cfg: Config) -> Path:
+    """The accelerate config file of multi-GPU fine-tune jobs (slurm.accelerate_config)."""
+    from ..resources import find_resource
+
+    name = cfg.slurm.accelerate_config
+    found = find_resource("configs", f"{name}.yaml") if not name.endswith((".yaml", ".yml")) else None
+    path = found or Path(name).expanduser()
+    if not path.is_file():
+        raise ConfigError(
+            f"slurm.accelerate_config {name!r} is neither a shipped accelerate config (accelerate/fsdp, "
+            "accelerate/deepspeed-zero3) nor a file"
+        )
+    return path.resolve()
 
 
 def work_left(pipe: Any, selectors: list[str]) -> Work:
@@ -134,14 +151,21 @@ def plan_jobs(cfg: Config, work: Work) -> list[Job]:
     return jobs
 
 
-def task_command(root: Path, job: Job) -> list[str]:
-    cmd = [sys.executable, "-m", "gsnr_bench.commands.slurm_task", "--run-dir", str(root), "--phase", job.stage]
+def task_command(root: Path, job: Job, cfg: Config) -> list[str]:
+    """What a job runs: the task module on this run; a multi-GPU fine-tune runs it once per GPU under
+    `accelerate launch` (rank 0 records, every rank trains: pipeline.py)."""
+    python = [sys.executable]
+    gpus = cfg.slurm.stage(job.stage).gpus
+    if job.stage == "finetune" and gpus > 1:
+        python += ["-m", "accelerate.commands.launch", "--config_file", str(accelerate_config(cfg))]
+        python += ["--num_processes", str(gpus)]
+    cmd = [*python, "-m", "gsnr_bench.commands.slurm_task", "--run-dir", str(root), "--phase", job.stage]
     if job.systems:
         cmd += ["--systems", ",".join(job.systems)]
     return cmd
 
 
-def sbatch_argv(root: Path, job: Job, after: str | None) -> list[str]:
+def sbatch_argv(root: Path, job: Job, after: str | None, cfg: Config) -> list[str]:
     array = job.stage == "finetune"
     log = root / LOGS / ("%x-%A_%a.out" if array else "%x-%j.out")
     argv = [
@@ -158,16 +182,16 @@ def sbatch_argv(root: Path, job: Job, after: str | None) -> list[str]:
         argv.append(f"--array=0-{len(job.systems) - 1}")
     if after:
         argv.append(f"--dependency=afterok:{after}")
-    argv.append("--wrap=" + shlex.join(["exec", *task_command(root, job)]))
+    argv.append("--wrap=" + shlex.join(["exec", *task_command(root, job, cfg)]))
     return argv
 
 
-def submit(root: Path, jobs: list[Job]) -> None:
+def submit(root: Path, jobs: list[Job], cfg: Config) -> None:
     """sbatch each job after the previous one (the chain's order is the stages' order)."""
     after = None
     for job in jobs:
         try:
-            res = subprocess.run(sbatch_argv(root, job, after), capture_output=True, text=True, timeout=120)
+            res = subprocess.run(sbatch_argv(root, job, after, cfg), capture_output=True, text=True, timeout=120)
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise SlurmError(f"sbatch for the {job.stage} job failed: {exc}") from None
         if res.returncode != 0:
@@ -212,7 +236,7 @@ def cmd_launch(args: argparse.Namespace) -> int:
     save_record(root, record)
     (root / LOGS).mkdir(parents=True, exist_ok=True)
     try:
-        submit(root, jobs)
+        submit(root, jobs, cfg)
     finally:  # what was submitted is recorded even when a later sbatch failed
         if any(j.job_id for j in jobs):
             now = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
