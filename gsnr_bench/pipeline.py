@@ -226,7 +226,8 @@ class Pipeline:
         try:
             return model_fingerprint(spec, cache)
         finally:
-            cache.save()
+            if not self._peek:  # a plan (dry run) reads the remembered digests but writes nothing
+                cache.save()
 
     @functools.cached_property
     def real_pool(self) -> list[Example]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -156,3 +157,20 @@ def test_judge_section_refuses_gpus_and_stage_values_override_defaults():
     cfg = build_config(["demo"], ["slurm.time=01:00:00", "slurm.generate.time=02:00:00"])
     assert cfg.slurm.stage("generate").time == "02:00:00" and cfg.slurm.stage("score").time == "01:00:00"
     assert cfg.slurm.stage("judge").gpus == 0 and cfg.slurm.stage("finetune").gpus == 1
+
+
+def test_launch_refuses_while_an_earlier_submission_is_queued(cli, tmp_path, fake_sbatch):
+    env, calls = fake_sbatch
+    run = tmp_path / "run"
+    assert cli("launch", "--slurm", "--run-dir", str(run), *SMALL, cwd=tmp_path, env=env).returncode == 0
+    squeue = Path(env["PATH"].split(os.pathsep)[0]) / "squeue"
+    squeue.write_text("#!/bin/sh\necho 7\necho 101\n")  # another user's job 7, and our fine-tune array 101
+    squeue.chmod(squeue.stat().st_mode | stat.S_IEXEC)
+    n = len(calls())
+    res = cli("launch", "--slurm", "--run-dir", str(run), *SMALL, cwd=tmp_path, env=env)
+    assert res.returncode == 2 and "job(s) 101 of an earlier submission" in res.stderr
+    assert len(calls()) == n  # nothing submitted
+    squeue.write_text("#!/bin/sh\necho 7\n")  # ours have left the queue: submitting again is allowed
+    res = cli("launch", "--slurm", "--run-dir", str(run), *SMALL, cwd=tmp_path, env=env)
+    assert res.returncode == 0, res.stderr
+    assert len((run / "slurm" / "submissions.jsonl").read_text().splitlines()) == 2

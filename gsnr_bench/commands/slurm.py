@@ -205,6 +205,24 @@ def submit(root: Path, jobs: list[Job], cfg: Config) -> None:
         after = job.job_id
 
 
+def still_queued(root: Path) -> list[str]:
+    """Jobs of this run's earlier submissions that squeue still lists (pending or running): submitting again
+    now would queue a second copy of their work."""
+    from ..fileio import read_jsonl
+
+    path = root / SUBMISSIONS
+    if not path.is_file() or shutil.which("squeue") is None:
+        return []
+    ours = {j["job_id"] for sub in read_jsonl(path, tolerant=True) for j in sub.get("jobs", [])}
+    try:  # %F: the array's job id for array tasks, the job id otherwise
+        res = subprocess.run(["squeue", "-h", "-o", "%F"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SlurmError(f"squeue failed: {exc}") from None
+    if res.returncode != 0:
+        raise SlurmError(f"squeue failed: {(res.stderr or res.stdout).strip() or res.returncode}")
+    return sorted({line.strip() for line in res.stdout.splitlines()} & ours)
+
+
 def cmd_launch(args: argparse.Namespace) -> int:
     from ..fileio import append_jsonl
     from ..pipeline import Pipeline, system_name
@@ -228,6 +246,12 @@ def cmd_launch(args: argparse.Namespace) -> int:
         return 0
     if shutil.which("sbatch") is None:
         raise SlurmError("sbatch is not on PATH: run launch --slurm on a Slurm login node")
+    queued = still_queued(root)
+    if queued:
+        raise SlurmError(
+            f"job(s) {', '.join(queued)} of an earlier submission on this run are still queued or running; "
+            "wait for them (squeue) or cancel them (scancel), then launch again to submit what is left"
+        )
     store.create()
     record = plan.record or RunRecord(cfg.to_dict(), [])
     cells = [system_name(s, r) for s, r in pipe.cells(selectors)]
