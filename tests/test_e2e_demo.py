@@ -120,9 +120,14 @@ def test_dry_run_sends_nothing_new(run):
 def test_sweep_plan_of_a_finished_run_is_all_cached_and_writes_nothing(run):
     root, _ = run
     rd = root / "run"
+
     def files():  # every file's size and mtime (opening the judge cache to count cached calls touches only its
         # transient -wal/-shm files, and so the cache directory's mtime)
-        return {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in rd.rglob("*") if p.is_file() and "-wal" not in p.name and "-shm" not in p.name}
+        return {
+            p: (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in rd.rglob("*")
+            if p.is_file() and "-wal" not in p.name and "-shm" not in p.name
+        }
 
     tree = files()
     out = root / "plan.json"
