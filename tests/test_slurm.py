@@ -50,6 +50,8 @@ RESOURCES = [
     "--set",
     "slurm.partition=debug",
     "--set",
+    "slurm.account=gsnr-test",
+    "--set",
     "slurm.time=00:20:00",
     "--set",
     "slurm.finetune.time=00:15:00",
@@ -180,6 +182,7 @@ def test_sweep_is_chained_score_finetune_array_generate_judge_report(sweep):
     assert all(j["after"] == p["job_id"] for p, j in zip(chain, chain[1:]))
     assert "Partition=debug" in details["score"] and "TimeLimit=00:15:00" in details["finetune"]
     assert "TimeLimit=00:20:00" in details["judge"]
+    assert all("Account=gsnr-test" in d for d in details.values())
     assert all("gres/gpu" not in d for d in details.values())
     assert not any(o.startswith("--gpus") for o in sub1["judge"]["options"])
 
