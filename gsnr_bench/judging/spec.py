@@ -29,8 +29,12 @@ class JudgeSpec(BaseModel):
     api_key_env: str | None = None  # an env var holding the key; None: no key needed
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     max_tokens: int = Field(512, gt=0)
-    price_input_per_1m: float = Field(0.0, ge=0.0)  # USD per 1M prompt tokens
-    price_output_per_1m: float = Field(0.0, ge=0.0)  # USD per 1M completion tokens
+    # USD per 1M prompt / completion tokens: finite and >= 0 (a NaN or infinite price is refused)
+    price_input_per_1m: float = Field(0.0, ge=0.0, allow_inf_nan=False)
+    price_output_per_1m: float = Field(0.0, ge=0.0, allow_inf_nan=False)
+    # local tokenizer (directory or cached hub name) of the judge model: counts tokens a reply's usage
+    # lacks; None or not loadable offline: chars / 4 (judging/cost.py)
+    tokenizer: str | None = None
     prompt: str | None = None  # judge prompt in prompts/; None: the run's judging.prompt
     check_model: bool = True  # pre-flight GET /v1/models to catch a misspelled model
 
