@@ -16,7 +16,7 @@ from .budgets import budget_label, budget_ratio
 from .config import Config
 from .data.pool import load_pool, pool_fingerprint
 from .data.testsets import load_testset
-from .errors import BudgetExceeded, ConfigError, DataError
+from .errors import BudgetExceeded, ConfigError, DataError, GsnrError
 from .fileio import read_json, read_jsonl, write_json, write_jsonl
 from .progress import console, progress_bar
 from .records import Example, Question
@@ -495,6 +495,11 @@ class Pipeline:
             self.judge_summaries[(spec.name, cell.system)] = summary
             if summary.retries and not self.quiet:
                 console.print(transport_line(spec.name, summary))
+            if summary.usage_estimated:  # shown even with --quiet: it is about money
+                console.print(
+                    f"warning: judge {spec.name!r} sent no valid usage for {summary.usage_estimated} call(s); their "
+                    f"tokens were estimated by {summary.usage_rule} and their cost is marked estimated"
+                )
             if not summary.complete:
                 self.failed_comparisons += summary.failed_total
                 raise StageIncomplete(f"{summary.failed_total} failed comparison(s)")
@@ -678,9 +683,14 @@ class Pipeline:
         if judging and check_endpoints:  # judges first: cheap, and a bad one should not wait for the world
             from .judging.stage import check_endpoint
 
-            for spec in specs:
+            for name, spec in zip(c.judging.judges, specs):
                 if spec.provider != "reference":  # the run starts the reference judge itself
-                    check_endpoint(spec, c.judging)
+                    try:
+                        check_endpoint(spec, c.judging)
+                    except GsnrError:
+                        if not self._all_judged(selectors, name):
+                            raise
+                        # a finished run sends nothing: it needs no endpoint, key or network
         n_pool = self._pool_size()
         if upto != "score":
             from .budgets import check_sizes
@@ -699,6 +709,16 @@ class Pipeline:
                 raise DataError(f"two test sets are both named {dup[0]!r}; name them with NAME=PATH")
         if judging:
             self._check_reference_judge()
+
+    def _all_judged(self, selectors: list[str], judge: str) -> bool:
+        """Every cell's judging stage for `judge` is done (a finished run), read without running anything."""
+        try:
+            cells = self.plan(selectors)["cells"]
+        except Exception:  # anything not there yet: not finished
+            return False
+        return all(
+            c["judgments"].get(judge) is not None and c["judgments"][judge].done for c in cells.values()
+        ) and bool(cells)
 
     def _check_reference_judge(self) -> None:
         """The reference judge scores answers against reference answers: without them it can only tie."""

@@ -3,7 +3,6 @@ are retried by the next run, the cache is keyed on the request (any settings tha
 the budget reserves only for calls in flight and bounds the run's whole spend across commands, and the
 dry run needs no endpoint."""
 
-import json
 import socket
 import sqlite3
 
@@ -13,7 +12,6 @@ from test_judging_stage import fast_cfg, make_items, spec_for
 from gsnr_bench.errors import BudgetExceeded, StoreError
 from gsnr_bench.fileio import append_jsonl, read_jsonl
 from gsnr_bench.judging.cache import JudgeCache
-from gsnr_bench.judging.protocol import load_prompt, presentation_orders
 from gsnr_bench.judging.records import compact_judgments, read_judgments, record_key
 from gsnr_bench.judging.reference_server import Faults, ReferenceJudgeServer
 from gsnr_bench.judging.spec import parse_judge
@@ -112,7 +110,9 @@ def _budget_spec(srv):
     return spec_for(srv, price_input_per_1m=0.0, price_output_per_1m=1e6, max_tokens=32)
 
 
-@pytest.mark.parametrize("faults", [None, Faults(rate_429=0.1, rate_500=0.1, rate_garbage=0.1, retry_after=0.01, seed=3)])
+@pytest.mark.parametrize(
+    "faults", [None, Faults(rate_429=0.1, rate_500=0.1, rate_garbage=0.1, retry_after=0.01, seed=3)]
+)
 def test_budget_reserves_the_expected_cost_and_stops_at_90_to_100_percent(tmp_path, faults):
     """The budget reserves prompt + the running mean of completion tokens (not max_tokens for every queued call:
     that stopped at ~59%), so it stops within one in-flight batch of the limit, on a server that also fails."""

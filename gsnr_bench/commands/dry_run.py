@@ -115,7 +115,7 @@ def judging_manifest(pipe: Any, root: Any) -> dict[str, Any]:
     """The judges of this run as the manifest records them: names, models, endpoints, prices (never a key),
     and what judging has cost: this command, and the whole run over all its commands (from the judge cache)."""
     from ..judging.spec import load_judge
-    from .runs import run_spend
+    from .runs import run_estimated_calls, run_spend
 
     judges = []
     for j in pipe.cfg.judging.judges:
@@ -140,6 +140,9 @@ def judging_manifest(pipe: Any, root: Any) -> dict[str, Any]:
             "combine": pipe.cfg.judging.combine,
             "spent_usd_this_command": round(pipe.spent, 6),
             "spent_usd_run": round(run_spend(root), 6),
+            # "estimated" when any paid call's usage was missing or invalid (judging/cost.py), with how many
+            "spend_usage": "estimated" if (n_est := run_estimated_calls(root)) else "reported",
+            "spend_usage_estimated_calls": n_est,
             "max_cost": pipe.cfg.judging.max_cost,
         }
     }

@@ -167,6 +167,17 @@ def run_spend(root: Path) -> float:
         return float(cache.total_cost())
 
 
+def run_estimated_calls(root: Path) -> int:
+    """Paid judge calls of this run whose token counts were estimated (usage missing or invalid)."""
+    from ..judging.cache import JudgeCache
+
+    path = Path(root) / "cache" / "judge.sqlite"
+    if not path.is_file():
+        return 0
+    with JudgeCache(path) as cache:
+        return cache.estimated_calls()
+
+
 def print_summary(pipe: Any, rr: Any, root: Path) -> None:
     from rich.table import Table
 

@@ -160,7 +160,9 @@ class JudgeCache:
         with self._lock:
             return self._db.execute("SELECT 1 FROM calls WHERE key = ?", (key,)).fetchone() is not None
 
-    def put(self, key: str, reply: dict[str, Any], cost: float = 0.0, final: bool = True, estimated: bool = False) -> None:
+    def put(
+        self, key: str, reply: dict[str, Any], cost: float = 0.0, final: bool = True, estimated: bool = False
+    ) -> None:
         """Store a reply that was just sent and paid for, its cost in the ledger and this process's claim
         released, in one transaction. A final reply is never replaced (first writer wins), a non-final one
         is replaced by any later reply; every payment is a ledger row. A cost that is negative or not

@@ -113,22 +113,40 @@ _LABEL = r"\bassistant\s*([12])\b(?:'s)?"
 _END = r"(?=" + _DENOM + r"|\s*(?:[,;\n]|$|\.(?!\d))|\s+(?:and|for|out|because|as|since)\b)"  # a score ends here
 _LABELLED = [
     # "Assistant 1: 8", "Assistant 1's score - 8/10", "Assistant 1 8/10" (tables), "Assistant 1 score = 8"
-    re.compile(_LABEL + r"\s*(?:(?:overall\s+)?(?:score|rating|total)s?\s*)?[:=\-\u2013\u2014]?\s*(" + _VAL + r")"
-               + _END, re.I),
+    re.compile(
+        _LABEL + r"\s*(?:(?:overall\s+)?(?:score|rating|total)s?\s*)?[:=\-\u2013\u2014]?\s*(" + _VAL + r")" + _END, re.I
+    ),
     # "Assistant 1 receives a score of 8", "Assistant 2's answer deserves an 8"
     re.compile(_LABEL + _FILL + r"{0,60}?\b" + _SCORE_VERB + _FILL + r"{0,25}?(" + _VAL + r")", re.I),
     # "Assistant 2 gave a thorough answer, 6.5/10"
     re.compile(_LABEL + _FILL + r"{0,60}?(" + _VAL + r")(?=" + _DENOM + r")", re.I),
     # "I give Assistant 1 an 8", "I would rate Assistant 2 a 7 and Assistant 1 a 4"
-    re.compile(r"(?:\b(?:give|rate|score|award|grade)s?\s+|\band\s+(?=assistant\s*[12]\s+an?\s))" + _LABEL
-               + r"\s+(?:an?\s+|with\s+|at\s+)?(?:score\s+of\s+)?(" + _VAL + r")" + _END, re.I),
+    re.compile(
+        r"(?:\b(?:give|rate|score|award|grade)s?\s+|\band\s+(?=assistant\s*[12]\s+an?\s))"
+        + _LABEL
+        + r"\s+(?:an?\s+|with\s+|at\s+)?(?:score\s+of\s+)?("
+        + _VAL
+        + r")"
+        + _END,
+        re.I,
+    ),
 ]
 # "Both assistants receive a score of 8", "both get 7/10", "a tie at 8", "equal scores of 9"
 _BOTH_FILL = r"(?:(?!assistant\s*\d|\.\s)[^\d\n])"  # "both assistants" may say "assistants"
 _BOTH = [
-    re.compile(r"\b(?:both|each)\b" + _BOTH_FILL + r"{0,60}?\b" + _SCORE_VERB + _FILL + r"{0,25}?(" + _VAL + r")", re.I),
-    re.compile(r"\b(?:tie[ds]?|equal|same|identical)\b" + _FILL + r"{0,30}?\b(?:scores?|ratings?|at|of)\b"
-               + _FILL + r"{0,10}?(" + _VAL + r")", re.I),
+    re.compile(
+        r"\b(?:both|each)\b" + _BOTH_FILL + r"{0,60}?\b" + _SCORE_VERB + _FILL + r"{0,25}?(" + _VAL + r")", re.I
+    ),
+    re.compile(
+        r"\b(?:tie[ds]?|equal|same|identical)\b"
+        + _FILL
+        + r"{0,30}?\b(?:scores?|ratings?|at|of)\b"
+        + _FILL
+        + r"{0,10}?("
+        + _VAL
+        + r")",
+        re.I,
+    ),
 ]
 _PAIR_WORDS = re.compile(r"\b(?:final|overall|scores?|ratings?|verdict)\b|[:;,]|" + _DENOM, re.I)
 _SCORE_HINT = re.compile(r"\b(?:scor\w*|rat(?:e|ed|ing|ings)|tie)\b|" + _DENOM, re.I)

@@ -328,7 +328,10 @@ class _Run:
                     self.cache.release(key)
             # committed (with what it cost) before anything else sees the reply
             self.cache.put(
-                key, reply.to_dict(), cost=actual, final=parse_verdict(reply.text) is not None,
+                key,
+                reply.to_dict(),
+                cost=actual,
+                final=parse_verdict(reply.text) is not None,
                 estimated=reply.usage_estimated,
             )
             self.written.add(key)
@@ -366,7 +369,8 @@ class _Run:
         return Reply(
             text=reply.text,
             prompt_tokens=prompt_est if reply.prompt_tokens is None else reply.prompt_tokens,
-            completion_tokens=self.counter.text(reply.text) if reply.completion_tokens is None
+            completion_tokens=self.counter.text(reply.text)
+            if reply.completion_tokens is None
             else reply.completion_tokens,
             model=reply.model,
             usage_estimated=True,
