@@ -128,6 +128,22 @@ class JudgeCache:
             db.execute("ROLLBACK")
             raise
 
+    def _execute(self, sql: str, args: tuple) -> sqlite3.Cursor:
+        """One autocommitted statement; a full disk is one line."""
+        with self._lock:
+            try:
+                return self._db.execute(sql, args)
+            except sqlite3.OperationalError as exc:
+                raise self._error(exc) from None
+
+    def _error(self, exc: sqlite3.OperationalError) -> StoreError:
+        if "full" in str(exc):
+            return StoreError(
+                f"no space left on device writing the judge cache {self.path}; nothing was half-written (free "
+                "space and run the same command again: what is cached is kept)"
+            )
+        return StoreError(f"judge cache {self.path}: {exc}")
+
     def _write(self, sql_calls: list[tuple[str, tuple]]) -> None:
         """Statements in one transaction; a full disk is one line, and the transaction leaves nothing."""
         with self._lock:
@@ -141,9 +157,7 @@ class JudgeCache:
                     self._db.execute("ROLLBACK")
                     raise
             except sqlite3.OperationalError as exc:
-                if "full" in str(exc):
-                    raise StoreError(f"judge cache {self.path}: no space left on device") from None
-                raise StoreError(f"judge cache {self.path}: {exc}") from None
+                raise self._error(exc) from None
 
     # ------------------------------------------------------------------ replies
     def lookup(self, key: str) -> tuple[dict[str, Any], bool, float] | None:
@@ -198,19 +212,17 @@ class JudgeCache:
         if row is not None and row[0] != self.owner and row[1] > now and _owner_alive(row[0]):
             return False
         stale_owner = row[0] if row is not None else None
-        with self._lock:
-            # only replace what we saw: two processes taking over one stale claim, one wins
-            cur = self._db.execute(
-                "INSERT INTO claims (key, owner, expires) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET "
-                "owner = excluded.owner, expires = excluded.expires WHERE claims.owner IS ?",
-                (key, self.owner, now + ttl, stale_owner),
-            )
+        # only replace what we saw: two processes taking over one stale claim, one wins
+        cur = self._execute(
+            "INSERT INTO claims (key, owner, expires) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET "
+            "owner = excluded.owner, expires = excluded.expires WHERE claims.owner IS ?",
+            (key, self.owner, now + ttl, stale_owner),
+        )
         return cur.rowcount == 1
 
     def release(self, key: str) -> None:
         """Give up a claim without a reply (the call failed or was not sent)."""
-        with self._lock:
-            self._db.execute("DELETE FROM claims WHERE key = ? AND owner = ?", (key, self.owner))
+        self._execute("DELETE FROM claims WHERE key = ? AND owner = ?", (key, self.owner))
 
     def claimed_by_other(self, key: str) -> bool:
         with self._lock:

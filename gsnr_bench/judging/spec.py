@@ -11,6 +11,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..errors import EndpointError, RegistryError
+from ..fileio import read_text
 
 PLACEHOLDER_KEY = "not-needed"  # local servers (reference, vLLM without --api-key) ignore the key
 
@@ -64,7 +65,7 @@ def load_judge(name_or_path: str) -> JudgeSpec:
     p = Path(name_or_path)
     if p.suffix in (".yaml", ".yml") and p.is_file():
         try:
-            data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+            data = yaml.safe_load(read_text(p)) or {}
         except yaml.YAMLError:
             raise RegistryError(f"{p}: malformed YAML") from None
         return parse_judge(data, str(p))
@@ -73,7 +74,8 @@ def load_judge(name_or_path: str) -> JudgeSpec:
     spec = registry.judges().get(name_or_path)
     if not spec.data:
         raise RegistryError(f"judge {spec.name!r} ({spec.source}) is not a YAML judge spec")
-    return parse_judge(spec.data, spec.source)
+    # `override: true` is the registry's (a user's judge replacing a shipped one on purpose), not the judge's
+    return parse_judge({k: v for k, v in spec.data.items() if k != "override"}, spec.source)
 
 
 def resolve_endpoint(spec: JudgeSpec) -> tuple[str | None, str]:

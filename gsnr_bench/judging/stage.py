@@ -237,8 +237,8 @@ class _BudgetStop(Exception):
     """Raised inside a call that the budget refused; the comparison stays pending for a later run."""
 
 
-class _AuthStop(Exception):
-    """Raised inside a call not sent (or refused) after a 401/403; the comparison stays pending."""
+class _Stopped(Exception):
+    """Raised inside a call not sent after a 401/403 or a failed write; the comparison stays pending."""
 
 
 def _reply_of(hit: dict[str, Any]) -> Reply:
@@ -268,7 +268,7 @@ class _Run:
         self.out_path, self.progress, self.summary = out_path, progress, summary
         self.budget = Budget(cfg.max_cost, spent=already_spent)
         self.counter = TokenCounter(spec)
-        self.stop: AuthRejected | None = None  # a 401/403: no call is started after it
+        self.stop: Exception | None = None  # a 401/403 or a failed write (disk full): no call is started after it
         self.inflight: dict[str, asyncio.Future] = {}
         self.written: set[str] = set()  # keys this run stored: replayed as they are, readable or not
         self.pending: list[dict] = []
@@ -306,7 +306,7 @@ class _Run:
             def gate() -> None:  # called holding a concurrency slot, right before the request goes out
                 nonlocal reserved, reserved_amount
                 if self.stop is not None:
-                    raise _AuthStop()
+                    raise _Stopped()
                 reserved_amount = self.spec.cost(prompt_est, self.budget.expected_completion(self.spec.max_tokens))
                 if not self.budget.reserve(reserved_amount):
                     raise _BudgetStop()
@@ -320,7 +320,7 @@ class _Run:
             except AuthRejected as exc:
                 if self.stop is None:
                     self.stop = exc
-                raise _AuthStop() from None
+                raise _Stopped() from None
             finally:
                 if reserved:
                     self.budget.settle(reserved_amount, actual, reply.completion_tokens if reply else None)
@@ -418,7 +418,7 @@ class _Run:
         results = await asyncio.gather(*(self.one_call(task, f) for f in firsts), return_exceptions=True)
         for r in results:
             if isinstance(r, BaseException):
-                if isinstance(r, (_BudgetStop, _AuthStop)):
+                if isinstance(r, (_BudgetStop, _Stopped)):
                     return  # not recorded: the next run judges it (its finished call is cached)
                 raise r
         calls = [r[0] for r in results]
@@ -469,7 +469,13 @@ class _Run:
                 pass
             if self.pending:
                 batch, self.pending = self.pending, []
-                await asyncio.to_thread(append_jsonl, self.out_path, batch)
+                try:
+                    await asyncio.to_thread(append_jsonl, self.out_path, batch)
+                except Exception as exc:  # e.g. a full disk: stop sending (the replies are cached), say it once
+                    self.pending = batch + self.pending
+                    if self.stop is None:
+                        self.stop = exc
+                    return
 
     async def run(self, tasks: list[_Task]) -> None:
         stop = asyncio.Event()
@@ -479,7 +485,10 @@ class _Run:
         finally:
             stop.set()
             await asyncio.shield(writer)  # its last append finishes before the final flush starts
-            self.flush()
+            if self.stop is None or isinstance(self.stop, AuthRejected):
+                self.flush()
+        if self.stop is not None and not isinstance(self.stop, AuthRejected):
+            raise self.stop
 
 
 async def ajudge(
