@@ -26,7 +26,16 @@ BASELINE = "full"
 # the target is keyed by its content (Inputs.target_key); report_to only logs the training elsewhere
 FINETUNE_LOGGING = {"model", "report_to"}
 # judging settings that change how calls are sent, not what a verdict means: not part of a stage's key
-JUDGING_TRANSPORT = {"judges", "concurrency", "max_cost", "timeout", "max_retries", "backoff_base", "backoff_max"}
+JUDGING_TRANSPORT = {
+    "judges",
+    "concurrency",
+    "max_cost",
+    "timeout",
+    "max_retries",
+    "backoff_base",
+    "backoff_max",
+    "cache",
+}
 DEMO_TESTSETS = ("demo-wizardlm", "demo-vicuna")
 
 
@@ -49,6 +58,17 @@ class Inputs:
     target: str
     target_key: str
     truth: Path | None = None
+
+
+def judge_cache_path(root: Path, jcfg: Any) -> Path:
+    """The judge cache this run uses: its own, or one shared by several runs (judging.cache)."""
+    return Path(jcfg.cache).expanduser() if jcfg.cache else Path(root) / "cache" / "judge.sqlite"
+
+
+def judge_run_id(root: Path, jcfg: Any) -> str:
+    """Whose spend a judge call is in the cache's ledger: "" in a run's own cache; in a shared one the run
+    directory's absolute path (a run moved elsewhere starts a new account there)."""
+    return str(Path(root).resolve()) if jcfg.cache else ""
 
 
 def system_name(selector: str, ratio: Any) -> str:
@@ -481,8 +501,9 @@ class Pipeline:
                         live_spec,
                         jcfg,
                         sd.path / "judgments.jsonl",
-                        self.store.root / "cache" / "judge.sqlite",
+                        judge_cache_path(self.store.root, jcfg),
                         progress=prog,
+                        run_id=judge_run_id(self.store.root, jcfg),
                     )
                 except BudgetExceeded as exc:
                     self.budget_stop = exc

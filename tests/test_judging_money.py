@@ -223,3 +223,22 @@ def test_prices_must_be_finite_and_not_negative(bad):
         parse_judge({"name": "x", "provider": "reference", "model": "m", "price_input_per_1m": bad})
     msg = str(exc.value)
     assert "\n" not in msg and "price_input_per_1m" in msg and ("finite" in msg or "greater than or equal" in msg)
+
+
+def test_runs_sharing_one_cache_pay_once_and_keep_their_own_accounts(tmp_path):
+    """judging.cache: several runs point at one cache; a request one run paid for is free to the others, and
+    each run's spend (and so its --max-cost) counts only what it paid."""
+    items, refs = make_items(16)
+    shared = tmp_path / "shared.sqlite"
+    with ReferenceJudgeServer(refs) as srv:
+        spec = spec_for(srv, **PRICED)
+        a = judge(items, spec, fast_cfg(order="shuffle"), tmp_path / "a.jsonl", shared, run_id="/runs/a")
+        sent_a = srv.log.chat_requests
+        b = judge(items, spec, fast_cfg(order="both", max_cost=1e6), tmp_path / "b.jsonl", shared, run_id="/runs/b")
+        receipts = Counter(srv.log.receipts)
+    assert set(receipts.values()) == {1} and b.requests == 2 * len(items) - sent_a and b.cache_hits >= sent_a
+    with JudgeCache(shared) as c:
+        assert c.total_cost("/runs/a") == pytest.approx(a.cost_spent) and a.spent_total == pytest.approx(a.cost_spent)
+        assert c.total_cost("/runs/b") == pytest.approx(b.cost_spent) and b.spent_total == pytest.approx(b.cost_spent)
+        assert c.total_cost() == pytest.approx(a.cost_spent + b.cost_spent)
+    assert 0 < b.cost_spent < b.cost  # b's records hold calls a paid for, b's account only its own

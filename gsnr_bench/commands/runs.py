@@ -135,7 +135,7 @@ def exit_status(pipe: Any) -> int:
     """One line and a non-zero exit when judging did not finish (README: exit codes)."""
     if pipe.budget_stop is not None:
         limit = pipe.cfg.judging.max_cost
-        spent = run_spend(pipe.store.root)
+        spent = run_spend(pipe.store.root, pipe.cfg.judging)
         _say(
             f"stopped at --max-cost: ${spent:.4f} spent of ${limit:g} by this run; {pipe.left_unjudged} "
             "comparison(s) of this command left unjudged (run again with a higher --max-cost to finish them; "
@@ -156,26 +156,28 @@ def _say(line: str) -> None:
     print(f"gsnr-bench: {line}", file=sys.stderr)
 
 
-def run_spend(root: Path) -> float:
-    """USD sent to judges by every command on this run (the judge cache records each call's cost)."""
+def run_spend(root: Path, jcfg: Any) -> float:
+    """USD sent to judges by every command on this run (the judge cache's ledger records each call's cost)."""
     from ..judging.cache import JudgeCache
+    from ..pipeline import judge_cache_path, judge_run_id
 
-    path = Path(root) / "cache" / "judge.sqlite"
+    path = judge_cache_path(root, jcfg)
     if not path.is_file():
         return 0.0
     with JudgeCache(path) as cache:
-        return float(cache.total_cost())
+        return float(cache.total_cost(judge_run_id(root, jcfg)))
 
 
-def run_estimated_calls(root: Path) -> int:
+def run_estimated_calls(root: Path, jcfg: Any) -> int:
     """Paid judge calls of this run whose token counts were estimated (usage missing or invalid)."""
     from ..judging.cache import JudgeCache
+    from ..pipeline import judge_cache_path, judge_run_id
 
-    path = Path(root) / "cache" / "judge.sqlite"
+    path = judge_cache_path(root, jcfg)
     if not path.is_file():
         return 0
     with JudgeCache(path) as cache:
-        return cache.estimated_calls()
+        return cache.estimated_calls(judge_run_id(root, jcfg))
 
 
 def print_summary(pipe: Any, rr: Any, root: Path) -> None:

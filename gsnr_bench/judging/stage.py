@@ -204,6 +204,7 @@ def dry_run(
     cfg: JudgingConfig,
     out_path: str | Path | None = None,
     cache_path: str | Path | None = None,
+    run_id: str = "",
 ) -> DryRun:
     """Calls a run would make and their estimated cost (module cost.py documents the estimate);
     comparisons already judged in `out_path` and calls with a readable reply in the cache cost nothing
@@ -224,7 +225,7 @@ def dry_run(
                     cached += 1
                     continue
                 ptok += counter.messages(msgs)
-        run_spent = round(cache.total_cost(), 8) if cache is not None else 0.0
+        run_spent = round(cache.total_cost(run_id), 8) if cache is not None else 0.0
     finally:
         if cache is not None:
             cache.close()
@@ -498,6 +499,7 @@ async def ajudge(
     out_path: str | Path,
     cache_path: str | Path,
     progress: Any = None,
+    run_id: str = "",
 ) -> JudgeSummary:
     """Async form of `judge` for callers that already run an event loop."""
     out_path, cache_path = Path(out_path), Path(cache_path)
@@ -517,7 +519,7 @@ async def ajudge(
     summary.comparisons, summary.resumed = len(all_tasks), len(all_tasks) - len(tasks)
     summary.retried = sum(t.key in existing for t in tasks)
 
-    cache = JudgeCache(cache_path)
+    cache = JudgeCache(cache_path, run=run_id)
     try:
         needs_endpoint = any(
             _cached_final(cache, judge_spec, prompt.messages(t.item.question, *t.slots(f)), 0) is None
@@ -531,14 +533,14 @@ async def ajudge(
         raise
     client = JudgeClient(judge_spec, cfg, base_url=base_url, api_key=api_key, seed=cfg.seed)
     bar = JudgeProgress(progress, f"judge ({judge_spec.name})", len(tasks))
-    run = _Run(judge_spec, cfg, prompt, client, cache, out_path, bar, summary, already_spent=cache.total_cost())
+    run = _Run(judge_spec, cfg, prompt, client, cache, out_path, bar, summary, already_spent=cache.total_cost(run_id))
     summary.usage_rule = run.counter.rule
     try:
         if needs_endpoint:
             await client.preflight()  # wrong URL / key / model: one line, before any judging call
         await run.run(tasks)
         records = compact_judgments(out_path, [t.key for t in all_tasks])  # one record per comparison, plan order
-        summary.spent_total = round(cache.total_cost(), 8)
+        summary.spent_total = round(cache.total_cost(run_id), 8)
     finally:
         bar.close()
         await client.aclose()
@@ -593,6 +595,7 @@ def judge(
     out_path: str | Path,
     cache_path: str | Path,
     progress: Any = None,
+    run_id: str = "",
 ) -> JudgeSummary:
     """Judge every comparison (system vs baseline) with one judge, appending judgment records to
     `out_path` (compacted to one record per comparison at the end) and caching every call in `cache_path`.
@@ -600,7 +603,7 @@ def judge(
     calling the stage done. Raises EndpointError before any call for an unusable endpoint, and
     JudgeBudgetExceeded (a BudgetExceeded, after recording what is done) when `cfg.max_cost` stops it:
     max_cost bounds the run's total judge spend, everything ever sent through `cache_path`."""
-    return asyncio.run(ajudge(items, judge_spec, cfg, out_path, cache_path, progress))
+    return asyncio.run(ajudge(items, judge_spec, cfg, out_path, cache_path, progress, run_id))
 
 
 def check_endpoint(judge_spec: JudgeSpec, cfg: JudgingConfig) -> None:
