@@ -13,7 +13,10 @@ field (tokens = ceil(chars / 4)).
 Fault injection (for tests and the bench): fractions of requests answered 429 with Retry-After,
 500, hanging past the client's timeout, or with text that holds no scores; a fixed latency. Which
 request gets a fault is a seeded hash of (request body, how many times that body was seen), so a
-retried request draws again and a run is reproducible whatever the thread timing."""
+retried request draws again and a run is reproducible whatever the thread timing. Also for tests: replies
+without `usage` or with invalid counts (`rate_no_usage`, `rate_bad_usage`), labelled reply styles
+(`style="labelled"` / `"labelled-reversed"`: "Assistant 2: 6/10, Assistant 1: 9/10"), and a key revoked
+mid-run (`revoke_after=N`: every chat request after the N-th is answered 401)."""
 
 from __future__ import annotations
 

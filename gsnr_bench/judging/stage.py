@@ -6,7 +6,11 @@ re-sends only what never reached the cache), and records are appended as compari
 resumed run skips what the file already holds judged. Failed records are not final: the next run judges
 those comparisons again (a cached reply without readable scores is re-sent, never replayed), appends the
 new record, which supersedes the old one (`records.read_judgments`), and compacts the file at the end.
-A stage is complete (`JudgeSummary.complete`) only when every planned comparison has a judged record."""
+A stage is complete (`JudgeSummary.complete`) only when every planned comparison has a judged record.
+Comparisons a stage did not reach stay pending (no record) when the budget stops it, after a 401/403 (no
+call is started after one; `AuthRejected` is raised once the records are written) or when its records
+cannot be written (a full disk: raised as it happens, the paid replies are in the cache). A stage whose
+calls are all judged or cached needs no endpoint. docs/judging.md has the rules."""
 
 from __future__ import annotations
 
