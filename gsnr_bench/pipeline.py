@@ -709,7 +709,7 @@ class Pipeline:
                     try:
                         check_endpoint(spec, c.judging)
                     except GsnrError:
-                        if not self._all_judged(selectors, name):
+                        if not self._all_judged(selectors, name, spec.name):
                             raise
                         # a finished run sends nothing: it needs no endpoint, key or network
         n_pool = self._pool_size()
@@ -731,8 +731,10 @@ class Pipeline:
         if judging:
             self._check_reference_judge()
 
-    def _all_judged(self, selectors: list[str], judge: str) -> bool:
+    def _all_judged(self, selectors: list[str], judge: str, judge_name: str) -> bool:
         """Every cell's judging stage for `judge` is done (a finished run), read without running anything."""
+        if not (self.store.root / "judgments" / judge_name).is_dir():
+            return False  # a new run, or one never judged by it: the plan would build the world to find out
         try:
             cells = self.plan(selectors)["cells"]
         except Exception:  # anything not there yet: not finished

@@ -106,10 +106,10 @@ def test_a_finished_stage_needs_no_endpoint(tmp_path, monkeypatch):
         judge(items, gone, fast_cfg(), tmp_path / "m.jsonl", tmp_path / "other.sqlite")
 
 
-@pytest.mark.parametrize("order", ["shuffle", "both"])
-def test_labelled_scores_in_reverse_order_give_the_same_leaderboard(tmp_path, order):
+def test_labelled_scores_in_reverse_order_give_the_same_leaderboard(tmp_path):
     """Issue 19: a judge wrote "Assistant 2: 6/10, Assistant 1: 9/10" and all 124 verdicts were flipped."""
-    items, refs = make_items(24)
+    items, refs = make_items(12)
+    order = "both"  # each question in both presentation orders: a positional reading flips one of the two
     # three systems against one baseline, each copying the baseline's answer on a different share of questions
     # (a tie there), so their PWS differ and a flipped reading would show
     systems = {
@@ -164,7 +164,7 @@ print(json.dumps({"requests": s.requests, "cache_hits": s.cache_hits, "complete"
 def test_two_processes_with_different_settings_pay_once_for_shared_requests(tmp_path):
     """Issue 19: two processes (shuffle and both orders, other concurrency) on one run paid twice for 124 of
     225 calls. They share the request-keyed cache, and a request one is sending is waited for by the other."""
-    items, refs = make_items(40)
+    items, refs = make_items(20)
     (tmp_path / "items.json").write_text(json.dumps([c.__dict__ for c in items]))
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     with ReferenceJudgeServer(refs, latency=0.05) as srv:
