@@ -242,3 +242,30 @@ def test_runs_sharing_one_cache_pay_once_and_keep_their_own_accounts(tmp_path):
         assert c.total_cost("/runs/b") == pytest.approx(b.cost_spent) and b.spent_total == pytest.approx(b.cost_spent)
         assert c.total_cost() == pytest.approx(a.cost_spent + b.cost_spent)
     assert 0 < b.cost_spent < b.cost  # b's records hold calls a paid for, b's account only its own
+
+
+def test_the_judges_tokenizer_counts_what_usage_lacks_when_it_is_known(tmp_path):
+    from transformers import AutoTokenizer
+
+    from gsnr_bench.judging.cost import TokenCounter
+
+    from tiny_models import build_tokenizer
+
+    tok_dir = build_tokenizer(tmp_path / "tok")
+    items, refs = make_items(6)
+    with ReferenceJudgeServer(refs, faults=Faults(rate_no_usage=1.0)) as srv:
+        s = judge(items, spec_for(srv, tokenizer=str(tok_dir)), fast_cfg(), tmp_path / "j.jsonl", tmp_path / "c.sqlite")
+    rule = f"tokenizer {tok_dir}"
+    assert s.usage_rule == rule and s.usage_estimated == len(items)
+    tok = AutoTokenizer.from_pretrained(tok_dir)
+    with JudgeCache(tmp_path / "c.sqlite") as c:
+        replies = [json.loads(r[0]) for r in c._db.execute("SELECT reply FROM calls")]
+    for r in replies:  # the reply's own tokens by the judge's tokenizer, not chars / 4
+        assert r["usage_estimated"] and r["completion_tokens"] == len(
+            tok(r["text"], add_special_tokens=False)["input_ids"]
+        )
+    # a tokenizer that cannot be loaded offline falls back to the documented rule
+    assert (
+        TokenCounter(parse_judge({"name": "x", "provider": "reference", "model": "m", "tokenizer": "no/such"})).rule
+        == CHARS_RULE
+    )
