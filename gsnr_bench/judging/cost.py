@@ -15,7 +15,7 @@ The budget (`--max-cost`, `judging.max_cost`) bounds the whole run's judge spend
 and stage that shares the run's judge cache: it starts from what the cache's ledger says the run ever
 spent. A call reserves its EXPECTED cost when it is about to be sent (holding a concurrency slot): its
 prompt tokens (estimated as above) plus the running mean of the completion tokens of the replies this
-command received (`max_tokens` until the first reply arrives), at the judge's prices; on its reply the
+stage received (`max_tokens` until its first reply arrives), at the judge's prices; on its reply the
 reservation is replaced by what it really cost. A call is not started once spent + reserved + its
 expected cost would pass the limit, and none after it: the run stops within one in-flight batch of the
 limit (a batch's replies may be longer than the mean, so the last batch can pass the limit by the

@@ -3,6 +3,7 @@ mapping verdicts back to the system's side, and the combine rules for judging in
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import dataclass
@@ -105,78 +106,128 @@ _WORDS = {w: float(i) for i, w in enumerate("zero one two three four five six se
 _VAL = _NUM + r"|(?:" + "|".join(_WORDS) + r")(?=\s*(?:/|out\s+of)\s*(?:10|ten)\b)"  # a word only as "eight/10"
 _DENOM = r"\s*(?:/|out\s+of)\s*(?:10|ten)(?:\.0+)?\b"
 _MARKUP = str.maketrans({c: " " for c in "*#`_[]()|>"})
-_ANY_LABEL = re.compile(r"\bassistant\s*#?\s*(\d+)\b", re.I)
+# The text is lowercased once and the patterns are anchored where a label or keyword starts (found by a
+# plain literal search): scanning every position of a long reply with case-insensitive patterns cost
+# milliseconds per reply.
+_LABEL_AT = re.compile(r"assistant\s*#?\s*(\d+)")
 # filler that stays with one label: no digit, no line break, no other "Assistant", no sentence end
 _FILL = r"(?:(?!assistant|\.\s)[^\d\n])"
 _SCORE_VERB = r"(?:scor\w*|rat(?:e|es|ed|ing)\b|receiv\w*|gets?\b|earns?\b|deserv\w*|award\w*|grade\w*|given\b)"
-_LABEL = r"\bassistant\s*([12])\b(?:'s)?"
+_LABEL = r"assistant\s*#?\s*[12](?:'s)?"
 _END = r"(?=" + _DENOM + r"|\s*(?:[,;\n]|$|\.(?!\d))|\s+(?:and|for|out|because|as|since)\b)"  # a score ends here
-_LABELLED = [
-    # "Assistant 1: 8", "Assistant 1's score - 8/10", "Assistant 1 8/10" (tables), "Assistant 1 score = 8"
-    re.compile(
-        _LABEL + r"\s*(?:(?:overall\s+)?(?:score|rating|total)s?\s*)?[:=\-\u2013\u2014]?\s*(" + _VAL + r")" + _END, re.I
-    ),
-    # "Assistant 1 receives a score of 8", "Assistant 2's answer deserves an 8"
-    re.compile(_LABEL + _FILL + r"{0,60}?\b" + _SCORE_VERB + _FILL + r"{0,25}?(" + _VAL + r")", re.I),
-    # "Assistant 2 gave a thorough answer, 6.5/10"
-    re.compile(_LABEL + _FILL + r"{0,60}?(" + _VAL + r")(?=" + _DENOM + r")", re.I),
-    # "I give Assistant 1 an 8", "I would rate Assistant 2 a 7 and Assistant 1 a 4"
-    re.compile(
-        r"(?:\b(?:give|rate|score|award|grade)s?\s+|\band\s+(?=assistant\s*[12]\s+an?\s))"
-        + _LABEL
-        + r"\s+(?:an?\s+|with\s+|at\s+)?(?:score\s+of\s+)?("
-        + _VAL
-        + r")"
-        + _END,
-        re.I,
-    ),
-]
+# What follows a label, read within its clause (up to the next line, "Assistant" or sentence end, 90 chars):
+# "Assistant 1: 8", "Assistant 1's score - 8/10", "Assistant 1 8/10" (tables), "Assistant 1 score = 8"
+_DIRECT = re.compile(r"\s*(?:(?:overall\s+)?(?:score|rating|total)s?\s*)?[:=\-\u2013\u2014]?\s*(" + _VAL + r")" + _END)
+# "Assistant 1 receives a score of 8", "Assistant 2's answer deserves an 8" (no number before the verb)
+_VERB = re.compile(r"\b" + _SCORE_VERB)
+_VERB_SCORE = re.compile(r"[^\d]{0,25}?(" + _VAL + r")")
+# "Assistant 2 gave a thorough answer, 6.5/10": the clause's first number, out of 10
+_FIRST_NUM = re.compile(_VAL)
+_IS_DENOM = re.compile(_DENOM)
+_CLAUSE_MAX = 90
+# "I give Assistant 1 an 8", "I would rate Assistant 2 a 7 and Assistant 1 a 4"
+_VERB_BEFORE = re.compile(r"(?:\b(?:give|rate|score|award|grade)s?|\b(and))\s+$")
+_AFTER_VERB = re.compile(_LABEL + r"\s+(an?\s+|with\s+|at\s+)?(?:score\s+of\s+)?(" + _VAL + r")" + _END)
 # "Both assistants receive a score of 8", "both get 7/10", "a tie at 8", "equal scores of 9"
 _BOTH_FILL = r"(?:(?!assistant\s*\d|\.\s)[^\d\n])"  # "both assistants" may say "assistants"
+_BOTH_AT = re.compile(r"both|each|tie|equal|same|identical")
 _BOTH = [
+    re.compile(r"(?:both|each)\b" + _BOTH_FILL + r"{0,60}?\b" + _SCORE_VERB + _FILL + r"{0,25}?(" + _VAL + r")"),
     re.compile(
-        r"\b(?:both|each)\b" + _BOTH_FILL + r"{0,60}?\b" + _SCORE_VERB + _FILL + r"{0,25}?(" + _VAL + r")", re.I
-    ),
-    re.compile(
-        r"\b(?:tie[ds]?|equal|same|identical)\b"
+        r"(?:tie[ds]?|equal|same|identical)\b"
         + _FILL
         + r"{0,30}?\b(?:scores?|ratings?|at|of)\b"
         + _FILL
         + r"{0,10}?("
         + _VAL
-        + r")",
-        re.I,
+        + r")"
     ),
 ]
-_PAIR_WORDS = re.compile(r"\b(?:final|overall|scores?|ratings?|verdict)\b|[:;,]|" + _DENOM, re.I)
-_SCORE_HINT = re.compile(r"\b(?:scor\w*|rat(?:e|ed|ing|ings)|tie)\b|" + _DENOM, re.I)
+_PAIR_WORDS = re.compile(r"\b(?:final|overall|scores?|ratings?|verdict)\b|[:;,]|" + _DENOM)
+_SCORE_HINT = re.compile(r"\b(?:scor\w*|rat(?:e|ed|ing|ings)|tie)\b|" + _DENOM)
+_PAIR_LINE_MAX = 60  # a line that is only two scores is short; longer ones are not tried
 
 
 def _num(s: str) -> float:
-    return _WORDS[s.lower()] if s.lower() in _WORDS else float(s)
+    return _WORDS[s] if s in _WORDS else float(s)
+
+
+def _word_start(text: str, pos: int) -> bool:
+    return pos == 0 or not text[pos - 1].isalnum()
 
 
 def _standalone_pair(line: str) -> tuple[float, float] | None:
     """A line that is two numbers and nothing else (score words, commas, colons and "/10" aside)."""
-    tokens = _PAIR_WORDS.sub(" ", line.translate(_MARKUP)).split()
+    if len(line) > _PAIR_LINE_MAX:
+        return None
+    tokens = _PAIR_WORDS.sub(" ", line).split()
     if len(tokens) == 2 and all(re.fullmatch(_NUM + r"\.?", t) for t in tokens):
         return float(tokens[0].rstrip(".")), float(tokens[1].rstrip("."))
     return None
 
 
+def _clause(text: str, start: int) -> str:
+    end = min(len(text), start + _CLAUSE_MAX)
+    for stop in ("\n", "assistant", ". "):
+        k = text.find(stop, start, end)
+        if k != -1:
+            end = k
+    return text[start:end]
+
+
+def _after_label(text: str, start: int) -> list[float]:
+    """Scores written after a label ("Assistant 1" ends at `start`), within its clause."""
+    if text.startswith("'s", start):
+        start += 2
+    clause = _clause(text, start)
+    if "ten" not in clause and not any(ch.isdigit() for ch in clause):
+        return []  # no number in the clause (most labels in an explanation): nothing to read
+    out = []
+    m = _DIRECT.match(clause)
+    if m:
+        out.append(_num(m.group(1)))
+    v = _VERB.search(clause)
+    if v and not any(ch.isdigit() for ch in clause[: v.start()]):
+        m = _VERB_SCORE.match(clause, v.end())
+        if m:
+            out.append(_num(m.group(1)))
+    m = _FIRST_NUM.search(clause)
+    if m and _IS_DENOM.match(clause, m.end()):
+        out.append(_num(m.group(1) if m.groups() else m.group(0)))
+    return out
+
+
 def _labelled(text: str) -> dict[str, set[float]] | None:
-    """Scores found next to their labels, per label; None when a label other than 1 or 2 appears."""
-    if any(m.group(1) not in ("1", "2") for m in _ANY_LABEL.finditer(text)):
-        return None  # "Assistant 3": not a pairwise verdict
+    """Scores found next to their labels, per label (lowercased text); None when a label other than 1 or 2
+    appears."""
     found: dict[str, set[float]] = {"1": set(), "2": set()}
-    for pattern in _LABELLED:
-        for m in pattern.finditer(text):
-            found[m.group(1)].add(_num(m.group(2)))
-    for pattern in _BOTH:
-        for m in pattern.finditer(text):
-            found["1"].add(_num(m.group(1)))
-            found["2"].add(_num(m.group(1)))
+    for lm in _LABEL_AT.finditer(text):
+        pos = lm.start()
+        if not _word_start(text, pos):
+            continue
+        if lm.group(1) not in ("1", "2"):
+            return None  # "Assistant 3": not a pairwise verdict
+        label = lm.group(1)
+        for score in _after_label(text, lm.end()):
+            found[label].add(score)
+        before = _VERB_BEFORE.search(text, max(0, pos - 16), pos)
+        if before:
+            m = _AFTER_VERB.match(text, pos)
+            if m and (not before.group(1) or m.group(1) in ("a ", "an ")):  # "and Assistant 1 a 4"
+                found[label].add(_num(m.group(2)))
+    for km in _BOTH_AT.finditer(text):
+        if not _word_start(text, km.start()):
+            continue
+        for pattern in _BOTH:
+            m = pattern.match(text, km.start())
+            if m:
+                found["1"].add(_num(m.group(1)))
+                found["2"].add(_num(m.group(1)))
     return found
+
+
+def _has_label(line: str) -> bool:
+    return any(_word_start(line, m.start()) for m in _LABEL_AT.finditer(line))
 
 
 def _loose(lines: list[str]) -> tuple[float, float] | None:
@@ -185,7 +236,7 @@ def _loose(lines: list[str]) -> tuple[float, float] | None:
         nums = re.findall(_NUM, re.sub(_DENOM, "", line))
         if not nums:
             continue
-        if len(nums) == 2 and not _ANY_LABEL.search(line) and _SCORE_HINT.search(line):
+        if len(nums) == 2 and not _has_label(line) and _SCORE_HINT.search(line):
             return float(nums[0]), float(nums[1])
         return None
     return None
@@ -201,7 +252,13 @@ def parse_verdict(text: str | None) -> tuple[float, float] | None:
     none at all (a refusal, a tie in words with no score) gives None. docs/judging.md lists the formats."""
     if not text or not text.strip():
         return None
-    clean = text.translate(_MARKUP)
+    return _parse(text)
+
+
+@functools.lru_cache(maxsize=4096)  # a reply is read when cached, when checked and when scored: once suffices
+def _parse(text: str) -> tuple[float, float] | None:
+    """The reading of a non-empty reply (see parse_verdict)."""
+    clean = text.translate(_MARKUP).lower()
     lines = [ln for ln in clean.strip().splitlines() if ln.strip()]
     readings: set[tuple[float, float]] = set()
     for line in {lines[0], lines[-1]}:
