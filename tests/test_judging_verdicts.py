@@ -53,6 +53,11 @@ CATALOGUE = [
     ("Both answers are correct and complete; I rate both 9/10.", (9, 9)),
     ("It's a tie: both get 7 out of 10.", (7, 7)),
     ("Assistant 1 and Assistant 2 both receive 8.", (8, 8)),
+    ("Both Assistant 1 and Assistant 2 deserve a 9 for correct, complete answers.", (9, 9)),
+    ("Assistants 1 and 2: 7/10 each; neither explains the second step.", (7, 7)),
+    ("8 8\nIt's a tie: both answers are equally accurate.", (8, 8)),
+    # --- FastChat's bracketed ratings, labelled
+    ("Assistant 1: [[8]]\nAssistant 2: [[5]]", (8, 5)),
     # --- never scored
     ("I'm sorry, but I can't provide ratings for these responses.", None),
     ("I'm sorry, but I can't compare these 2 answers.", None),
@@ -62,6 +67,8 @@ CATALOGUE = [
     ("Assistant 1: 8/10\nAssistant 2: 6/10\nOn reflection, Assistant 1: 5/10.", None),  # two scores for one
     ("Assistant 1: 8/10\nAssistant 2 was vague.", None),  # one labelled score
     ("Assistant 1: 8\nAssistant 2: 7\nAssistant 3: 6", None),  # three assistants
+    ("Assistant 1 and Assistant 2: 8 and 6 respectively.", None),  # whose is which: a guess
+    ("Assistants 1 and 2 receive 8 and 6.", None),
     ("8 7 6\nthree numbers", None),
     ("8\nonly one number", None),
     ("12 7\nAssistant 1 is excellent.", None),  # out of range

@@ -125,6 +125,8 @@ _VERB_SCORE = re.compile(r"[^\d]{0,25}?(" + _VAL + r")")
 _FIRST_NUM = re.compile(_VAL)
 _IS_DENOM = re.compile(_DENOM)
 _CLAUSE_MAX = 90
+# "Both Assistant 1 and Assistant 2 deserve a 9", "Assistants 1 and 2: 7/10": one score for both
+_JOINT = re.compile(r"assistants?\s*1\s*(?:,|and|&)\s*(?:assistant\s*)?2(?:'s)?\b")
 # "I give Assistant 1 an 8", "I would rate Assistant 2 a 7 and Assistant 1 a 4"
 _VERB_BEFORE = re.compile(r"(?:\b(?:give|rate|score|award|grade)s?|\b(and))\s+$")
 _AFTER_VERB = re.compile(_LABEL + r"\s+(an?\s+|with\s+|at\s+)?(?:score\s+of\s+)?(" + _VAL + r")" + _END)
@@ -215,6 +217,15 @@ def _labelled(text: str) -> dict[str, set[float]] | None:
             m = _AFTER_VERB.match(text, pos)
             if m and (not before.group(1) or m.group(1) in ("a ", "an ")):  # "and Assistant 1 a 4"
                 found[label].add(_num(m.group(2)))
+    for jm in _JOINT.finditer(text):
+        if not _word_start(text, jm.start()):
+            continue
+        clause = _clause(text, jm.end())
+        if len(re.findall(_NUM, re.sub(_DENOM, "", clause))) > 1:
+            return None  # "Assistant 1 and Assistant 2: 8 and 6 respectively": which is whose is a guess
+        for score in _after_label(text, jm.end()):
+            found["1"].add(score)
+            found["2"].add(score)
     for km in _BOTH_AT.finditer(text):
         if not _word_start(text, km.start()):
             continue
