@@ -213,3 +213,30 @@ def test_cwd_data_dir_is_user_only_when_it_is_not_the_shipped_one(tmp_path):
     shipped = Path(__file__).resolve().parent.parent / "selectors"
     assert not is_user_dir(shipped, "selectors") and is_user_dir(tmp_path, "selectors")
     assert os.path.isdir(shipped)
+
+
+def test_a_library_wrapped_full_disk_is_one_line(tmp_path, cli, monkeypatch):
+    """torch.save and safetensors wrap ENOSPC in their own errors (RuntimeError "file write failed")."""
+    import gsnr_bench.commands as commands
+
+    def boom(args):
+        raise RuntimeError(
+            "[enforce fail at inline_container.cc:603] . PytorchStreamWriter failed writing file "
+            "data/0: file write failed"
+        )
+
+    monkeypatch.setattr(commands, "dispatch", boom)
+    res = cli("ls", "selectors", cwd=tmp_path)
+    line = res.stderr.strip()
+    assert res.returncode == 2 and "\n" not in line and "no space left on device" in line
+
+
+def test_other_errors_still_raise(tmp_path, cli, monkeypatch):
+    import gsnr_bench.commands as commands
+
+    def boom(args):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(commands, "dispatch", boom)
+    with pytest.raises(RuntimeError, match="a bug"):
+        cli("ls", "selectors", cwd=tmp_path)
