@@ -285,3 +285,34 @@ def test_a_judge_that_goes_down_after_the_preflight_then_recovers(tmp_path, monk
         assert srv.log.chat_requests == len(items) and s2.complete and s2.retried == len(items)
     assert s1.failed_total == len(items) and not s1.complete and s1.requests == 2 * len(items)
     assert len(read_jsonl(out)) == len(items)
+
+
+def test_two_processes_of_one_run_share_its_budget(tmp_path):
+    """Two commands judging different cells of one run at once: each reads the run's spend from the cache's
+    ledger, so together they stop near the limit instead of each spending it."""
+    import threading
+
+    items, refs = make_items(200)
+    conc = 4
+    with ReferenceJudgeServer(refs, latency=0.01) as srv:
+        spec = _budget_spec(srv)
+        limit = 60 * 25.0  # about 60 calls in all
+        cfg = fast_cfg(concurrency=conc, max_cost=limit)
+        errors = []
+
+        def one(part, name):
+            try:
+                judge(part, spec, cfg, tmp_path / f"{name}.jsonl", tmp_path / "c.sqlite")
+            except BudgetExceeded as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=one, args=(p, n)) for p, n in ((items[:100], "a"), (items[100:], "b"))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+    with JudgeCache(tmp_path / "c.sqlite") as c:
+        spent = c.total_cost()
+    assert len(errors) == 2  # both stopped by the one limit
+    # within the two commands' in-flight batches (worst case $32 a call) of the limit, not 2x the limit
+    assert 0.9 * limit <= spent <= limit + 2 * conc * 32

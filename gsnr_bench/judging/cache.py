@@ -238,6 +238,15 @@ class JudgeCache:
         with self._lock:
             return float(self._db.execute(sql, args).fetchone()[0])
 
+    def spend_after(self, run: str, after_id: int) -> tuple[float, int]:
+        """(USD, last ledger id) of the run's payments recorded after ledger id `after_id`: the run's spend
+        kept up to date cheaply (the index on run walks only the new rows)."""
+        with self._lock:
+            total, last = self._db.execute(
+                "SELECT COALESCE(SUM(cost), 0), MAX(id) FROM spend WHERE run = ? AND id > ?", (run, after_id)
+            ).fetchone()
+        return float(total), int(last) if last is not None else after_id
+
     def estimated_calls(self, run: str | None = None) -> int:
         """Paid replies whose token counts were estimated (usage missing or invalid)."""
         sql, args = "SELECT COUNT(*) FROM spend WHERE estimated", ()

@@ -24,8 +24,9 @@ difference)."""
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from .spec import JudgeSpec
 
@@ -80,7 +81,11 @@ class TokenCounter:
 @dataclass
 class Budget:
     """Spend so far (`spent` starts at what the run already spent) plus reservations for calls in flight;
-    a call is sent only if its expected cost fits. `limit` None: no limit, only accounting."""
+    a call is sent only if its expected cost fits. `limit` None: no limit, only accounting. `ledger`, when
+    given, returns the run's spend as the judge cache's ledger has it (every process of the run included):
+    read before each reservation (at most every `ledger_every` seconds), it keeps a process from spending
+    what another one already has (what other processes have in flight is not seen: two processes can pass
+    the limit by their in-flight batches)."""
 
     limit: float | None
     spent: float = 0.0
@@ -88,6 +93,9 @@ class Budget:
     exhausted: bool = False
     out_tokens: int = 0  # completion tokens of the replies settled so far
     replies: int = 0
+    ledger: Callable[[], float] | None = None
+    ledger_every: float = 0.0
+    _ledger_at: float = -1e18
 
     def expected_completion(self, max_tokens: int) -> float:
         return min(float(max_tokens), self.out_tokens / self.replies) if self.replies else float(max_tokens)
@@ -95,6 +103,10 @@ class Budget:
     def reserve(self, amount: float) -> bool:
         if self.limit is None:
             return True
+        now = time.monotonic()
+        if self.ledger is not None and now - self._ledger_at >= self.ledger_every:
+            self._ledger_at = now
+            self.spent = max(self.spent, self.ledger())  # spend never goes down
         if self.exhausted or self.spent + self.reserved + amount > self.limit:
             self.exhausted = True  # stop starting work; calls in flight still finish and are kept
             return False

@@ -256,6 +256,18 @@ def _reply_of(hit: dict[str, Any]) -> Reply:
     )
 
 
+class _LedgerView:
+    """The run's spend as the cache's ledger has it, every process of the run included, read incrementally."""
+
+    def __init__(self, cache: JudgeCache) -> None:
+        self.cache, self.total, self.last = cache, 0.0, 0
+
+    def __call__(self) -> float:
+        new, self.last = self.cache.spend_after(self.cache.run, self.last)
+        self.total += new
+        return self.total
+
+
 class _Run:
     def __init__(
         self,
@@ -271,7 +283,7 @@ class _Run:
     ) -> None:
         self.spec, self.cfg, self.prompt, self.client, self.cache = spec, cfg, prompt, client, cache
         self.out_path, self.progress, self.summary = out_path, progress, summary
-        self.budget = Budget(cfg.max_cost, spent=already_spent)
+        self.budget = Budget(cfg.max_cost, spent=already_spent, ledger=_LedgerView(cache))
         self.counter = TokenCounter(spec)
         self.stop: Exception | None = None  # a 401/403 or a failed write (disk full): no call is started after it
         self.inflight: dict[str, asyncio.Future] = {}
