@@ -176,7 +176,8 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
                 dict(
                     type=float,
                     metavar="USD",
-                    help="stop judging before this run's judge spend (all its commands) passes USD",
+                    help="USD > 0: stop judging within one in-flight batch of this run's judge spend (all its "
+                    "commands) reaching USD; a later command with a higher limit carries on (docs/judging.md)",
                 ),
             ),
             (("--concurrency",), dict(type=int, metavar="N", help="concurrent judge requests (judging.concurrency)")),
