@@ -75,6 +75,8 @@ CATALOGUE = [
     ("-1 -1", None),  # the reference code's failure marker
     ("Assistant 1 gave 3 examples while Assistant 2 gave 5.", None),  # counts, not scores
     ("Both answers list 2 causes and 3 effects.", None),
+    ("Assistant 1 gets 2 of the 3 steps right; Assistant 2: 7/10.", None),  # a count after a verb, one score
+    ("Both responses rated the film 4 stars in the question's terms.", None),
     ("", None),
     (None, None),
 ]

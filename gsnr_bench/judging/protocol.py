@@ -112,7 +112,7 @@ _MARKUP = str.maketrans({c: " " for c in "*#`_[]()|>"})
 _LABEL_AT = re.compile(r"assistant\s*#?\s*(\d+)")
 # filler that stays with one label: no digit, no line break, no other "Assistant", no sentence end
 _FILL = r"(?:(?!assistant|\.\s)[^\d\n])"
-_SCORE_VERB = r"(?:scor\w*|rat(?:e|es|ed|ing)\b|receiv\w*|gets?\b|earns?\b|deserv\w*|award\w*|grade\w*|given\b)"
+_SCORE_VERB = r"(?:scor\w*|rat(?:e|es|ed|ing)\b|receiv\w*|gets?\b|earns?\b|deserv\w*|award\w*|grade\w*)"
 _LABEL = r"assistant\s*#?\s*[12](?:'s)?"
 _END = r"(?=" + _DENOM + r"|\s*(?:[,;\n]|$|\.(?!\d))|\s+(?:and|for|out|because|as|since)\b)"  # a score ends here
 # What follows a label, read within its clause (up to the next line, "Assistant" or sentence end, 90 chars):
@@ -120,7 +120,7 @@ _END = r"(?=" + _DENOM + r"|\s*(?:[,;\n]|$|\.(?!\d))|\s+(?:and|for|out|because|a
 _DIRECT = re.compile(r"\s*(?:(?:overall\s+)?(?:score|rating|total)s?\s*)?[:=\-\u2013\u2014]?\s*(" + _VAL + r")" + _END)
 # "Assistant 1 receives a score of 8", "Assistant 2's answer deserves an 8" (no number before the verb)
 _VERB = re.compile(r"\b" + _SCORE_VERB)
-_VERB_SCORE = re.compile(r"[^\d]{0,25}?(" + _VAL + r")")
+_VERB_SCORE = re.compile(r"[^\d]{0,25}?(" + _VAL + r")" + _END)  # "gets 2 of the 3 steps right" is no score
 # "Assistant 2 gave a thorough answer, 6.5/10": the clause's first number, out of 10
 _FIRST_NUM = re.compile(_VAL)
 _IS_DENOM = re.compile(_DENOM)
@@ -134,7 +134,7 @@ _AFTER_VERB = re.compile(_LABEL + r"\s+(an?\s+|with\s+|at\s+)?(?:score\s+of\s+)?
 _BOTH_FILL = r"(?:(?!assistant\s*\d|\.\s)[^\d\n])"  # "both assistants" may say "assistants"
 _BOTH_AT = re.compile(r"both|each|tie|equal|same|identical")
 _BOTH = [
-    re.compile(r"(?:both|each)\b" + _BOTH_FILL + r"{0,60}?\b" + _SCORE_VERB + _FILL + r"{0,25}?(" + _VAL + r")"),
+    re.compile(r"(?:both|each)\b" + _BOTH_FILL + r"{0,60}?\b" + _SCORE_VERB + _FILL + r"{0,25}?(" + _VAL + r")" + _END),
     re.compile(
         r"(?:tie[ds]?|equal|same|identical)\b"
         + _FILL
@@ -143,6 +143,7 @@ _BOTH = [
         + r"{0,10}?("
         + _VAL
         + r")"
+        + _END
     ),
 ]
 _PAIR_WORDS = re.compile(r"\b(?:final|overall|scores?|ratings?|verdict)\b|[:;,]|" + _DENOM)
