@@ -176,7 +176,8 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
                 dict(
                     type=float,
                     metavar="USD",
-                    help="stop judging before this run's judge spend (all its commands) passes USD",
+                    help="USD > 0: stop judging within one in-flight batch of this run's judge spend (all its "
+                    "commands) reaching USD; a later command with a higher limit carries on (docs/judging.md)",
                 ),
             ),
             (("--concurrency",), dict(type=int, metavar="N", help="concurrent judge requests (judging.concurrency)")),
@@ -319,6 +320,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _disk_full(exc: BaseException) -> bool:
+    """ENOSPC anywhere in the exception's chain, or in the text libraries wrap it in."""
+    import errno
+
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+            return True
+        text = str(exc).lower()
+        if "no space left on device" in text or "database or disk is full" in text or "file write failed" in text:
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -339,6 +355,16 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:  # disk full, permission denied, read-only file system: one line, not a traceback
         where = f": {exc.filename}" if exc.filename else ""
         print(f"gsnr-bench: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        if not _disk_full(exc):
+            raise
+        # a library's own wrapper of ENOSPC (torch.save, safetensors, sqlite): the stage was left unfinished
+        print(
+            "gsnr-bench: error: no space left on device (the stage that was writing is left unfinished and is "
+            "redone by the next command; free space and run the same command again)",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         print("gsnr-bench: interrupted; run the same command again to resume where it stopped", file=sys.stderr)

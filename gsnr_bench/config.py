@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from . import yaml12
 from .data.config import DataConfig, DemoConfig
 from .errors import ConfigError
+from .fileio import read_text
 from .generation.config import GenerationConfig
 from .judging.config import JudgingConfig
 from .reporting.config import ReportConfig
@@ -52,7 +53,7 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
-        data = yaml12.load(path.read_text(encoding="utf-8")) or {}
+        data = yaml12.load(read_text(path)) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""

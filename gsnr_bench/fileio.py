@@ -4,13 +4,43 @@ read by a tolerant reader that drops a torn last line. Nothing is ever half-writ
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from .errors import DataError
+from .errors import DataError, StoreError
+
+_DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+def disk_full(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in _DISK_FULL
+
+
+def _full(path: Path, what: str) -> StoreError:
+    return StoreError(
+        f"no space left on device writing {path}; {what} (free space, or use a --run-dir elsewhere, and run the "
+        "same command again)"
+    )
+
+
+def read_text(path: str | os.PathLike) -> str:
+    """A text file that must be UTF-8 (a BOM is allowed): otherwise a one-line DataError naming the file,
+    the byte offset and line of the first byte that is not UTF-8."""
+    path = Path(path)
+    data = path.read_bytes()
+    bom = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    try:
+        return data[bom:].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        at = bom + exc.start
+        line = data.count(b"\n", 0, at) + 1
+        raise DataError(
+            f"{path}: not UTF-8 text: byte 0x{data[at]:02x} at byte offset {at} (line {line}); save the file as UTF-8"
+        ) from None
 
 
 def _umask() -> int:
@@ -31,8 +61,13 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     mkstemp creates the temp file 0600 whatever the umask; the final file gets the mode a plain
     write would give it (0666 less the umask), so a group or a web server can read published files."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        if disk_full(exc):
+            raise _full(path, "nothing was written") from None
+        raise
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -41,6 +76,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             os.fsync(fh.fileno())
         os.chmod(tmp_path, file_mode())
         os.replace(tmp_path, path)
+    except OSError as exc:
+        if disk_full(exc):  # the temp file goes; the file at `path`, if any, is as it was
+            raise _full(path, "nothing was half-written, the previous file is unchanged") from None
+        raise
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
@@ -70,7 +109,7 @@ def read_json(path: str | os.PathLike) -> Any:
     if not path.exists():
         raise DataError(f"file not found: {path}")
     try:
-        return json.loads(path.read_text(encoding="utf-8-sig"))
+        return json.loads(read_text(path))
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}: malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
 
@@ -90,10 +129,18 @@ def append_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> None:
     if not payload:
         return
     _drop_torn_tail(path)
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(payload)
-        fh.flush()
-        os.fsync(fh.fileno())
+    size = path.stat().st_size if path.exists() else 0
+    try:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        if not disk_full(exc):
+            raise
+        with contextlib.suppress(OSError):  # cut what part of the rows did land: whole rows or none
+            os.truncate(path, size)
+        raise _full(path, "the rows being added were not written, the file holds what it held") from None
 
 
 def _drop_torn_tail(path: Path) -> None:
@@ -113,7 +160,7 @@ def jsonl_lines(path: str | os.PathLike) -> list[tuple[int, dict | None, str | N
     """(line number, object, None) or (line number, None, problem) per non-blank line, so a caller can
     stop at the first bad line or list them all."""
     out: list[tuple[int, dict | None, str | None]] = []
-    for lineno, line in enumerate(Path(path).read_text(encoding="utf-8-sig").splitlines(), start=1):
+    for lineno, line in enumerate(read_text(path).splitlines(), start=1):
         if not line.strip():
             continue
         try:

@@ -16,8 +16,9 @@ from .budgets import budget_label, budget_ratio
 from .config import Config
 from .data.pool import load_pool, pool_fingerprint
 from .data.testsets import load_testset
-from .errors import BudgetExceeded, ConfigError, DataError
+from .errors import BudgetExceeded, ConfigError, DataError, GsnrError
 from .fileio import read_json, read_jsonl, write_json, write_jsonl
+from .judging.cache import judge_cache_path, judge_run_id
 from .progress import console, progress_bar
 from .records import Example, Question
 from .store import CELL, CELL_VERSION, RunStore, StageDir, Timer, content_hash
@@ -26,7 +27,16 @@ BASELINE = "full"
 # the target is keyed by its content (Inputs.target_key); report_to only logs the training elsewhere
 FINETUNE_LOGGING = {"model", "report_to"}
 # judging settings that change how calls are sent, not what a verdict means: not part of a stage's key
-JUDGING_TRANSPORT = {"judges", "concurrency", "max_cost", "timeout", "max_retries", "backoff_base", "backoff_max"}
+JUDGING_TRANSPORT = {
+    "judges",
+    "concurrency",
+    "max_cost",
+    "timeout",
+    "max_retries",
+    "backoff_base",
+    "backoff_max",
+    "cache",
+}
 DEMO_TESTSETS = ("demo-wizardlm", "demo-vicuna")
 
 
@@ -482,8 +492,9 @@ class Pipeline:
                         live_spec,
                         jcfg,
                         sd.path / "judgments.jsonl",
-                        self.store.root / "cache" / "judge.sqlite",
+                        judge_cache_path(self.store.root, jcfg),
                         progress=prog,
+                        run_id=judge_run_id(self.store.root, jcfg),
                     )
                 except BudgetExceeded as exc:
                     self.budget_stop = exc
@@ -496,6 +507,11 @@ class Pipeline:
             self.judge_summaries[(spec.name, cell.system)] = summary
             if summary.retries and not self.quiet:
                 console.print(transport_line(spec.name, summary))
+            if summary.usage_estimated:  # shown even with --quiet: it is about money
+                console.print(
+                    f"warning: judge {spec.name!r} sent no valid usage for {summary.usage_estimated} call(s); their "
+                    f"tokens were estimated by {summary.usage_rule} and their cost is marked estimated"
+                )
             if not summary.complete:
                 self.failed_comparisons += summary.failed_total
                 raise StageIncomplete(f"{summary.failed_total} failed comparison(s)")
@@ -685,9 +701,14 @@ class Pipeline:
         if judging and check_endpoints:  # judges first: cheap, and a bad one should not wait for the world
             from .judging.stage import check_endpoint
 
-            for spec in specs:
+            for name, spec in zip(c.judging.judges, specs):
                 if spec.provider != "reference":  # the run starts the reference judge itself
-                    check_endpoint(spec, c.judging)
+                    try:
+                        check_endpoint(spec, c.judging)
+                    except GsnrError:
+                        if not self._all_judged(selectors, name, spec.name):
+                            raise
+                        # a finished run sends nothing: it needs no endpoint, key or network
         n_pool = pool_size if offline else self._pool_size()
         if upto != "score":
             from .budgets import check_sizes
@@ -715,6 +736,18 @@ class Pipeline:
             if not spec.startswith("demo-") and (path := local_copy(spec)) is not None:
                 out[spec] = load_testset(path, max_questions=self.cfg.data.max_questions)
         return out
+
+    def _all_judged(self, selectors: list[str], judge: str, judge_name: str) -> bool:
+        """Every cell's judging stage for `judge` is done (a finished run), read without running anything."""
+        if not (self.store.root / "judgments" / judge_name).is_dir():
+            return False  # a new run, or one never judged by it: the plan would build the world to find out
+        try:
+            cells = self.plan(selectors)["cells"]
+        except Exception:  # anything not there yet: not finished
+            return False
+        return all(
+            c["judgments"].get(judge) is not None and c["judgments"][judge].done for c in cells.values()
+        ) and bool(cells)
 
     def _check_reference_judge(self, offline: bool = False) -> None:
         """The reference judge scores answers against reference answers: without them it can only tie."""

@@ -20,7 +20,8 @@ import yaml
 
 from . import yaml12
 from .errors import RegistryError
-from .resources import list_resources
+from .fileio import read_text
+from .resources import is_user_dir, resource_dirs
 
 
 @dataclass(frozen=True)
@@ -90,18 +91,36 @@ class Registry:
         self.check = check  # returns a reason string when a built object breaks the protocol
 
     def specs(self) -> dict[str, Spec]:
+        """Every entry by name. One name defined in two places (a shipped YAML, the user's YAML in ./selectors,
+        an entry point) is a one-line error naming both, unless the later one says `override: true` (YAML):
+        then it replaces the other on purpose. A user's file with a shipped file's name is a clash too."""
         found: dict[str, Spec] = dict(self.builtins)
         for ep in entry_points(group=self.entry_group):
-            found.setdefault(ep.name, Spec(ep.name, "", ep.value, {}, f"entry point {ep.value}"))
+            self._add(found, Spec(ep.name, "", ep.value, {}, f"entry point {ep.value}"))
         if self.data_dir:
-            for stem, path in list_resources(self.data_dir).items():
-                spec = self._load_yaml(path)
-                found[spec.name] = spec  # the user's YAML overrides a same-named built-in
+            dirs = resource_dirs(self.data_dir)
+            for d in sorted(dirs, key=lambda d: is_user_dir(d, self.data_dir)):  # shipped first: a user's
+                for path in sorted(d.rglob("*.yaml")):  # entry is the one that must say `override`
+                    spec = self._load_yaml(path)
+                    if not is_user_dir(d, self.data_dir):
+                        spec = Spec(
+                            spec.name, spec.description, spec.target, spec.params, f"built-in {path}", spec.data
+                        )
+                    self._add(found, spec)
         return dict(sorted(found.items()))
+
+    def _add(self, found: dict[str, Spec], spec: Spec) -> None:
+        old = found.get(spec.name)
+        if old is not None and not spec.data.get("override"):
+            raise RegistryError(
+                f"{self.kind} name {spec.name!r} is defined twice: by {old.source} and by {spec.source}; rename one "
+                f"(its `name`), or put `override: true` in {spec.source} to replace the other on purpose"
+            )
+        found[spec.name] = spec
 
     def _load_yaml(self, path: Path) -> Spec:
         try:
-            data = yaml12.load(path.read_text(encoding="utf-8")) or {}
+            data = yaml12.load(read_text(path)) or {}
         except yaml.YAMLError:
             raise RegistryError(f"{path}: malformed YAML") from None
         if not isinstance(data, dict) or "name" not in data:
@@ -121,7 +140,14 @@ class Registry:
     def get(self, name: str) -> Spec:
         if ".py:" in name:  # a file plugin given on the command line
             obj = import_target(name)
-            return Spec(getattr(obj, "name", Path(name.split(":")[0]).stem), _first_line(obj.__doc__), name, {}, name)
+            spec = Spec(getattr(obj, "name", Path(name.split(":")[0]).stem), _first_line(obj.__doc__), name, {}, name)
+            other = self.specs().get(spec.name)
+            if other is not None and not getattr(obj, "override", False):
+                raise RegistryError(
+                    f"{self.kind} name {spec.name!r} is defined twice: by {other.source} and by {name}; rename the "
+                    f"class's `name`, or give it `override = True` to replace the other on purpose"
+                )
+            return spec
         specs = self.specs()
         if name in specs:
             return specs[name]

@@ -35,3 +35,8 @@ def list_resources(kind: str, pattern: str = "*.yaml") -> dict[str, Path]:
             rel = p.relative_to(d).with_suffix("").as_posix()
             found.setdefault(rel, p)
     return found
+
+
+def is_user_dir(d: Path, kind: str) -> bool:
+    """A data dir of the user's working copy, not one shipped with gsnr-bench."""
+    return d.resolve() not in ((_PKG / "_data" / kind).resolve(), (_PKG.parent / kind).resolve())

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from .errors import DataError
+from .fileio import read_text
 from .records import Example
 from .resources import find_resource
 
@@ -32,7 +33,7 @@ def load_template(kind: str) -> str:
     if path is None:
         raise DataError(f"prompt template prompts/{TEMPLATE_FILES[kind]} not found (broken install?)")
     # an editor may add a final newline; the template ends at "### Response:"
-    return path.read_text(encoding="utf-8").rstrip("\n")
+    return read_text(path).rstrip("\n")
 
 
 def template_fingerprint() -> dict[str, str]:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from .errors import DataError
+from .fileio import read_text
 
 CLEAN = "clean"
 DEFECTIVE = "defective"  # the label a `false` becomes
@@ -59,9 +60,9 @@ def parse_truth(path: str | Path) -> dict[str, str]:
     if not p.is_file():
         raise DataError(f"truth file not found: {path}")
     try:
-        text = p.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read truth file {path}: {exc}") from None
+        text = read_text(p)  # not UTF-8: one line with the byte offset
+    except OSError as exc:
+        raise DataError(f"cannot read truth file {path}: {exc.strerror or exc}") from None
     out: dict[str, str] = {}
     suffix = p.suffix.lower()
     if suffix == ".jsonl":

@@ -20,6 +20,7 @@ def plan(pipe: Any, selectors: list[str]) -> list[dict[str, Any]]:
     from ..fileio import read_jsonl
     from ..judging.spec import load_judge
     from ..judging.stage import Comparison, dry_run
+    from ..judging.cache import judge_cache_path, judge_run_id
     from ..pipeline import BASELINE
 
     cfg = pipe.cfg
@@ -54,7 +55,14 @@ def plan(pipe: Any, selectors: list[str]) -> list[dict[str, Any]]:
             ]
             jsd = cell["judgments"].get(judge)
             out = jsd.path / "judgments.jsonl" if jsd is not None else None
-            dr = dry_run(items, spec, cfg.judging, out, pipe.store.root / "cache" / "judge.sqlite")
+            dr = dry_run(
+                items,
+                spec,
+                cfg.judging,
+                out,
+                judge_cache_path(pipe.store.root, cfg.judging),
+                run_id=judge_run_id(pipe.store.root, cfg.judging),
+            )
             rows.append(
                 {
                     "judge": spec.name,
@@ -114,7 +122,7 @@ def print_dry_run(pipe: Any, selectors: list[str]) -> list[dict[str, Any]]:
 def judging_manifest(pipe: Any, root: Any) -> dict[str, Any]:
     """The judges of this run as the manifest records them: names, models, endpoints, prices (never a key),
     and what judging has cost: this command, and the whole run over all its commands (from the judge cache)."""
-    from ..judging.cache import run_spend
+    from ..judging.cache import judge_cache_path, run_estimated_calls, run_spend
     from ..judging.spec import load_judge
 
     judges = []
@@ -139,7 +147,11 @@ def judging_manifest(pipe: Any, root: Any) -> dict[str, Any]:
             "order": pipe.cfg.judging.order,
             "combine": pipe.cfg.judging.combine,
             "spent_usd_this_command": round(pipe.spent, 6),
-            "spent_usd_run": round(run_spend(root), 6),
+            "spent_usd_run": round(run_spend(root, pipe.cfg.judging), 6),
+            "cache": str(judge_cache_path(root, pipe.cfg.judging)),
+            # "estimated" when any paid call's usage was missing or invalid (judging/cost.py), with how many
+            "spend_usage": "estimated" if (n_est := run_estimated_calls(root, pipe.cfg.judging)) else "reported",
+            "spend_usage_estimated_calls": n_est,
             "max_cost": pipe.cfg.judging.max_cost,
         }
     }

@@ -146,7 +146,7 @@ def exit_status(pipe: Any) -> int:
         from ..judging.cache import run_spend
 
         limit = pipe.cfg.judging.max_cost
-        spent = run_spend(pipe.store.root)
+        spent = run_spend(pipe.store.root, pipe.cfg.judging)
         _say(
             f"stopped at --max-cost: ${spent:.4f} spent of ${limit:g} by this run; {pipe.left_unjudged} "
             "comparison(s) of this command left unjudged (run again with a higher --max-cost to finish them; "

@@ -449,7 +449,7 @@ def build_plan(pipe: Any, selectors: list[str], hardware: str, sizes: Sizes) -> 
 def _spent(pipe: Any) -> float:
     from ..judging.cache import run_spend
 
-    return run_spend(pipe.store.root) if pipe.store.exists else 0.0
+    return run_spend(pipe.store.root, pipe.cfg.judging) if pipe.store.exists else 0.0
 
 
 def _work(stage: str, items: list[Item]) -> str:

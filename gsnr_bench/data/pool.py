@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..errors import DataError
-from ..fileio import read_json
+from ..fileio import read_json, read_text
 from ..records import Example
 
 REQUIRED = ("instruction", "output")
@@ -39,7 +39,7 @@ def load_pool(source: str | Path, *, max_examples: int | None = None) -> list[Ex
 def _read_file(path: Path) -> tuple[list[Any], Any]:
     if path.suffix.lower() == ".jsonl":  # POOL.JSONL too: the extension's case does not matter
         rows = []
-        for lineno, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
+        for lineno, line in enumerate(read_text(path).splitlines(), start=1):
             if not line.strip():
                 continue
             try:

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from ..errors import DataError
-from ..fileio import write_bytes
+from ..fileio import read_text, write_bytes
 from ..records import Question
 
 UPSTREAM = {
@@ -93,7 +93,7 @@ def _download(url: str, dest: Path, name: str) -> Path:
 
 def _rows(path: Path) -> list[tuple[int, dict]]:
     rows = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
+    for lineno, line in enumerate(read_text(path).splitlines(), start=1):
         if not line.strip():
             continue
         try:

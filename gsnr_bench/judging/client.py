@@ -20,6 +20,7 @@ from openai import AsyncOpenAI
 
 from ..errors import EndpointError
 from .config import JudgingConfig
+from .cost import valid_count
 from .spec import JudgeSpec
 
 MAX_RETRY_AFTER = 600.0  # seconds; a longer Retry-After is waited for only this long
@@ -27,10 +28,14 @@ MAX_RETRY_AFTER = 600.0  # seconds; a longer Retry-After is waited for only this
 
 @dataclass(frozen=True)
 class Reply:
+    """A reply; a token count the server did not report validly is None here (judging/cost.py
+    `valid_count`) and estimated by the stage, which then sets `usage_estimated`."""
+
     text: str
-    prompt_tokens: int
-    completion_tokens: int
+    prompt_tokens: int | None
+    completion_tokens: int | None
     model: str
+    usage_estimated: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -38,7 +43,13 @@ class Reply:
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "model": self.model,
+            "usage_estimated": self.usage_estimated,
         }
+
+
+class AuthRejected(EndpointError):
+    """The endpoint refused the key (401) or access (403) mid-run: every further call would be refused too,
+    so the stage stops at once (no call is sent after it) with this one line."""
 
 
 class CallFailed(Exception):
@@ -190,6 +201,13 @@ class JudgeClient:
             except openai.APIConnectionError:
                 self.stats.connection_errors += 1
                 last = "connection error"
+            except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
+                self.stats.gave_up += 1
+                what = "rejected the API key" if exc.status_code == 401 else "denied access"
+                raise AuthRejected(
+                    f"judge {self.spec.name!r}: {safe_url(self.base_url)} {what} (HTTP {exc.status_code}) during "
+                    "judging; stopped at once, nothing judged is lost (fix the key and run again)"
+                ) from None
             except openai.APIStatusError as exc:
                 code = exc.status_code
                 if code >= 500 or code in (408, 409):
@@ -209,13 +227,15 @@ class JudgeClient:
 
 
 def _reply(resp: Any, default_model: str) -> Reply:
-    """A reply with no choices or no content is an empty text: the parser fails it and we re-ask."""
+    """A reply with no choices or no content is an empty text: the parser fails it and we re-ask.
+    Token counts are kept only when valid (whole numbers >= 0); anything else is None, for the stage
+    to estimate: a missing `usage` is never $0 and a negative one never a refund."""
     choices = getattr(resp, "choices", None) or []
     text = (choices[0].message.content or "") if choices and choices[0].message else ""
     usage = getattr(resp, "usage", None)
     return Reply(
-        text=text,
-        prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
-        completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+        text=text if isinstance(text, str) else "",
+        prompt_tokens=valid_count(getattr(usage, "prompt_tokens", None)),
+        completion_tokens=valid_count(getattr(usage, "completion_tokens", None)),
         model=str(getattr(resp, "model", None) or default_model),
     )

@@ -17,7 +17,10 @@ class JudgingConfig(Section):
     timeout: float = Field(120.0, gt=0)
     max_retries: int = Field(6, ge=0)  # transport retries (429/5xx/timeouts), with backoff
     max_parse_retries: int = Field(2, ge=0)  # re-asks when the reply holds no parseable scores
-    max_cost: float | None = None  # USD; stop before spending past it
+    max_cost: float | None = Field(None, gt=0, allow_inf_nan=False)  # USD for the whole run; > 0 (judging/cost.py)
+    # a judge cache shared by several runs (a path), so identical requests are paid once across them;
+    # None: the run's own RUN/cache/judge.sqlite. Spend and --max-cost stay per run (the cache's ledger).
+    cache: str | None = None
     null_pairs: int = Field(0, ge=0)  # questions per test set judged with the same answer in both slots
     seed: int = 0
     prompt: str = "vicuna-pair-v1"

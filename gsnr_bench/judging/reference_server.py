@@ -13,7 +13,10 @@ field (tokens = ceil(chars / 4)).
 Fault injection (for tests and the bench): fractions of requests answered 429 with Retry-After,
 500, hanging past the client's timeout, or with text that holds no scores; a fixed latency. Which
 request gets a fault is a seeded hash of (request body, how many times that body was seen), so a
-retried request draws again and a run is reproducible whatever the thread timing."""
+retried request draws again and a run is reproducible whatever the thread timing. Also for tests: replies
+without `usage` or with invalid counts (`rate_no_usage`, `rate_bad_usage`), labelled reply styles
+(`style="labelled"` / `"labelled-reversed"`: "Assistant 2: 6/10, Assistant 1: 9/10"), and a key revoked
+mid-run (`revoke_after=N`: every chat request after the N-th is answered 401)."""
 
 from __future__ import annotations
 
@@ -77,7 +80,10 @@ def reference_score(answer: str, reference: str | None) -> int:
     return 1 + min(6, round(6 * sequence_similarity(answer, reference)))
 
 
-def judge_prompt(user_text: str, references: Mapping[str, str]) -> str:
+REPLY_STYLES = ("pair", "labelled", "labelled-reversed")
+
+
+def judge_prompt(user_text: str, references: Mapping[str, str], style: str = "pair") -> str:
     """The reply to one Vicuna pairwise prompt: each answer is scored alone, so order cannot matter."""
     m = _PROMPT.search(user_text)
     if not m:
@@ -85,6 +91,10 @@ def judge_prompt(user_text: str, references: Mapping[str, str]) -> str:
     ref = references.get(m["q"]) or references.get(m["q"].strip())
     s1, s2 = reference_score(m["a1"], ref), reference_score(m["a2"], ref)
     basis = "correctness and similarity to the reference answer" if ref is not None else "no reference answer is known"
+    if style == "labelled":
+        return f"Assistant 1: {s1}/10, Assistant 2: {s2}/10\nScores by {basis}."
+    if style == "labelled-reversed":
+        return f"Assistant 2: {s2}/10, Assistant 1: {s1}/10\nScores by {basis}."
     return f"{s1} {s2}\nScores by {basis}: Assistant 1 scores {s1}, Assistant 2 scores {s2}."
 
 
@@ -98,6 +108,15 @@ class Faults:
     hang_s: float = 30.0  # how long a hanging request sleeps before answering (past the client's timeout)
     rate_garbage: float = 0.0  # 200 with a refusal that holds no scores
     seed: int = 0
+    # usage faults on 200 replies (drawn apart from the above): no `usage`, or negative / non-numeric counts
+    rate_no_usage: float = 0.0
+    rate_bad_usage: float = 0.0
+
+    def draw_usage(self, body_hash: str, receipt: int) -> str | None:
+        u = int.from_bytes(hashlib.sha256(f"u{self.seed}:{body_hash}:{receipt}".encode()).digest()[:8], "big") / 2**64
+        if u < self.rate_no_usage:
+            return "missing"
+        return "bad" if u < self.rate_no_usage + self.rate_bad_usage else None
 
     def draw(self, body_hash: str, receipt: int) -> str | None:
         u = int.from_bytes(hashlib.sha256(f"{self.seed}:{body_hash}:{receipt}".encode()).digest()[:8], "big") / 2**64
@@ -121,6 +140,7 @@ class ServerLog:
     receipts: Counter = field(default_factory=Counter)  # body hash -> chat requests received
     events: list[tuple[float, str, str]] = field(default_factory=list)  # (time, body hash, status)
     models_requests: int = 0
+    refused: int = 0  # chat requests answered 401 after `revoke_after`
 
     @property
     def chat_requests(self) -> int:
@@ -141,7 +161,15 @@ class ReferenceJudgeServer:
         api_key: str | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        style: str = "pair",
+        revoke_after: int | None = None,
     ) -> None:
+        """`style`: how a reply states its scores: "pair" ("8 9" first line, FastChat), "labelled"
+        ("Assistant 1: 8/10, Assistant 2: 9/10") or "labelled-reversed" (Assistant 2's score first).
+        `revoke_after`: answer 401 to every chat request after that many (a key revoked mid-run)."""
+        if style not in REPLY_STYLES:
+            raise ValueError(f"style must be one of {REPLY_STYLES}")
+        self.style, self.revoke_after = style, revoke_after
         self.references = dict(references or {})
         self.model, self.latency, self.faults, self.api_key = model, latency, faults or Faults(), api_key
         self.log = ServerLog()
@@ -257,8 +285,16 @@ class _Handler(BaseHTTPRequestHandler):
             return
         body_hash = hashlib.sha256(json.dumps(messages, sort_keys=True).encode()).hexdigest()
         with srv.log.lock:
-            srv.log.receipts[body_hash] += 1
-            receipt = srv.log.receipts[body_hash]
+            if srv.revoke_after is not None and srv.log.chat_requests >= srv.revoke_after:
+                srv.log.refused += 1
+                revoked = True
+            else:
+                revoked = False
+                srv.log.receipts[body_hash] += 1
+                receipt = srv.log.receipts[body_hash]
+        if revoked:
+            self._send(401, {"error": {"message": "Incorrect API key provided.", "code": "invalid_api_key"}})
+            return
         fault = srv.faults.draw(body_hash, receipt)
         with srv.log.lock:
             srv.log.events.append((time.monotonic(), body_hash, fault or "200"))
@@ -277,21 +313,26 @@ class _Handler(BaseHTTPRequestHandler):
         if fault == "hang":
             time.sleep(srv.faults.hang_s)
         user = next((m.get("content") or "" for m in reversed(messages) if m.get("role") == "user"), "")
-        text = GARBAGE_REPLY if fault == "garbage" else judge_prompt(user, srv.references)
+        text = GARBAGE_REPLY if fault == "garbage" else judge_prompt(user, srv.references, srv.style)
         prompt_chars = sum(len(m.get("content") or "") for m in messages)
-        usage = {"prompt_tokens": math.ceil(prompt_chars / 4), "completion_tokens": math.ceil(len(text) / 4)}
+        usage: dict[str, Any] = {
+            "prompt_tokens": math.ceil(prompt_chars / 4),
+            "completion_tokens": math.ceil(len(text) / 4),
+        }
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
-        self._send(
-            200,
-            {
-                "id": f"chatcmpl-{body_hash[:12]}-{receipt}",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": srv.model,
-                "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
-                "usage": usage,
-            },
-        )
+        usage_fault = srv.faults.draw_usage(body_hash, receipt)
+        if usage_fault == "bad":
+            usage = {"prompt_tokens": -900000, "completion_tokens": "many", "total_tokens": -1}
+        payload = {
+            "id": f"chatcmpl-{body_hash[:12]}-{receipt}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": srv.model,
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
+        }
+        if usage_fault != "missing":
+            payload["usage"] = usage
+        self._send(200, payload)
 
 
 # ------------------------------------------------------------------ for the pipeline

@@ -11,6 +11,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..errors import EndpointError, RegistryError
+from ..fileio import read_text
 
 PLACEHOLDER_KEY = "not-needed"  # local servers (reference, vLLM without --api-key) ignore the key
 
@@ -29,8 +30,12 @@ class JudgeSpec(BaseModel):
     api_key_env: str | None = None  # an env var holding the key; None: no key needed
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     max_tokens: int = Field(512, gt=0)
-    price_input_per_1m: float = Field(0.0, ge=0.0)  # USD per 1M prompt tokens
-    price_output_per_1m: float = Field(0.0, ge=0.0)  # USD per 1M completion tokens
+    # USD per 1M prompt / completion tokens: finite and >= 0 (a NaN or infinite price is refused)
+    price_input_per_1m: float = Field(0.0, ge=0.0, allow_inf_nan=False)
+    price_output_per_1m: float = Field(0.0, ge=0.0, allow_inf_nan=False)
+    # local tokenizer (directory or cached hub name) of the judge model: counts tokens a reply's usage
+    # lacks; None or not loadable offline: chars / 4 (judging/cost.py)
+    tokenizer: str | None = None
     prompt: str | None = None  # judge prompt in prompts/; None: the run's judging.prompt
     check_model: bool = True  # pre-flight GET /v1/models to catch a misspelled model
 
@@ -60,7 +65,7 @@ def load_judge(name_or_path: str) -> JudgeSpec:
     p = Path(name_or_path)
     if p.suffix in (".yaml", ".yml") and p.is_file():
         try:
-            data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+            data = yaml.safe_load(read_text(p)) or {}
         except yaml.YAMLError:
             raise RegistryError(f"{p}: malformed YAML") from None
         return parse_judge(data, str(p))
@@ -69,7 +74,8 @@ def load_judge(name_or_path: str) -> JudgeSpec:
     spec = registry.judges().get(name_or_path)
     if not spec.data:
         raise RegistryError(f"judge {spec.name!r} ({spec.source}) is not a YAML judge spec")
-    return parse_judge(spec.data, spec.source)
+    # `override: true` is the registry's (a user's judge replacing a shipped one on purpose), not the judge's
+    return parse_judge({k: v for k, v in spec.data.items() if k != "override"}, spec.source)
 
 
 def resolve_endpoint(spec: JudgeSpec) -> tuple[str | None, str]:

@@ -6,12 +6,17 @@ re-sends only what never reached the cache), and records are appended as compari
 resumed run skips what the file already holds judged. Failed records are not final: the next run judges
 those comparisons again (a cached reply without readable scores is re-sent, never replayed), appends the
 new record, which supersedes the old one (`records.read_judgments`), and compacts the file at the end.
-A stage is complete (`JudgeSummary.complete`) only when every planned comparison has a judged record."""
+A stage is complete (`JudgeSummary.complete`) only when every planned comparison has a judged record.
+Comparisons a stage did not reach stay pending (no record) when the budget stops it, after a 401/403 (no
+call is started after one; `AuthRejected` is raised once the records are written) or when its records
+cannot be written (a full disk: raised as it happens, the paid replies are in the cache). A stage whose
+calls are all judged or cached needs no endpoint. docs/judging.md has the rules."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,10 +24,10 @@ from typing import Any
 from ..diagnostics import bias_diagnostics
 from ..errors import BudgetExceeded, DataError
 from ..fileio import append_jsonl
-from .cache import JudgeCache, cache_key, legacy_cache_key
-from .client import CallFailed, JudgeClient, Reply
+from .cache import JudgeCache, cache_key
+from .client import AuthRejected, CallFailed, JudgeClient, Reply
 from .config import JudgingConfig
-from .cost import Budget, estimate_prompt_tokens, expected_completion_tokens
+from .cost import Budget, TokenCounter, expected_completion_tokens
 from .progress import JudgeProgress
 from .protocol import PromptTemplate, call_outcome, combine, load_prompt, parse_verdict, presentation_orders
 from .records import compact_judgments, is_judged, read_judgments, record_key
@@ -92,6 +97,8 @@ class JudgeSummary:
     completion_tokens: int = 0
     cost: float = 0.0  # USD over all records in the file
     cost_spent: float = 0.0  # USD this run sent for (cache hits are free)
+    usage_estimated: int = 0  # calls over the file's records whose token counts were estimated (cost.py)
+    usage_rule: str = ""  # how such counts were estimated: "chars/4" or "tokenizer NAME"
     spent_total: float = 0.0  # USD ever sent through the judge cache: the whole run's judge spend, all commands
     max_cost: float | None = None  # the limit spent_total was held to
     diagnostics: dict[str, Any] = field(default_factory=dict)
@@ -181,28 +188,16 @@ def _call_key(spec: JudgeSpec, messages: list[dict], attempt: int) -> str:
     return cache_key(spec.model, messages, _params(spec), attempt)
 
 
-def _legacy_key(spec: JudgeSpec, prompt: PromptTemplate, messages: list[dict], attempt: int) -> str:
-    return legacy_cache_key(
-        spec.name, spec.model, f"{prompt.version}:{prompt.sha256}", messages, _params(spec), attempt
-    )
-
-
 def _readable(reply: dict[str, Any]) -> bool:
     return parse_verdict(str(reply.get("text") or "")) is not None
 
 
-def _cached_final(
-    cache: JudgeCache, spec: JudgeSpec, prompt: PromptTemplate, messages: list[dict], attempt: int
-) -> dict[str, Any] | None:
-    """A cached reply that holds readable scores (by the request's key, else a cache row of the legacy key),
-    or None: a reply without scores is not final, the next run sends the call again."""
+def _cached_final(cache: JudgeCache, spec: JudgeSpec, messages: list[dict], attempt: int) -> dict[str, Any] | None:
+    """A cached reply that holds readable scores, or None: a reply without scores is not final, the next
+    run sends the call again."""
     hit = cache.lookup(_call_key(spec, messages, attempt))
     if hit is not None and hit[1] and _readable(hit[0]):
         return hit[0]
-    if hit is None:
-        old = cache.get(_legacy_key(spec, prompt, messages, attempt))
-        if old is not None and _readable(old):
-            return old
     return None
 
 
@@ -213,6 +208,7 @@ def dry_run(
     cfg: JudgingConfig,
     out_path: str | Path | None = None,
     cache_path: str | Path | None = None,
+    run_id: str = "",
 ) -> DryRun:
     """Calls a run would make and their estimated cost (module cost.py documents the estimate);
     comparisons already judged in `out_path` and calls with a readable reply in the cache cost nothing
@@ -222,17 +218,18 @@ def dry_run(
     done = {record_key(r) for r in read_judgments(out_path) if is_judged(r)} if out_path else set()
     cache = JudgeCache(cache_path) if cache_path and Path(cache_path).exists() else None
     tasks = [t for t in plan_tasks(items, cfg) if t.key not in done]
+    counter = TokenCounter(judge_spec)
     calls = cached = ptok = 0
     try:
         for t in tasks:
             for first in presentation_orders(cfg.order, cfg.seed, t.item.testset, str(t.item.question_id)):
                 msgs = prompt.messages(t.item.question, *t.slots(first))
                 calls += 1
-                if cache is not None and _cached_final(cache, judge_spec, prompt, msgs, 0) is not None:
+                if cache is not None and _cached_final(cache, judge_spec, msgs, 0) is not None:
                     cached += 1
                     continue
-                ptok += estimate_prompt_tokens(msgs)
-        run_spent = round(cache.total_cost(), 8) if cache is not None else 0.0
+                ptok += counter.messages(msgs)
+        run_spent = round(cache.total_cost(run_id), 8) if cache is not None else 0.0
     finally:
         if cache is not None:
             cache.close()
@@ -243,6 +240,32 @@ def dry_run(
 # ------------------------------------------------------------------ the run
 class _BudgetStop(Exception):
     """Raised inside a call that the budget refused; the comparison stays pending for a later run."""
+
+
+class _Stopped(Exception):
+    """Raised inside a call not sent after a 401/403 or a failed write; the comparison stays pending."""
+
+
+def _reply_of(hit: dict[str, Any]) -> Reply:
+    return Reply(
+        text=hit["text"],
+        prompt_tokens=hit["prompt_tokens"],
+        completion_tokens=hit["completion_tokens"],
+        model=hit["model"],
+        usage_estimated=bool(hit.get("usage_estimated")),
+    )
+
+
+class _LedgerView:
+    """The run's spend as the cache's ledger has it, every process of the run included, read incrementally."""
+
+    def __init__(self, cache: JudgeCache) -> None:
+        self.cache, self.total, self.last = cache, 0.0, 0
+
+    def __call__(self) -> float:
+        new, self.last = self.cache.spend_after(self.cache.run, self.last)
+        self.total += new
+        return self.total
 
 
 class _Run:
@@ -260,53 +283,77 @@ class _Run:
     ) -> None:
         self.spec, self.cfg, self.prompt, self.client, self.cache = spec, cfg, prompt, client, cache
         self.out_path, self.progress, self.summary = out_path, progress, summary
-        self.budget = Budget(cfg.max_cost, spent=already_spent)
+        self.budget = Budget(cfg.max_cost, spent=already_spent, ledger=_LedgerView(cache))
+        self.counter = TokenCounter(spec)
+        self.stop: Exception | None = None  # a 401/403 or a failed write (disk full): no call is started after it
         self.inflight: dict[str, asyncio.Future] = {}
         self.written: set[str] = set()  # keys this run stored: replayed as they are, readable or not
         self.pending: list[dict] = []
         self.done = self.failed = self.tokens = 0
+        # how long another process's claim on a request is trusted: its longest possible call
+        self.claim_ttl = (cfg.timeout + cfg.backoff_max) * (cfg.max_retries + 1) + 30.0
 
     # ---------------------------------------------------------------- calls
     async def fetch(self, messages: list[dict], attempt: int) -> Reply:
-        """A reply from the cache, from an identical call already in flight, or from the endpoint.
-        A cached reply without readable scores counts only if this run stored it (the re-ask sequence
-        stays the same within a run); one from an earlier run is sent again and replaced."""
+        """A reply from the cache, from an identical call in flight (in this process, or in another one
+        sharing the cache: its claim is waited for), or from the endpoint. A cached reply without
+        readable scores counts only if this run stored it or it arrived while this run waited for it (the
+        re-ask sequence stays the same); one from an earlier run is sent again and replaced."""
         key = _call_key(self.spec, messages, attempt)
         self.summary.calls += 1
         if key in self.written:
             hit = self.cache.get(key)
         else:
-            hit = _cached_final(self.cache, self.spec, self.prompt, messages, attempt)
+            hit = _cached_final(self.cache, self.spec, messages, attempt)
+        if hit is None and key not in self.inflight:
+            hit = await self._wait_for_other_process(key)
         if hit is not None:
             self.summary.cache_hits += 1
-            return Reply(**{k: hit[k] for k in ("text", "prompt_tokens", "completion_tokens", "model")})
+            return _reply_of(hit)
         if key in self.inflight:
             return await asyncio.shield(self.inflight[key])
         fut = asyncio.get_running_loop().create_future()
         fut.add_done_callback(lambda f: f.cancelled() or f.exception())  # no "never retrieved" noise
         self.inflight[key] = fut
         try:
-            worst = self.spec.cost(estimate_prompt_tokens(messages), self.spec.max_tokens)
+            prompt_est = self.counter.messages(messages)
+            reserved_amount = 0.0
             reserved = False
 
             def gate() -> None:  # called holding a concurrency slot, right before the request goes out
-                nonlocal reserved
-                if not self.budget.reserve(worst):
+                nonlocal reserved, reserved_amount
+                if self.stop is not None:
+                    raise _Stopped()
+                reserved_amount = self.spec.cost(prompt_est, self.budget.expected_completion(self.spec.max_tokens))
+                if not self.budget.reserve(reserved_amount):
                     raise _BudgetStop()
                 reserved = True
 
             actual = 0.0
+            reply: Reply | None = None
             try:
-                reply = await self.client.complete(messages, gate=gate)
-                actual = self.spec.cost(reply.prompt_tokens, reply.completion_tokens)
+                reply = self._complete_usage(await self.client.complete(messages, gate=gate), messages, prompt_est)
+                actual = self.spec.cost(reply.prompt_tokens or 0, reply.completion_tokens or 0)
+            except AuthRejected as exc:
+                if self.stop is None:
+                    self.stop = exc
+                raise _Stopped() from None
             finally:
                 if reserved:
-                    self.budget.settle(worst, actual)
+                    self.budget.settle(reserved_amount, actual, reply.completion_tokens if reply else None)
+                if reply is None:
+                    self.cache.release(key)
             # committed (with what it cost) before anything else sees the reply
-            self.cache.put(key, reply.to_dict(), cost=actual, final=parse_verdict(reply.text) is not None)
+            self.cache.put(
+                key,
+                reply.to_dict(),
+                cost=actual,
+                final=parse_verdict(reply.text) is not None,
+                estimated=reply.usage_estimated,
+            )
             self.written.add(key)
             self.summary.cost_spent += actual
-            self.tokens += reply.prompt_tokens + reply.completion_tokens
+            self.tokens += (reply.prompt_tokens or 0) + (reply.completion_tokens or 0)
             fut.set_result(reply)
             return reply
         except BaseException as exc:
@@ -315,6 +362,36 @@ class _Run:
             raise
         finally:
             self.inflight.pop(key, None)
+
+    async def _wait_for_other_process(self, key: str) -> dict[str, Any] | None:
+        """Claim `key` for this process; while another live process holds it, wait for its reply. Returns
+        a reply stored while waiting (readable or not: the other process paid for it), else None with the
+        claim held by this process."""
+        started = time.time()
+        delay = 0.02
+        while not self.cache.claim(key, self.claim_ttl):
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.5)
+        hit = self.cache.lookup(key)
+        if hit is not None and (hit[1] and _readable(hit[0]) or hit[2] >= started):
+            self.cache.release(key)
+            self.written.add(key)
+            return hit[0]
+        return None
+
+    def _complete_usage(self, reply: Reply, messages: list[dict], prompt_est: int) -> Reply:
+        """Fill in token counts the server did not report validly, by the documented rule (cost.py)."""
+        if reply.prompt_tokens is not None and reply.completion_tokens is not None:
+            return reply
+        return Reply(
+            text=reply.text,
+            prompt_tokens=prompt_est if reply.prompt_tokens is None else reply.prompt_tokens,
+            completion_tokens=self.counter.text(reply.text)
+            if reply.completion_tokens is None
+            else reply.completion_tokens,
+            model=reply.model,
+            usage_estimated=True,
+        )
 
     async def one_call(self, task: _Task, first: str) -> tuple[dict, str | None, str | None]:
         """One presentation order, re-asked while the reply holds no readable scores.
@@ -337,8 +414,10 @@ class _Run:
                 return entry, exc.reason, model
             model = reply.model
             entry["attempts"] += 1
-            entry["prompt_tokens"] += reply.prompt_tokens
-            entry["completion_tokens"] += reply.completion_tokens
+            entry["prompt_tokens"] += reply.prompt_tokens or 0
+            entry["completion_tokens"] += reply.completion_tokens or 0
+            if reply.usage_estimated:
+                entry["usage_estimated"] = self.counter.rule
             entry["cost"] = self.spec.cost(entry["prompt_tokens"], entry["completion_tokens"])
             scores = parse_verdict(reply.text)
             if scores is not None:
@@ -349,14 +428,14 @@ class _Run:
 
     # ---------------------------------------------------------------- comparisons
     async def comparison(self, task: _Task) -> None:
-        if self.budget.exhausted:
+        if self.budget.exhausted or self.stop is not None:
             return
         item = task.item
         firsts = presentation_orders(self.cfg.order, self.cfg.seed, item.testset, str(item.question_id))
         results = await asyncio.gather(*(self.one_call(task, f) for f in firsts), return_exceptions=True)
         for r in results:
             if isinstance(r, BaseException):
-                if isinstance(r, _BudgetStop):
+                if isinstance(r, (_BudgetStop, _Stopped)):
                     return  # not recorded: the next run judges it (its finished call is cached)
                 raise r
         calls = [r[0] for r in results]
@@ -407,7 +486,13 @@ class _Run:
                 pass
             if self.pending:
                 batch, self.pending = self.pending, []
-                await asyncio.to_thread(append_jsonl, self.out_path, batch)
+                try:
+                    await asyncio.to_thread(append_jsonl, self.out_path, batch)
+                except Exception as exc:  # e.g. a full disk: stop sending (the replies are cached), say it once
+                    self.pending = batch + self.pending
+                    if self.stop is None:
+                        self.stop = exc
+                    return
 
     async def run(self, tasks: list[_Task]) -> None:
         stop = asyncio.Event()
@@ -417,7 +502,10 @@ class _Run:
         finally:
             stop.set()
             await asyncio.shield(writer)  # its last append finishes before the final flush starts
-            self.flush()
+            if self.stop is None or isinstance(self.stop, AuthRejected):
+                self.flush()
+        if self.stop is not None and not isinstance(self.stop, AuthRejected):
+            raise self.stop
 
 
 async def ajudge(
@@ -427,11 +515,11 @@ async def ajudge(
     out_path: str | Path,
     cache_path: str | Path,
     progress: Any = None,
+    run_id: str = "",
 ) -> JudgeSummary:
     """Async form of `judge` for callers that already run an event loop."""
     out_path, cache_path = Path(out_path), Path(cache_path)
     prompt = _prompt_for(judge_spec, cfg)
-    base_url, api_key = resolve_endpoint(judge_spec)  # a missing key env var fails here, before any call
     summary = JudgeSummary(
         judge_spec.name,
         judge_spec.model,
@@ -447,20 +535,28 @@ async def ajudge(
     summary.comparisons, summary.resumed = len(all_tasks), len(all_tasks) - len(tasks)
     summary.retried = sum(t.key in existing for t in tasks)
 
-    cache = JudgeCache(cache_path)
-    client = JudgeClient(judge_spec, cfg, base_url=base_url, api_key=api_key, seed=cfg.seed)
-    bar = JudgeProgress(progress, f"judge ({judge_spec.name})", len(tasks))
-    run = _Run(judge_spec, cfg, prompt, client, cache, out_path, bar, summary, already_spent=cache.total_cost())
+    cache = JudgeCache(cache_path, run=run_id)
     try:
-        if any(
-            _cached_final(cache, judge_spec, prompt, prompt.messages(t.item.question, *t.slots(f)), 0) is None
+        needs_endpoint = any(
+            _cached_final(cache, judge_spec, prompt.messages(t.item.question, *t.slots(f)), 0) is None
             for t in tasks
             for f in presentation_orders(cfg.order, cfg.seed, t.item.testset, str(t.item.question_id))
-        ):
+        )
+        # a finished stage (everything judged or cached) needs no endpoint, key or network
+        base_url, api_key = resolve_endpoint(judge_spec) if needs_endpoint else ("http://127.0.0.1:9/v1", "unused")
+    except BaseException:
+        cache.close()
+        raise
+    client = JudgeClient(judge_spec, cfg, base_url=base_url, api_key=api_key, seed=cfg.seed)
+    bar = JudgeProgress(progress, f"judge ({judge_spec.name})", len(tasks))
+    run = _Run(judge_spec, cfg, prompt, client, cache, out_path, bar, summary, already_spent=cache.total_cost(run_id))
+    summary.usage_rule = run.counter.rule
+    try:
+        if needs_endpoint:
             await client.preflight()  # wrong URL / key / model: one line, before any judging call
         await run.run(tasks)
         records = compact_judgments(out_path, [t.key for t in all_tasks])  # one record per comparison, plan order
-        summary.spent_total = round(cache.total_cost(), 8)
+        summary.spent_total = round(cache.total_cost(run_id), 8)
     finally:
         bar.close()
         await client.aclose()
@@ -471,6 +567,8 @@ async def ajudge(
         summary.connection_errors, summary.gave_up = st.connection_errors, st.gave_up
         summary.retry_after_s = round(sum(st.retry_after_waits), 3)
     _fill_totals(summary, records, [t.key for t in all_tasks])
+    if run.stop is not None:
+        raise run.stop  # after the records are written: one line, the stage resumes on the next command
     if run.budget.exhausted:
         summary.budget_stopped = True
         raise JudgeBudgetExceeded(
@@ -496,6 +594,7 @@ def _fill_totals(summary: JudgeSummary, records: list[dict], planned: list[tuple
             summary.prompt_tokens += int(c.get("prompt_tokens") or 0)
             summary.completion_tokens += int(c.get("completion_tokens") or 0)
             summary.cost += float(c.get("cost") or 0.0)
+            summary.usage_estimated += bool(c.get("usage_estimated"))
         if not r.get("null_pair") and is_judged(r):
             setattr(summary, r["outcome"], getattr(summary, r["outcome"]) + 1)
         if r.get("judge_model"):  # the served model's own name (e.g. a dated snapshot)
@@ -512,6 +611,7 @@ def judge(
     out_path: str | Path,
     cache_path: str | Path,
     progress: Any = None,
+    run_id: str = "",
 ) -> JudgeSummary:
     """Judge every comparison (system vs baseline) with one judge, appending judgment records to
     `out_path` (compacted to one record per comparison at the end) and caching every call in `cache_path`.
@@ -519,7 +619,7 @@ def judge(
     calling the stage done. Raises EndpointError before any call for an unusable endpoint, and
     JudgeBudgetExceeded (a BudgetExceeded, after recording what is done) when `cfg.max_cost` stops it:
     max_cost bounds the run's total judge spend, everything ever sent through `cache_path`."""
-    return asyncio.run(ajudge(items, judge_spec, cfg, out_path, cache_path, progress))
+    return asyncio.run(ajudge(items, judge_spec, cfg, out_path, cache_path, progress, run_id))
 
 
 def check_endpoint(judge_spec: JudgeSpec, cfg: JudgingConfig) -> None:

@@ -107,6 +107,21 @@ def summary(rr: RunResults) -> dict:
         "agreement": rr.agreement,
         "inter_annotator": rr.inter_annotator,
         "lengths": rr.lengths,
+        "judge_cost": judge_cost(rr.records),
+    }
+
+
+def judge_cost(records: list[dict]) -> dict:
+    """What the judged records' calls cost, and whether their token counts were reported by the judge or
+    estimated (usage missing or invalid: judging/cost.py); an estimated cost is marked, never passed off."""
+    calls = [c for r in records for c in r.get("calls") or []]
+    est = [c for c in calls if c.get("usage_estimated")]
+    return {
+        "calls": len(calls),
+        "cost_usd": round(sum(float(c.get("cost") or 0.0) for c in calls), 6),
+        "usage": "estimated" if est else "reported",
+        "usage_estimated_calls": len(est),
+        "estimate_rules": sorted({str(c["usage_estimated"]) for c in est}),
     }
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from ..errors import DataError
-from ..fileio import jsonl_lines, write_jsonl
+from ..fileio import jsonl_lines, read_text, write_jsonl
 from .metrics import agreement, bootstrap_pws_ci, cohen_kappa, count_outcomes, pws, question_matrices
 from .results import POOLED
 
@@ -61,7 +61,7 @@ def read_rows(path: str | Path) -> list[tuple[int, dict]]:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"human label file not found: {path}")
-    text = path.read_text(encoding="utf-8-sig")
+    text = read_text(path)
     rows: list[tuple[int, dict]] = []
     if path.suffix.lower() in (".jsonl", ".json"):
         entries = jsonl_lines(path)

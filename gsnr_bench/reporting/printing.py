@@ -12,8 +12,15 @@ def print_report(rr: RunResults, console: Any) -> None:
     """The leaderboard and the tables beside it, as the end of `run` and `report` print them."""
     from rich.table import Table
 
+    from .build import judge_cost
     from .results import MEAN_JUDGE, POOLED, label_protocols
 
+    jc = judge_cost(rr.records)
+    if jc["usage_estimated_calls"]:
+        console.print(
+            f"judge cost ${jc['cost_usd']:.4f} is estimated for {jc['usage_estimated_calls']} of {jc['calls']} calls "
+            f"(the judge sent no valid usage; counted by {', '.join(jc['estimate_rules'])})"
+        )
     df = label_protocols(rr.results)
     if df.empty:
         console.print("no judged comparisons yet")
