@@ -18,9 +18,9 @@ def plan(pipe: Any, selectors: list[str]) -> list[dict[str, Any]]:
     where their stage is done; otherwise each answer is costed at generation.max_new_tokens tokens.
     Nothing runs and nothing is sent (Pipeline.plan only looks stages up)."""
     from ..fileio import read_jsonl
+    from ..judging.cache import judge_cache_path, judge_run_id
     from ..judging.spec import load_judge
     from ..judging.stage import Comparison, dry_run
-    from ..judging.cache import judge_cache_path, judge_run_id
     from ..pipeline import BASELINE
 
     cfg = pipe.cfg
