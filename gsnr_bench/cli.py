@@ -218,7 +218,19 @@ def build_parser() -> argparse.ArgumentParser:
         if stage == "judge":
             p.add_argument("--dry-run", action="store_true", help="print the calls and estimated cost; send nothing")
 
-    p = _parser(sub, "report", "re-render a run's report from its files (every judged cell; runs no stage)", [])
+    tables = _group(
+        "paper tables (leaderboard.tex / .md; default: the run's report.tables)",
+        (("--judge-mean",), dict(action="store_true", default=None, help="also a table of the judges' mean PWS")),
+        (("--wtl",), dict(action="store_true", default=None, help="W/T/L beside each ratio's PWS")),
+        (
+            ("--interval",),
+            dict(
+                choices=["brackets", "pm"],
+                help="the 95%% interval as [lo, hi] below the PWS, or as asymmetric +/- offsets",
+            ),
+        ),
+    )
+    p = _parser(sub, "report", "re-render a run's report from its files (every judged cell; runs no stage)", [tables])
     p.add_argument("--run-dir", type=Path, default=Path("runs/demo"), metavar="DIR", help="run directory")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -228,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _parser(sub, "leaderboard", "publish leaderboard tables and a static HTML page", [])
     lsub = p.add_subparsers(dest="leaderboard_command", metavar="ACTION", required=True)
-    pp = _parser(lsub, "publish", "CSV + Markdown + LaTeX + HTML from one or more run directories", [])
+    pp = _parser(lsub, "publish", "CSV + Markdown + LaTeX + HTML from one or more run directories", [tables])
     pp.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR", help="run directories to merge")
     pp.add_argument("--out", type=Path, default=Path("leaderboard"), metavar="DIR", help="output directory")
 

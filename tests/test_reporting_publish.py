@@ -80,4 +80,4 @@ def test_page_is_self_contained(builder, tmp_path):
     assert len(ids) == len(set(ids))  # plots' ids are namespaced
     assert "<th>Selector</th>" in page and "gsnr-alt1" in page and "Judge bias diagnostics" in page
     md = (tmp_path / "o" / "leaderboard.md").read_text()
-    assert "## Table 1: PWS (pooled, judge mean)" in md and "## Table 2" in md
+    assert "## Table 1: PWS against the 100% model" in md and "## Table 2" in md and "| Pooled | gsnr |" in md

@@ -12,7 +12,32 @@ from ..fileio import write_json
 from .collect import RunResults, collect
 
 
-def page_extras(results: Iterable[RunResults], title: str, rounds: int | None):
+def run_leads(results: list[RunResults]) -> list[dict]:
+    """leads.py over every run's records together (group names prefixed by the run's place, so two runs'
+    cells never merge; a column shared by runs compares their selectors on the same questions)."""
+    from .config import ReportConfig
+    from .leads import lead_rows
+
+    records, meta = [], {}
+    for i, rr in enumerate(results):
+        tag = lambda g: f"{i}:{g}"  # noqa: E731
+        records += [{**r, "cell": tag(r.get("cell") or r["system"])} for r in rr.records]
+        meta.update({tag(g): m for g, m in rr.cell_meta.items()})
+    rcfg = ReportConfig.model_validate(results[0].info["report"]) if results else ReportConfig()
+    return lead_rows(records, meta, rcfg)
+
+
+def table_options(results: list[RunResults], override: dict | None = None):
+    """The paper tables' options: the (first) run's `report.tables`, then the command's flags."""
+    from .config import TablesConfig
+    from .paper import TableOptions
+
+    base = (results[0].info["report"].get("tables") or {}) if results else {}
+    cfg = TablesConfig.model_validate({**base, **{k: v for k, v in (override or {}).items() if v is not None}})
+    return TableOptions(**cfg.model_dump())
+
+
+def page_extras(results: Iterable[RunResults], title: str, rounds: int | None, tables: dict | None = None):
     from .html import PageExtras
 
     results = list(results)
@@ -66,6 +91,9 @@ def page_extras(results: Iterable[RunResults], title: str, rounds: int | None):
         human=rows("human"),
         agreement=rows("agreement"),
         lengths=rows("lengths"),
+        judge_pairs=rows("judge_pairs"),
+        leads=run_leads(results),
+        table_options=table_options(results, tables),
         bootstrap_rounds=rounds,
         notes="\n".join(notes),
     )
@@ -107,21 +135,23 @@ def summary(rr: RunResults) -> dict:
         "agreement": rr.agreement,
         "inter_annotator": rr.inter_annotator,
         "lengths": rr.lengths,
+        "judge_pairs": rr.judge_pairs,
     }
 
 
-def write_report(run: str | Path) -> RunResults:
-    """Render RUN/report/ from the run's files; runs no stage."""
+def write_report(run: str | Path, tables: dict | None = None) -> RunResults:
+    """Render RUN/report/ from the run's files; runs no stage. `tables`: the paper tables' options for this
+    rendering (over the run's `report.tables`)."""
     from .publish import publish
 
     rr = collect(run)
-    extras = page_extras([rr], rr.info["title"], rr.info["report"]["bootstrap_rounds"])
+    extras = page_extras([rr], rr.info["title"], rr.info["report"]["bootstrap_rounds"], tables)
     publish(rr.results, rr.run / "report", extras)
-    write_json(rr.run / "report" / "summary.json", summary(rr))
+    write_json(rr.run / "report" / "summary.json", {**summary(rr), "leads": extras.leads})
     return rr
 
 
-def publish_runs(runs: list[Path], out: Path) -> list[Path]:
+def publish_runs(runs: list[Path], out: Path, tables: dict | None = None) -> list[Path]:
     """Merge the results of several runs into one leaderboard directory (CSV, Markdown, LaTeX, HTML)."""
     from .publish import publish
     from .results import combine_results
@@ -134,5 +164,5 @@ def publish_runs(runs: list[Path], out: Path) -> list[Path]:
     df = combine_results(rr.results for rr in results)
     rounds = {rr.info["report"]["bootstrap_rounds"] for rr in results}
     title = results[0].info["title"] if len(results) == 1 else "gsnr-bench leaderboard"
-    extras = page_extras(results, title, rounds.pop() if len(rounds) == 1 else None)
+    extras = page_extras(results, title, rounds.pop() if len(rounds) == 1 else None, tables)
     return publish(df, out, extras)

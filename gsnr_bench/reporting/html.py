@@ -37,6 +37,9 @@ class PageExtras:
     human: Sequence[Mapping[str, Any]] = ()
     agreement: Sequence[Mapping[str, Any]] = ()
     lengths: Sequence[Mapping[str, Any]] = ()  # per selector: Spearman(score, response length), subset lengths
+    judge_pairs: Sequence[Mapping[str, Any]] = ()  # judge-vs-judge agreement on the same comparisons
+    leads: Sequence[Mapping[str, Any]] = ()  # leads.py: per column, leader vs runner-up, paired CI
+    table_options: Any = None  # paper.TableOptions for leaderboard.tex / .md
     bootstrap_rounds: int | None = None
     notes: str = ""
 
@@ -223,6 +226,7 @@ def render_html(df: pd.DataFrame, extras: PageExtras | None = None) -> str:
         ("enrichment", "Enrichment of clean examples (judge-free)", ex.enrichment),
         ("human", "Human labels: PWS", ex.human),
         ("agreement", "Judge agreement with humans", ex.agreement),
+        ("judge-pairs", "Judge agreement with each other (Cohen's kappa, share of equal verdicts)", ex.judge_pairs),
         ("lengths", "Selected data and response length (Spearman of score vs length)", ex.lengths),
     )
     return (
