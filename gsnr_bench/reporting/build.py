@@ -76,9 +76,9 @@ def page_extras(results: Iterable[RunResults], title: str, rounds: int | None, t
     for rr in results:
         for d in rr.dynamics:
             label = tag(rr, d["selector"])
-            svg = _dynamics(d, label, f"dyn{len(dynamics)}", seen_ensembles)
-            if svg:
-                dynamics.append((label, svg))
+            fig = _dynamics(d, label, seen_ensembles)
+            if fig is not None:
+                dynamics.append((label, fig))
     return PageExtras(
         title=title,
         train_logs=logs,
@@ -99,11 +99,11 @@ def page_extras(results: Iterable[RunResults], title: str, rounds: int | None, t
     )
 
 
-def _dynamics(d: dict, label: str, prefix: str, seen: set[str]) -> str | None:
+def _dynamics(d: dict, label: str, seen: set[str]):
     """Training-dynamics panels of one G-SNR scores file (once per ensemble: the ablations share it)."""
     from ..fileio import read_json, read_jsonl
     from ..truth import labels_of
-    from .plots import dynamics_svg
+    from .plots import dynamics_fig
 
     rows = read_jsonl(d["scores"])
     norms = [k for k in (rows[0] if rows else {}) if k.startswith("norm_m")]
@@ -115,7 +115,7 @@ def _dynamics(d: dict, label: str, prefix: str, seen: set[str]) -> str | None:
     clean = None
     if d.get("truth") and Path(d["truth"]).is_file():
         clean = {k: v == "clean" for k, v in labels_of(read_json(d["truth"])).items()}
-    return dynamics_svg(rows, clean, label, prefix)
+    return dynamics_fig(rows, clean, label)
 
 
 def summary(rr: RunResults) -> dict:

@@ -16,7 +16,7 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
-from .plots import loss_curves_svg, pws_by_ratio_svg, wtl_svg
+from .plots import to_svg
 from .results import KEY, MEAN_JUDGE, POOLED
 from .tables import MISSING_MD, ratio_label
 
@@ -33,7 +33,7 @@ class PageExtras:
     sensitivity: Sequence[Mapping[str, Any]] = ()  # controls: PWS(oracle) - PWS(anti-oracle / random)
     health: Sequence[Mapping[str, Any]] = ()  # selector health, one display row per scoring
     stability: Sequence[Mapping[str, Any]] = ()  # rankings over seeds
-    dynamics: Sequence[tuple[str, str]] = ()  # (label, inline SVG): G-SNR norm trajectories and Figure 1
+    dynamics: Sequence[tuple[str, Any]] = ()  # (label, Figure): G-SNR norm trajectories and Figure 1
     human: Sequence[Mapping[str, Any]] = ()
     agreement: Sequence[Mapping[str, Any]] = ()
     lengths: Sequence[Mapping[str, Any]] = ()  # per selector: Spearman(score, response length), subset lengths
@@ -205,15 +205,14 @@ def dict_table(tid: str, rows: Sequence[Mapping[str, Any]]) -> Table:
     return {"id": tid, "head": list(zip(cols, numeric)), "rows": body}
 
 
-def render_html(df: pd.DataFrame, extras: PageExtras | None = None) -> str:
-    """The whole page as a string (results df as parsed back from leaderboard.csv)."""
+def render_html(df: pd.DataFrame, extras: PageExtras | None = None, figures: Sequence | None = None) -> str:
+    """The whole page as a string (results df as parsed back from leaderboard.csv). `figures`: the
+    (name, title, Figure) list of figures.build_figures, shared with the standalone files."""
+    from .figures import build_figures
+
     ex = extras or PageExtras()
-    plots = [
-        ("PWS by ratio", pws_by_ratio_svg(df)),
-        ("Win / tie / lose per test set (all judges)", wtl_svg(df)),
-        ("Training loss", loss_curves_svg(ex.train_logs)),
-    ]
-    plots += [(f"Training dynamics: {label}", svg) for label, svg in ex.dynamics]
+    figs = build_figures(df, ex) if figures is None else figures
+    plots = [(title, to_svg(fig, name.replace("_", "-"))) for name, title, fig in figs]
     tables = (
         (
             "sensitivity",

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..fileio import write_text
+from .figures import build_figures, write_figures
 from .html import PageExtras, render_html
 from .results import label_protocols, results_from_csv, results_to_csv
 from .tables import render_results_markdown
@@ -96,20 +97,21 @@ def render_latex_report(df: pd.DataFrame, extras: PageExtras | None = None) -> s
 
 
 def publish(results_df: pd.DataFrame, out_dir: str | Path, extras: PageExtras | None = None) -> list[Path]:
-    """Write the four files atomically; returns their paths (CSV first)."""
+    """Write the four files and figures/*.pdf|png atomically; returns their paths (CSV first)."""
     out = Path(out_dir)
     csv_text = results_to_csv(results_df)
     raw = results_from_csv(csv_text)  # the paper tables group by protocol themselves
     df = label_protocols(raw)
     title = (extras or PageExtras()).title
+    figs = build_figures(df, extras or PageExtras())
     files = {
         CSV: csv_text,
         MD: render_markdown_report(raw, title, extras),
         TEX: render_latex_report(raw, extras),
-        HTML: render_html(df, extras),
+        HTML: render_html(df, extras, figs),
     }
     paths = []
     for name, text in files.items():
         write_text(out / name, text)
         paths.append(out / name)
-    return paths
+    return paths + write_figures(figs, out)
