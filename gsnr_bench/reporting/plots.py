@@ -16,8 +16,9 @@ from ..fileio import read_jsonl
 from .results import MEAN_JUDGE, POOLED
 from .tables import ratio_label
 
-# 16 colours that stay apart (tab10, black and five hues picked greedily to be far, > 60 in RGB, from the rest), and a fixed slot for each shipped selector,
-# so a selector has the same colour in every plot of every page; other names take the free slots in name order.
+# 16 colours that stay apart (tab10, five hues picked greedily to be > 60 apart in RGB from the rest, black), and
+# a fixed slot for each shipped selector, so a selector has the same colour in every plot of every page; other
+# names take the free slots in name order.
 PALETTE = [
     "#1f77b4",
     "#ff7f0e",
