@@ -38,7 +38,7 @@ def test_page_from_templates(tmp_path):
     assert page.startswith("<!DOCTYPE html>\n") and page.endswith("</html>\n")
     assert '<table id="leaderboard" class="sortable">' in page and '<table id="all-results"' in page
     assert '<table id="bias"' in page and 'id="loss-plot"' not in page  # no hand-written JS chart any more
-    assert 'data-plot="training-loss"' in page and page.count("<svg") == 3  # PWS by ratio, W/T/L, matplotlib loss curves
+    assert 'data-plot="training-loss"' in page and page.count("<svg") == 3  # PWS by ratio, W/T/L, loss
     assert EVIL not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "<title>&lt;b&gt;demo&lt;/b&gt;</title>" in page and "a &amp; b" in page
     assert page.count("<script>") == 1  # only the table-sorting JS
