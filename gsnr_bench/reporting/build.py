@@ -86,6 +86,7 @@ def page_extras(results: Iterable[RunResults], title: str, rounds: int | None, t
         enrichment=rows("enrichment"),
         sensitivity=rows("sensitivity"),
         health=health,
+        health_stats=[{**({"run": rr.run.name} if many else {}), **h} for rr in results for h in rr.health],
         stability=rows("stability"),
         dynamics=dynamics,
         human=rows("human"),

@@ -32,7 +32,7 @@ def build_figures(df: pd.DataFrame, extras: Any) -> list[tuple[str, str, Any]]:
         ("pws_by_ratio", "PWS by ratio (95% CI)", pws_by_ratio_fig(df, colors=colors) if not df.empty else None),
         ("wtl", "Win / tie / lose per test set (all judges)", wtl_fig(df) if not df.empty else None),
         ("training_loss", "Training loss (smoothed)", loss_fig(extras.train_logs, colors=colors)),
-        ("selector_health", "Selector health", health_fig(list(extras.health), colors=colors)),
+        ("selector_health", "Selector health", health_fig(list(extras.health_stats), colors=colors)),
         ("enrichment", "Enrichment of clean examples (judge-free)", enrichment_fig(list(extras.enrichment), colors)),
     ]
     for label, fig in extras.dynamics:
