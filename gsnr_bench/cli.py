@@ -272,9 +272,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--run-dir", type=Path, required=True, metavar="DIR", help="run directory")
 
-    p = _parser(sub, "import-judgments", "import Superfiltering/Cherry review JSON or FastChat pairwise JSONL", [])
-    p.add_argument("file", type=Path, metavar="FILE", help="the judgment file")
-    p.add_argument("--format", required=True, choices=["superfiltering", "fastchat"], help="the file's format")
+    p = _parser(
+        sub,
+        "import-judgments",
+        "import Superfiltering/Cherry review JSON or FastChat pairwise JSONL (files, directories or globs) and "
+        "print the PWS per judge",
+        [],
+    )
+    p.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE_DIR_OR_GLOB",
+        help="judgment files, directories (their *review*.json / *.jsonl files) or glob patterns",
+    )
+    p.add_argument("--format", required=True, choices=["superfiltering", "fastchat"], help="the files' format")
     p.add_argument("--run-dir", type=Path, required=True, metavar="DIR", help="run directory (made if new)")
     p.add_argument(
         "--system",
@@ -282,12 +293,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="the system judged against the baseline (required for superfiltering)",
     )
     p.add_argument("--baseline", default="full", metavar="NAME", help="the baseline system's name")
-    p.add_argument("--testset", required=True, metavar="TESTSET", help="test set the judgments belong to")
+    p.add_argument(
+        "--testset",
+        metavar="TESTSET",
+        help="test set of the judgments (superfiltering: default from each file's Meta_Info or name, "
+        "vicuna_wrap_reviews_gpt4.json -> vicuna)",
+    )
     p.add_argument(
         "--judge",
-        default="imported",
         metavar="NAME",
-        help="judge name to record (fastchat: the file's judge model unless given)",
+        help="judge name to record (default: from each file: its name for superfiltering, "
+        "..._reviews_gpt4.json -> gpt-4, else imported; the judge model inside for fastchat)",
     )
     p.add_argument(
         "--combine",
