@@ -267,10 +267,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "file",
         type=Path,
+        nargs="?",
         metavar="FILE",
         help="CSV or JSONL: testset, question_id, system_a, system_b, label, annotator",
     )
     p.add_argument("--run-dir", type=Path, required=True, metavar="DIR", help="run directory")
+    p.add_argument(
+        "--template",
+        type=Path,
+        metavar="OUT.csv",
+        help="write a CSV to fill in instead: every judged question and system of the run, label and annotator empty",
+    )
 
     p = _parser(
         sub,

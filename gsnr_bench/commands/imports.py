@@ -188,6 +188,10 @@ def cmd_import_human(args: argparse.Namespace) -> int:
     from ..reporting.printing import print_report
 
     run = check_run(Path(args.run_dir))
+    if args.template is not None:
+        return write_human_template(run, Path(args.template))
+    if args.file is None:
+        raise DataError("give the labels FILE to import, or --template OUT.csv to write a template to fill in")
     rr = collect(run)
     pairs = {(r["system"], r["baseline"]) for r in rr.records}
     questions = {(t, str(q)) for t, qs in rr.info["testsets"].items() for q in qs}
@@ -207,3 +211,39 @@ def cmd_import_human(args: argparse.Namespace) -> int:
     console.print(f"imported {len(new)} human labels into {run / HUMAN} ({len(old) + len(new)} in all)")
     print_report(write_report(run), stdout_console())
     return 0
+
+
+def write_human_template(run: Path, out: Path) -> int:
+    """A CSV to fill in: one row per judged (test set, question, system vs baseline) of the run, with the exact
+    system names and question ids import-human accepts; `label` (win / tie / lose, from system_a's side) and
+    `annotator` left empty. An existing file is never overwritten."""
+    import csv
+    import io
+
+    from ..fileio import write_text
+    from ..reporting.human import FIELDS
+
+    if out.exists():
+        raise DataError(f"{out} exists; give a new path for the template (an existing file is never overwritten)")
+    rr = collect(run)
+    judged = {(r["testset"], str(r["question_id"]), r["system"], r["baseline"]) for r in rr.records}
+    items = sorted(judged, key=lambda k: (k[0], _qkey(k[1]), k[2], k[3]))
+    if not items:
+        raise DataError(f"{run} holds no judged comparisons yet: nothing to label")
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow([*FIELDS, "annotator"])
+    w.writerows([[*item, "", ""] for item in items])
+    write_text(out, buf.getvalue())
+    systems = sorted({i[2] for i in items})
+    console.print(
+        f"wrote {len(items)} rows to {out}: test sets {', '.join(sorted({i[0] for i in items}))}; systems "
+        f"{', '.join(systems)} vs {', '.join(sorted({i[3] for i in items}))}. Fill in label (win / tie / lose for "
+        "system_a) and annotator, then: gsnr-bench import-human FILE --run-dir RUN",
+        soft_wrap=True,
+    )
+    return 0
+
+
+def _qkey(q: str) -> tuple:
+    return (0, int(q), "") if q.isdigit() else (1, 0, q)
