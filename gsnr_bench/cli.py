@@ -246,13 +246,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _parser(sub, "export", "write a finished subset (rank order, with scores) for another trainer", [])
     p.add_argument("--run-dir", type=Path, required=True, metavar="DIR", help="run directory")
-    p.add_argument("--selector", required=True, help="selector of the subset")
-    p.add_argument("--ratio", type=float, required=True, help="ratio of the subset")
+    p.add_argument("--selector", help="selector of the subset")
+    p.add_argument("--ratio", type=float, help="ratio of the subset")
+    p.add_argument(
+        "--all", action="store_true", help="every finished subset of the run, one file each, into the directory --out"
+    )
     p.add_argument(
         "--format",
         dest="export_format",
         metavar="FORMAT",
-        help="alpaca-json | jsonl | hf-dataset; default from --out's extension (.json, .jsonl)",
+        help="alpaca-json | jsonl | hf-dataset | sharegpt; default from --out's extension (.json, .jsonl); "
+        "with --all alpaca-json",
     )
     p.add_argument("--out", type=Path, required=True, metavar="PATH", help="file or directory to write")
     p.add_argument("--force", action="store_true", help="replace an existing --out")
