@@ -195,7 +195,7 @@ def test_cli_combine_defaults_to_the_formats_rule():
 # x 2 judges of review JSON, <testset>_wrap_reviews_<gpt4|gpt3.5>.json beside the answers files <testset>_wrap.json.
 # Their pooled counts: GPT-4 507 / 225 / 298 (PWS 1.203), GPT-3.5 198 / 685 / 147 (1.050). The logs (7 MB) are not
 # committed: this builds files of the same layout and format with those counts. On the real logs the same command
-# printed the same two numbers (docs/imports.md).
+# printed the same two numbers (docs/report.md).
 CHERRY_SIZES = {"koala": 180, "lima": 300, "sinstruct": 252, "vicuna": 80, "wizardlm": 218}
 CHERRY_COUNTS = {"gpt4": (507, 225, 298), "gpt3.5": (198, 685, 147)}
 SCORES = {
