@@ -123,9 +123,11 @@ def test_publish_is_byte_identical(run):
     for name in ("lb1", "lb2"):
         res = run_cli("leaderboard", "publish", str(root / "run"), "--out", str(root / name), cwd=root)
         assert res.returncode == 0, res.stderr
-        outs.append({p.name: p.read_bytes() for p in (root / name).iterdir()})
+        d = root / name
+        outs.append({p.relative_to(d).as_posix(): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()})
     assert outs[0] == outs[1]
-    assert set(outs[0]) == {"leaderboard.csv", "leaderboard.md", "leaderboard.tex", "index.html"}
+    assert {"leaderboard.csv", "leaderboard.md", "leaderboard.tex", "index.html"} <= set(outs[0])
+    assert {"figures/pws_by_ratio.pdf", "figures/pws_by_ratio.png", "figures/training_loss.pdf"} <= set(outs[0])
     assert outs[0]["leaderboard.csv"] == (root / "run" / "report" / "leaderboard.csv").read_bytes()
 
 

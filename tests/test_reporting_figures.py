@@ -81,3 +81,16 @@ def test_health_and_enrichment_figures():
     labels = [ln.get_label() for ln in fig.axes[0].get_lines() if not ln.get_label().startswith("_")]
     assert labels == ["oracle (AUC 1.00)", "random (AUC 0.50)"]
     assert enrichment_fig([]) is None and health_fig([]) is None
+
+
+def test_no_tsne_under_thirty_points():
+    import numpy as np
+
+    from gsnr_bench.gsnr_utility import TSNE_MIN_POINTS, embed_profiles
+
+    rng = np.random.default_rng(0)
+    few = {e: rng.random((5, 40)) + 1 for e in (1, 2)}  # 5 members x 1 drop = 5 points
+    _, Y, method = embed_profiles(few)
+    assert Y.shape == (5, 2) and method.startswith("PCA") and "t-SNE" in method and TSNE_MIN_POINTS == 30
+    many = {e: rng.random((6, 40)) + 1 for e in range(1, 7)}  # 6 members x 5 drops = 30 points
+    assert embed_profiles(many)[2] == "PCA + t-SNE"
