@@ -117,6 +117,23 @@ def test_dry_run_sends_nothing_new(run):
     assert res.stdout.count("generated") == 4
 
 
+def test_demo_latex_compiles_with_intervals_per_test_set_and_judge(run, tmp_path):
+    import shutil
+
+    from conftest import pdflatex
+
+    root, _ = run
+    tex = (root / "run" / "report" / "leaderboard.tex").read_text()
+    assert "\\scriptsize[" in tex and "demo-WizardLM" in tex and "demo-Vicuna" in tex and "Pooled" in tex
+    assert "judge reference" in tex  # a table per judge (the demo's reference judge)
+    if shutil.which("pdflatex") is None:
+        pytest.skip("pdflatex is not installed (CI installs texlive)")
+    for columns in ("onecolumn", "twocolumn"):
+        (tmp_path / columns).mkdir()
+        rc, log = pdflatex(tmp_path / columns, tex, columns)
+        assert rc == 0 and "Overfull \\hbox" not in log, log[-3000:]
+
+
 def test_publish_is_byte_identical(run):
     root, _ = run
     outs = []

@@ -4,7 +4,6 @@ one- and two-column articles without an overfull box."""
 
 import re
 import shutil
-import subprocess
 
 import pytest
 
@@ -13,6 +12,8 @@ from gsnr_bench.reporting.leads import lead_rows
 from gsnr_bench.reporting.paper import TableOptions, build_tables, render_latex, render_markdown
 from gsnr_bench.reporting.results import CellMeta, results_from_csv, results_from_judgments, results_to_csv
 from gsnr_bench.reporting.synthetic import synthetic_judgments
+
+from conftest import pdflatex
 
 SELECTORS = {"oracle": 0.9, "anti-oracle": -0.6, "random": 0.0, "ifd-superfiltering": 0.05, "gsnr": 0.5}
 RATIOS = (0.05, 0.1, 0.15)
@@ -99,19 +100,7 @@ def test_latex_compiles_without_overfull_boxes(tmp_path, columns):
         render_latex(build_tables(df, leads, o), o)
         for o in (TableOptions(), TableOptions(wtl=True), TableOptions(wtl=True, interval="pm", judge_mean=True))
     )
-    (tmp_path / "t.tex").write_text(body)
-    (tmp_path / "doc.tex").write_text(
-        f"\\documentclass[{columns}]{{article}}\n\\usepackage{{booktabs}}\n\\begin{{document}}\n"
-        "\\input{t.tex}\n\\clearpage\n\\end{document}\n"
-    )
-    res = subprocess.run(
-        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    log = (tmp_path / "doc.log").read_text(errors="replace")
-    assert res.returncode == 0, log[-3000:]
+    rc, log = pdflatex(tmp_path, body, columns)
+    assert rc == 0, log[-3000:]
     assert "Overfull \\hbox" not in log, re.findall(r"Overfull \\hbox.*", log)[:5]
     assert log.count("[") > 1 and (tmp_path / "doc.pdf").stat().st_size > 1000

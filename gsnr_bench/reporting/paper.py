@@ -54,12 +54,15 @@ class PaperTable:
 
 
 def _pretty(ts: str) -> str:
-    return TESTSET_NAMES.get(ts, ts)
+    """wizardlm -> WizardLM; the demo's demo-vicuna -> demo-Vicuna; other names as they are."""
+    head, _, last = ts.rpartition("-")
+    return f"{head}-{TESTSET_NAMES[last]}" if head and last in TESTSET_NAMES else TESTSET_NAMES.get(ts, ts)
 
 
 def _testset_order(testsets: Iterable[str]) -> list[str]:
     rank = {"wizardlm": 0, "vicuna": 1}
-    return sorted((t for t in set(testsets) if t != POOLED), key=lambda t: (rank.get(t, 2), t)) + [POOLED]
+    key = lambda t: (rank.get(t.rpartition("-")[2], 2), t)  # noqa: E731  (demo-wizardlm sorts as wizardlm)
+    return sorted((t for t in set(testsets) if t != POOLED), key=key) + [POOLED]
 
 
 def build_tables(
