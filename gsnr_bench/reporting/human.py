@@ -263,13 +263,14 @@ def judge_pair_agreement(judgments: Sequence[dict]) -> list[dict]:
             continue
         x = [by_judge[a][k] for k in shared]
         y = [by_judge[b][k] for k in shared]
+        kappa = cohen_kappa(x, y)  # NaN (undefined: both judges always say the same one verdict) -> None in JSON
         out.append(
             {
                 "judge_a": a,
                 "judge_b": b,
                 "n": len(shared),
                 "agreement": sum(p == q for p, q in zip(x, y)) / len(shared),
-                "kappa": cohen_kappa(x, y),
+                "kappa": None if math.isnan(kappa) else kappa,
             }
         )
     return out

@@ -74,14 +74,19 @@ def lead_rows(records: Iterable[Mapping[str, Any]], meta: Mapping[str, Any], rcf
                         **dict(zip(COLUMN, (*col, judge, ts))),
                         "leader": lead,
                         "runner_up": second,
-                        "diff": diff,
-                        "ci_low": lo,
-                        "ci_high": hi,
+                        "diff": _r(diff),
+                        "ci_low": _r(lo),
+                        "ci_high": _r(hi),
                         # a tie at the top is no lead, whatever the interval says
                         "significant": bool(p1 > p2 and math.isfinite(lo) and lo > 0),
                     }
                 )
     return out
+
+
+def _r(x: float) -> float | None:
+    """4 decimals for summary.json; None (valid JSON) where undefined."""
+    return round(float(x), 4) if math.isfinite(x) else None
 
 
 def significant_leaders(leads: Iterable[Mapping[str, Any]]) -> dict[tuple, str]:

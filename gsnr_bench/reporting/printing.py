@@ -211,7 +211,7 @@ def _rows_table(title: str, rows: list[dict]) -> Any:
     for k in keys:
         t.add_column(k)
     for r in rows:
-        t.add_row(*[_fmt(r[k]) if isinstance(r[k], float) else str(r[k]) for k in keys])
+        t.add_row(*[_fmt(r[k]) if r[k] is None or isinstance(r[k], float) else str(r[k]) for k in keys])
     return t
 
 
