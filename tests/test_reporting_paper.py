@@ -109,3 +109,23 @@ def test_latex_compiles_without_overfull_boxes(tmp_path, columns, wide_tex):
     assert rc == 0, log[-3000:]
     assert "Overfull \\hbox" not in log, re.findall(r"Overfull \\hbox.*", log)[:5]
     assert (tmp_path / "doc.pdf").stat().st_size > 1000
+
+
+def test_leads_over_merged_runs_keep_each_runs_cells_apart():
+    from pathlib import Path
+
+    from gsnr_bench.reporting.build import run_leads, table_options
+    from gsnr_bench.reporting.collect import RunResults
+
+    def rr(name, selectors):
+        df, recs, meta = world(selectors, ratios=(0.1,), testsets={"vicuna": 60}, seed=len(name))
+        tagged = [{**r, "cell": r["system"]} for r in recs]  # collect() tags records with their group
+        info = {"report": ReportConfig().model_dump(mode="json")}
+        return RunResults(Path(name), df, tagged, cell_meta=meta, info=info)
+
+    a, b = rr("a", {"gsnr": 0.8, "random": 0.0}), rr("bb", {"ifd": 0.1})
+    pooled = [x for x in run_leads([a, b]) if x["judge"] == "mean" and x["testset"] == "pooled"]
+    assert len(pooled) == 1 and pooled[0]["leader"] == "gsnr"  # one column shared by both runs
+    assert pooled[0]["runner_up"] in ("random", "ifd") and pooled[0]["significant"]
+    assert run_leads([a, rr("bb", {"gsnr": 0.0})]) == []  # one name for two runs' cells: no lead is named
+    assert table_options([a], {"wtl": True, "interval": None}).wtl is True

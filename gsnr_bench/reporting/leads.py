@@ -40,15 +40,16 @@ def lead_rows(records: Iterable[Mapping[str, Any]], meta: Mapping[str, Any], rcf
         g = r.get("cell") or r["system"]
         q = (r["testset"], str(r["question_id"]))
         by_group.setdefault(g, []).append((r["judge"], r["testset"], q, r["outcome"]))
-    columns: dict[tuple, dict[str, str]] = {}
+    columns: dict[tuple, list[tuple[str, str]]] = {}
     for g, m in meta.items():
         if g in by_group and not is_control(m.selector):
             col = (m.dataset, m.target_model, m.regime, m.protocol, float(m.ratio))
-            columns.setdefault(col, {})[m.selector] = g
+            columns.setdefault(col, []).append((m.selector, g))
     out = []
-    for col, sels in sorted(columns.items()):
-        if len(sels) < 2:
-            continue  # nothing to lead
+    for col, pairs in sorted(columns.items()):
+        sels = dict(pairs)
+        if len(sels) < 2 or len(sels) < len(pairs):
+            continue  # nothing to lead, or one name for two cells (merged runs): no lead can be named
         judges = sorted({j for g in sels.values() for j, *_ in by_group[g]})
         testsets = sorted({t for g in sels.values() for _, t, *_ in by_group[g]})
         for judge in judges + [MEAN_JUDGE]:
