@@ -242,7 +242,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--slurm", action="store_true", help="submit with sbatch (resources: the config's slurm section)")
     p.add_argument("--dry-run", action="store_true", help="print the jobs it would submit; submit nothing")
 
-    p = _parser(sub, "report", "re-render a run's report from its files (every judged cell; runs no stage)", [])
+    tables = _group(
+        "paper tables (leaderboard.tex / .md; default: the run's report.tables)",
+        (("--judge-mean",), dict(action="store_true", default=None, help="also a table of the judges' mean PWS")),
+        (("--wtl",), dict(action="store_true", default=None, help="W/T/L beside each ratio's PWS")),
+        (
+            ("--interval",),
+            dict(
+                choices=["brackets", "pm"],
+                help="the 95%% interval as [lo, hi] below the PWS, or as asymmetric +/- offsets",
+            ),
+        ),
+    )
+    p = _parser(sub, "report", "re-render a run's report from its files (every judged cell; runs no stage)", [tables])
     p.add_argument("--run-dir", type=Path, default=Path("runs/demo"), metavar="DIR", help="run directory")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -252,19 +264,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _parser(sub, "leaderboard", "publish leaderboard tables and a static HTML page", [])
     lsub = p.add_subparsers(dest="leaderboard_command", metavar="ACTION", required=True)
-    pp = _parser(lsub, "publish", "CSV + Markdown + LaTeX + HTML from one or more run directories", [])
+    pp = _parser(lsub, "publish", "CSV + Markdown + LaTeX + HTML from one or more run directories", [tables])
     pp.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR", help="run directories to merge")
     pp.add_argument("--out", type=Path, default=Path("leaderboard"), metavar="DIR", help="output directory")
 
     p = _parser(sub, "export", "write a finished subset (rank order, with scores) for another trainer", [])
     p.add_argument("--run-dir", type=Path, required=True, metavar="DIR", help="run directory")
-    p.add_argument("--selector", required=True, help="selector of the subset")
-    p.add_argument("--ratio", type=float, required=True, help="ratio of the subset")
+    p.add_argument("--selector", help="selector of the subset")
+    p.add_argument("--ratio", type=float, help="ratio of the subset")
+    p.add_argument(
+        "--all", action="store_true", help="every finished subset of the run, one file each, into the directory --out"
+    )
     p.add_argument(
         "--format",
         dest="export_format",
         metavar="FORMAT",
-        help="alpaca-json | jsonl | hf-dataset; default from --out's extension (.json, .jsonl)",
+        help="alpaca-json | jsonl | hf-dataset | sharegpt; default from --out's extension (.json, .jsonl); "
+        "with --all alpaca-json",
     )
     p.add_argument("--out", type=Path, required=True, metavar="PATH", help="file or directory to write")
     p.add_argument("--force", action="store_true", help="replace an existing --out")
@@ -279,14 +295,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "file",
         type=Path,
+        nargs="?",
         metavar="FILE",
         help="CSV or JSONL: testset, question_id, system_a, system_b, label, annotator",
     )
     p.add_argument("--run-dir", type=Path, required=True, metavar="DIR", help="run directory")
+    p.add_argument(
+        "--template",
+        type=Path,
+        metavar="OUT.csv",
+        help="write a CSV to fill in instead: every judged question and system of the run, label and annotator empty",
+    )
 
-    p = _parser(sub, "import-judgments", "import Superfiltering/Cherry review JSON or FastChat pairwise JSONL", [])
-    p.add_argument("file", type=Path, metavar="FILE", help="the judgment file")
-    p.add_argument("--format", required=True, choices=["superfiltering", "fastchat"], help="the file's format")
+    p = _parser(
+        sub,
+        "import-judgments",
+        "import Superfiltering/Cherry review JSON or FastChat pairwise JSONL (files, directories or globs) and "
+        "print the PWS per judge",
+        [],
+    )
+    p.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE_DIR_OR_GLOB",
+        help="judgment files, directories (their *review*.json / *.jsonl files) or glob patterns",
+    )
+    p.add_argument("--format", required=True, choices=["superfiltering", "fastchat"], help="the files' format")
     p.add_argument("--run-dir", type=Path, required=True, metavar="DIR", help="run directory (made if new)")
     p.add_argument(
         "--system",
@@ -294,12 +328,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="the system judged against the baseline (required for superfiltering)",
     )
     p.add_argument("--baseline", default="full", metavar="NAME", help="the baseline system's name")
-    p.add_argument("--testset", required=True, metavar="TESTSET", help="test set the judgments belong to")
+    p.add_argument(
+        "--testset",
+        metavar="TESTSET",
+        help="test set of the judgments (superfiltering: default from each file's Meta_Info or name, "
+        "vicuna_wrap_reviews_gpt4.json -> vicuna)",
+    )
     p.add_argument(
         "--judge",
-        default="imported",
         metavar="NAME",
-        help="judge name to record (fastchat: the file's judge model unless given)",
+        help="judge name to record (default: from each file: its name for superfiltering, "
+        "..._reviews_gpt4.json -> gpt-4, else imported; the judge model inside for fastchat)",
     )
     p.add_argument(
         "--combine",
@@ -338,6 +377,7 @@ def _disk_full(exc: BaseException) -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # what the run record logs (main() called in-process too)
     if not args.command:
         parser.print_help()
         return 0

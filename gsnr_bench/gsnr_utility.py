@@ -57,6 +57,11 @@ def relative_drops(norms_by_epoch: dict[int, np.ndarray], eps: float = 1e-8) -> 
     return out
 
 
+# Below this many points a t-SNE layout is mostly its own noise (perplexity needs several neighbours per point,
+# and 5 members x 1 drop is 5 points): PCA's first two components are drawn instead, and the title says so.
+TSNE_MIN_POINTS = 30
+
+
 def embed_profiles(norms_by_epoch: dict[int, np.ndarray], mask: np.ndarray | None = None, seed: int = 0):
     """-> (keys [(member, epoch)], coords [P, 2], method)."""
     from sklearn.decomposition import PCA
@@ -70,11 +75,11 @@ def embed_profiles(norms_by_epoch: dict[int, np.ndarray], mask: np.ndarray | Non
     P = len(keys)
     k = max(1, min(50, P, X.shape[1]))
     Z = PCA(n_components=k, random_state=seed).fit_transform(X) if P > 1 else np.zeros((1, 1))
-    if P >= 4:
+    if P >= TSNE_MIN_POINTS:
         perplexity = float(max(1.0, min(30.0, (P - 1) / 3)))
         Y = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(Z)
         method = "PCA + t-SNE"
     else:
         Y = np.pad(Z[:, :2], ((0, 0), (0, max(0, 2 - Z.shape[1]))))
-        method = "PCA (too few points for t-SNE)"
+        method = f"PCA: {P} points, too few for t-SNE (< {TSNE_MIN_POINTS})"
     return keys, Y, method

@@ -84,3 +84,22 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip("../shared/data is not present")
     return SHARED_DATA
+
+
+def pdflatex(workdir: Path, tex_body: str, columns: str = "onecolumn") -> tuple[int, str]:
+    """Compile `tex_body` (tables) in an article with booktabs, one- or two-column; -> (return code, log text).
+    The caller skips when pdflatex is not installed."""
+    (workdir / "tables.tex").write_text(tex_body)
+    (workdir / "doc.tex").write_text(
+        f"\\documentclass[{columns}]{{article}}\n\\usepackage{{booktabs}}\n\\begin{{document}}\n"
+        "\\input{tables.tex}\n\\clearpage\n\\end{document}\n"
+    )
+    res = subprocess.run(
+        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    log = workdir / "doc.log"
+    return res.returncode, log.read_text(errors="replace") if log.is_file() else res.stdout

@@ -160,7 +160,7 @@ def test_paths_of_the_wrong_kind_are_one_line_errors(tmp_path, cli, case):
                 "--run-dir",
                 str(tmp_path / "r"),
             ],
-            "is a directory",
+            "no *review*.json files in this directory",  # a directory of review files is welcome; an empty one not
         ),
         "publish-out-file": (["leaderboard", "publish", str(tmp_path / "r"), "--out", str(a_file)], "is a file"),
     }[case]

@@ -163,15 +163,34 @@ def test_sweep_plan_of_a_finished_run_is_all_cached_and_writes_nothing(run):
     assert files() == tree  # the run directory is untouched, the judge cache's content included
 
 
+def test_demo_latex_compiles_with_intervals_per_test_set_and_judge(run, tmp_path):
+    import shutil
+
+    from conftest import pdflatex
+
+    root, _ = run
+    tex = (root / "run" / "report" / "leaderboard.tex").read_text()
+    assert "\\scriptsize[" in tex and "demo-WizardLM" in tex and "demo-Vicuna" in tex and "Pooled" in tex
+    assert "judge reference" in tex  # a table per judge (the demo's reference judge)
+    if shutil.which("pdflatex") is None:
+        pytest.skip("pdflatex is not installed (CI installs texlive)")
+    for columns in ("onecolumn", "twocolumn"):
+        (tmp_path / columns).mkdir()
+        rc, log = pdflatex(tmp_path / columns, tex, columns)
+        assert rc == 0 and "Overfull \\hbox" not in log, log[-3000:]
+
+
 def test_publish_is_byte_identical(run):
     root, _ = run
     outs = []
     for name in ("lb1", "lb2"):
         res = run_cli("leaderboard", "publish", str(root / "run"), "--out", str(root / name), cwd=root)
         assert res.returncode == 0, res.stderr
-        outs.append({p.name: p.read_bytes() for p in (root / name).iterdir()})
+        d = root / name
+        outs.append({p.relative_to(d).as_posix(): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()})
     assert outs[0] == outs[1]
-    assert set(outs[0]) == {"leaderboard.csv", "leaderboard.md", "leaderboard.tex", "index.html"}
+    assert {"leaderboard.csv", "leaderboard.md", "leaderboard.tex", "index.html"} <= set(outs[0])
+    assert {"figures/pws_by_ratio.pdf", "figures/pws_by_ratio.png", "figures/training_loss.pdf"} <= set(outs[0])
     assert outs[0]["leaderboard.csv"] == (root / "run" / "report" / "leaderboard.csv").read_bytes()
 
 

@@ -133,3 +133,31 @@ def test_a_pool_changed_since_selection_is_refused(tmp_path):
     with pytest.raises(DataError, match="content changed"):
         export_subset(run, "gsnr", 0.1, tmp_path / "out.json")
     assert not (tmp_path / "out.json").exists()
+
+
+def test_sharegpt_conversations_in_rank_order(tmp_path):
+    run = make_run(tmp_path)
+    export_subset(run, "gsnr", 0.1, tmp_path / "sel.json", fmt="sharegpt")
+    rows = json.loads((tmp_path / "sel.json").read_text())
+    assert [r["id"] for r in rows] == ["7", "2", "5"]
+    assert rows[0]["conversations"] == [
+        {"from": "human", "value": "do 7\n\nx"},  # the input after a blank line
+        {"from": "gpt", "value": "out 7"},
+    ]
+    assert rows[1]["conversations"][0] == {"from": "human", "value": "do 2"}  # no input, no blank line
+    assert rows[0]["score"] == 0.9 and rows[0]["rank"] == 1
+
+
+def test_all_exports_every_finished_subset_or_nothing(tmp_path, capsys):
+    run = make_run(tmp_path, subsets=("gsnr@0.1-0123456789ab", "random@0.1-ba9876543210"))
+    out = tmp_path / "all"
+    assert main(["export", "--run-dir", str(run), "--all", "--out", str(out), "--format", "jsonl"]) == 0
+    files = sorted(p.name for p in out.iterdir())
+    assert files == ["gsnr@0.1-0123456789ab.jsonl", "random@0.1-ba9876543210.jsonl"]  # the unfinished ifd@0.05: not
+    assert [json.loads(x)["id"] for x in (out / files[1]).read_text().splitlines()] == ["7", "2", "5"]
+    (out / files[0]).write_text("mine")
+    assert main(["export", "--run-dir", str(run), "--all", "--out", str(out), "--format", "jsonl"]) == 2
+    assert "pass --force" in capsys.readouterr().err and (out / files[0]).read_text() == "mine"
+    assert main(["export", "--run-dir", str(run), "--all", "--selector", "gsnr", "--out", str(out)]) == 2
+    assert main(["export", "--run-dir", str(run), "--out", str(out)]) == 2  # neither a subset nor --all
+    assert "--all" in capsys.readouterr().err

@@ -165,3 +165,63 @@ def test_judge_agreement_against_majority():
     (row,) = judge_agreement(human, recs)
     assert row["judge"] == "J" and row["n"] == 6
     assert (row["accuracy"], row["accuracy_no_ties"], row["kappa"]) == pytest.approx((0.5, 2 / 3, 0.25))
+
+
+def test_judge_pair_agreement_on_the_same_comparisons():
+    from gsnr_bench.reporting.human import judge_pair_agreement
+
+    def rec(judge, q, outcome, system="gsnr@0.1", **kw):
+        return {
+            "judge": judge,
+            "testset": "vicuna",
+            "question_id": q,
+            "system": system,
+            "baseline": "full",
+            "outcome": outcome,
+            **kw,
+        }
+
+    a = ["win", "win", "tie", "lose", "lose", "win"]
+    b = ["win", "tie", "tie", "lose", "win", "win"]
+    recs = [rec("gpt-4", i, o) for i, o in enumerate(a)] + [rec("qwen", i, o) for i, o in enumerate(b)]
+    recs += [rec("qwen", 99, "win"), rec("gpt-4", 98, "failed"), rec("qwen", 98, "win")]  # unpaired / failed: out
+    recs += [rec("gpt-4", 0, "tie", null_pair=True), rec("qwen", 0, "win", null_pair=True)]  # null pairs: out
+    (row,) = judge_pair_agreement(recs)
+    assert (row["judge_a"], row["judge_b"], row["n"]) == ("gpt-4", "qwen", 6)
+    assert row["agreement"] == pytest.approx(4 / 6)
+    from sklearn.metrics import cohen_kappa_score
+
+    assert row["kappa"] == pytest.approx(cohen_kappa_score(a, b, labels=["win", "tie", "lose"]))
+
+
+def test_template_lists_the_runs_names_and_imports_back(tmp_path, capsys):
+    from gsnr_bench.cli import main
+
+    d = tmp_path / "logs"
+    d.mkdir()
+    for judge, outs in (("gpt4", "wwtl"), ("gpt3.5", "wttl")):
+        sc = {"w": ("[8, 6]", "[6, 8]"), "t": ("[7, 7]", "[7, 7]"), "l": ("[6, 8]", "[8, 6]")}
+        items = [{"text": f"q{i}", "scores": sc[o][0], "scores_reverse": sc[o][1]} for i, o in enumerate(outs)]
+        (d / f"vicuna_wrap_reviews_{judge}.json").write_text(
+            json.dumps({"Meta_Info": {"dataset_name": "vicuna"}, "data": items})
+        )
+    run = tmp_path / "run"
+    assert (
+        main(
+            ["import-judgments", str(d), "--format", "superfiltering", "--system", "cherry@0.1", "--run-dir", str(run)]
+        )
+        == 0
+    )
+    summary = json.loads((run / "report" / "summary.json").read_text())
+    (pair,) = summary["judge_pairs"]  # gpt-3.5 vs gpt-4 on the same 4 comparisons: 3 agree
+    assert pair["n"] == 4 and pair["agreement"] == pytest.approx(0.75)
+    tmpl = tmp_path / "labels.csv"
+    assert main(["import-human", "--template", str(tmpl), "--run-dir", str(run)]) == 0
+    lines = tmpl.read_text().splitlines()
+    assert lines == [HEAD.strip()] + [f"vicuna,{q},cherry@0.1,full,," for q in range(1, 5)]
+    assert main(["import-human", "--template", str(tmpl), "--run-dir", str(run)]) == 2  # never overwritten
+    tmpl.write_text("\n".join([lines[0]] + [ln[:-2] + ",win,ann1" for ln in lines[1:]]) + "\n")
+    capsys.readouterr()
+    assert main(["import-human", str(tmpl), "--run-dir", str(run)]) == 0  # the names it wrote are accepted
+    agreement = json.loads((run / "report" / "summary.json").read_text())["agreement"]
+    assert {a["judge"]: a["n"] for a in agreement} == {"gpt-3.5": 4, "gpt-4": 4}

@@ -189,3 +189,70 @@ def test_cli_combine_defaults_to_the_formats_rule():
         ["import-judgments", "f.jsonl", "--format", "fastchat", "--run-dir", "r", "--testset", "vicuna"]
     )
     assert args.combine is None
+
+
+# Cherry_LLM's published logs (github.com/tianyi-lab/Cherry_LLM, logs/cherry_alpaca_5_per-VS-alpaca/) are 5 test sets
+# x 2 judges of review JSON, <testset>_wrap_reviews_<gpt4|gpt3.5>.json beside the answers files <testset>_wrap.json.
+# Their pooled counts: GPT-4 507 / 225 / 298 (PWS 1.203), GPT-3.5 198 / 685 / 147 (1.050). The logs (7 MB) are not
+# committed: this builds files of the same layout and format with those counts. On the real logs the same command
+# printed the same two numbers (docs/report.md).
+CHERRY_SIZES = {"koala": 180, "lima": 300, "sinstruct": 252, "vicuna": 80, "wizardlm": 218}
+CHERRY_COUNTS = {"gpt4": (507, 225, 298), "gpt3.5": (198, 685, 147)}
+SCORES = {
+    "win": ("[8.0, 6.0]", "[6.0, 8.0]"),
+    "tie": ("[7.0, 7.0]", "[7.0, 7.0]"),
+    "lose": ("[6.0, 8.0]", "[8.0, 6.0]"),
+}
+
+
+def cherry_logs(root):
+    d = root / "logs" / "cherry_alpaca_5_per-VS-alpaca"
+    d.mkdir(parents=True)
+    for judge, (w, t, lose) in CHERRY_COUNTS.items():
+        outcomes = iter(["win"] * w + ["tie"] * t + ["lose"] * lose)
+        for ts, n in CHERRY_SIZES.items():
+            items = []
+            for q in range(n):
+                s, r = SCORES[next(outcomes)]
+                items.append({"text": f"q{q}", "scores": s, "scores_reverse": r})  # answers left out: no LC fit
+            meta = {"dataset_name": ts, "average_scores": "[7.0, 7.0]"}
+            (d / f"{ts}_wrap_reviews_{judge}.json").write_text(json.dumps({"Meta_Info": meta, "data": items}))
+        (d / "vicuna_wrap.json").write_text(json.dumps([{"text": "q0", "raw_output": "a"}]))  # answers: not reviews
+    return d
+
+
+@pytest.mark.parametrize("how", ["dir", pytest.param("glob", marks=pytest.mark.slow)])  # ~4 s each when quiet
+def test_cherry_logs_in_one_command_print_the_per_judge_pws(tmp_path, capsys, how):
+    from gsnr_bench.cli import main
+
+    d = cherry_logs(tmp_path)
+    src = str(d) if how == "dir" else str(d / "*_reviews_*.json")  # a quoted glob the shell left alone
+    rc = main(
+        ["import-judgments", src, "--format", "superfiltering", "--system", "cherry@0.05"]
+        + ["--run-dir", str(tmp_path / "run"), "--model", "llama-7b", "--dataset", "alpaca"]
+    )
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    rows = {ln.split("│")[2].strip(): ln for ln in out.splitlines() if "cherry@0.05" in ln}
+    assert set(rows) == {"gpt-4", "gpt-3.5"}
+    assert "1.203" in rows["gpt-4"] and "507/225/298" in rows["gpt-4"]
+    assert "1.050" in rows["gpt-3.5"] and "198/685/147" in rows["gpt-3.5"]
+    assert len(list((tmp_path / "run" / "imported").glob("*.json"))) == 10
+    # the same logs again: refused before anything is written
+    assert (
+        main(
+            [
+                "import-judgments",
+                str(d),
+                "--format",
+                "superfiltering",
+                "--system",
+                "cherry@0.05",
+                "--run-dir",
+                str(tmp_path / "run"),
+            ]
+        )
+        == 2
+    )
+    assert "already imported" in capsys.readouterr().err
+    assert len(list((tmp_path / "run" / "imported").glob("*.json"))) == 10

@@ -1,5 +1,6 @@
 """publish(): four files, atomically written, byte-identical on re-runs; the page is self-contained."""
 
+import os
 import re
 import subprocess
 import sys
@@ -55,17 +56,27 @@ def test_publish_files_and_byte_identical_reruns(builder, tmp_path):
     script, build = builder
     (tmp_path / "logs").mkdir()
     paths = build(tmp_path / "a", tmp_path / "logs")
-    assert [p.name for p in paths] == ["leaderboard.csv", "leaderboard.md", "leaderboard.tex", "index.html"]
-    first = {p.name: p.read_bytes() for p in paths}
+    assert [p.name for p in paths[:4]] == ["leaderboard.csv", "leaderboard.md", "leaderboard.tex", "index.html"]
+    figures = {p.relative_to(tmp_path / "a").as_posix() for p in paths[4:]}
+    assert figures == {
+        f"figures/{n}.{e}" for n in ("pws_by_ratio", "wtl", "training_loss", "enrichment") for e in ("pdf", "png")
+    }
+    paths = [p for p in paths if p.suffix != ".png"]  # PNG bytes depend on the freetype build; PDF and text do not
+    first = {p.relative_to(tmp_path / "a").as_posix(): p.read_bytes() for p in paths}
     build(tmp_path / "a", tmp_path / "logs")  # same directory again
-    assert {p.name: p.read_bytes() for p in paths} == first
+    assert {p.relative_to(tmp_path / "a").as_posix(): p.read_bytes() for p in paths} == first
     # a fresh interpreter (other hash seed) writes the same bytes too
     subprocess.run(
         [sys.executable, str(script), str(tmp_path / "b"), str(tmp_path / "logs")],
         check=True,
-        env={"PYTHONHASHSEED": "123", "PATH": "/usr/bin:/bin", "MPLBACKEND": "Agg"},
+        env={
+            "PYTHONHASHSEED": "123",
+            "PATH": "/usr/bin:/bin",
+            "MPLBACKEND": "Agg",
+            "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+        },
     )
-    assert {p.name: (tmp_path / "b" / p.name).read_bytes() for p in paths} == first
+    assert {k: (tmp_path / "b" / k).read_bytes() for k in first} == first
     assert not list((tmp_path / "a").glob(".*.tmp"))  # atomic writes leave no temp files
 
 
@@ -75,9 +86,12 @@ def test_page_is_self_contained(builder, tmp_path):
     build(tmp_path / "o", tmp_path / "logs")
     page = (tmp_path / "o" / "index.html").read_text()
     assert not re.search(r'(src|href)="(https?:)?//', page) and "<link" not in page and "@import" not in page
-    assert page.count("<svg") == 3  # PWS by ratio, win/tie/lose, loss curves
+    assert page.count("<svg") == 4  # PWS by ratio, win/tie/lose, loss curves, enrichment
+    for name in ("pws_by_ratio", "wtl", "training_loss", "enrichment"):  # the same figures as files
+        assert (tmp_path / "o" / "figures" / f"{name}.pdf").read_bytes()[:5] == b"%PDF-"
+        assert (tmp_path / "o" / "figures" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     ids = re.findall(r' id="([^"]+)"', page)
     assert len(ids) == len(set(ids))  # plots' ids are namespaced
     assert "<th>Selector</th>" in page and "gsnr-alt1" in page and "Judge bias diagnostics" in page
     md = (tmp_path / "o" / "leaderboard.md").read_text()
-    assert "## Table 1: PWS (pooled, judge mean)" in md and "## Table 2" in md
+    assert "## Table 1: PWS against the 100% model" in md and "## Table 2" in md and "| Pooled | gsnr |" in md

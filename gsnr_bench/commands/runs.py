@@ -116,7 +116,13 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     record = plan.record or RunRecord(cfg.to_dict(), [])
     cells = [system_name(s, r) for s, r in pipe.cells(selectors)] if upto != "score" else []
     record.history.append(
-        history_entry(None, plan.changed, cells, cfg.judging.judges if upto == "judge" else [], args.command)
+        history_entry(
+            getattr(args, "argv", None),
+            plan.changed,
+            cells,
+            cfg.judging.judges if upto == "judge" else [],
+            args.command,
+        )
     )
     record.config = cfg.to_dict()
     save_record(root, record)

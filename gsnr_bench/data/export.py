@@ -7,7 +7,13 @@ is RUN/world/demo-*/world/pool.json). Writes the selected examples in rank order
 
 - `alpaca-json`: one JSON list (LLaMA-Factory `alpaca` datasets, Stanford Alpaca's train.py);
 - `jsonl`: one record per line (axolotl `type: alpaca`, TRL via `datasets.load_dataset("json", ...)`);
-- `hf-dataset`: a `datasets.save_to_disk` directory (`datasets.load_from_disk`).
+- `hf-dataset`: a `datasets.save_to_disk` directory (`datasets.load_from_disk`);
+- `sharegpt`: one JSON list of `{"id", "conversations": [{"from": "human", "value": instruction + blank line +
+  input}, {"from": "gpt", "value": output}], "score", "rank"}` (LLaMA-Factory `formatting: sharegpt`, axolotl
+  `type: sharegpt`, FastChat's training scripts).
+
+`--all` writes every finished subset of the run into one directory, a file (or dataset directory) per subset
+named after it (`<selector>@<ratio>-<key>.json`), checking every target before writing any.
 
 Whole or nothing: files are written temp-then-rename, a dataset directory is built beside the target and renamed
 into place. An existing --out is never replaced without --force."""
@@ -25,7 +31,8 @@ from typing import Any
 from ..errors import DataError
 from ..fileio import dumps, read_jsonl, write_jsonl, write_text
 
-FORMATS = ("alpaca-json", "jsonl", "hf-dataset")
+FORMATS = ("alpaca-json", "jsonl", "hf-dataset", "sharegpt")
+_SUFFIX = {"alpaca-json": ".json", "jsonl": ".jsonl", "hf-dataset": "", "sharegpt": ".json"}
 _BY_SUFFIX = {".json": "alpaca-json", ".jsonl": "jsonl"}
 
 
@@ -176,13 +183,61 @@ def export_subset(
     rows = export_rows(run_dir, sub, train_data)
     if out.is_dir() and fmt != "hf-dataset":
         raise ExportError(f"{out} is a directory; --format {fmt} writes a file")
+    _write(rows, out, fmt)
+    return Exported(out, fmt, len(rows), sub)
+
+
+def _write(rows: list[dict[str, Any]], out: Path, fmt: str) -> None:
     if fmt == "alpaca-json":
         write_text(out, dumps(rows))
     elif fmt == "jsonl":
         write_jsonl(out, rows)
+    elif fmt == "sharegpt":
+        write_text(out, dumps([sharegpt_row(r) for r in rows]))
     else:
         _write_dataset(rows, out)
-    return Exported(out, fmt, len(rows), sub)
+
+
+def sharegpt_row(r: dict[str, Any]) -> dict[str, Any]:
+    """An Alpaca row as one ShareGPT conversation: the prompt (instruction, then the input after a blank line,
+    as Alpaca's own template joins them) from the human, the output from gpt."""
+    prompt = r["instruction"] + (f"\n\n{r['input']}" if r["input"] else "")
+    turns = [{"from": "human", "value": prompt}, {"from": "gpt", "value": r["output"]}]
+    return {"id": r["id"], "conversations": turns, "score": r["score"], "rank": r["rank"]}
+
+
+def finished_subsets(run_dir: Path) -> list[Path]:
+    """Every finished subset directory of the run, by name."""
+    root = Path(run_dir) / "subsets"
+    if not Path(run_dir).is_dir():
+        raise ExportError(f"run directory not found: {run_dir}")
+    return sorted(p for p in root.glob("*") if (p / DONE).is_file() and (p / "selection.jsonl").is_file())
+
+
+def export_all(
+    run_dir: str | Path, out: str | Path, *, fmt: str | None = None, force: bool = False, train_data: str | None = None
+) -> list[Exported]:
+    """Every finished subset into the directory `out` (made if missing), one file per subset; every target is
+    checked (and every subset read) before the first is written."""
+    run_dir, out = Path(run_dir), Path(out)
+    fmt = fmt or "alpaca-json"
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown export format {fmt!r} (expected {', '.join(FORMATS)})")
+    if out.exists() and not out.is_dir():
+        raise ExportError(f"{out} is a file; --all writes one file per subset into a directory")
+    subs = finished_subsets(run_dir)
+    if not subs:
+        raise ExportError(f"no finished subset in {run_dir} (run `gsnr-bench select` first)")
+    targets = [out / f"{sub.name}{_SUFFIX[fmt]}" for sub in subs]
+    there = [t for t in targets if t.exists() or t.is_symlink()]
+    if there and not force:
+        raise ExportError(f"{there[0]} exists ({len(there)} of {len(targets)}); pass --force to replace them")
+    rows = [export_rows(run_dir, sub, train_data) for sub in subs]
+    done = []
+    for sub, target, rs in zip(subs, targets, rows):
+        _write(rs, target, fmt)
+        done.append(Exported(target, fmt, len(rs), sub))
+    return done
 
 
 def _write_dataset(rows: list[dict[str, Any]], out: Path) -> None:

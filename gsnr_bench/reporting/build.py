@@ -12,7 +12,32 @@ from ..fileio import write_json
 from .collect import RunResults, collect
 
 
-def page_extras(results: Iterable[RunResults], title: str, rounds: int | None):
+def run_leads(results: list[RunResults]) -> list[dict]:
+    """leads.py over every run's records together (group names prefixed by the run's place, so two runs'
+    cells never merge; a column shared by runs compares their selectors on the same questions)."""
+    from .config import ReportConfig
+    from .leads import lead_rows
+
+    records, meta = [], {}
+    for i, rr in enumerate(results):
+        tag = lambda g: f"{i}:{g}"  # noqa: E731
+        records += [{**r, "cell": tag(r.get("cell") or r["system"])} for r in rr.records]
+        meta.update({tag(g): m for g, m in rr.cell_meta.items()})
+    rcfg = ReportConfig.model_validate(results[0].info["report"]) if results else ReportConfig()
+    return lead_rows(records, meta, rcfg)
+
+
+def table_options(results: list[RunResults], override: dict | None = None):
+    """The paper tables' options: the (first) run's `report.tables`, then the command's flags."""
+    from .config import TablesConfig
+    from .paper import TableOptions
+
+    base = (results[0].info["report"].get("tables") or {}) if results else {}
+    cfg = TablesConfig.model_validate({**base, **{k: v for k, v in (override or {}).items() if v is not None}})
+    return TableOptions(**cfg.model_dump())
+
+
+def page_extras(results: Iterable[RunResults], title: str, rounds: int | None, tables: dict | None = None):
     from .html import PageExtras
 
     results = list(results)
@@ -51,9 +76,9 @@ def page_extras(results: Iterable[RunResults], title: str, rounds: int | None):
     for rr in results:
         for d in rr.dynamics:
             label = tag(rr, d["selector"])
-            svg = _dynamics(d, label, f"dyn{len(dynamics)}", seen_ensembles)
-            if svg:
-                dynamics.append((label, svg))
+            fig = _dynamics(d, label, seen_ensembles)
+            if fig is not None:
+                dynamics.append((label, fig))
     return PageExtras(
         title=title,
         train_logs=logs,
@@ -61,21 +86,25 @@ def page_extras(results: Iterable[RunResults], title: str, rounds: int | None):
         enrichment=rows("enrichment"),
         sensitivity=rows("sensitivity"),
         health=health,
+        health_stats=[{**({"run": rr.run.name} if many else {}), **h} for rr in results for h in rr.health],
         stability=rows("stability"),
         dynamics=dynamics,
         human=rows("human"),
         agreement=rows("agreement"),
         lengths=rows("lengths"),
+        judge_pairs=rows("judge_pairs"),
+        leads=run_leads(results),
+        table_options=table_options(results, tables),
         bootstrap_rounds=rounds,
         notes="\n".join(notes),
     )
 
 
-def _dynamics(d: dict, label: str, prefix: str, seen: set[str]) -> str | None:
+def _dynamics(d: dict, label: str, seen: set[str]):
     """Training-dynamics panels of one G-SNR scores file (once per ensemble: the ablations share it)."""
     from ..fileio import read_json, read_jsonl
     from ..truth import labels_of
-    from .plots import dynamics_svg
+    from .plots import dynamics_fig
 
     rows = read_jsonl(d["scores"])
     norms = [k for k in (rows[0] if rows else {}) if k.startswith("norm_m")]
@@ -87,7 +116,7 @@ def _dynamics(d: dict, label: str, prefix: str, seen: set[str]) -> str | None:
     clean = None
     if d.get("truth") and Path(d["truth"]).is_file():
         clean = {k: v == "clean" for k, v in labels_of(read_json(d["truth"])).items()}
-    return dynamics_svg(rows, clean, label, prefix)
+    return dynamics_fig(rows, clean, label)
 
 
 def summary(rr: RunResults) -> dict:
@@ -108,6 +137,7 @@ def summary(rr: RunResults) -> dict:
         "inter_annotator": rr.inter_annotator,
         "lengths": rr.lengths,
         "judge_cost": judge_cost(rr.records),
+        "judge_pairs": rr.judge_pairs,
     }
 
 
@@ -125,20 +155,21 @@ def judge_cost(records: list[dict]) -> dict:
     }
 
 
-def write_report(run: str | Path) -> RunResults:
-    """Render RUN/report/ from the run's files; runs no stage."""
+def write_report(run: str | Path, tables: dict | None = None) -> RunResults:
+    """Render RUN/report/ from the run's files; runs no stage. `tables`: the paper tables' options for this
+    rendering (over the run's `report.tables`)."""
     from .jobs import write_jobs_csv
     from .publish import publish
 
     rr = collect(run)
-    extras = page_extras([rr], rr.info["title"], rr.info["report"]["bootstrap_rounds"])
+    extras = page_extras([rr], rr.info["title"], rr.info["report"]["bootstrap_rounds"], tables)
     publish(rr.results, rr.run / "report", extras)
-    write_json(rr.run / "report" / "summary.json", summary(rr))
+    write_json(rr.run / "report" / "summary.json", {**summary(rr), "leads": extras.leads})
     write_jobs_csv(rr.run, rr.run / "report" / "jobs.csv")  # a Slurm sweep: which job made which cell
     return rr
 
 
-def publish_runs(runs: list[Path], out: Path) -> list[Path]:
+def publish_runs(runs: list[Path], out: Path, tables: dict | None = None) -> list[Path]:
     """Merge the results of several runs into one leaderboard directory (CSV, Markdown, LaTeX, HTML)."""
     from .publish import publish
     from .results import combine_results
@@ -151,5 +182,5 @@ def publish_runs(runs: list[Path], out: Path) -> list[Path]:
     df = combine_results(rr.results for rr in results)
     rounds = {rr.info["report"]["bootstrap_rounds"] for rr in results}
     title = results[0].info["title"] if len(results) == 1 else "gsnr-bench leaderboard"
-    extras = page_extras(results, title, rounds.pop() if len(rounds) == 1 else None)
+    extras = page_extras(results, title, rounds.pop() if len(rounds) == 1 else None, tables)
     return publish(df, out, extras)

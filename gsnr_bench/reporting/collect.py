@@ -43,10 +43,12 @@ class RunResults:
     bias: list[dict] = field(default_factory=list)
     human: list[dict] = field(default_factory=list)
     agreement: list[dict] = field(default_factory=list)
+    judge_pairs: list[dict] = field(default_factory=list)  # judge-vs-judge agreement (human.judge_pair_agreement)
     inter_annotator: dict = field(default_factory=dict)
     train_logs: dict[str, Path] = field(default_factory=dict)
     lengths: list[dict] = field(default_factory=list)  # per selector: Spearman(score, length), subset lengths
     info: dict = field(default_factory=dict)  # title, report settings, test sets, protocols
+    cell_meta: dict = field(default_factory=dict)  # results group (records' `cell`) -> CellMeta
 
     @property
     def failed(self) -> int:
@@ -200,7 +202,7 @@ def collect(run: str | Path) -> RunResults:
         "testsets": run_testsets(cells),
         "protocols": {c["protocol"]: c.get("protocol_detail", {}) for c in cells},
     }
-    out = RunResults(run, df, records, cells=cells, train_logs=logs, info=info)
+    out = RunResults(run, df, records, cells=cells, train_logs=logs, info=info, cell_meta=meta)
     for judge in sorted({r["judge"] for r in records}):
         out.bias.append({"judge": judge, **bias_diagnostics(r for r in records if r["judge"] == judge)})
     out.enrichment = enrichment(run, cells)
@@ -218,6 +220,9 @@ def collect(run: str | Path) -> RunResults:
         if e["selector"].startswith("gsnr")
     ]
     out.sensitivity = sensitivity(records, cells, rcfg)
+    from .human import judge_pair_agreement
+
+    out.judge_pairs = judge_pair_agreement(records)
     if (run / HUMAN).is_file():
         from .human import HumanLabel, human_pws, inter_annotator, judge_agreement, majority
 

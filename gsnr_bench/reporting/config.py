@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from ..settings_base import Section
+
+
+class TablesConfig(Section):
+    """The paper tables (leaderboard.tex / .md): what they show beyond PWS and its interval per judge."""
+
+    judge_mean: bool = False  # also a table of the judges' mean PWS
+    wtl: bool = False  # W/T/L beside each ratio's PWS
+    interval: Literal["brackets", "pm"] = "brackets"  # [lo, hi] below the PWS, or asymmetric +/- offsets
 
 
 class ReportConfig(Section):
@@ -12,3 +22,4 @@ class ReportConfig(Section):
     bootstrap_rounds: int = Field(1000, ge=1000)
     ci: float = Field(0.95, gt=0, lt=1)
     seed: int = 0
+    tables: TablesConfig = TablesConfig()

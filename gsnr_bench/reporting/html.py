@@ -16,7 +16,7 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
-from .plots import loss_curves_svg, pws_by_ratio_svg, wtl_svg
+from .plots import to_svg
 from .results import KEY, MEAN_JUDGE, POOLED
 from .tables import MISSING_MD, ratio_label
 
@@ -32,11 +32,15 @@ class PageExtras:
     enrichment: Sequence[Mapping[str, Any]] = ()
     sensitivity: Sequence[Mapping[str, Any]] = ()  # controls: PWS(oracle) - PWS(anti-oracle / random)
     health: Sequence[Mapping[str, Any]] = ()  # selector health, one display row per scoring
+    health_stats: Sequence[Mapping[str, Any]] = ()  # the same, as health.health_of gives them (for the figure)
     stability: Sequence[Mapping[str, Any]] = ()  # rankings over seeds
-    dynamics: Sequence[tuple[str, str]] = ()  # (label, inline SVG): G-SNR norm trajectories and Figure 1
+    dynamics: Sequence[tuple[str, Any]] = ()  # (label, Figure): G-SNR norm trajectories and Figure 1
     human: Sequence[Mapping[str, Any]] = ()
     agreement: Sequence[Mapping[str, Any]] = ()
     lengths: Sequence[Mapping[str, Any]] = ()  # per selector: Spearman(score, response length), subset lengths
+    judge_pairs: Sequence[Mapping[str, Any]] = ()  # judge-vs-judge agreement on the same comparisons
+    leads: Sequence[Mapping[str, Any]] = ()  # leads.py: per column, leader vs runner-up, paired CI
+    table_options: Any = None  # paper.TableOptions for leaderboard.tex / .md
     bootstrap_rounds: int | None = None
     notes: str = ""
 
@@ -74,70 +78,80 @@ def _int(v: Any) -> Cell:
     return _cell(int(v), str(int(v)), "num")
 
 
-def _bar(p: float) -> dict:
-    """A diverging mini-bar centred on PWS 1 (full scale = 0 .. 2), readable at a glance."""
+def significance(lo: float, hi: float) -> str:
+    """ "better" / "worse" when the 95% CI of PWS lies wholly above / below 1 (the 100% model), else "": colour
+    on the page means exactly that, nothing else."""
+    if lo == lo and lo > 1.0:
+        return "better"
+    if hi == hi and hi < 1.0:
+        return "worse"
+    return ""
+
+
+def _bar(p: float, sig: str) -> dict:
+    """A diverging mini-bar centred on PWS 1 (full scale = 0 .. 2); coloured only when significant."""
     w = min(50.0, abs(p - 1.0) * 50.0)
     style = f"left:50%;width:{w:.1f}%" if p >= 1 else f"left:{50 - w:.1f}%;width:{w:.1f}%"
-    return {"pos": p >= 1, "style": style}
+    return {"pos": p >= 1, "style": style, "sig": sig}
 
 
 def _ci(lo: float, hi: float) -> tuple[str, str]:
     return (f"[{lo:.3f}, {hi:.3f}]", repr(float(lo))) if lo == lo else (MISSING_MD, "")
 
 
+TESTSET_LABELS = {"wizardlm": "WizardLM", "vicuna": "Vicuna", POOLED: "pooled"}
+
+
 def leaderboard_table(df: pd.DataFrame) -> Table | None:
-    """One row per system (judge mean, pooled), best PWS first; per-test-set and per-judge PWS beside it."""
+    """Judge mean, pooled test sets: one group of rows per ratio (best PWS first, the controls last and not
+    ranked); per-test-set and per-judge PWS beside it. Answer and training lengths are in "All results"."""
+    from .leads import is_control
+
     main = df[(df["judge"] == MEAN_JUDGE) & (df["testset"] == POOLED)].copy()
     if main.empty:
         return None
     main["_p"] = main["pws"].fillna(-1.0)
-    main = main.sort_values(["_p"] + KEY[:6], ascending=[False] + [True] * 6, kind="mergesort")
+    main["_c"] = main["selector"].map(is_control).astype(int)
+    main = main.sort_values(
+        ["ratio", "_c", "_p"] + KEY[:5], ascending=[True, True, False] + [True] * 5, kind="mergesort"
+    )
     testsets = sorted(t for t in df["testset"].unique() if t != POOLED)
     judges = sorted(j for j in df["judge"].unique() if j != MEAN_JUDGE)
+    where = [c for c in ("dataset", "target_model", "regime") if main[c].nunique() > 1]
     idx = df.set_index(KEY)["pws"]
-    head = [
-        ("#", True),
-        ("Selector", False),
-        ("Regime", False),
-        ("Dataset", False),
-        ("Target model", False),
-        ("Ratio", True),
-        ("PWS", True),
-        ("95% CI", True),
-        ("Win", True),
-        ("Tie", True),
-        ("Lose", True),
-        ("Failed", True),
-        ("LC-PWS", True),
-        ("LC 95% CI", True),
-        ("Answer len sys", True),
-        ("Answer len base", True),
-        ("Train len", True),
-        ("Pool len", True),
-    ]
-    head += [(f"PWS {t}", True) for t in testsets] + [(f"PWS by {j}", True) for j in judges]
-    rows = []
-    for rank, r in enumerate(main.itertuples(index=False), start=1):
-        p, pk = _num(r.pws)
-        trend = "up" if r.pws == r.pws and r.pws > 1 else "down" if r.pws == r.pws and r.pws < 1 else ""
-        cells = [
-            _cell(rank, str(rank), "num"),
-            _cell(r.selector),
-            _cell(r.regime),
-            _cell(r.dataset),
-            _cell(r.target_model),
-            _cell(ratio_label(r.ratio), repr(float(r.ratio)), "num"),
-            _cell(p, pk, f"num pws {trend}".strip(), _bar(r.pws) if pk else None),
-            _cell(*_ci(r.ci_low, r.ci_high), "num"),
-        ]
-        cells += [_int(v) for v in (r.wins, r.ties, r.losses, r.failed)]
-        cells += [_cell(*_num(r.lc_pws), "num"), _cell(*_ci(r.lc_ci_low, r.lc_ci_high), "num")]
-        cells += [_cell(*_num(v, "{:.1f}"), "num") for v in (r.sys_len, r.base_len, r.train_len, r.pool_len)]
-        base = (r.dataset, r.target_model, r.regime, r.protocol, r.selector, r.ratio)
-        cells += [_cell(*_num(idx.get(base + (MEAN_JUDGE, t), math.nan)), "num") for t in testsets]
-        cells += [_cell(*_num(idx.get(base + (j, POOLED), math.nan)), "num") for j in judges]
-        rows.append(cells)
-    return {"id": "leaderboard", "head": head, "rows": rows}
+    head = [("#", True), ("Selector", False)]
+    head += [("Trained on (" + " / ".join(c.replace("_", " ") for c in where) + ")", False)] if where else []
+    head += [("PWS", True), ("95% CI", True), ("Wins / ties / losses", True), ("Failed", True)]
+    head += [("LC-PWS", True), ("LC-PWS 95% CI", True)]
+    head += [(f"PWS {TESTSET_LABELS.get(t, t)}", True) for t in testsets]
+    head += [(f"PWS by {j}", True) for j in judges]
+    groups = []
+    for ratio, part in main.groupby("ratio", sort=True):
+        rows, rank = [], 0
+        for r in part.itertuples(index=False):
+            p, pk = _num(r.pws)
+            sig = significance(r.ci_low, r.ci_high)
+            control = is_control(r.selector)
+            rank += 0 if control else 1
+            cells = [
+                _cell("control" if control else rank, "" if control else str(rank), "num"),
+                _cell(r.selector + (" (control)" if control else "")),
+            ]
+            cells += [_cell(" / ".join(str(getattr(r, c)) for c in where))] if where else []
+            cells += [
+                _cell(p, pk, f"num pws {sig}".strip(), _bar(r.pws, sig) if pk else None),
+                _cell(*_ci(r.ci_low, r.ci_high), "num"),
+                _cell(f"{int(r.wins)} / {int(r.ties)} / {int(r.losses)}", str(int(r.wins)), "num"),
+                _int(r.failed),
+                _cell(*_num(r.lc_pws), "num"),
+                _cell(*_ci(r.lc_ci_low, r.lc_ci_high), "num"),
+            ]
+            base = (r.dataset, r.target_model, r.regime, r.protocol, r.selector, r.ratio)
+            cells += [_cell(*_num(idx.get(base + (MEAN_JUDGE, t), math.nan)), "num") for t in testsets]
+            cells += [_cell(*_num(idx.get(base + (j, POOLED), math.nan)), "num") for j in judges]
+            rows.append(cells)
+        groups.append({"title": f"{ratio_label(ratio)} of the pool", "rows": rows})
+    return {"id": "leaderboard", "head": head, "groups": groups, "rows": [c for g in groups for c in g["rows"]]}
 
 
 def all_results_table(df: pd.DataFrame) -> Table:
@@ -199,18 +213,40 @@ def dict_table(tid: str, rows: Sequence[Mapping[str, Any]]) -> Table:
                 cells.append(_cell(v, str(v), "num"))
         body.append(cells)
     numeric = [all(isinstance(r.get(c), (int, float)) and not isinstance(r.get(c), bool) for r in rows) for c in cols]
-    return {"id": tid, "head": list(zip(cols, numeric)), "rows": body}
+    return {"id": tid, "head": list(zip([header(c) for c in cols], numeric)), "rows": body}
 
 
-def render_html(df: pd.DataFrame, extras: PageExtras | None = None) -> str:
-    """The whole page as a string (results df as parsed back from leaderboard.csv)."""
+_WORDS = {
+    "pws": "PWS",
+    "ci": "CI",
+    "auc": "ROC-AUC",
+    "n": "N",
+    "kappa": "Cohen's kappa",
+    "vt": "V_t",
+    "gs": "G_s",
+    "ifd": "IFD",
+    "lc": "LC",
+    "ge": ">=",
+}
+
+
+def header(key: str) -> str:
+    """A column key as a reader would write it: `share_norm_drop` -> "Share norm drop", `ci_low` -> "CI low"."""
+    if " " in key or key in ("#",):  # already written for people
+        return key[:1].upper() + key[1:]
+    words = [_WORDS.get(w.lower(), w) for w in str(key).split("_")]
+    text = " ".join(words)
+    return text[:1].upper() + text[1:]
+
+
+def render_html(df: pd.DataFrame, extras: PageExtras | None = None, figures: Sequence | None = None) -> str:
+    """The whole page as a string (results df as parsed back from leaderboard.csv). `figures`: the
+    (name, title, Figure) list of figures.build_figures, shared with the standalone files."""
+    from .figures import build_figures
+
     ex = extras or PageExtras()
-    plots = [
-        ("PWS by ratio", pws_by_ratio_svg(df)),
-        ("Win / tie / lose per test set (all judges)", wtl_svg(df)),
-        ("Training loss", loss_curves_svg(ex.train_logs)),
-    ]
-    plots += [(f"Training dynamics: {label}", svg) for label, svg in ex.dynamics]
+    figs = build_figures(df, ex) if figures is None else figures
+    plots = [(title, to_svg(fig, name.replace("_", "-"))) for name, title, fig in figs]
     tables = (
         (
             "sensitivity",
@@ -223,6 +259,7 @@ def render_html(df: pd.DataFrame, extras: PageExtras | None = None) -> str:
         ("enrichment", "Enrichment of clean examples (judge-free)", ex.enrichment),
         ("human", "Human labels: PWS", ex.human),
         ("agreement", "Judge agreement with humans", ex.agreement),
+        ("judge-pairs", "Judge agreement with each other (Cohen's kappa, share of equal verdicts)", ex.judge_pairs),
         ("lengths", "Selected data and response length (Spearman of score vs length)", ex.lengths),
     )
     return (

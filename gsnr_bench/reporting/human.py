@@ -244,3 +244,33 @@ def judge_agreement(majority_rows: Sequence[dict], judgments: Sequence[dict]) ->
         j, h = zip(*by_judge[judge])
         out.append({"judge": judge, **agreement(list(j), list(h))})
     return out
+
+
+def judge_pair_agreement(judgments: Sequence[dict]) -> list[dict]:
+    """For every pair of judges, over the comparisons both judged (same cell, test set, question, system and
+    baseline; failed and null-pair judgments left out): how many, the share of identical verdicts
+    (win/tie/lose) and Cohen's kappa, the same statistics as judge-vs-human (metrics.agreement)."""
+    by_judge: dict[str, dict[tuple, str]] = {}
+    for r in judgments:
+        if r.get("null_pair") or r.get("outcome") == "failed":
+            continue
+        key = (r.get("cell") or "", r["testset"], str(r["question_id"]), r["system"], r["baseline"])
+        by_judge.setdefault(r["judge"], {})[key] = r["outcome"]
+    out = []
+    for a, b in itertools.combinations(sorted(by_judge), 2):
+        shared = sorted(set(by_judge[a]) & set(by_judge[b]))
+        if not shared:
+            continue
+        x = [by_judge[a][k] for k in shared]
+        y = [by_judge[b][k] for k in shared]
+        kappa = cohen_kappa(x, y)  # NaN (undefined: both judges always say the same one verdict) -> None in JSON
+        out.append(
+            {
+                "judge_a": a,
+                "judge_b": b,
+                "n": len(shared),
+                "agreement": sum(p == q for p, q in zip(x, y)) / len(shared),
+                "kappa": None if math.isnan(kappa) else kappa,
+            }
+        )
+    return out

@@ -16,15 +16,65 @@ from ..fileio import read_jsonl
 from .results import MEAN_JUDGE, POOLED
 from .tables import ratio_label
 
-PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+# 16 colours that stay apart (tab10, five hues picked greedily to be > 60 apart in RGB from the rest, black), and
+# a fixed slot for each shipped selector, so a selector has the same colour in every plot of every page; other
+# names take the free slots in name order.
+PALETTE = [
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+    "#4000e0",
+    "#e000a0",
+    "#a0e0c0",
+    "#000080",
+    "#800000",
+    "#000000",  # last: the 100% model's curve is black
+]
+KNOWN_SELECTORS = (
+    "gsnr",
+    "random",
+    "ifd-superfiltering",
+    "ifd-cherry",
+    "longest",
+    "grads",
+    "gsnr-alt1",
+    "gsnr-alt2",
+    "gsnr-alt3",
+    "oracle",
+    "anti-oracle",
+)
 WTL_COLORS = {"wins": "#4caf50", "ties": "#b0b0b0", "losses": "#e57373"}
 _RC = {
     "svg.hashsalt": "gsnr-bench",
     "svg.fonttype": "none",
+    "pdf.fonttype": 42,
     "font.size": 9,
     "axes.spines.top": False,
     "axes.spines.right": False,
 }
+
+
+def selector_colors(names) -> dict[str, str]:
+    """name -> colour: shipped selectors in their fixed slots, the others in the free slots by name (the
+    colours repeat only past 16 names). A label "sel@ratio" or "sel (scores-x)" takes its selector's colour."""
+    names = sorted({selector_of(n) for n in names})
+    out = {n: PALETTE[KNOWN_SELECTORS.index(n)] for n in names if n in KNOWN_SELECTORS}
+    free = [c for c in PALETTE if c not in out.values()] or PALETTE
+    for i, n in enumerate(n for n in names if n not in out):
+        out[n] = free[i % len(free)]
+    return out
+
+
+def selector_of(label: str) -> str:
+    """The selector in a plot label: "gsnr@0.1" -> "gsnr", "run:gsnr@0.1" -> "gsnr", "gsnr (x)" -> "gsnr"."""
+    return str(label).split(":")[-1].split("@")[0].split(" (")[0].split(" [")[0]
 
 
 def to_svg(fig, prefix: str) -> str:
@@ -40,6 +90,27 @@ def to_svg(fig, prefix: str) -> str:
     text = re.sub(r"url\(#([^)]+)\)", lambda m: f"url(#{prefix}-{m.group(1)})", text)
     text = re.sub(r'href="#([^"]+)"', lambda m: f'href="#{prefix}-{m.group(1)}"', text)
     return text.replace("<svg ", f'<svg class="plot" data-plot="{prefix}" ', 1)
+
+
+def save_figure(fig, out_dir: str | Path, name: str) -> list[Path]:
+    """The same Figure as <name>.pdf (vector, for LaTeX) and <name>.png (200 dpi), written atomically, with no
+    dates in their metadata (the same results give the same bytes)."""
+    import matplotlib
+
+    from ..fileio import write_bytes
+
+    paths = []
+    for ext, meta, extra in (
+        ("pdf", {"CreationDate": None, "ModDate": None, "Creator": None, "Producer": None}, {}),
+        ("png", {"Software": None}, {"dpi": 200}),
+    ):
+        buf = io.BytesIO()
+        with matplotlib.rc_context(_RC):
+            fig.savefig(buf, format=ext, metadata=meta, bbox_inches="tight", **extra)
+        path = Path(out_dir) / f"{name}.{ext}"
+        write_bytes(path, buf.getvalue())
+        paths.append(path)
+    return paths
 
 
 def _figure(w: float, h: float):
@@ -58,8 +129,9 @@ def _subplots(fig, n: int, ncols: int):
     return [a for row in axes for a in row]
 
 
-def pws_by_ratio_svg(df: pd.DataFrame, judge: str = MEAN_JUDGE, testset: str = POOLED) -> str | None:
-    """One panel per dataset / target model / regime; one line per selector with 95% CI error bars."""
+def pws_by_ratio_fig(df: pd.DataFrame, judge: str = MEAN_JUDGE, testset: str = POOLED, colors=None):
+    """One panel per dataset / target model / regime; one line per selector with 95% CI error bars; the legend
+    right of the panels."""
     import matplotlib
 
     sub = df[(df["judge"] == judge) & (df["testset"] == testset)].dropna(subset=["pws"])
@@ -67,9 +139,9 @@ def pws_by_ratio_svg(df: pd.DataFrame, judge: str = MEAN_JUDGE, testset: str = P
         return None
     panels = sorted(sub.groupby(["dataset", "target_model", "regime"]).groups)
     selectors = sorted(sub["selector"].unique())
-    color = {s: PALETTE[i % len(PALETTE)] for i, s in enumerate(selectors)}
+    color = colors or selector_colors(selectors)
     ncols = min(2, len(panels))
-    fig = _figure(7.5 if ncols == 1 else 5.2 * ncols, 3.6 * math.ceil(len(panels) / ncols))
+    fig = _figure(7.0 if ncols == 1 else 5.0 * ncols, 3.6 * math.ceil(len(panels) / ncols))
     axes = _subplots(fig, len(panels), ncols)
     with matplotlib.rc_context(_RC):
         for ax, key in zip(axes, panels):
@@ -80,14 +152,26 @@ def pws_by_ratio_svg(df: pd.DataFrame, judge: str = MEAN_JUDGE, testset: str = P
                 s = part[part["selector"] == sel].sort_values("ratio")
                 if s.empty:
                     continue
-                off = (k - (len(selectors) - 1) / 2) * 0.06
+                off = (k - (len(selectors) - 1) / 2) * min(0.06, 0.6 / max(1, len(selectors)))
                 x = [xi[r] + off for r in s["ratio"]]
                 err = [
                     (s["pws"] - s["ci_low"]).clip(lower=0).fillna(0),
                     (s["ci_high"] - s["pws"]).clip(lower=0).fillna(0),
                 ]
-                ax.errorbar(x, s["pws"], yerr=err, marker="o", ms=4, capsize=3, lw=1.4, color=color[sel], label=sel)
-            ax.axhline(1.0, color="#555", lw=0.8, ls="--")
+                dashed = sel in ("oracle", "anti-oracle")  # the controls: dashed, so they read as references
+                ax.errorbar(
+                    x,
+                    s["pws"],
+                    yerr=err,
+                    marker="o",
+                    ms=4,
+                    capsize=3,
+                    lw=1.4,
+                    ls="--" if dashed else "-",
+                    color=color[selector_of(sel)],
+                    label=sel,
+                )
+            ax.axhline(1.0, color="#555", lw=0.8, ls=":")
             ax.set_xticks(range(len(ratios)), [ratio_label(r) for r in ratios])
             ax.set_xlabel("selected ratio")
             ax.set_ylabel("PWS vs 100% (95% CI)")
@@ -96,7 +180,12 @@ def pws_by_ratio_svg(df: pd.DataFrame, judge: str = MEAN_JUDGE, testset: str = P
             ax.set_visible(False)
         axes[ncols - 1].legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         fig.tight_layout()
-    return to_svg(fig, "pws-by-ratio")
+    return fig
+
+
+def pws_by_ratio_svg(df: pd.DataFrame, judge: str = MEAN_JUDGE, testset: str = POOLED) -> str | None:
+    fig = pws_by_ratio_fig(df, judge, testset)
+    return to_svg(fig, "pws-by-ratio") if fig is not None else None
 
 
 def _bar_label(r: pd.Series, multi: bool) -> str:
@@ -104,8 +193,8 @@ def _bar_label(r: pd.Series, multi: bool) -> str:
     return f"{base} ({r['dataset']}/{r['target_model']}/{r['regime']})" if multi else base
 
 
-def wtl_svg(df: pd.DataFrame, judge: str = MEAN_JUDGE) -> str | None:
-    """Win/tie/lose stacked horizontal bars, one panel per test set (and pooled)."""
+def wtl_fig(df: pd.DataFrame, judge: str = MEAN_JUDGE):
+    """Win/tie/lose stacked horizontal bars, one panel per test set (and pooled), grouped by ratio."""
     import matplotlib
 
     sub = df[df["judge"] == judge]
@@ -113,9 +202,9 @@ def wtl_svg(df: pd.DataFrame, judge: str = MEAN_JUDGE) -> str | None:
         return None
     testsets = sorted(t for t in sub["testset"].unique() if t != POOLED) + [POOLED]
     multi = sub[["dataset", "target_model", "regime"]].drop_duplicates().shape[0] > 1
-    systems = sub[sub["testset"] == POOLED].sort_values(["dataset", "target_model", "regime", "selector", "ratio"])
+    systems = sub[sub["testset"] == POOLED].sort_values(["dataset", "target_model", "regime", "ratio", "selector"])
     labels = [_bar_label(r, multi) for _, r in systems.iterrows()]
-    fig = _figure(3.6 * len(testsets), 0.9 + 0.28 * len(labels))
+    fig = _figure(2.4 + 2.8 * len(testsets), 0.9 + 0.28 * len(labels))
     axes = _subplots(fig, len(testsets), len(testsets))
     key = ["dataset", "target_model", "regime", "selector", "ratio"]
     with matplotlib.rc_context(_RC):
@@ -143,7 +232,12 @@ def wtl_svg(df: pd.DataFrame, judge: str = MEAN_JUDGE) -> str | None:
         fig.tight_layout(rect=(0, 0, 1, 0.94))
         handles, names = axes[0].get_legend_handles_labels()
         fig.legend(handles, names, fontsize=8, frameon=False, loc="upper center", ncols=3)
-    return to_svg(fig, "wtl")
+    return fig
+
+
+def wtl_svg(df: pd.DataFrame, judge: str = MEAN_JUDGE) -> str | None:
+    fig = wtl_fig(df, judge)
+    return to_svg(fig, "wtl") if fig is not None else None
 
 
 def read_train_log(path: str | Path) -> list[tuple[float, float]]:
@@ -154,23 +248,134 @@ def read_train_log(path: str | Path) -> list[tuple[float, float]]:
     return sorted(pts)
 
 
-def loss_curves_svg(logs: Mapping[str, str | Path]) -> str | None:
-    """Training loss per step of the given selectors' models (label -> train_log.jsonl)."""
+def smooth(values: list[float], weight: float = 0.8) -> list[float]:
+    """Debiased exponential moving average (TensorBoard's smoothing): the first points are not pulled to 0."""
+    out, avg = [], 0.0
+    for i, v in enumerate(values, start=1):
+        avg = weight * avg + (1 - weight) * v
+        out.append(avg / (1 - weight**i))
+    return out
+
+
+_RATIO_STYLES = ["-", "--", ":", "-."]
+
+
+def loss_fig(logs: Mapping[str, str | Path], colors=None, weight: float = 0.8):
+    """Training loss per step (label -> train_log.jsonl): smoothed (EMA, weight 0.8) over the raw curve drawn
+    faint; colour = selector, line style = ratio; the legend right of the axes, outside the data."""
     import matplotlib
 
     if not logs:
         return None
-    fig = _figure(6.0, 3.2)
+    labels = sorted(logs)
+    color = colors or selector_colors(labels)
+    ratios = sorted({lb.split("@", 1)[1].split(" ")[0] for lb in labels if "@" in lb})
+    fig = _figure(7.0, 3.4)
     with matplotlib.rc_context(_RC):
         ax = fig.subplots()
-        for i, label in enumerate(sorted(logs)):
+        for label in labels:
             pts = read_train_log(logs[label])
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], lw=1.4, color=PALETTE[i % len(PALETTE)], label=label)
+            x, y = [p[0] for p in pts], [p[1] for p in pts]
+            sel = selector_of(label)
+            c = color.get(sel, "#000000") if "@" in label else "#000000"  # the 100% model in black
+            ratio = label.split("@", 1)[1].split(" ")[0] if "@" in label else None
+            ls = _RATIO_STYLES[ratios.index(ratio) % len(_RATIO_STYLES)] if ratio in ratios else "-"
+            ax.plot(x, y, lw=0.6, color=c, alpha=0.18)
+            ax.plot(x, smooth(y, weight), lw=1.4, color=c, ls=ls, label=label)
         ax.set_xlabel("step")
-        ax.set_ylabel("training loss")
-        ax.legend(fontsize=8, frameon=False)
+        ax.set_ylabel(f"training loss (EMA {weight:g}; raw faint)")
+        ncol = 1 if len(labels) <= 18 else 2
+        ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0), ncols=ncol)
         fig.tight_layout()
-    return to_svg(fig, "loss")
+    return fig
+
+
+def loss_curves_svg(logs: Mapping[str, str | Path]) -> str | None:
+    fig = loss_fig(logs)
+    return to_svg(fig, "loss") if fig is not None else None
+
+
+def health_fig(health: list[Mapping], colors=None):
+    """Selector health: the share of eligible examples, and the share of examples in the regime the method
+    assumes (G-SNR: norm drops from epoch s to t; IFD: IFD < 1), with the 50% line under which the method's
+    premise fails for most examples. Families without such a share show only eligibility."""
+    import matplotlib
+
+    if not health:
+        return None
+    labels = [h["selector"] for h in health]
+    color = colors or selector_colors(labels)
+    elig = [h["eligible"] / h["n"] if h.get("n") else math.nan for h in health]
+
+    def regime(h) -> float:
+        if h.get("family") == "gsnr" and h.get("share_norm_drop") is not None:
+            return float(h["share_norm_drop"])
+        if h.get("family") == "ifd" and h.get("share_ifd_ge_1") is not None:
+            return 1.0 - float(h["share_ifd_ge_1"])
+        return math.nan
+
+    reg = [regime(h) for h in health]
+    fig = _figure(8.0, 0.9 + 0.3 * len(labels))
+    with matplotlib.rc_context(_RC):
+        ax1, ax2 = _subplots(fig, 2, 2)
+        cols = [color[selector_of(lb)] for lb in labels]
+        ax1.barh(range(len(labels)), elig, color=cols, height=0.7)
+        ax1.set_yticks(range(len(labels)), labels)
+        ax1.set_xlim(0, 1)
+        ax1.set_xlabel("share eligible")
+        ax1.invert_yaxis()
+        ax2.barh(range(len(labels)), [0 if v != v else v for v in reg], color=cols, height=0.7)
+        for i, v in enumerate(reg):
+            if v != v:
+                ax2.text(0.01, i, "n/a (no regime statistic)", va="center", fontsize=7, color="#555")
+        ax2.axvline(0.5, color="#555", lw=0.8, ls=":")
+        ax2.set_yticks(range(len(labels)), [""] * len(labels))
+        ax2.set_xlim(0, 1)
+        ax2.set_xlabel("share in the method's regime (G-SNR: norm drop; IFD: IFD < 1)")
+        ax2.invert_yaxis()
+        fig.tight_layout()
+    return fig
+
+
+def enrichment_fig(rows: list[Mapping], colors=None):
+    """Share of clean examples in each selector's subset by ratio, the pool's base rate dashed; AUC of the
+    ranking in the legend (right of the axes)."""
+    import matplotlib
+
+    # the enrichment rows' fields (collect.enrichment); an older or other producer may name them otherwise
+    clean = lambda r: r.get("clean_rate", r.get("precision"))  # noqa: E731
+    rows = [r for r in rows or () if isinstance(clean(r), (int, float)) and "ratio" in r and "selector" in r]
+    if not rows:
+        return None
+    labels = sorted({r["selector"] for r in rows})
+    color = colors or selector_colors(labels)
+    fig = _figure(7.0, 3.4)
+    with matplotlib.rc_context(_RC):
+        ax = fig.subplots()
+        ratios = sorted({float(r["ratio"]) for r in rows})
+        xi = {r: i for i, r in enumerate(ratios)}
+        for lb in labels:
+            part = sorted((r for r in rows if r["selector"] == lb), key=lambda r: r["ratio"])
+            auc = part[0].get("auc")
+            name = f"{lb} (AUC {auc:.2f})" if isinstance(auc, (int, float)) else lb
+            ax.plot(
+                [xi[float(r["ratio"])] for r in part],
+                [clean(r) for r in part],
+                "-o",
+                ms=4,
+                lw=1.4,
+                color=color[selector_of(lb)],
+                label=name,
+            )
+        base = sorted({r["base_rate"] for r in rows if isinstance(r.get("base_rate"), (int, float))})
+        for b in base:
+            ax.axhline(b, color="#555", lw=0.8, ls=":")
+        ax.set_xticks(range(len(ratios)), [ratio_label(r) for r in ratios])
+        ax.set_xlabel("selected ratio")
+        ax.set_ylabel("share of clean examples (dotted: pool)")
+        ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        fig.tight_layout()
+    return fig
 
 
 # ---------------------------------------------------------------- training dynamics (G-SNR family)
@@ -184,6 +389,11 @@ def norm_epochs(row_keys) -> tuple[int, list[int]]:
 def dynamics_svg(
     rows: list[dict], clean: Mapping[str, bool] | None, title: str, prefix: str, sample: int = 60, seed: int = 0
 ) -> str | None:
+    fig = dynamics_fig(rows, clean, title, sample, seed)
+    return to_svg(fig, prefix) if fig is not None else None
+
+
+def dynamics_fig(rows: list[dict], clean: Mapping[str, bool] | None, title: str, sample: int = 60, seed: int = 0):
     """Two panels from a G-SNR scores file: per-example trajectories of the ensemble-mean norm G^(e) over the
     recorded epochs (a seeded sample; clean blue, defective red when the truth is known; the median thick),
     and the paper's Figure 1 (selection/dynamics.py: each member's relative-drop profile between consecutive
@@ -223,5 +433,5 @@ def dynamics_svg(
         for j in idx:
             ax2.annotate(f"e{keys[j][1]}", (Y[j, 0], Y[j, 1]), fontsize=7, xytext=(3, 3), textcoords="offset points")
     ax2.set_title(f"Figure 1: members' relative-drop profiles\n({method})", fontsize=9)
-    ax2.legend(loc="best", frameon=False, fontsize=7)
-    return to_svg(fig, prefix)
+    ax2.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=7)
+    return fig

@@ -159,6 +159,8 @@ def print_report(rr: RunResults, console: Any) -> None:
         )
     if rr.agreement:
         console.print(_rows_table("Judge agreement with human labels", rr.agreement))
+    if rr.judge_pairs:
+        console.print(_rows_table("Judge agreement with each other (same comparisons; Cohen's kappa)", rr.judge_pairs))
     if len(rr.info.get("protocols", {})) > 1:
         console.print(
             f"note: this run holds cells judged under {len(rr.info['protocols'])} protocols (other baseline "
@@ -175,6 +177,38 @@ def print_report(rr: RunResults, console: Any) -> None:
     console.print(f"report: {rr.run / 'report' / 'index.html'}")
 
 
+def print_pws_by_judge(df: Any, console: Any, groups: set | None = None) -> None:
+    """PWS per judge (not their mean): one row per system and judge, a column per test set and pooled, with
+    the pooled 95% CI and W/T/L. `groups`: (dataset, target_model, regime, protocol, selector, ratio) keys to
+    show (default: all)."""
+    from rich.table import Table
+
+    from .results import MEAN_JUDGE, POOLED
+
+    sub = df[df["judge"] != MEAN_JUDGE]
+    key = ["dataset", "target_model", "regime", "protocol", "selector", "ratio"]
+    if groups is not None:
+        sub = sub[[tuple(r) in groups for r in sub[key].itertuples(index=False)]]
+    if sub.empty:
+        return
+    testsets = sorted(t for t in sub["testset"].unique() if t != POOLED) + [POOLED]
+    t = Table(title="PWS per judge (1 = as good as the baseline; 95% CI and W/T/L pooled)")
+    for col in ("system", "judge", *testsets, "95% CI", "W/T/L", "failed"):
+        t.add_column(col, justify="left" if col in ("system", "judge") else "right")
+    for k, g in sub.groupby([*key, "judge"], sort=True):
+        by_ts = g.set_index("testset")
+        pooled = by_ts.loc[POOLED]
+        t.add_row(
+            f"{k[4]}@{k[5]:g}",
+            k[6],
+            *[_fmt(by_ts.loc[ts, "pws"]) if ts in by_ts.index else "–" for ts in testsets],
+            f"[{_fmt(pooled['ci_low'])}, {_fmt(pooled['ci_high'])}]",
+            f"{int(pooled['wins'])}/{int(pooled['ties'])}/{int(pooled['losses'])}",
+            str(int(pooled["failed"])),
+        )
+    console.print(t)
+
+
 def _rows_table(title: str, rows: list[dict]) -> Any:
     """A table of flat dicts, columns in the first row's order, floats to 3 decimals."""
     from rich.table import Table
@@ -184,7 +218,7 @@ def _rows_table(title: str, rows: list[dict]) -> Any:
     for k in keys:
         t.add_column(k)
     for r in rows:
-        t.add_row(*[_fmt(r[k]) if isinstance(r[k], float) else str(r[k]) for k in keys])
+        t.add_row(*[_fmt(r[k]) if r[k] is None or isinstance(r[k], float) else str(r[k]) for k in keys])
     return t
 
 

@@ -3,8 +3,9 @@
 Each point is one member's relative-drop profile between consecutive recorded epochs,
 r^(m,e)_i = (n_i^(m,e-1) - n_i^(m,e)) / (n_i^(m,e-1) + eps) over the examples i (gsnr_utility.relative_drops).
 Points are reduced by PCA (to at most 50 dims) then t-SNE to 2-D (scikit-learn); one polyline per member
-through its epochs. Well-separated polylines mean the members really diverge. With fewer than 4 points
-t-SNE is not meaningful, so PCA's first two components are drawn instead (said in the title).
+through its epochs. Well-separated polylines mean the members really diverge. With fewer than
+gsnr_utility.TSNE_MIN_POINTS (30) points t-SNE is not meaningful, so PCA's first two components are drawn
+instead (said in the title).
 Record norms at every epoch (record_all_epochs: true, epochs >= 3) to get lines rather than single points."""
 
 from __future__ import annotations

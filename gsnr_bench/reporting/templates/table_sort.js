@@ -6,12 +6,13 @@ document.querySelectorAll('table.sortable').forEach(function(t){
   var asc=!th.classList.contains('sorted-asc');
   t.querySelectorAll('th').forEach(function(h){h.classList.remove('sorted-asc','sorted-desc');});
   th.classList.add(asc?'sorted-asc':'sorted-desc');
-  var body=t.tBodies[0],rows=Array.prototype.slice.call(body.rows);
+  Array.prototype.forEach.call(t.tBodies,function(body){  // each group (tbody) sorts on its own
+  var rows=Array.prototype.filter.call(body.rows,function(r){return !r.classList.contains('group');});
   rows.sort(function(a,b){var x=key(a.cells[i]),y=key(b.cells[i]);
    if(x===null&&y===null)return 0;if(x===null)return 1;if(y===null)return -1;
    if(typeof x!==typeof y){x=String(x);y=String(y);}
    return (x<y?-1:x>y?1:0)*(asc?1:-1);});
-  rows.forEach(function(r){body.appendChild(r);});});});});
+  rows.forEach(function(r){body.appendChild(r);});});});});});
 document.querySelectorAll('input.filter').forEach(function(inp){inp.addEventListener('input',function(){
  var q=inp.value.toLowerCase(),t=document.getElementById(inp.getAttribute('data-table'));
  Array.prototype.forEach.call(t.tBodies[0].rows,function(r){
