@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from . import yaml12
 from .data.config import DataConfig, DemoConfig
 from .errors import ConfigError
-from .generation.config import GenerationConfig
+from .generation.config import GenerationConfig, HeldoutConfig
 from .judging.config import JudgingConfig
 from .reporting.config import ReportConfig
 from .resources import find_resource
@@ -31,6 +31,7 @@ class Config(Section):
     selection: SelectionConfig = SelectionConfig()
     finetune: FinetuneConfig = FinetuneConfig()
     generation: GenerationConfig = GenerationConfig()
+    heldout: HeldoutConfig = HeldoutConfig()
     judging: JudgingConfig = JudgingConfig()
     report: ReportConfig = ReportConfig()
 

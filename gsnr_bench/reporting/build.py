@@ -30,6 +30,7 @@ def page_extras(results: Iterable[RunResults], title: str, rounds: int | None):
     for rr in results:
         notes += [f"{rr.run.name}: {line}" if many else line for line in sensitivity_sentences(rr.sensitivity)]
         notes += [f"warning: {w}" for h in rr.health for w in h.get("warnings") or []]
+        notes += [f"warning: {w}" for h in rr.training for w in h.get("warnings") or []]
         if len(rr.info.get("protocols", {})) > 1:
             notes.append(
                 f"{rr.run.name}: cells judged under {len(rr.info['protocols'])} protocols (other baseline "
@@ -66,6 +67,9 @@ def page_extras(results: Iterable[RunResults], title: str, rounds: int | None):
         human=rows("human"),
         agreement=rows("agreement"),
         lengths=rows("lengths"),
+        training=[{k: v for k, v in r.items() if k != "warnings"} for r in rows("training")],
+        heldout=rows("heldout"),
+        heldout_controls=rows("heldout_controls"),
         bootstrap_rounds=rounds,
         notes="\n".join(notes),
     )
@@ -107,6 +111,9 @@ def summary(rr: RunResults) -> dict:
         "agreement": rr.agreement,
         "inter_annotator": rr.inter_annotator,
         "lengths": rr.lengths,
+        "training": rr.training,
+        "heldout": rr.heldout,
+        "heldout_controls": rr.heldout_controls,
     }
 
 

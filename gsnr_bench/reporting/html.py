@@ -37,6 +37,9 @@ class PageExtras:
     human: Sequence[Mapping[str, Any]] = ()
     agreement: Sequence[Mapping[str, Any]] = ()
     lengths: Sequence[Mapping[str, Any]] = ()  # per selector: Spearman(score, response length), subset lengths
+    training: Sequence[Mapping[str, Any]] = ()  # per system: steps, tokens, loss, answers identical to the 100%'s
+    heldout: Sequence[Mapping[str, Any]] = ()  # per system: held-out log-likelihood and its diff vs the 100% model
+    heldout_controls: Sequence[Mapping[str, Any]] = ()  # oracle - anti-oracle / random on the held-out score
     bootstrap_rounds: int | None = None
     notes: str = ""
 
@@ -212,6 +215,9 @@ def render_html(df: pd.DataFrame, extras: PageExtras | None = None) -> str:
     ]
     plots += [(f"Training dynamics: {label}", svg) for label, svg in ex.dynamics]
     tables = (
+        ("heldout", "Held-out score (judge-free): log-likelihood of held-out reference answers", ex.heldout),
+        ("heldout_controls", "Controls on the held-out score (paired bootstrap CI by record)", ex.heldout_controls),
+        ("training", "Did each cell train? (steps, tokens, loss, answers identical to the 100% model's)", ex.training),
         (
             "sensitivity",
             "Controls: can the chain see data quality? (PWS differences, paired bootstrap CI)",

@@ -15,6 +15,7 @@ def print_report(rr: RunResults, console: Any) -> None:
     from .results import MEAN_JUDGE, POOLED, label_protocols
 
     df = label_protocols(rr.results)
+    print_measurability(rr, console)
     if df.empty:
         console.print("no judged comparisons yet")
         return
@@ -168,6 +169,28 @@ def print_report(rr: RunResults, console: Any) -> None:
     console.print(f"report: {rr.run / 'report' / 'index.html'}")
 
 
+def print_measurability(rr: RunResults, console: Any) -> None:
+    """Judge-free: did each cell train (steps, tokens, loss, answers identical to the 100% model's), and the
+    held-out log-likelihood per system with its paired difference against the 100% model."""
+    if rr.heldout:
+        console.print(_rows_table(HELDOUT_TITLE, rr.heldout))
+    if rr.training:
+        console.print(
+            _rows_table(TRAINING_TITLE, [{k: v for k, v in r.items() if k != "warnings"} for r in rr.training])
+        )
+    for r in rr.training:
+        for w in r.get("warnings") or []:
+            console.print(f"[yellow]warning:[/] {w}", soft_wrap=True)
+
+
+TRAINING_TITLE = "Did each cell train? (steps, tokens, loss first/last, share of answers identical to the 100% model's)"
+HELDOUT_CONTROLS_TITLE = "Controls on the held-out score (paired bootstrap 95% CI by record; separates = CI excludes 0)"
+HELDOUT_TITLE = (
+    "Held-out score (judge-free): mean per-token log-likelihood of held-out reference answers; "
+    "diff vs the 100% model, paired bootstrap 95% CI by record"
+)
+
+
 def _rows_table(title: str, rows: list[dict]) -> Any:
     """A table of flat dicts, columns in the first row's order, floats to 3 decimals."""
     from rich.table import Table
@@ -177,7 +200,7 @@ def _rows_table(title: str, rows: list[dict]) -> Any:
     for k in keys:
         t.add_column(k)
     for r in rows:
-        t.add_row(*[_fmt(r[k]) if isinstance(r[k], float) else str(r[k]) for k in keys])
+        t.add_row(*[_fmt(r.get(k)) if isinstance(r.get(k), float) or r.get(k) is None else str(r[k]) for k in keys])
     return t
 
 
