@@ -472,7 +472,14 @@ class Pipeline:
             source = load_pool(h.data)
         return heldout_records(source, self.inputs.pool, max_records=h.max_records, seed=h.seed)
 
-    def heldout(self, model_sd: StageDir, name: str, baseline: StageDir | None = None, cell: Any = None) -> StageDir:
+    def heldout(
+        self,
+        model_sd: StageDir,
+        name: str,
+        baseline: StageDir | None = None,
+        cell: Any = None,
+        baseline_model: StageDir | None = None,
+    ) -> StageDir:
         """Score held-out reference answers under one fine-tuned model; heldout.json says which system it is
         and where its 100% model's scores are (reporting/heldout.py pairs them by record)."""
         from .generation.heldout import score_heldout
@@ -501,6 +508,7 @@ class Pipeline:
                 "baseline": BASELINE,
                 "baseline_scores": self._rel(baseline.path / "scores.jsonl") if baseline is not None else None,
                 "model": self._rel(model_sd.path),
+                "baseline_model": self._rel(baseline_model.path) if baseline_model is not None else None,
                 "source": "demo" if h.data == "demo" else Path(h.data).name,
                 "records": len(recs),
                 "max_length": max_length,
@@ -844,7 +852,9 @@ class Pipeline:
         if self.cfg.heldout.data:  # judge-free: seen before any answer is generated or judged
             base_ho = self.heldout(base_model, BASELINE)
             out["heldout"] = {
-                system_name(s, r): self.heldout(models[system_name(s, r)], system_name(s, r), base_ho, (s, r))
+                system_name(s, r): self.heldout(
+                    models[system_name(s, r)], system_name(s, r), base_ho, (s, r), base_model
+                )
                 for s, r in cells
             }
         if upto == "finetune":

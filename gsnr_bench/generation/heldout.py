@@ -79,6 +79,7 @@ def score_heldout(
     model, tok, _ = load_for_inference(model_dir, device=device, dtype="float32")
     tok = prepare_tokenizer(tok)
     finished = len(records) - len(todo)
+    todo = sorted(todo, key=lambda e: len(e.instruction) + len(e.input) + len(e.output))  # less padding per batch
     for i in range(0, len(todo), batch_size):
         chunk = todo[i : i + batch_size]
         feats = [encode_example(tok, e, max_length) for e in chunk]
@@ -110,10 +111,14 @@ def _logprobs(model, feats: list[dict], pad: int, device: str) -> list[tuple[int
         ids[k, :n] = torch.tensor(f["input_ids"])
         labels[k, :n] = torch.tensor(f["labels"])
         mask[k, :n] = 1
-    with torch.inference_mode():
-        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
     target = labels[:, 1:].to(device)
     scored = target != -100
-    logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, target.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-    logp = torch.where(scored, logp, torch.zeros_like(logp))
-    return [(int(n), float(s)) for n, s in zip(scored.sum(-1).tolist(), logp.sum(-1).tolist())]
+    with torch.inference_mode():
+        # the LM head only at the scored positions: [tokens, vocab] logits for the answers, not the whole batch
+        hidden = model.base_model(input_ids=ids.to(device), attention_mask=mask.to(device)).last_hidden_state
+        logits = model.get_output_embeddings()(hidden[:, :-1][scored]).float()
+        logp = torch.log_softmax(logits, dim=-1).gather(-1, target[scored].unsqueeze(-1)).squeeze(-1)
+    per_row = torch.zeros(len(feats), dtype=torch.float64).index_add_(
+        0, scored.nonzero()[:, 0].cpu(), logp.double().cpu()
+    )
+    return [(int(n), float(s)) for n, s in zip(scored.sum(-1).tolist(), per_row.tolist())]

@@ -98,4 +98,4 @@ def heldout_rows(run: Path, rcfg: Any) -> tuple[list[dict], list[dict]]:
 def _r(x: float) -> float | None:
     import math
 
-    return None if x is None or math.isnan(x) else round(float(x), 4)
+    return None if x is None or math.isnan(x) else round(float(x), 6)

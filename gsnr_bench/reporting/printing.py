@@ -173,7 +173,7 @@ def print_measurability(rr: RunResults, console: Any) -> None:
     """Judge-free: did each cell train (steps, tokens, loss, answers identical to the 100% model's), and the
     held-out log-likelihood per system with its paired difference against the 100% model."""
     if rr.heldout:
-        console.print(_rows_table(HELDOUT_TITLE, rr.heldout))
+        console.print(_rows_table(HELDOUT_TITLE, [heldout_display(r) for r in rr.heldout]))
     if rr.training:
         console.print(
             _rows_table(TRAINING_TITLE, [{k: v for k, v in r.items() if k != "warnings"} for r in rr.training])
@@ -181,6 +181,18 @@ def print_measurability(rr: RunResults, console: Any) -> None:
     for r in rr.training:
         for w in r.get("warnings") or []:
             console.print(f"[yellow]warning:[/] {w}", soft_wrap=True)
+
+
+def heldout_display(r: dict) -> dict:
+    """One held-out row for the screen: the intervals in brackets, log-likelihoods to 4 decimals."""
+    f = lambda x: "–" if x is None else f"{x:+.4f}"  # noqa: E731
+    out = {k: r[k] for k in ("group", "system", "records", "not_scored") if k in r}
+    out["mean log-lik / token [95% CI]"] = f"{f(r['heldout_ll'])} [{f(r['ci_low'])}, {f(r['ci_high'])}]"
+    out["diff vs 100% [paired 95% CI]"] = (
+        "–" if r["diff_vs_100"] is None else f"{f(r['diff_vs_100'])} [{f(r['diff_ci_low'])}, {f(r['diff_ci_high'])}]"
+    )
+    out["differs"] = "–" if r["differs"] is None else ("yes" if r["differs"] else "no")
+    return out
 
 
 TRAINING_TITLE = "Did each cell train? (steps, tokens, loss first/last, share of answers identical to the 100% model's)"

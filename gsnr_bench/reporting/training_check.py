@@ -30,9 +30,29 @@ def training_rows(run: Path, cells: list[dict], rcfg: Any) -> list[dict]:
             if many:
                 row = {"protocol": c["protocol"], **row}
             rows[key] = row
+    covered = {
+        (run / (c.get("train_logs") or {}).get(n, "")).parent for c in cells for n in (c.get("train_logs") or {})
+    }
     out = list(rows.values())
+    out += _heldout_only(run, covered, many)  # models scored held-out but not judged yet: no answers compared
     for r in out:
         r["warnings"] = warnings_of(r, rcfg)
+    return out
+
+
+def _heldout_only(run: Path, covered: set[Path], many: bool) -> list[dict]:
+    """Rows for fine-tuned models the held-out stage scored (heldout/*/heldout.json) that no judged cell covers,
+    so `gsnr-bench finetune` + `report` already says whether each model trained (identical answers: not known)."""
+    from .heldout import scan
+
+    out, seen = [], set(covered)
+    for _, rec in scan(run):
+        model = run / rec["model"]
+        if model in seen or not (model / "train_log.jsonl").is_file():
+            continue
+        seen.add(model)
+        row = _row(run, Path(rec["model"]) / "train_log.jsonl", rec["system"], None)
+        out.append({"protocol": "not judged", **row} if many else row)
     return out
 
 
@@ -48,7 +68,10 @@ def _row(run: Path, log_rel: Path, name: str, cell: dict | None) -> dict:
         "examples": t.get("examples"),
         "steps": t.get("global_step"),
         "batch": batch,
-        "tokens_trained": t.get("tokens_trained"),
+        # older runs' trained.json lack tokens_trained: the epoch's tokens times the epochs run
+        "tokens_trained": t.get("tokens_trained")
+        if "tokens_trained" in t or "train_tokens" not in t
+        else int(round(t["train_tokens"] * float(t.get("epochs") or 0))),
         "loss_first": round(float(log[0]["loss"]), 4) if log else None,
         "loss_last": round(float(log[-1]["loss"]), 4) if log else None,
         "identical_to_100%": identical_share(run, cell) if cell is not None else None,
