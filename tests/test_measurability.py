@@ -155,3 +155,38 @@ def test_heldout_file_is_checked_before_any_work(tmp_path, tiny_gpt2, capsys):
     (tmp_path / "same.json").write_text(pool.read_text())  # every record is in the pool: nothing held out
     assert main([*argv, "--set", f"heldout.data={tmp_path / 'same.json'}"]) == 2
     assert "no held-out record" in capsys.readouterr().err and not (tmp_path / "run").exists()
+
+
+def test_heldout_rows_pair_by_record_and_give_the_controls(tmp_path):
+    from gsnr_bench.fileio import write_json, write_jsonl
+    from gsnr_bench.reporting.config import ReportConfig
+    from gsnr_bench.reporting.heldout import heldout_rows
+    from gsnr_bench.store import DONE
+
+    ids = [f"r{i}" for i in range(40)]
+    shift = {"full": 0.0, "oracle@0.1": 0.05, "anti-oracle@0.1": -0.3}
+
+    def stage(system: str, selector: str, ratio: float, baseline: bool) -> None:
+        d = tmp_path / "heldout" / f"{system}-abc"
+        rows = [{"id": i, "tokens": 5, "logprob_sum": 0.0, "mean_logprob": -2.0 - k * 0.01 + shift[system]}
+                for k, i in enumerate(ids)]  # fmt: skip
+        rows.append({"id": "long", "tokens": 0, "logprob_sum": None, "mean_logprob": None, "truncated": True})
+        write_jsonl(d / "scores.jsonl", rows)
+        write_json(d / "heldout.json", {"system": system, "selector": selector, "ratio": ratio, "records": 41,
+                                        "baseline_scores": None if baseline else "heldout/full-abc/scores.jsonl",
+                                        "model": f"models/{system}"})  # fmt: skip
+        (d / DONE).write_text("{}")
+
+    stage("full", "full", 1.0, True)
+    stage("oracle@0.1", "oracle", 0.1, False)
+    stage("anti-oracle@0.1", "anti-oracle", 0.1, False)
+    rows, controls = heldout_rows(tmp_path, ReportConfig())
+    by = {r["system"]: r for r in rows}
+    assert rows[0]["system"] == "full" and by["full"]["diff_vs_100"] is None
+    assert by["full"]["records"] == 40 and by["full"]["not_scored"] == 1
+    # every record moves by the same amount: the paired difference and its interval are exactly that shift
+    o = by["oracle@0.1"]
+    assert math.isclose(o["diff_vs_100"], 0.05, abs_tol=1e-6) and math.isclose(o["diff_ci_low"], 0.05, abs_tol=1e-6)
+    assert o["differs"] is True and by["anti-oracle@0.1"]["diff_vs_100"] < 0
+    (c,) = [c for c in controls if c["comparison"] == "oracle - anti-oracle"]
+    assert math.isclose(c["diff"], 0.35, abs_tol=1e-6) and c["separates"] and c["records"] == 40

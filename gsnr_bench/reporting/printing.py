@@ -174,6 +174,8 @@ def print_measurability(rr: RunResults, console: Any) -> None:
     held-out log-likelihood per system with its paired difference against the 100% model."""
     if rr.heldout:
         console.print(_rows_table(HELDOUT_TITLE, [heldout_display(r) for r in rr.heldout]))
+    if rr.heldout_controls:
+        console.print(_rows_table(HELDOUT_CONTROLS_TITLE, rr.heldout_controls))
     if rr.training:
         console.print(
             _rows_table(TRAINING_TITLE, [{k: v for k, v in r.items() if k != "warnings"} for r in rr.training])

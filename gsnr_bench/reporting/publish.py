@@ -38,6 +38,7 @@ def render_extras_markdown(extras: PageExtras | None) -> list[str]:
     parts: list[str] = []
     for title, rows in (
         ("Held-out score (judge-free): mean per-token log-likelihood of held-out reference answers", extras.heldout),
+        ("Controls on the held-out score, paired bootstrap CI by record", extras.heldout_controls),
         (
             "Did each cell train? (steps, tokens, loss first/last, answers identical to the 100% model's)",
             extras.training,
