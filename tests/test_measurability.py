@@ -190,3 +190,34 @@ def test_heldout_rows_pair_by_record_and_give_the_controls(tmp_path):
     assert o["differs"] is True and by["anti-oracle@0.1"]["diff_vs_100"] < 0
     (c,) = [c for c in controls if c["comparison"] == "oracle - anti-oracle"]
     assert math.isclose(c["diff"], 0.35, abs_tol=1e-6) and c["separates"] and c["records"] == 40
+
+
+def test_models_not_judged_yet_get_their_row_and_identical_share(tmp_path):
+    from gsnr_bench.fileio import write_json, write_jsonl
+    from gsnr_bench.reporting.config import ReportConfig
+    from gsnr_bench.reporting.training_check import training_rows
+    from gsnr_bench.store import DONE
+
+    answers = {"full": ["a", "b", "c", "d"], "random@0.1": ["a", "b", "c", "x"], "oracle@0.1": ["p", "q", "c", "d"]}
+    for system, texts in answers.items():
+        m = tmp_path / "models" / f"{system}-k"
+        write_jsonl(m / "train_log.jsonl", [{"step": 1, "loss": 3.0}, {"step": 40, "loss": 1.5}])
+        write_json(m / "trained.json", {"examples": 50, "global_step": 40 if system != "oracle@0.1" else 4})
+        h = tmp_path / "heldout" / f"{system}-k"
+        base = None if system == "full" else "heldout/full-k/scores.jsonl"
+        rec = {"system": system, "baseline": "full", "model": f"models/{system}-k", "baseline_scores": base}
+        write_json(h / "heldout.json", rec)
+        (h / DONE).write_text("{}")
+        a = tmp_path / "answers" / f"{system}-k"
+        write_jsonl(a / "toy.jsonl", [{"question_id": i, "answer": t} for i, t in enumerate(texts)])
+        write_json(a / DONE, {"system": system})
+    rows = training_rows(tmp_path, [], ReportConfig())
+    by = {r["system"]: r for r in rows}
+    assert rows[0]["system"] == "full" and by["full"]["identical_to_100%"] is None
+    assert by["random@0.1"]["identical_to_100%"] == 0.75 and by["oracle@0.1"]["identical_to_100%"] == 0.5
+    assert by["random@0.1"]["loss_first"] == 3.0 and by["random@0.1"]["loss_last"] == 1.5
+    assert any("75% of its answers are identical" in w for w in by["random@0.1"]["warnings"])
+    assert any("4 optimizer step(s)" in w for w in by["oracle@0.1"]["warnings"])
+    assert by["oracle@0.1"]["warnings"] and not [w for w in by["oracle@0.1"]["warnings"] if "identical" in w]
+    write_json(tmp_path / "answers" / "full-k2" / DONE, {"system": "full"})  # two 100% answer sets: no guess
+    assert {r["identical_to_100%"] for r in training_rows(tmp_path, [], ReportConfig())} == {None}

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..artifacts import TRAINED
 from ..fileio import read_json, read_jsonl
+from ..store import DONE
 
 
 def training_rows(run: Path, cells: list[dict], rcfg: Any) -> list[dict]:
@@ -46,14 +47,40 @@ def _heldout_only(run: Path, covered: set[Path], many: bool) -> list[dict]:
     from .heldout import scan
 
     out, seen = [], set(covered)
-    for _, rec in scan(run):
+    answers = _answers_by_system(run)
+    for _, rec in sorted(scan(run), key=lambda x: (x[1].get("baseline_scores") is not None, x[1]["system"])):
         model = run / rec["model"]
         if model in seen or not (model / "train_log.jsonl").is_file():
             continue
         seen.add(model)
         row = _row(run, Path(rec["model"]) / "train_log.jsonl", rec["system"], None)
+        base = rec.get("baseline")
+        if base and rec["system"] != base and rec["system"] in answers and base in answers:
+            row["identical_to_100%"] = _share(answers[rec["system"]], answers[base])
         out.append({"protocol": "not judged", **row} if many else row)
     return out
+
+
+def _answers_by_system(run: Path) -> dict[str, Path]:
+    """Finished answers stages by system name, only for names with exactly one (else which 100% model's answers
+    to compare with would be a guess)."""
+    found: dict[str, list[Path]] = {}
+    for done in sorted(Path(run).glob(f"answers/*/{DONE}")):
+        system = read_json(done).get("system")
+        if system:
+            found.setdefault(system, []).append(done.parent)
+    return {k: v[0] for k, v in found.items() if len(v) == 1}
+
+
+def _share(sys_dir: Path, base_dir: Path) -> float | None:
+    """Share of the questions both answered whose answer text is the same (skipped questions left out)."""
+    same = total = 0
+    for f in sorted(sys_dir.glob("*.jsonl")):
+        a, b = _answers(f), _answers(base_dir / f.name)
+        for q in set(a) & set(b):
+            total += 1
+            same += a[q] == b[q]
+    return round(same / total, 4) if total else None
 
 
 def _row(run: Path, log_rel: Path, name: str, cell: dict | None) -> dict:
@@ -97,7 +124,7 @@ def identical_share(run: Path, cell: dict) -> float | None:
 def _answers(path: Path) -> dict[str, str]:
     if not path.is_file():
         return {}
-    return {str(r["question_id"]): r.get("answer", "") for r in read_jsonl(path, tolerant=True)}
+    return {str(r["question_id"]): r.get("answer", "") for r in read_jsonl(path, tolerant=True) if not r.get("skipped")}
 
 
 def warnings_of(row: dict, rcfg: Any) -> list[str]:
