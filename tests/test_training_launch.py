@@ -16,7 +16,16 @@ from gsnr_bench.fileio import read_json, write_jsonl
 
 from tiny_models import examples
 
-FT = {"regime": "lora", "lr": 1e-3, "epochs": 1, "batch_size": 4, "micro_batch_size": 2, "max_length": 96}
+# min_steps 0: the configured batch exactly (finetune.min_steps would cap it for 4 examples)
+FT = {
+    "regime": "lora",
+    "lr": 1e-3,
+    "epochs": 1,
+    "batch_size": 4,
+    "micro_batch_size": 2,
+    "max_length": 96,
+    "min_steps": 0,
+}
 
 
 def _cell(tmp_path, ids):

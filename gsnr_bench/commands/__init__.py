@@ -13,6 +13,14 @@ def dispatch(args: argparse.Namespace) -> int:
         from .ls import cmd_ls
 
         return cmd_ls(args)
+    if args.command == "models":
+        from .models import cmd_models
+
+        return cmd_models(args)
+    if args.command == "plant-defects":
+        from .defects import cmd_plant_defects
+
+        return cmd_plant_defects(args)
     if args.command == "leaderboard":
         from .report import cmd_publish
 

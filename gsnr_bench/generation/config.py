@@ -35,3 +35,16 @@ class GenerationConfig(Section):
     seed: int = 0
     # a question whose prompt + max_new_tokens exceeds the model's positions (generation/long_prompts.py)
     long_prompts: Literal["truncate", "skip", "error"] = "truncate"
+
+
+class HeldoutConfig(Section):
+    """The judge-free held-out score (generation/heldout.py, docs/real-cpu.md): the mean per-token log-likelihood
+    of held-out reference answers under each fine-tuned model, through the prompt template it was trained with."""
+
+    # an Alpaca JSON/JSONL of held-out records (those whose instruction + input are in the pool are left out),
+    # or "demo": the demo world's test questions with their reference answers. None: no held-out score.
+    data: str | None = None
+    max_records: int = Field(200, gt=0)  # a seeded sample of this many (all, when fewer)
+    seed: int = 0
+    batch_size: int = Field(4, gt=0)
+    max_length: int | None = Field(None, gt=8)  # None: finetune.max_length, the length the target trained at

@@ -55,6 +55,7 @@ def page_extras(results: Iterable[RunResults], title: str, rounds: int | None, t
     for rr in results:
         notes += [f"{rr.run.name}: {line}" if many else line for line in sensitivity_sentences(rr.sensitivity)]
         notes += [f"warning: {w}" for h in rr.health for w in h.get("warnings") or []]
+        notes += [f"warning: {w}" for h in rr.training for w in h.get("warnings") or []]
         if len(rr.info.get("protocols", {})) > 1:
             notes.append(
                 f"{rr.run.name}: cells judged under {len(rr.info['protocols'])} protocols (other baseline "
@@ -95,6 +96,9 @@ def page_extras(results: Iterable[RunResults], title: str, rounds: int | None, t
         judge_pairs=rows("judge_pairs"),
         leads=run_leads(results),
         table_options=table_options(results, tables),
+        training=[{k: v for k, v in r.items() if k != "warnings"} for r in rows("training")],
+        heldout=rows("heldout"),
+        heldout_controls=rows("heldout_controls"),
         bootstrap_rounds=rounds,
         notes="\n".join(notes),
     )
@@ -138,6 +142,9 @@ def summary(rr: RunResults) -> dict:
         "lengths": rr.lengths,
         "judge_cost": judge_cost(rr.records),
         "judge_pairs": rr.judge_pairs,
+        "training": rr.training,
+        "heldout": rr.heldout,
+        "heldout_controls": rr.heldout_controls,
     }
 
 

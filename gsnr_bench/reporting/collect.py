@@ -47,6 +47,9 @@ class RunResults:
     inter_annotator: dict = field(default_factory=dict)
     train_logs: dict[str, Path] = field(default_factory=dict)
     lengths: list[dict] = field(default_factory=list)  # per selector: Spearman(score, length), subset lengths
+    training: list[dict] = field(default_factory=list)  # per system: steps, tokens, loss, identical answers
+    heldout: list[dict] = field(default_factory=list)  # per system: held-out log-likelihood, diff vs 100%
+    heldout_controls: list[dict] = field(default_factory=list)  # oracle - anti-oracle / random on that score
     info: dict = field(default_factory=dict)  # title, report settings, test sets, protocols
     cell_meta: dict = field(default_factory=dict)  # results group (records' `cell`) -> CellMeta
 
@@ -223,6 +226,12 @@ def collect(run: str | Path) -> RunResults:
     from .human import judge_pair_agreement
 
     out.judge_pairs = judge_pair_agreement(records)
+    from .training_check import training_rows
+
+    out.training = training_rows(run, cells, rcfg)
+    from .heldout import heldout_rows
+
+    out.heldout, out.heldout_controls = heldout_rows(run, rcfg)
     if (run / HUMAN).is_file():
         from .human import HumanLabel, human_pws, inter_annotator, judge_agreement, majority
 

@@ -23,3 +23,7 @@ class ReportConfig(Section):
     ci: float = Field(0.95, gt=0, lt=1)
     seed: int = 0
     tables: TablesConfig = TablesConfig()
+    # "did this cell measure anything?" (reporting/training_check.py, docs/real-cpu.md): a cell whose model took
+    # fewer optimizer steps, or whose answers equal the 100% model's more often than this, gets a warning
+    warn_min_steps: int = Field(10, ge=0)
+    warn_identical_share: float = Field(0.5, gt=0, le=1)

@@ -41,6 +41,9 @@ class PageExtras:
     judge_pairs: Sequence[Mapping[str, Any]] = ()  # judge-vs-judge agreement on the same comparisons
     leads: Sequence[Mapping[str, Any]] = ()  # leads.py: per column, leader vs runner-up, paired CI
     table_options: Any = None  # paper.TableOptions for leaderboard.tex / .md
+    training: Sequence[Mapping[str, Any]] = ()  # per system: steps, tokens, loss, answers identical to the 100%'s
+    heldout: Sequence[Mapping[str, Any]] = ()  # per system: held-out log-likelihood and its diff vs the 100% model
+    heldout_controls: Sequence[Mapping[str, Any]] = ()  # oracle - anti-oracle / random on the held-out score
     bootstrap_rounds: int | None = None
     notes: str = ""
 
@@ -248,6 +251,9 @@ def render_html(df: pd.DataFrame, extras: PageExtras | None = None, figures: Seq
     figs = build_figures(df, ex) if figures is None else figures
     plots = [(title, to_svg(fig, name.replace("_", "-"))) for name, title, fig in figs]
     tables = (
+        ("heldout", "Held-out score (judge-free): log-likelihood of held-out reference answers", ex.heldout),
+        ("heldout_controls", "Controls on the held-out score (paired bootstrap CI by record)", ex.heldout_controls),
+        ("training", "Did each cell train? (steps, tokens, loss, answers identical to the 100% model's)", ex.training),
         (
             "sensitivity",
             "Controls: can the chain see data quality? (PWS differences, paired bootstrap CI)",

@@ -284,3 +284,16 @@ def defect_counts(ids: Iterable[str], labels: Mapping[str, str]) -> dict[str, in
         if lab != "clean":
             out[lab] = out.get(lab, 0) + 1
     return dict(sorted(out.items()))
+
+
+def bootstrap_mean_ci(values: Sequence[float], *, rounds: int, ci: float, seed: int) -> tuple[float, float, float]:
+    """Mean of per-record values and its percentile bootstrap CI, resampling records with replacement (seeded).
+    Given paired differences, this is the paired interval. NaN for no values; a point interval for one."""
+    v = np.asarray(values, dtype=float)
+    if v.size == 0:
+        return math.nan, math.nan, math.nan
+    point = float(v.mean())
+    if v.size == 1:
+        return point, point, point
+    res = _question_bootstrap(lambda idx, axis=-1: v[idx].mean(axis=axis), v.size, rounds, ci, seed)
+    return point, float(res.confidence_interval.low), float(res.confidence_interval.high)

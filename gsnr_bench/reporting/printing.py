@@ -22,6 +22,7 @@ def print_report(rr: RunResults, console: Any) -> None:
             f"(the judge sent no valid usage; counted by {', '.join(jc['estimate_rules'])})"
         )
     df = label_protocols(rr.results)
+    print_measurability(rr, console)
     if df.empty:
         console.print("no judged comparisons yet")
         return
@@ -209,6 +210,42 @@ def print_pws_by_judge(df: Any, console: Any, groups: set | None = None) -> None
     console.print(t)
 
 
+def print_measurability(rr: RunResults, console: Any) -> None:
+    """Judge-free: did each cell train (steps, tokens, loss, answers identical to the 100% model's), and the
+    held-out log-likelihood per system with its paired difference against the 100% model."""
+    if rr.heldout:
+        console.print(_rows_table(HELDOUT_TITLE, [heldout_display(r) for r in rr.heldout]))
+    if rr.heldout_controls:
+        console.print(_rows_table(HELDOUT_CONTROLS_TITLE, rr.heldout_controls))
+    if rr.training:
+        console.print(
+            _rows_table(TRAINING_TITLE, [{k: v for k, v in r.items() if k != "warnings"} for r in rr.training])
+        )
+    for r in rr.training:
+        for w in r.get("warnings") or []:
+            console.print(f"[yellow]warning:[/] {w}", soft_wrap=True)
+
+
+def heldout_display(r: dict) -> dict:
+    """One held-out row for the screen: the intervals in brackets, log-likelihoods to 4 decimals."""
+    f = lambda x: "–" if x is None else f"{x:+.4f}"  # noqa: E731
+    out = {k: r[k] for k in ("group", "system", "records", "not_scored") if k in r}
+    out["mean log-lik / token [95% CI]"] = f"{f(r['heldout_ll'])} [{f(r['ci_low'])}, {f(r['ci_high'])}]"
+    out["diff vs 100% [paired 95% CI]"] = (
+        "–" if r["diff_vs_100"] is None else f"{f(r['diff_vs_100'])} [{f(r['diff_ci_low'])}, {f(r['diff_ci_high'])}]"
+    )
+    out["differs"] = "–" if r["differs"] is None else ("yes" if r["differs"] else "no")
+    return out
+
+
+TRAINING_TITLE = "Did each cell train? (steps, tokens, loss first/last, share of answers identical to the 100% model's)"
+HELDOUT_CONTROLS_TITLE = "Controls on the held-out score (paired bootstrap 95% CI by record; separates = CI excludes 0)"
+HELDOUT_TITLE = (
+    "Held-out score (judge-free): mean per-token log-likelihood of held-out reference answers; "
+    "diff vs the 100% model, paired bootstrap 95% CI by record"
+)
+
+
 def _rows_table(title: str, rows: list[dict]) -> Any:
     """A table of flat dicts, columns in the first row's order, floats to 3 decimals."""
     from rich.table import Table
@@ -218,7 +255,7 @@ def _rows_table(title: str, rows: list[dict]) -> Any:
     for k in keys:
         t.add_column(k)
     for r in rows:
-        t.add_row(*[_fmt(r[k]) if r[k] is None or isinstance(r[k], float) else str(r[k]) for k in keys])
+        t.add_row(*[_fmt(r.get(k)) if isinstance(r.get(k), float) or r.get(k) is None else str(r[k]) for k in keys])
     return t
 
 

@@ -38,6 +38,12 @@ def render_extras_markdown(extras: PageExtras | None) -> list[str]:
         return []
     parts: list[str] = []
     for title, rows in (
+        ("Held-out score (judge-free): mean per-token log-likelihood of held-out reference answers", extras.heldout),
+        ("Controls on the held-out score, paired bootstrap CI by record", extras.heldout_controls),
+        (
+            "Did each cell train? (steps, tokens, loss first/last, answers identical to the 100% model's)",
+            extras.training,
+        ),
         ("Controls: PWS(oracle) - PWS(anti-oracle / random), paired bootstrap CI", extras.sensitivity),
         ("Selector health", extras.health),
         ("Ranking stability over seeds", extras.stability),

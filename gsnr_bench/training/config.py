@@ -26,6 +26,11 @@ class FinetuneConfig(Section):
     lr: float = Field(2e-5, gt=0)
     epochs: float = Field(3, gt=0)
     batch_size: int = Field(128, gt=0)  # effective batch = micro_batch_size * grad_accum * world size
+    # a subset too small for batch_size to give this many optimizer steps trains with fewer gradient-accumulation
+    # steps (a smaller effective batch, never below micro_batch_size x world size), so it trains for real;
+    # recorded in trained.json and printed. 0 = off (exactly batch_size). At the paper presets' sizes
+    # (>= 2,600 examples, batch 128, 3 epochs: >= 63 steps) it never acts. docs/real-cpu.md
+    min_steps: int = Field(30, ge=0)
     micro_batch_size: int = Field(4, gt=0)
     warmup_ratio: float = Field(0.03, ge=0, le=1)
     scheduler: str = "cosine"

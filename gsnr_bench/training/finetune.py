@@ -18,7 +18,7 @@ from ..fileio import dumps, read_json, write_bytes, write_json
 from ..records import Example
 from ..templates import Collator, encode_examples, prepare_tokenizer
 from .config import FinetuneConfig
-from .plan import protocol, training_arguments, world_size
+from .plan import capped_accum, planned_steps, protocol, training_arguments, world_size
 
 ProgressFn = Callable[[str, int, int], None]
 ARGS_FILE = "training_args.json"
@@ -61,9 +61,16 @@ def finetune(
     work = out_dir / "work"
     work.mkdir(parents=True, exist_ok=True)
     last = last_complete_checkpoint(work)
+    # the protocol keeps the configured batch (identical for every subset); the batch this subset trains with,
+    # capped by finetune.min_steps, follows from its size alone and goes to trained.json
+    accum = capped_accum(cfg, len(enc.features), proto["world_size"])
     try:  # before the model is loaded, so DeepSpeed ZeRO-3 can shard it while loading
         args = training_arguments(
-            proto, str(work), device=device, report_to=_check_tracker(cfg.report_to), run_name=out_dir.name
+            {**proto, "gradient_accumulation_steps": accum},
+            str(work),
+            device=device,
+            report_to=_check_tracker(cfg.report_to),
+            run_name=out_dir.name,
         )
     except ValueError as exc:
         raise ConfigError(f"finetune: {str(exc).splitlines()[0]}") from None
@@ -102,6 +109,15 @@ def finetune(
                 "skipped_ids": enc.skipped[:50],
                 "truncated": enc.truncated,
                 "train_tokens": enc.tokens,
+                "target_tokens": enc.target_tokens,
+                "tokens_trained": int(round(enc.tokens * float(trainer.state.epoch or 0))),
+                "effective_batch_size": cfg.micro_batch_size * accum * proto["world_size"],
+                "configured_batch_size": proto["effective_batch_size"],
+                "batch_capped": accum != proto["gradient_accumulation_steps"],
+                "min_steps": cfg.min_steps,
+                "planned_steps": planned_steps(
+                    len(enc.features), cfg.micro_batch_size, accum, proto["world_size"], cfg.epochs
+                ),
                 "max_length_used": max_length,
                 "global_step": int(trainer.state.global_step),
                 "max_steps": int(trainer.state.max_steps),

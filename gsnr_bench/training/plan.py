@@ -6,6 +6,7 @@ systems were trained the same way. Data-dependent facts (examples, skipped, step
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
@@ -31,6 +32,24 @@ def grad_accum(cfg: FinetuneConfig, world: int) -> int:
             f"{world} process(es); pick a micro_batch_size (or process count) that divides it"
         )
     return cfg.batch_size // per_step
+
+
+def planned_steps(n_examples: int, micro: int, accum: int, world: int, epochs: float) -> int:
+    """Optimizer steps the Trainer takes: a partial accumulation window at an epoch's end still steps."""
+    batches = math.ceil(n_examples / (micro * world))
+    return max(1, math.ceil(math.ceil(batches / accum) * epochs))
+
+
+def capped_accum(cfg: FinetuneConfig, n_examples: int, world: int) -> int:
+    """Gradient-accumulation steps for `n_examples` under finetune.min_steps: the configured ones, or the most
+    (the largest effective batch) that still give min_steps optimizer steps, at least 1."""
+    accum = grad_accum(cfg, world)
+    if not cfg.min_steps:
+        return accum
+    for a in range(accum, 0, -1):
+        if planned_steps(n_examples, cfg.micro_batch_size, a, world, cfg.epochs) >= cfg.min_steps:
+            return a
+    return 1
 
 
 def precision(cfg: FinetuneConfig, device: str) -> dict[str, Any]:
