@@ -18,6 +18,7 @@ from .data.pool import load_pool, pool_fingerprint
 from .data.testsets import load_testset
 from .errors import BudgetExceeded, ConfigError, DataError
 from .fileio import read_json, read_jsonl, write_json, write_jsonl
+from .modeling.catalog import resolve_model
 from .progress import console, progress_bar
 from .records import Example, Question
 from .store import CELL, CELL_VERSION, RunStore, StageDir, Timer, content_hash
@@ -165,7 +166,8 @@ class Pipeline:
                 return str(getattr(world, which)), f"demo-{which}-{self._world_key}"
             if not spec:  # validate() names what is missing before any stage; this is a backstop
                 raise ConfigError(f"no {which} model: pass --{which} DIR_OR_HUB_NAME")
-            return spec, self.fingerprint(spec)
+            path = resolve_model(spec, which)  # a catalogue name -> its fetched directory (modeling/catalog.py)
+            return path, self.fingerprint(path)
 
         proxy, proxy_key = model(c.proxy.model, "proxy")
         target, target_key = model(c.finetune.model, "target") if c.finetune.model else ("", "")
@@ -674,6 +676,14 @@ class Pipeline:
         for t in c.data.testsets:
             if not t.startswith("demo-"):
                 check_testset_spec(t)
+        if needs_target and c.finetune.model != "demo":  # the demo's target is built to fit its own world
+            target = resolve_model(c.finetune.model, "target")
+            if c.finetune.regime == "lora":  # from the config alone, on the meta device: no weights read
+                from .training.lora_targets import check_lora_targets
+
+                check_lora_targets(target, c.finetune.lora.targets)
+            if upto in ("generate", "judge", "report"):
+                self._check_target_context(target)
         judging = upto in ("judge", "report")
         if judging and check_endpoints:  # judges first: cheap, and a bad one should not wait for the world
             from .judging.stage import check_endpoint
@@ -699,6 +709,45 @@ class Pipeline:
                 raise DataError(f"two test sets are both named {dup[0]!r}; name them with NAME=PATH")
         if judging:
             self._check_reference_judge()
+
+    def _check_target_context(self, target: str) -> None:
+        """Every test prompt, as the generation stage will build it, plus generation.max_new_tokens against the
+        target's positions (its config's table, else its tokenizer's limit): a max_new_tokens that leaves no
+        room for the template, or (long_prompts=error) a question that does not fit, fails now in one line
+        instead of after fine-tuning; prompts that will be truncated or skipped are counted in a note."""
+        from transformers import AutoConfig
+
+        from .context import model_positions
+        from .generation.long_prompts import check_questions_fit
+        from .models import load_tokenizer
+
+        g = self.cfg.generation
+        try:
+            positions = model_positions(AutoConfig.from_pretrained(target))
+        except Exception as exc:  # OSError / ValueError from transformers
+            raise DataError(f"cannot read the config of target {target}: {str(exc).splitlines()[0]}") from None
+        tok = load_tokenizer(target)
+        limit = getattr(tok, "model_max_length", None)
+        positions = positions or (limit if isinstance(limit, int) and 0 < limit < 10**7 else None)
+        if not positions:
+            return  # no fixed context (the generation stage cannot fit prompts either)
+        texts = [(f"{q.testset} question {q.question_id}", q.text) for qs in self._real_testsets.values() for q in qs]
+        counts = check_questions_fit(
+            texts,
+            count=lambda t: len(tok(t, add_special_tokens=True)["input_ids"]),
+            positions=positions,
+            max_new_tokens=g.max_new_tokens,
+            policy=g.long_prompts,
+        )
+        cut = counts["truncated"] + counts["skipped"]
+        if cut and not self.quiet:
+            console.print(
+                f"note: {cut} of {len(texts)} test prompts plus generation.max_new_tokens={g.max_new_tokens} exceed "
+                f"the target's {positions} positions: {counts['truncated']} will be truncated, {counts['skipped']} "
+                f"skipped (generation.long_prompts={g.long_prompts})",
+                markup=False,
+                soft_wrap=True,
+            )
 
     def _check_reference_judge(self) -> None:
         """The reference judge scores answers against reference answers: without them it can only tie."""
@@ -815,9 +864,11 @@ def transport_line(judge: str, s: Any) -> str:
 
 
 def check_model_source(spec: str, which: str) -> None:
-    """A model given as a path must be a model directory; a hub name must be reachable (cached when offline)."""
+    """A model given as a path must be a model directory; a hub name must be reachable (cached when offline); a
+    catalogue name (gsnr-bench models ls) must have been fetched."""
     import os
 
+    spec = resolve_model(spec, which)
     p = Path(spec).expanduser()
     if p.exists():
         if not p.is_dir():
