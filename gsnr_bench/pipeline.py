@@ -676,14 +676,6 @@ class Pipeline:
         for t in c.data.testsets:
             if not t.startswith("demo-"):
                 check_testset_spec(t)
-        if needs_target and c.finetune.model != "demo":  # the demo's target is built to fit its own world
-            target = resolve_model(c.finetune.model, "target")
-            if c.finetune.regime == "lora":  # from the config alone, on the meta device: no weights read
-                from .training.lora_targets import check_lora_targets
-
-                check_lora_targets(target, c.finetune.lora.targets)
-            if upto in ("generate", "judge", "report"):
-                self._check_target_context(target)
         judging = upto in ("judge", "report")
         if judging and check_endpoints:  # judges first: cheap, and a bad one should not wait for the world
             from .judging.stage import check_endpoint
@@ -709,6 +701,15 @@ class Pipeline:
                 raise DataError(f"two test sets are both named {dup[0]!r}; name them with NAME=PATH")
         if judging:
             self._check_reference_judge()
+        # last: these read the target's config and tokenizer (seconds), after every check of names and files
+        if needs_target and c.finetune.model != "demo":  # the demo's target is built to fit its own world
+            target = resolve_model(c.finetune.model, "target")
+            if c.finetune.regime == "lora":  # from the config alone, on the meta device: no weights read
+                from .training.lora_targets import check_lora_targets
+
+                check_lora_targets(target, c.finetune.lora.targets)
+            if upto in ("generate", "judge", "report"):
+                self._check_target_context(target)
 
     def _check_target_context(self, target: str) -> None:
         """Every test prompt, as the generation stage will build it, plus generation.max_new_tokens against the

@@ -28,7 +28,7 @@ def llama(tmp_path_factory):
 @pytest.fixture
 def inputs(tmp_path):
     pool = tmp_path / "pool.json"
-    pool.write_text(json.dumps([{"instruction": f"Name colour {i}.", "input": "", "output": "red"} for i in range(10)]))
+    pool.write_text(json.dumps([{"instruction": f"Name colour {i}.", "input": "", "output": "red"} for i in range(40)]))
     qs = tmp_path / "qs.jsonl"
     rows = [{"question_id": 1, "category": "x", "turns": ["What is red?"]}]
     rows.append({"question_id": 2, "category": "x", "turns": [" ".join(["why is the colour red"] * 30)]})
