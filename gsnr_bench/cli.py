@@ -89,7 +89,14 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
                     "enables enrichment and the oracle / anti-oracle controls",
                 ),
             ),
-            (("--proxy",), dict(metavar="DIR_OR_HUB_NAME", help="proxy model for scoring (proxy.model)")),
+            (
+                ("--proxy",),
+                dict(
+                    metavar="MODEL",
+                    help="proxy model for scoring: a directory, a hub name or a catalogue name "
+                    "(gsnr-bench models ls) (proxy.model)",
+                ),
+            ),
             (
                 ("--selector",),
                 dict(
@@ -144,7 +151,13 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
             ),
         ),
         "target": _group(
-            "target", (("--target",), dict(metavar="DIR_OR_HUB_NAME", help="target model (finetune.model)"))
+            "target",
+            (
+                ("--target",),
+                dict(
+                    metavar="MODEL", help="target model: a directory, a hub name or a catalogue name (finetune.model)"
+                ),
+            ),
         ),
         "testsets": _group(
             "test sets",

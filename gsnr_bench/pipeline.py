@@ -19,6 +19,7 @@ from .data.testsets import load_testset
 from .errors import BudgetExceeded, ConfigError, DataError, GsnrError
 from .fileio import read_json, read_jsonl, write_json, write_jsonl
 from .judging.cache import judge_cache_path, judge_run_id
+from .modeling.catalog import resolve_model
 from .progress import console, progress_bar
 from .records import Example, Question
 from .store import CELL, CELL_VERSION, RunStore, StageDir, Timer, content_hash
@@ -175,7 +176,8 @@ class Pipeline:
                 return str(getattr(world, which)), f"demo-{which}-{self._world_key}"
             if not spec:  # validate() names what is missing before any stage; this is a backstop
                 raise ConfigError(f"no {which} model: pass --{which} DIR_OR_HUB_NAME")
-            return spec, self.fingerprint(spec)
+            path = resolve_model(spec, which)  # a catalogue name -> its fetched directory (modeling/catalog.py)
+            return path, self.fingerprint(path)
 
         proxy, proxy_key = model(c.proxy.model, "proxy")
         target, target_key = model(c.finetune.model, "target") if c.finetune.model else ("", "")
@@ -798,6 +800,56 @@ class Pipeline:
             self._check_reference_judge(offline)
         if c.heldout.data and needs_target:
             self._check_heldout(offline)
+        # last: these read the target's config and tokenizer (seconds), after every check of names and files;
+        # a sweep plan reads only a target that is on this machine (never the hub)
+        if needs_target and c.finetune.model != "demo":  # the demo's target is built to fit its own world
+            target = resolve_model(c.finetune.model, "target")
+        if needs_target and c.finetune.model != "demo" and (not offline or Path(target).is_dir()):
+            if c.finetune.regime == "lora":  # from the config alone, on the meta device: no weights read
+                from .training.lora_targets import check_lora_targets
+
+                check_lora_targets(target, c.finetune.lora.targets)
+            if upto in ("generate", "judge", "report"):
+                self._check_target_context(target)
+
+    def _check_target_context(self, target: str) -> None:
+        """Every test prompt, as the generation stage will build it, plus generation.max_new_tokens against the
+        target's positions (its config's table, else its tokenizer's limit): a max_new_tokens that leaves no
+        room for the template, or (long_prompts=error) a question that does not fit, fails now in one line
+        instead of after fine-tuning; prompts that will be truncated or skipped are counted in a note."""
+        from transformers import AutoConfig
+
+        from .context import model_positions
+        from .generation.long_prompts import check_questions_fit
+        from .models import load_tokenizer
+
+        g = self.cfg.generation
+        try:
+            positions = model_positions(AutoConfig.from_pretrained(target))
+        except Exception as exc:  # OSError / ValueError from transformers
+            raise DataError(f"cannot read the config of target {target}: {str(exc).splitlines()[0]}") from None
+        tok = load_tokenizer(target)
+        limit = getattr(tok, "model_max_length", None)
+        positions = positions or (limit if isinstance(limit, int) and 0 < limit < 10**7 else None)
+        if not positions:
+            return  # no fixed context (the generation stage cannot fit prompts either)
+        texts = [(f"{q.testset} question {q.question_id}", q.text) for qs in self._real_testsets.values() for q in qs]
+        counts = check_questions_fit(
+            texts,
+            count=lambda t: len(tok(t, add_special_tokens=True)["input_ids"]),
+            positions=positions,
+            max_new_tokens=g.max_new_tokens,
+            policy=g.long_prompts,
+        )
+        cut = counts["truncated"] + counts["skipped"]
+        if cut and not self.quiet:
+            console.print(
+                f"note: {cut} of {len(texts)} test prompts plus generation.max_new_tokens={g.max_new_tokens} exceed "
+                f"the target's {positions} positions: {counts['truncated']} will be truncated, {counts['skipped']} "
+                f"skipped (generation.long_prompts={g.long_prompts})",
+                markup=False,
+                soft_wrap=True,
+            )
 
     def _check_heldout(self, offline: bool = False) -> None:
         """heldout.data is readable and leaves records once the pool's questions are removed (before any work)."""
@@ -962,9 +1014,11 @@ def transport_line(judge: str, s: Any) -> str:
 
 
 def check_model_source(spec: str, which: str) -> None:
-    """A model given as a path must be a model directory; a hub name must be reachable (cached when offline)."""
+    """A model given as a path must be a model directory; a hub name must be reachable (cached when offline); a
+    catalogue name (gsnr-bench models ls) must have been fetched."""
     import os
 
+    spec = resolve_model(spec, which)
     p = Path(spec).expanduser()
     if p.exists():
         if not p.is_dir():

@@ -9,7 +9,8 @@ import pytest
 from tiny_models import tiny_gpt2, tiny_gpt2_other  # noqa: E402,F401  (session fixtures for every test module)
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = ROOT.parent / "shared" / "data"
+# the real public data files live beside the checkout; GSNR_BENCH_SHARED_DATA points elsewhere (a worktree)
+SHARED_DATA = Path(os.environ.get("GSNR_BENCH_SHARED_DATA") or ROOT.parent / "shared" / "data")
 
 # Never reach for the hub in tests: names that need the network must fail fast and clearly.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

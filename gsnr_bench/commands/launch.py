@@ -59,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
             )
         if base == "demo" or source == "demo":
             raise ConfigError("the demo target/pool live inside a run: pass --base DIR and --pool FILE")
+        from ..modeling.catalog import resolve_model
+
+        base = resolve_model(base, "target")  # a catalogue name -> its fetched directory
         pool = load_pool(source, max_examples=cfg.data.max_examples)
         out = finetune(cell_examples(pool, args.subset), cfg.finetune, base, args.out)
     except GsnrError as exc:

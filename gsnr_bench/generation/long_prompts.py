@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..fileio import read_jsonl
 from ..templates import build_prompt
 
@@ -109,3 +109,26 @@ def excluded_questions(
         return read_jsonl(src, tolerant=True) if isinstance(src, (str, Path)) else src
 
     return skipped_ids(rows(system_answers)) | skipped_ids(rows(baseline_answers))
+
+
+def check_questions_fit(
+    texts: Iterable[tuple[str, str]], *, count: Callable[[str], int], positions: int, max_new_tokens: int, policy: str
+) -> dict[str, int]:
+    """Before any work (Pipeline.validate): fit every test question as the generation stage will, and fail now
+    rather than after fine-tuning. `texts` are (where, question text) pairs. A ConfigError when
+    `max_new_tokens` leaves no room for even the bare template; with policy `error`, the DataError of the first
+    question that does not fit. Returns how many prompts fit whole, would be truncated and would be skipped."""
+    bare = count(build_prompt(JOIN.strip()))
+    if bare + max_new_tokens > positions:
+        raise ConfigError(
+            f"generation.max_new_tokens={max_new_tokens} plus the prompt template ({bare} tokens) exceeds the "
+            f"target's {positions} positions: no question can be answered; lower generation.max_new_tokens to at "
+            f"most {positions - bare}"
+        )
+    counts = {"ok": 0, "truncated": 0, "skipped": 0}
+    for where, text in texts:
+        fitted = fit_question(
+            text, count=count, positions=positions, max_new_tokens=max_new_tokens, policy=policy, where=where
+        )
+        counts[fitted.status] += 1
+    return counts

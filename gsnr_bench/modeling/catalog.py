@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ..errors import ConfigError, RegistryError
+from ..errors import ConfigError, DataError, RegistryError
 from ..resources import list_resources
 
 
@@ -82,3 +82,20 @@ def fetched_dir(name: str) -> Path | None:
         return None
     d = model_dir(known[name])
     return d if (d / "DONE").is_file() else None
+
+
+def resolve_model(spec: str | None, which: str = "model") -> str | None:
+    """Where a model named in a command or config lives: a catalogue name (models/*.yaml) becomes its fetched
+    directory; anything else (a local directory, a hub name, "demo") is returned unchanged. An existing path
+    wins over a catalogue name of the same spelling: a directory the user points at is never replaced."""
+    if not spec or Path(spec).expanduser().exists():
+        return spec
+    known = entries()
+    if spec not in known:
+        return spec
+    d = model_dir(known[spec])
+    if not (d / "DONE").is_file():
+        raise DataError(
+            f"{which} model {spec!r} is a catalogue model that is not fetched yet; run `gsnr-bench models fetch {spec}`"
+        )
+    return str(d)

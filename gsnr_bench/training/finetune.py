@@ -244,10 +244,9 @@ def align_special_tokens(model: Any, tok: Any) -> None:
 def _default_targets(model: Any) -> list[str] | None:
     """PEFT's default LoRA targets for the architecture (GPT-2: c_attn; LLaMA: q_proj, v_proj), so the
     Conv1D check below sees them; None lets PEFT decide (and name the problem) for other architectures."""
-    from peft.utils import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as DEFAULTS
+    from .lora_targets import peft_default_targets
 
-    found = DEFAULTS.get(getattr(model.config, "model_type", ""))
-    return list(found) if found else None
+    return peft_default_targets(getattr(model.config, "model_type", ""))
 
 
 def _conv1d_targets(model: Any, targets: Sequence[str]) -> bool:
