@@ -94,20 +94,20 @@ def test_all_wins_stays_finite_and_near_two():
 def test_a_cells_lc_pws_does_not_depend_on_the_other_cells():
     """Issue 22: LC-PWS once moved with the company a cell was reported in (a difficulty term borrowed from the
     other cells). Adding or removing other selectors must leave every LC column of a cell unchanged."""
-    a = _judged(0, "longer", system="a@0.1")
-    others = _judged(1, "blind", system="b@0.1") + _judged(2, "step", system="c@0.1", shift=-40.0)
+    a = _judged(0, "longer", q=80, system="a@0.1")
+    others = _judged(1, "blind", q=80, system="b@0.1") + _judged(2, "step", q=80, system="c@0.1", shift=-40.0)
     meta = {s: CellMeta("d", "m", "lora", s.split("@")[0], 0.1) for s in ("a@0.1", "b@0.1", "c@0.1")}
     cols = ["judge", "testset", "lc_pws", "lc_ci_low", "lc_ci_high", "lc_note"]
 
     def lc_of_a(recs):
         used = {k: v for k, v in meta.items() if any(r["system"] == k for r in recs)}
-        df = results_from_judgments(recs, used, ReportConfig(bootstrap_rounds=200))
+        df = results_from_judgments(recs, used)
         return df[df["selector"] == "a"][cols].reset_index(drop=True)
 
     alone = lc_of_a(a)
     assert alone["lc_pws"].notna().all()
     pd.testing.assert_frame_equal(lc_of_a(a + others), alone)
-    pd.testing.assert_frame_equal(lc_of_a(others[200:] + a), alone)
+    pd.testing.assert_frame_equal(lc_of_a(others[80:] + a), alone)
 
 
 def test_every_answer_longer_is_na_with_the_reason_not_an_extrapolation():
