@@ -107,7 +107,17 @@ def summary(rr: RunResults) -> dict:
         "agreement": rr.agreement,
         "inter_annotator": rr.inter_annotator,
         "lengths": rr.lengths,
+        "lc_na": lc_na(rr.results),
     }
+
+
+def lc_na(df) -> list[dict]:
+    """Every results row whose LC-PWS is n/a, with the reason (docs/length.md)."""
+    if df.empty:
+        return []
+    rows = df[df["lc_note"].fillna("") != ""]
+    keys = ["dataset", "target_model", "regime", "selector", "ratio", "judge", "testset"]
+    return [{**{k: getattr(r, k) for k in keys}, "reason": r.lc_note} for r in rows.itertuples(index=False)]
 
 
 def write_report(run: str | Path) -> RunResults:

@@ -255,10 +255,16 @@ def _label(by_scores: dict[str, dict], path: str, selector: str) -> str:
 
 
 def enrichment(run: Path, cells: list[dict]) -> list[dict]:
-    """Judge-free check where the pool's ground truth is known (--truth, or the demo's): per scores file and
-    ratio, the share of clean examples in the subset the selector actually chose (its top n), the lift over the
-    pool's base rate, the ROC-AUC of the ranking it used (ineligible examples last, as selection ranks them;
-    the same rule for every selector, random included) and the defects in the subset, by label."""
+    """Judge-free check where the pool's ground truth is known (--truth, or the demo's), per scores file and
+    ratio, on two populations side by side:
+
+    - all records: the subset the selector actually chose (its top n of the whole pool, ineligible examples
+      ranked last as selection ranks them): its share of clean examples, lift over the pool's base rate, the
+      ROC-AUC of the whole ranking and the defects in it by label. This is what the leaderboard's subsets are.
+    - the scorable (eligible) records only: the lift of the top round(ratio * n_eligible) of them over their
+      own base rate, and the ROC-AUC of the score among them. A selector that cannot score, say, empty answers
+      puts them last; on all records that looks like skill at finding defects, on the scorable ones it does not
+      count. `unscorable` says how many records the two differ by."""
     from ..truth import labels_of
     from .metrics import defect_counts, precision_lift, ranking_auc
 
@@ -266,13 +272,17 @@ def enrichment(run: Path, cells: list[dict]) -> list[dict]:
     rows = []
     for path, e in sorted(by_scores.items()):
         labels = labels_of(read_json(run / e["truth"]))
-        ranked = [r["id"] for r in read_jsonl(run / path)]
+        table = read_jsonl(run / path)
+        ranked = [r["id"] for r in table]
         missing = [i for i in ranked if i not in labels]
         if missing:
             raise DataError(f"{run / e['truth']}: {len(missing)} scored ids have no truth label (first {missing[0]!r})")
         clean = {i: labels[i] == "clean" for i in ranked}
-        auc = ranking_auc(ranked, clean)
-        for lift in precision_lift(ranked, clean, sorted(e["ratios"])):
+        eligible = [r["id"] for r in table if r.get("eligible", True)]
+        auc, auc_e = ranking_auc(ranked, clean), ranking_auc(eligible, clean) if eligible else math.nan
+        ratios = sorted(e["ratios"])
+        lifts_e = precision_lift(eligible, clean, ratios) if eligible else [{"lift": math.nan}] * len(ratios)
+        for lift, lift_e in zip(precision_lift(ranked, clean, ratios), lifts_e):
             counts = defect_counts(ranked[: lift["n"]], labels)
             rows.append(
                 {
@@ -283,6 +293,9 @@ def enrichment(run: Path, cells: list[dict]) -> list[dict]:
                     "base_rate": round(lift["base_rate"], 4),
                     "lift": _r(lift["lift"]),
                     "auc": _r(auc),
+                    "unscorable": len(ranked) - len(eligible),
+                    "lift_scorable": _r(lift_e["lift"]),
+                    "auc_scorable": _r(auc_e),
                     "defects": ", ".join(f"{k} {v}" for k, v in counts.items()) or "none",
                 }
             )

@@ -18,7 +18,14 @@ from markupsafe import Markup
 
 from .plots import loss_curves_svg, pws_by_ratio_svg, wtl_svg
 from .results import KEY, MEAN_JUDGE, POOLED
-from .tables import MISSING_MD, ratio_label
+from .tables import MISSING_MD, NA, ratio_label
+
+
+ENRICHMENT_TITLE = (
+    "Enrichment of clean examples (judge-free): lift and auc on all records are the subsets the leaderboard "
+    "uses (unscorable records ranked last); lift_scorable and auc_scorable judge the score on the records it "
+    "could score"
+)
 
 
 @dataclass(frozen=True)
@@ -85,6 +92,12 @@ def _ci(lo: float, hi: float) -> tuple[str, str]:
     return (f"[{lo:.3f}, {hi:.3f}]", repr(float(lo))) if lo == lo else (MISSING_MD, "")
 
 
+def _lc_cell(r: Any) -> Cell:
+    """LC-PWS, or "n/a" where the cell's lengths do not cover zero difference (the reason in the title)."""
+    note = getattr(r, "lc_note", "") or ""
+    return {**_cell(NA, "", "num"), "title": note} if note else _cell(*_num(r.lc_pws), "num")
+
+
 def leaderboard_table(df: pd.DataFrame) -> Table | None:
     """One row per system (judge mean, pooled), best PWS first; per-test-set and per-judge PWS beside it."""
     main = df[(df["judge"] == MEAN_JUDGE) & (df["testset"] == POOLED)].copy()
@@ -131,7 +144,7 @@ def leaderboard_table(df: pd.DataFrame) -> Table | None:
             _cell(*_ci(r.ci_low, r.ci_high), "num"),
         ]
         cells += [_int(v) for v in (r.wins, r.ties, r.losses, r.failed)]
-        cells += [_cell(*_num(r.lc_pws), "num"), _cell(*_ci(r.lc_ci_low, r.lc_ci_high), "num")]
+        cells += [_lc_cell(r), _cell(*_ci(r.lc_ci_low, r.lc_ci_high), "num")]
         cells += [_cell(*_num(v, "{:.1f}"), "num") for v in (r.sys_len, r.base_len, r.train_len, r.pool_len)]
         base = (r.dataset, r.target_model, r.regime, r.protocol, r.selector, r.ratio)
         cells += [_cell(*_num(idx.get(base + (MEAN_JUDGE, t), math.nan)), "num") for t in testsets]
@@ -175,7 +188,8 @@ def all_results_table(df: pd.DataFrame) -> Table:
             _cell(r.testset),
         ]
         cells += [_int(v) for v in (r.n, r.wins, r.ties, r.losses, r.failed)]
-        cells += [_cell(*_num(v), "num") for v in (r.pws, r.ci_low, r.ci_high, r.lc_pws, r.lc_ci_low, r.lc_ci_high)]
+        cells += [_cell(*_num(v), "num") for v in (r.pws, r.ci_low, r.ci_high)]
+        cells += [_lc_cell(r)] + [_cell(*_num(v), "num") for v in (r.lc_ci_low, r.lc_ci_high)]
         cells += [_cell(*_num(v, "{:.1f}"), "num") for v in (r.sys_len, r.base_len)]
         rows.append(cells)
     return {"id": "all-results", "head": head, "rows": rows}
@@ -220,7 +234,7 @@ def render_html(df: pd.DataFrame, extras: PageExtras | None = None) -> str:
         ("health", "Selector health", ex.health),
         ("stability", "Ranking stability over seeds", ex.stability),
         ("bias", "Judge bias diagnostics", ex.bias),
-        ("enrichment", "Enrichment of clean examples (judge-free)", ex.enrichment),
+        ("enrichment", ENRICHMENT_TITLE, ex.enrichment),
         ("human", "Human labels: PWS", ex.human),
         ("agreement", "Judge agreement with humans", ex.agreement),
         ("lengths", "Selected data and response length (Spearman of score vs length)", ex.lengths),

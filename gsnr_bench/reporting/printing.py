@@ -49,11 +49,13 @@ def print_report(rr: RunResults, console: Any) -> None:
             f"[{_fmt(pooled['ci_low'])}, {_fmt(pooled['ci_high'])}]",
             f"{int(pooled['wins'])}/{int(pooled['ties'])}/{int(pooled['losses'])}",
             str(int(pooled["failed"])),
-            _fmt(pooled["lc_pws"]),
+            "n/a" if pooled["lc_note"] else _fmt(pooled["lc_pws"]),
             f"[{_fmt(pooled['lc_ci_low'])}, {_fmt(pooled['lc_ci_high'])}]",
             f"{_len(pooled['sys_len'])}/{_len(pooled['base_len'])}",
         )
     console.print(t)
+    for r in main[(main["testset"] == POOLED) & (main["lc_note"] != "")].itertuples(index=False):
+        console.print(f"LC-PWS n/a for {r.selector}@{r.ratio:g}: {r.lc_note}", soft_wrap=True)
     if rr.sensitivity:
         from .collect import sensitivity_sentences
 
@@ -73,9 +75,22 @@ def print_report(rr: RunResults, console: Any) -> None:
             console.print(line, soft_wrap=True)
     if rr.enrichment:
         e = Table(
-            title="Enrichment of clean examples (judge-free; lift > 1 = cleaner than the pool; AUC of the ranking used)"
+            title="Enrichment of clean examples (judge-free; lift > 1 = cleaner than the pool). All records: the "
+            "subsets the leaderboard uses (unscorable ones ranked last); scorable: the selector's score alone"
         )
-        for col in ("selector", "ratio", "n", "clean rate", "base rate", "lift", "ROC-AUC", "defects in subset"):
+        for col in (
+            "selector",
+            "ratio",
+            "n",
+            "clean rate",
+            "base rate",
+            "lift",
+            "ROC-AUC",
+            "unscorable",
+            "lift (scorable)",
+            "AUC (scorable)",
+            "defects in subset",
+        ):
             e.add_column(col, justify="left" if col in ("selector", "defects in subset") else "right")
         for r in rr.enrichment:
             e.add_row(
@@ -86,6 +101,9 @@ def print_report(rr: RunResults, console: Any) -> None:
                 f"{r['base_rate']:.3f}",
                 _fmt(r["lift"]),
                 _fmt(r["auc"]),
+                str(r.get("unscorable", "–")),
+                _fmt(r.get("lift_scorable")),
+                _fmt(r.get("auc_scorable")),
                 r.get("defects", ""),
             )
         console.print(e)

@@ -9,14 +9,15 @@ from pathlib import Path
 import pandas as pd
 
 from ..fileio import write_text
-from .html import PageExtras, render_html
+from .html import ENRICHMENT_TITLE, PageExtras, render_html
 from .results import MEAN_JUDGE, POOLED, label_protocols, results_from_csv, results_to_csv
-from .tables import render_latex, render_markdown, render_results_markdown, table1, table2
+from .tables import na_mask, render_latex, render_markdown, render_results_markdown, table1, table2
 
 LC_NOTE = (
-    "LC-PWS: the judge's preference modelled on the system-minus-baseline answer-length difference and "
-    "question difficulty, predicted at zero length difference, on the PWS scale (docs/length.md). "
-    "PWS well above LC-PWS means the score rides on longer answers."
+    "LC-PWS: the judge's preference modelled on the system-minus-baseline answer-length difference, fitted on "
+    "each cell's own comparisons and predicted at zero length difference, on the PWS scale (docs/length.md). "
+    "PWS well above LC-PWS means the score rides on longer answers, or that longer answers were worse ones "
+    "(then LC removes real signal). `n/a`: the cell's lengths do not cover zero difference (reasons below)."
 )
 CSV, MD, TEX, HTML = "leaderboard.csv", "leaderboard.md", "leaderboard.tex", "index.html"
 
@@ -40,11 +41,21 @@ def render_extras_markdown(extras: PageExtras | None) -> list[str]:
         ("Controls: PWS(oracle) - PWS(anti-oracle / random), paired bootstrap CI", extras.sensitivity),
         ("Selector health", extras.health),
         ("Ranking stability over seeds", extras.stability),
-        ("Enrichment of clean examples (judge-free)", extras.enrichment),
+        (ENRICHMENT_TITLE, extras.enrichment),
     ):
         if rows:
             parts += [f"## {title}", "", *_md_rows(rows)]
     return parts
+
+
+def lc_na_lines(df: pd.DataFrame) -> list[str]:
+    """One line per Table 1-LC cell (mean judge, pooled) whose LC-PWS is n/a: which cell, and why. The other
+    rows' reasons are in report/summary.json (lc_na)."""
+    out = []
+    sel = (df["lc_note"].fillna("") != "") & (df["judge"] == MEAN_JUDGE) & (df["testset"] == POOLED)
+    for r in df[sel].itertuples(index=False):
+        out.append(f"{r.selector}@{r.ratio:g} ({r.dataset} / {r.target_model} / {r.regime}): {r.lc_note}")
+    return out
 
 
 def render_markdown_report(
@@ -65,7 +76,9 @@ def render_markdown_report(
         "",
         LC_NOTE,
         "",
-        render_markdown(table1(df, value="lc_pws", full_column=False)),
+        render_markdown(table1(df, value="lc_pws", full_column=False), na=na_mask(df)),
+        *[f"- n/a: {line}" for line in lc_na_lines(df)],
+        "",
     ]
     t2 = table2(df)
     if not t2.empty:
@@ -87,6 +100,7 @@ def render_latex_report(df: pd.DataFrame) -> str:
     parts.append(
         render_latex(
             table1(df, value="lc_pws", full_column=False),
+            na=na_mask(df),
             caption="Length-controlled PWS: the PWS predicted at zero answer-length difference "
             "(pooled test sets, mean of judges).",
             label="tab:lc-pws",
