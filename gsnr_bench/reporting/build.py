@@ -120,15 +120,32 @@ def lc_na(df) -> list[dict]:
     return [{**{k: getattr(r, k) for k in keys}, "reason": r.lc_note} for r in rows.itertuples(index=False)]
 
 
+JUDGE_FREE = "judge-free.json"
+
+
 def write_report(run: str | Path) -> RunResults:
-    """Render RUN/report/ from the run's files; runs no stage."""
+    """Render RUN/report/ from the run's files; runs no stage. A run with scores and no judgments yet gets its
+    judge-free tables (enrichment, health, stability) and an empty leaderboard."""
     from .publish import publish
 
     rr = collect(run)
     extras = page_extras([rr], rr.info["title"], rr.info["report"]["bootstrap_rounds"])
     publish(rr.results, rr.run / "report", extras)
     write_json(rr.run / "report" / "summary.json", summary(rr))
+    write_json(
+        rr.run / "report" / JUDGE_FREE, {"enrichment": rr.enrichment, "health": rr.health, "stability": rr.stability}
+    )
     return rr
+
+
+def write_judge_free(run: str | Path) -> dict:
+    """RUN/report/judge-free.json from the scores alone (collect.judge_free): what `score` and `run` write as
+    soon as scoring is done, before any fine-tuning or judging."""
+    from .collect import judge_free
+
+    jf = judge_free(run)
+    write_json(Path(run) / "report" / JUDGE_FREE, jf)
+    return jf
 
 
 def publish_runs(runs: list[Path], out: Path) -> list[Path]:

@@ -229,6 +229,14 @@ def collect(run: str | Path) -> RunResults:
     return out
 
 
+def judge_free(run: str | Path) -> dict[str, list[dict]]:
+    """What a run says before any judge has: enrichment (with ground truth), selector health and ranking
+    stability over seeds, from its scores files alone (cheap: no bootstrap, no judgment records)."""
+    run = check_run(Path(run))
+    cells = [cell for _, cell in scan_cells(run)]
+    return {"enrichment": enrichment(run, cells), "health": health(run, cells), "stability": stability(run, cells)}
+
+
 def run_testsets(cells: list[dict]) -> dict[str, list[str]]:
     """Question ids per test set over every judged cell of the run."""
     out: dict[str, list[str]] = {}
@@ -240,13 +248,40 @@ def run_testsets(cells: list[dict]) -> dict[str, list[str]]:
 
 
 def _scores_files(run: Path, cells: list[dict]) -> dict[str, dict]:
-    """Every scores file the run's cells were selected from: path -> {selector, truth, ratios}."""
+    """Every scores file of the run: those its judged cells were selected from (with the cells' ratios), and every
+    other finished scoring (judge-free results exist as soon as scores do) with the run's configured budgets.
+    The per-seed scorings a seeds stage combines are left out: the combined stage stands for them."""
     by_scores: dict[str, dict] = {}
     for c in cells:
         if (run / c["scores"]).is_file():
             e = by_scores.setdefault(c["scores"], {"selector": c["selector"], "truth": c.get("truth"), "ratios": set()})
             e["ratios"].add(float(c["ratio"]))
+    metas = {}
+    for done in sorted(Path(run).glob(f"scores/*/{DONE}")):
+        if (done.parent / "scores.jsonl").is_file():
+            metas[(done.parent / "scores.jsonl").relative_to(run).as_posix()] = read_json(done)
+    members = {p for m in metas.values() for p in m.get("seed_scores") or []}
+    budgets = None
+    for path, meta in metas.items():
+        if path in by_scores or path in members or not meta.get("selector"):
+            continue
+        if budgets is None:
+            budgets = _configured_budgets(run)
+        ratios, sizes = budgets
+        n = int(meta.get("n") or 0)
+        fractions = set(ratios) | {size / n for size in sizes if n and size <= n}
+        if fractions:
+            by_scores[path] = {"selector": meta["selector"], "truth": meta.get("truth"), "ratios": fractions}
     return by_scores
+
+
+def _configured_budgets(run: Path) -> tuple[list[float], list[int]]:
+    """The run record's selection ratios and absolute sizes (the budgets its subsets will be cut at)."""
+    from ..runrecord import load_record
+
+    record = load_record(run)
+    sel = (record.config if record else {}).get("selection") or {}
+    return [float(r) for r in sel.get("ratios") or []], [int(n) for n in sel.get("sizes") or []]
 
 
 def _label(by_scores: dict[str, dict], path: str, selector: str) -> str:

@@ -20,7 +20,6 @@ from .plots import loss_curves_svg, pws_by_ratio_svg, wtl_svg
 from .results import KEY, MEAN_JUDGE, POOLED
 from .tables import MISSING_MD, NA, ratio_label
 
-
 ENRICHMENT_TITLE = (
     "Enrichment of clean examples (judge-free): lift and auc on all records are the subsets the leaderboard "
     "uses (unscorable records ranked last); lift_scorable and auc_scorable judge the score on the records it "

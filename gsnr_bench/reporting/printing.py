@@ -8,16 +8,27 @@ from typing import Any
 from .collect import RunResults
 
 
-def print_report(rr: RunResults, console: Any) -> None:
-    """The leaderboard and the tables beside it, as the end of `run` and `report` print them."""
-    from rich.table import Table
+def print_report(rr: RunResults, console: Any, *, judge_free: bool = True) -> None:
+    """The leaderboard and the tables beside it, as the end of `run` and `report` print them (judge_free=False:
+    without enrichment, health and stability, which `run` printed right after scoring)."""
 
-    from .results import MEAN_JUDGE, POOLED, label_protocols
+    from .results import label_protocols
 
     df = label_protocols(rr.results)
     if df.empty:
         console.print("no judged comparisons yet")
-        return
+    else:
+        _print_leaderboard(rr, df, console)
+    if judge_free:
+        print_judge_free({"enrichment": rr.enrichment, "health": rr.health, "stability": rr.stability}, console)
+    _print_rest(rr, console)
+
+
+def _print_leaderboard(rr: RunResults, df: Any, console: Any) -> None:
+    from rich.table import Table
+
+    from .results import MEAN_JUDGE, POOLED
+
     main = df[df["judge"] == MEAN_JUDGE]
     testsets = sorted(t for t in main["testset"].unique() if t != POOLED) + [POOLED]
     t = Table(title="PWS vs the 100% model (1 = as good; mean over judges; 95% CI pooled)")
@@ -73,7 +84,14 @@ def print_report(rr: RunResults, console: Any) -> None:
         console.print(s)
         for line in sensitivity_sentences(rr.sensitivity):
             console.print(line, soft_wrap=True)
-    if rr.enrichment:
+
+
+def print_judge_free(jf: dict, console: Any) -> None:
+    """Enrichment, selector health (with its warnings) and ranking stability: what scores alone tell
+    (collect.judge_free), printed by `score`, by `run` right after scoring, and by `report`."""
+    from rich.table import Table
+
+    if jf.get("enrichment"):
         e = Table(
             title="Enrichment of clean examples (judge-free; lift > 1 = cleaner than the pool). All records: the "
             "subsets the leaderboard uses (unscorable ones ranked last); scorable: the selector's score alone"
@@ -92,7 +110,7 @@ def print_report(rr: RunResults, console: Any) -> None:
             "defects in subset",
         ):
             e.add_column(col, justify="left" if col in ("selector", "defects in subset") else "right")
-        for r in rr.enrichment:
+        for r in jf["enrichment"]:
             e.add_row(
                 r["selector"],
                 f"{r['ratio']:g}",
@@ -107,28 +125,33 @@ def print_report(rr: RunResults, console: Any) -> None:
                 r.get("defects", ""),
             )
         console.print(e)
-    if rr.health:
+    if jf.get("health"):
         from ..health import display_row
 
         h = Table(title="Selector health (docs/selectors.md)")
         for col in ("selector", "eligible", "ineligible", "why ineligible", "signal"):
             h.add_column(col, justify="right" if col in ("eligible", "ineligible") else "left")
-        for row in map(display_row, rr.health):
+        for row in map(display_row, jf["health"]):
             h.add_row(
                 row["selector"], str(row["eligible"]), str(row["ineligible"]), row["why ineligible"], row["signal"]
             )
         console.print(h)
-        for r in rr.health:
+        for r in jf["health"]:
             for w in r.get("warnings") or []:
                 console.print(f"[yellow]warning:[/] {w}", soft_wrap=True)
-    if rr.stability:
+    if jf.get("stability"):
         st = Table(title="Ranking stability over seeds (Spearman; top-k overlap min / mean)")
-        keys = list(rr.stability[0])
+        keys = list(jf["stability"][0])
         for k in keys:
             st.add_column(k, justify="left" if k in ("selector", "combine") else "right")
-        for r in rr.stability:
+        for r in jf["stability"]:
             st.add_row(*[_fmt(r.get(k)) if isinstance(r.get(k), float) else str(r.get(k)) for k in keys])
         console.print(st)
+
+
+def _print_rest(rr: RunResults, console: Any) -> None:
+    from rich.table import Table
+
     if rr.lengths:
         lens = rr.lengths
         ln = Table(
