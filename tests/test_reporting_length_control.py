@@ -141,6 +141,31 @@ def test_na_note_names_the_judge_and_reaches_the_results_table():
     assert (back["lc_note"] == df["lc_note"]).all()
 
 
+def test_na_is_shown_with_its_reason_in_every_rendering(tmp_path):
+    from gsnr_bench.reporting.publish import publish
+
+    recs = _judged(0, "blind", shift=5000.0, system="far@0.1") + _judged(1, "longer", system="near@0.1")
+    meta = {s: CellMeta("d", "m", "lora", s.split("@")[0], 0.1) for s in ("far@0.1", "near@0.1")}
+    df = results_from_judgments(recs, meta)
+    publish(df, tmp_path)
+    md = (tmp_path / "leaderboard.md").read_text()
+    lc_table = md.split("## Table 1-LC")[1].split("##")[0]
+    assert "| far | lora | n/a |" in lc_table and "| near | lora | n/a |" not in lc_table
+    assert "- n/a: far@0.1 (d / m / lora): only 0 of 200 answers are no longer than the baseline's" in lc_table
+    assert "n/a" in (tmp_path / "leaderboard.tex").read_text()
+    html = (tmp_path / "index.html").read_text()
+    assert 'title="only 0 of 200 answers are no longer than the baseline&#39;s' in html
+    from rich.console import Console
+
+    from gsnr_bench.reporting.collect import RunResults
+    from gsnr_bench.reporting.printing import print_report
+
+    console = Console(record=True, width=250)
+    print_report(RunResults(tmp_path, df, recs), console)
+    screen = console.export_text()
+    assert "LC-PWS n/a for far@0.1: only 0 of 200 answers" in screen and "LC-PWS n/a for near" not in screen
+
+
 def test_simulation_coverage_against_known_truth():
     """The fast version of bench/lc_coverage.py (seeded): a judge that ignores length -> the 95% interval
     covers the true PWS in >= 90% of simulated cells; a judge that favours length -> LC-PWS recovers the PWS at
