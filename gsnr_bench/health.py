@@ -65,6 +65,9 @@ def health_of(selector: str, rows: Sequence[Mapping[str, Any]], notes: Mapping[s
         for k, v in sorted(notes.items())
         if re.match(r"^(skipped|filtered)_", k) and isinstance(v, (int, float)) and not isinstance(v, bool)
     }
+    unexplained = int((~eligible).sum()) - sum(why.values())
+    if unexplained > 0:  # every ineligible record gets a reason; one the selector did not give is shown as such
+        why["unexplained"] = unexplained
     out: dict[str, Any] = {
         "selector": selector,
         "family": family(rows[0].keys() if rows else []),

@@ -938,12 +938,18 @@ class Pipeline:
                 }
         return out
 
-    def run(self, selectors: list[str], *, upto: str = "judge") -> dict[str, Any]:
+    def run(
+        self, selectors: list[str], *, upto: str = "judge", on_scored: Callable[[], None] | None = None
+    ) -> dict[str, Any]:
         """Every stage up to `upto` for selectors x ratios. Judging stages that end with failed comparisons
         (or stop at --max-cost) are left incomplete and counted (self.failed_comparisons, self.budget_stop);
-        the caller reports and sets the exit code. The report is the command layer's (reporting/)."""
+        the caller reports and sets the exit code. The report is the command layer's (reporting/);
+        `on_scored` is called once every selector's scores exist (judge-free results come first)."""
+        scores = {s: self.scores(s) for s in selectors}
+        if on_scored is not None:
+            on_scored()
         if upto == "score":
-            return {"scores": {s: self.scores(s) for s in selectors}}
+            return {"scores": scores}
         cells = {(s, r): self.subset(s, r) for s, r in self.cells(selectors)}
         out: dict[str, Any] = {"cells": cells}
         if upto == "select":

@@ -101,3 +101,18 @@ def test_pool_loader_input_mistakes(tmp_path):
         load_pool(tmp_path / "missing.JSONL")
     with pytest.raises(DataError, match="is a directory"):
         load_testset(str(tmp_path))
+
+
+def test_ids_are_the_id_field_else_the_position(tmp_path):
+    """docs/ids.md: `id` as a string when given, else the 0-based position; a clash is a one-line error."""
+    from gsnr_bench.data.pool import load_pool
+
+    p = tmp_path / "pool.jsonl"
+    p.write_text(
+        '{"instruction": "a", "output": "x"}\n\n{"id": 7, "instruction": "b", "output": "y"}\n'
+        '{"instruction": "c", "output": "z"}\n'
+    )
+    assert [e.id for e in load_pool(p)] == ["0", "7", "2"]  # the blank line does not count
+    p.write_text('{"id": "1", "instruction": "a", "output": "x"}\n{"instruction": "b", "output": "y"}\n')
+    with pytest.raises(DataError, match="duplicate id '1'"):
+        load_pool(p)

@@ -96,6 +96,9 @@ def test_collect_enrichment_uses_the_ranking_with_ineligible_last(tmp_path):
     # ranking c1 d2 c2 d1: top 2 = c1, d2; AUC: c1 beats d2, d1; c2 beats d1 -> 3 of 4
     assert row["n"] == 2 and row["clean_rate"] == 0.5 and row["lift"] == 1.0 and row["auc"] == 0.75
     assert row["defects"] == "wrong 1"
+    # side by side, on the 3 records it could score (c1 d2 c2): c1 beats d2, d2 beats c2 -> AUC 1 of 2; the top
+    # 2 of them (c1, d2) are half clean against a base rate of 2/3 -> lift 0.75. The filter is no longer credited.
+    assert row["unscorable"] == 1 and row["auc_scorable"] == 0.5 and row["lift_scorable"] == 0.75
 
 
 def test_paired_pws_difference_by_hand():

@@ -93,3 +93,32 @@ def test_chunked_scoring_equals_whole_pool(proxy_dir, cls, tmp_path):
     assert chunked.ids == whole.ids and chunked.eligible == whole.eligible and chunked.notes == whole.notes
     np.testing.assert_allclose(chunked.scores, whole.scores, rtol=1e-5)
     assert chunked.columns["n_answer_tokens"] == whole.columns["n_answer_tokens"]
+
+
+@pytest.mark.parametrize("cls", [SuperfilteringIfd, CherryIfd])
+def test_every_ineligible_record_has_a_reason(cls):
+    """Issue 22: the health row once explained 108 of ifd-superfiltering's 120 unscorable records (a record whose
+    answer-alone text failed while the pair did not was counted nowhere)."""
+    from gsnr_bench.health import health_of
+    from gsnr_bench.selection.encoding import EMPTY, OK, TOO_LONG, EncodedSummary
+    from gsnr_bench.selection.ranking import rank_order, score_rows
+
+    pool = [Example(f"e{i}", "q", "", "a") for i in range(6)]
+    cond = EncodedSummary([OK, OK, EMPTY, OK, OK, TOO_LONG], [3] * 6)
+    alone = EncodedSummary([OK, TOO_LONG, EMPTY, OK, OK, OK], [3] * 6)
+    l_cond = np.array([1.0, 1.0, np.nan, 2.0, np.inf, 1.0])
+    l_alone = np.array([2.0, 1.0, np.nan, 1.0, 1.0, 1.0])
+    res = cls().result(pool, cond, alone, l_cond, l_alone)
+    h = health_of(cls.name, score_rows(res, rank_order(res, 0)), res.notes)
+    assert h["ineligible"] == 5  # e1 alone too long, e2 empty, e3 filtered (IFD > 1), e4 non-finite, e5 too long
+    assert sum(h["ineligible_why"].values()) == h["ineligible"] and "unexplained" not in h["ineligible_why"]
+    assert h["ineligible_why"]["skipped_alone_prompt_too_long"] == 1
+
+
+def test_health_shows_unexplained_ineligible_records():
+    from gsnr_bench.health import display_row, health_of
+
+    rows = [{"id": "a", "eligible": True}, {"id": "b", "eligible": False}, {"id": "c", "eligible": False}]
+    h = health_of("mine", rows, {"skipped_empty_response": 1})
+    assert h["ineligible_why"] == {"skipped_empty_response": 1, "unexplained": 1}
+    assert display_row(h)["why ineligible"] == "skipped_empty_response 1, unexplained 1"

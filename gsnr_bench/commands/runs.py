@@ -126,8 +126,15 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     )
     record.config = cfg.to_dict()
     save_record(root, record)
-    pipe.run(selectors, upto=upto)
-    if os.environ.get("RANK", "0") != "0":  # under a distributed launcher only rank 0 records and reports
+    rank0 = os.environ.get("RANK", "0") == "0"  # under a distributed launcher only rank 0 records and reports
+    printed = []
+
+    def scored() -> None:  # judge-free results as soon as the scores exist, before any fine-tuning
+        if rank0:
+            printed.append(print_judge_free(root))
+
+    pipe.run(selectors, upto=upto, on_scored=scored)
+    if not rank0:
         return 0
     rr = None
     if args.command == "run":
@@ -135,8 +142,18 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
 
         rr = write_report(root)
     write_run_manifest(root, cfg, store, pipe)
-    print_summary(pipe, rr, root)
+    print_summary(pipe, rr, root, judge_free=not printed)
     return exit_status(pipe)
+
+
+def print_judge_free(root: Path) -> dict:
+    """Write RUN/report/judge-free.json and print enrichment, selector health and seed stability."""
+    from ..reporting.build import write_judge_free
+    from ..reporting.printing import print_judge_free as show
+
+    jf = write_judge_free(root)
+    show(jf, stdout_console())
+    return jf
 
 
 def write_run_manifest(root: Path, cfg: Config, store: RunStore, pipe: Any) -> None:
@@ -173,7 +190,7 @@ def _say(line: str) -> None:
     print(f"gsnr-bench: {line}", file=sys.stderr)
 
 
-def print_summary(pipe: Any, rr: Any, root: Path) -> None:
+def print_summary(pipe: Any, rr: Any, root: Path, *, judge_free: bool = True) -> None:
     from rich.table import Table
 
     out_console = stdout_console()
@@ -188,4 +205,4 @@ def print_summary(pipe: Any, rr: Any, root: Path) -> None:
     if rr is not None:
         from ..reporting.printing import print_report
 
-        print_report(rr, out_console)
+        print_report(rr, out_console, judge_free=judge_free)

@@ -145,7 +145,20 @@ def summary(rr: RunResults) -> dict:
         "training": rr.training,
         "heldout": rr.heldout,
         "heldout_controls": rr.heldout_controls,
+        "lc_na": lc_na(rr.results),
     }
+
+
+def lc_na(df) -> list[dict]:
+    """Every results row whose LC-PWS is n/a, with the reason (docs/length.md)."""
+    if df.empty:
+        return []
+    rows = df[df["lc_note"].fillna("") != ""]
+    keys = ["dataset", "target_model", "regime", "selector", "ratio", "judge", "testset"]
+    return [{**{k: getattr(r, k) for k in keys}, "reason": r.lc_note} for r in rows.itertuples(index=False)]
+
+
+JUDGE_FREE = "judge-free.json"
 
 
 def judge_cost(records: list[dict]) -> dict:
@@ -164,7 +177,8 @@ def judge_cost(records: list[dict]) -> dict:
 
 def write_report(run: str | Path, tables: dict | None = None) -> RunResults:
     """Render RUN/report/ from the run's files; runs no stage. `tables`: the paper tables' options for this
-    rendering (over the run's `report.tables`)."""
+    rendering (over the run's `report.tables`). A run with scores and no judgments yet gets its judge-free
+    tables (enrichment, health, stability) and an empty leaderboard."""
     from .jobs import write_jobs_csv
     from .publish import publish
 
@@ -173,7 +187,20 @@ def write_report(run: str | Path, tables: dict | None = None) -> RunResults:
     publish(rr.results, rr.run / "report", extras)
     write_json(rr.run / "report" / "summary.json", {**summary(rr), "leads": extras.leads})
     write_jobs_csv(rr.run, rr.run / "report" / "jobs.csv")  # a Slurm sweep: which job made which cell
+    write_json(
+        rr.run / "report" / JUDGE_FREE, {"enrichment": rr.enrichment, "health": rr.health, "stability": rr.stability}
+    )
     return rr
+
+
+def write_judge_free(run: str | Path) -> dict:
+    """RUN/report/judge-free.json from the scores alone (collect.judge_free): what `score` and `run` write as
+    soon as scoring is done, before any fine-tuning or judging."""
+    from .collect import judge_free
+
+    jf = judge_free(run)
+    write_json(Path(run) / "report" / JUDGE_FREE, jf)
+    return jf
 
 
 def publish_runs(runs: list[Path], out: Path, tables: dict | None = None) -> list[Path]:

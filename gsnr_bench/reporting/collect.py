@@ -243,6 +243,14 @@ def collect(run: str | Path) -> RunResults:
     return out
 
 
+def judge_free(run: str | Path) -> dict[str, list[dict]]:
+    """What a run says before any judge has: enrichment (with ground truth), selector health and ranking
+    stability over seeds, from its scores files alone (cheap: no bootstrap, no judgment records)."""
+    run = check_run(Path(run))
+    cells = [cell for _, cell in scan_cells(run)]
+    return {"enrichment": enrichment(run, cells), "health": health(run, cells), "stability": stability(run, cells)}
+
+
 def run_testsets(cells: list[dict]) -> dict[str, list[str]]:
     """Question ids per test set over every judged cell of the run."""
     out: dict[str, list[str]] = {}
@@ -254,13 +262,40 @@ def run_testsets(cells: list[dict]) -> dict[str, list[str]]:
 
 
 def _scores_files(run: Path, cells: list[dict]) -> dict[str, dict]:
-    """Every scores file the run's cells were selected from: path -> {selector, truth, ratios}."""
+    """Every scores file of the run: those its judged cells were selected from (with the cells' ratios), and every
+    other finished scoring (judge-free results exist as soon as scores do) with the run's configured budgets.
+    The per-seed scorings a seeds stage combines are left out: the combined stage stands for them."""
     by_scores: dict[str, dict] = {}
     for c in cells:
         if (run / c["scores"]).is_file():
             e = by_scores.setdefault(c["scores"], {"selector": c["selector"], "truth": c.get("truth"), "ratios": set()})
             e["ratios"].add(float(c["ratio"]))
+    metas = {}
+    for done in sorted(Path(run).glob(f"scores/*/{DONE}")):
+        if (done.parent / "scores.jsonl").is_file():
+            metas[(done.parent / "scores.jsonl").relative_to(run).as_posix()] = read_json(done)
+    members = {p for m in metas.values() for p in m.get("seed_scores") or []}
+    budgets = None
+    for path, meta in metas.items():
+        if path in by_scores or path in members or not meta.get("selector"):
+            continue
+        if budgets is None:
+            budgets = _configured_budgets(run)
+        ratios, sizes = budgets
+        n = int(meta.get("n") or 0)
+        fractions = set(ratios) | {size / n for size in sizes if n and size <= n}
+        if fractions:
+            by_scores[path] = {"selector": meta["selector"], "truth": meta.get("truth"), "ratios": fractions}
     return by_scores
+
+
+def _configured_budgets(run: Path) -> tuple[list[float], list[int]]:
+    """The run record's selection ratios and absolute sizes (the budgets its subsets will be cut at)."""
+    from ..runrecord import load_record
+
+    record = load_record(run)
+    sel = (record.config if record else {}).get("selection") or {}
+    return [float(r) for r in sel.get("ratios") or []], [int(n) for n in sel.get("sizes") or []]
 
 
 def _label(by_scores: dict[str, dict], path: str, selector: str) -> str:
@@ -269,10 +304,16 @@ def _label(by_scores: dict[str, dict], path: str, selector: str) -> str:
 
 
 def enrichment(run: Path, cells: list[dict]) -> list[dict]:
-    """Judge-free check where the pool's ground truth is known (--truth, or the demo's): per scores file and
-    ratio, the share of clean examples in the subset the selector actually chose (its top n), the lift over the
-    pool's base rate, the ROC-AUC of the ranking it used (ineligible examples last, as selection ranks them;
-    the same rule for every selector, random included) and the defects in the subset, by label."""
+    """Judge-free check where the pool's ground truth is known (--truth, or the demo's), per scores file and
+    ratio, on two populations side by side:
+
+    - all records: the subset the selector actually chose (its top n of the whole pool, ineligible examples
+      ranked last as selection ranks them): its share of clean examples, lift over the pool's base rate, the
+      ROC-AUC of the whole ranking and the defects in it by label. This is what the leaderboard's subsets are.
+    - the scorable (eligible) records only: the lift of the top round(ratio * n_eligible) of them over their
+      own base rate, and the ROC-AUC of the score among them. A selector that cannot score, say, empty answers
+      puts them last; on all records that looks like skill at finding defects, on the scorable ones it does not
+      count. `unscorable` says how many records the two differ by."""
     from ..truth import labels_of
     from .metrics import defect_counts, precision_lift, ranking_auc
 
@@ -280,13 +321,17 @@ def enrichment(run: Path, cells: list[dict]) -> list[dict]:
     rows = []
     for path, e in sorted(by_scores.items()):
         labels = labels_of(read_json(run / e["truth"]))
-        ranked = [r["id"] for r in read_jsonl(run / path)]
+        table = read_jsonl(run / path)
+        ranked = [r["id"] for r in table]
         missing = [i for i in ranked if i not in labels]
         if missing:
             raise DataError(f"{run / e['truth']}: {len(missing)} scored ids have no truth label (first {missing[0]!r})")
         clean = {i: labels[i] == "clean" for i in ranked}
-        auc = ranking_auc(ranked, clean)
-        for lift in precision_lift(ranked, clean, sorted(e["ratios"])):
+        eligible = [r["id"] for r in table if r.get("eligible", True)]
+        auc, auc_e = ranking_auc(ranked, clean), ranking_auc(eligible, clean) if eligible else math.nan
+        ratios = sorted(e["ratios"])
+        lifts_e = precision_lift(eligible, clean, ratios) if eligible else [{"lift": math.nan}] * len(ratios)
+        for lift, lift_e in zip(precision_lift(ranked, clean, ratios), lifts_e):
             counts = defect_counts(ranked[: lift["n"]], labels)
             rows.append(
                 {
@@ -297,6 +342,9 @@ def enrichment(run: Path, cells: list[dict]) -> list[dict]:
                     "base_rate": round(lift["base_rate"], 4),
                     "lift": _r(lift["lift"]),
                     "auc": _r(auc),
+                    "unscorable": len(ranked) - len(eligible),
+                    "lift_scorable": _r(lift_e["lift"]),
+                    "auc_scorable": _r(auc_e),
                     "defects": ", ".join(f"{k} {v}" for k, v in counts.items()) or "none",
                 }
             )

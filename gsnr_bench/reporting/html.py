@@ -18,7 +18,13 @@ from markupsafe import Markup
 
 from .plots import to_svg
 from .results import KEY, MEAN_JUDGE, POOLED
-from .tables import MISSING_MD, ratio_label
+from .tables import MISSING_MD, NA, ratio_label
+
+ENRICHMENT_TITLE = (
+    "Enrichment of clean examples (judge-free): lift and auc on all records are the subsets the leaderboard "
+    "uses (unscorable records ranked last); lift_scorable and auc_scorable judge the score on the records it "
+    "could score"
+)
 
 
 @dataclass(frozen=True)
@@ -105,6 +111,12 @@ def _ci(lo: float, hi: float) -> tuple[str, str]:
 TESTSET_LABELS = {"wizardlm": "WizardLM", "vicuna": "Vicuna", POOLED: "pooled"}
 
 
+def _lc_cell(r: Any) -> Cell:
+    """LC-PWS, or "n/a" where the cell's lengths do not cover zero difference (the reason in the title)."""
+    note = getattr(r, "lc_note", "") or ""
+    return {**_cell(NA, "", "num"), "title": note} if note else _cell(*_num(r.lc_pws), "num")
+
+
 def leaderboard_table(df: pd.DataFrame) -> Table | None:
     """Judge mean, pooled test sets: one group of rows per ratio (best PWS first, the controls last and not
     ranked); per-test-set and per-judge PWS beside it. Answer and training lengths are in "All results"."""
@@ -146,7 +158,7 @@ def leaderboard_table(df: pd.DataFrame) -> Table | None:
                 _cell(*_ci(r.ci_low, r.ci_high), "num"),
                 _cell(f"{int(r.wins)} / {int(r.ties)} / {int(r.losses)}", str(int(r.wins)), "num"),
                 _int(r.failed),
-                _cell(*_num(r.lc_pws), "num"),
+                _lc_cell(r),
                 _cell(*_ci(r.lc_ci_low, r.lc_ci_high), "num"),
             ]
             base = (r.dataset, r.target_model, r.regime, r.protocol, r.selector, r.ratio)
@@ -192,7 +204,8 @@ def all_results_table(df: pd.DataFrame) -> Table:
             _cell(r.testset),
         ]
         cells += [_int(v) for v in (r.n, r.wins, r.ties, r.losses, r.failed)]
-        cells += [_cell(*_num(v), "num") for v in (r.pws, r.ci_low, r.ci_high, r.lc_pws, r.lc_ci_low, r.lc_ci_high)]
+        cells += [_cell(*_num(v), "num") for v in (r.pws, r.ci_low, r.ci_high)]
+        cells += [_lc_cell(r)] + [_cell(*_num(v), "num") for v in (r.lc_ci_low, r.lc_ci_high)]
         cells += [_cell(*_num(v, "{:.1f}"), "num") for v in (r.sys_len, r.base_len)]
         rows.append(cells)
     return {"id": "all-results", "head": head, "rows": rows}
@@ -262,7 +275,7 @@ def render_html(df: pd.DataFrame, extras: PageExtras | None = None, figures: Seq
         ("health", "Selector health", ex.health),
         ("stability", "Ranking stability over seeds", ex.stability),
         ("bias", "Judge bias diagnostics", ex.bias),
-        ("enrichment", "Enrichment of clean examples (judge-free)", ex.enrichment),
+        ("enrichment", ENRICHMENT_TITLE, ex.enrichment),
         ("human", "Human labels: PWS", ex.human),
         ("agreement", "Judge agreement with humans", ex.agreement),
         ("judge-pairs", "Judge agreement with each other (Cohen's kappa, share of equal verdicts)", ex.judge_pairs),

@@ -23,23 +23,23 @@ def _mean(xs: Sequence[float]) -> float:
     return float(sum(xs) / len(xs)) if xs else math.nan
 
 
-def length_columns(
-    sel: Sequence[dict], meta: Any, gamma: Mapping[tuple, float], *, rounds: int, ci: float, seed: int
-) -> dict[str, float]:
-    """The length columns of one results cell (records already restricted to the cell)."""
-    lc, lo, hi = lc_pws(cell_rows(sel, dict(gamma)), rounds=rounds, ci=ci, seed=seed)
+def length_columns(sel: Sequence[dict], meta: Any, *, rounds: int, ci: float, seed: int) -> dict[str, Any]:
+    """The length columns of one results cell (records already restricted to the cell): LC-PWS from the
+    cell's own comparisons only, with `lc_note` saying why it is n/a where it is."""
+    lc = lc_pws(cell_rows(sel), rounds=rounds, ci=ci, seed=seed)
     scored = [r for r in sel if r.get("outcome") in ("win", "tie", "lose")]
     tok = all(r.get("system_tokens") is not None and r.get("baseline_tokens") is not None for r in scored)
     sys_len = _mean([float(r["system_tokens"]) for r in scored]) if tok else math.nan
     base_len = _mean([float(r["baseline_tokens"]) for r in scored]) if tok else math.nan
     return {
-        "lc_pws": lc,
-        "lc_ci_low": lo,
-        "lc_ci_high": hi,
+        "lc_pws": lc.value,
+        "lc_ci_low": lc.low,
+        "lc_ci_high": lc.high,
         "sys_len": sys_len,
         "base_len": base_len,
         "train_len": _opt(getattr(meta, "train_len", None)),
         "pool_len": _opt(getattr(meta, "pool_len", None)),
+        "lc_note": lc.note if scored else "",
     }
 
 

@@ -23,7 +23,7 @@ import pandas as pd
 
 from .leads import COLUMN, is_control, significant_leaders
 from .results import MEAN_JUDGE, POOLED
-from .tables import MISSING_MD, MISSING_TEX, ratio_label, tex_escape
+from .tables import MISSING_MD, MISSING_TEX, NA, ratio_label, tex_escape
 
 TESTSET_NAMES = {"wizardlm": "WizardLM", "vicuna": "Vicuna", POOLED: "Pooled"}
 INTERVALS = ("brackets", "pm")
@@ -89,7 +89,8 @@ def build_tables(
             judges = [MEAN_JUDGE]
         for judge in judges:
             part = g[g["judge"] == judge]
-            if part[value].notna().sum() == 0:
+            na = _na(part, value)
+            if (part[value].notna() | na).sum() == 0:
                 continue
             ratios = sorted(part["ratio"].unique())
             testsets = _testset_order(part["testset"].unique())
@@ -106,9 +107,10 @@ def build_tables(
                 [(ts, controls) for ts in testsets if controls],
                 show_protocol=bool(regimes_protocols.get(key[:3], 1) > 1),
             )
-            for r in part.itertuples(index=False):
+            for r, is_na in zip(part.itertuples(index=False), na):
                 col = tuple(getattr(r, k) for k in COLUMN[:4]) + (float(r.ratio), judge, r.testset)
                 t.cells[(r.testset, r.selector, float(r.ratio))] = {
+                    "na": bool(is_na),  # LC-PWS the data cannot support: "n/a", its reason listed apart
                     "p": getattr(r, value),
                     "lo": getattr(r, lo_col),
                     "hi": getattr(r, hi_col),
@@ -118,6 +120,13 @@ def build_tables(
                 }
             out += _split(t, opts)
     return out
+
+
+def _na(part: pd.DataFrame, value: str) -> pd.Series:
+    """Cells whose LC-PWS is n/a (a reason in lc_note; reporting/length_control.py)."""
+    if value != "lc_pws" or "lc_note" not in part:
+        return pd.Series(False, index=part.index)
+    return part["lc_note"].fillna("") != ""
 
 
 def ablation_df(df: pd.DataFrame, reference: str = "gsnr") -> pd.DataFrame:
@@ -217,6 +226,8 @@ def _slug(*parts: str) -> str:
 
 def _tex_value(c: dict | None, opts: TableOptions) -> tuple[str, str]:
     """(PWS cell, interval cell) in LaTeX; the interval cell is '' in pm mode."""
+    if c is not None and c.get("na"):
+        return NA, ""
     if c is None or c["p"] != c["p"]:
         return MISSING_TEX, ""
     p = f"{c['p']:+.3f}" if c.get("signed") else f"{c['p']:.3f}"
@@ -310,6 +321,8 @@ def render_latex(tables: Sequence[PaperTable], opts: TableOptions) -> str:
 
 
 def _md_value(c: dict | None, opts: TableOptions, control: bool) -> str:
+    if c is not None and c.get("na"):
+        return NA
     if c is None or c["p"] != c["p"]:
         return MISSING_MD
     p = f"{c['p']:+.3f}" if c.get("signed") else f"{c['p']:.3f}"

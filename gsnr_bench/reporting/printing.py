@@ -8,12 +8,12 @@ from typing import Any
 from .collect import RunResults
 
 
-def print_report(rr: RunResults, console: Any) -> None:
-    """The leaderboard and the tables beside it, as the end of `run` and `report` print them."""
-    from rich.table import Table
+def print_report(rr: RunResults, console: Any, *, judge_free: bool = True) -> None:
+    """The leaderboard and the tables beside it, as the end of `run` and `report` print them (judge_free=False:
+    without enrichment, health and stability, which `run` printed right after scoring)."""
 
     from .build import judge_cost
-    from .results import MEAN_JUDGE, POOLED, label_protocols
+    from .results import label_protocols
 
     jc = judge_cost(rr.records)
     if jc["usage_estimated_calls"]:
@@ -25,7 +25,18 @@ def print_report(rr: RunResults, console: Any) -> None:
     print_measurability(rr, console)
     if df.empty:
         console.print("no judged comparisons yet")
-        return
+    else:
+        _print_leaderboard(rr, df, console)
+    if judge_free:
+        print_judge_free({"enrichment": rr.enrichment, "health": rr.health, "stability": rr.stability}, console)
+    _print_rest(rr, console)
+
+
+def _print_leaderboard(rr: RunResults, df: Any, console: Any) -> None:
+    from rich.table import Table
+
+    from .results import MEAN_JUDGE, POOLED
+
     main = df[df["judge"] == MEAN_JUDGE]
     testsets = sorted(t for t in main["testset"].unique() if t != POOLED) + [POOLED]
     t = Table(title="PWS vs the 100% model (1 = as good; mean over judges; 95% CI pooled)")
@@ -57,11 +68,13 @@ def print_report(rr: RunResults, console: Any) -> None:
             f"[{_fmt(pooled['ci_low'])}, {_fmt(pooled['ci_high'])}]",
             f"{int(pooled['wins'])}/{int(pooled['ties'])}/{int(pooled['losses'])}",
             str(int(pooled["failed"])),
-            _fmt(pooled["lc_pws"]),
+            "n/a" if pooled["lc_note"] else _fmt(pooled["lc_pws"]),
             f"[{_fmt(pooled['lc_ci_low'])}, {_fmt(pooled['lc_ci_high'])}]",
             f"{_len(pooled['sys_len'])}/{_len(pooled['base_len'])}",
         )
     console.print(t)
+    for r in main[(main["testset"] == POOLED) & (main["lc_note"] != "")].itertuples(index=False):
+        console.print(f"LC-PWS n/a for {r.selector}@{r.ratio:g}: {r.lc_note}", soft_wrap=True)
     if rr.sensitivity:
         from .collect import sensitivity_sentences
 
@@ -79,13 +92,33 @@ def print_report(rr: RunResults, console: Any) -> None:
         console.print(s)
         for line in sensitivity_sentences(rr.sensitivity):
             console.print(line, soft_wrap=True)
-    if rr.enrichment:
+
+
+def print_judge_free(jf: dict, console: Any) -> None:
+    """Enrichment, selector health (with its warnings) and ranking stability: what scores alone tell
+    (collect.judge_free), printed by `score`, by `run` right after scoring, and by `report`."""
+    from rich.table import Table
+
+    if jf.get("enrichment"):
         e = Table(
-            title="Enrichment of clean examples (judge-free; lift > 1 = cleaner than the pool; AUC of the ranking used)"
+            title="Enrichment of clean examples (judge-free; lift > 1 = cleaner than the pool). All records: the "
+            "subsets the leaderboard uses (unscorable ones ranked last); scorable: the selector's score alone"
         )
-        for col in ("selector", "ratio", "n", "clean rate", "base rate", "lift", "ROC-AUC", "defects in subset"):
+        for col in (
+            "selector",
+            "ratio",
+            "n",
+            "clean rate",
+            "base rate",
+            "lift",
+            "ROC-AUC",
+            "unscorable",
+            "lift (scorable)",
+            "AUC (scorable)",
+            "defects in subset",
+        ):
             e.add_column(col, justify="left" if col in ("selector", "defects in subset") else "right")
-        for r in rr.enrichment:
+        for r in jf["enrichment"]:
             e.add_row(
                 r["selector"],
                 f"{r['ratio']:g}",
@@ -94,31 +127,39 @@ def print_report(rr: RunResults, console: Any) -> None:
                 f"{r['base_rate']:.3f}",
                 _fmt(r["lift"]),
                 _fmt(r["auc"]),
+                str(r.get("unscorable", "–")),
+                _fmt(r.get("lift_scorable")),
+                _fmt(r.get("auc_scorable")),
                 r.get("defects", ""),
             )
         console.print(e)
-    if rr.health:
+    if jf.get("health"):
         from ..health import display_row
 
         h = Table(title="Selector health (docs/selectors.md)")
         for col in ("selector", "eligible", "ineligible", "why ineligible", "signal"):
             h.add_column(col, justify="right" if col in ("eligible", "ineligible") else "left")
-        for row in map(display_row, rr.health):
+        for row in map(display_row, jf["health"]):
             h.add_row(
                 row["selector"], str(row["eligible"]), str(row["ineligible"]), row["why ineligible"], row["signal"]
             )
         console.print(h)
-        for r in rr.health:
+        for r in jf["health"]:
             for w in r.get("warnings") or []:
                 console.print(f"[yellow]warning:[/] {w}", soft_wrap=True)
-    if rr.stability:
+    if jf.get("stability"):
         st = Table(title="Ranking stability over seeds (Spearman; top-k overlap min / mean)")
-        keys = list(rr.stability[0])
+        keys = list(jf["stability"][0])
         for k in keys:
             st.add_column(k, justify="left" if k in ("selector", "combine") else "right")
-        for r in rr.stability:
+        for r in jf["stability"]:
             st.add_row(*[_fmt(r.get(k)) if isinstance(r.get(k), float) else str(r.get(k)) for k in keys])
         console.print(st)
+
+
+def _print_rest(rr: RunResults, console: Any) -> None:
+    from rich.table import Table
+
     if rr.lengths:
         lens = rr.lengths
         ln = Table(

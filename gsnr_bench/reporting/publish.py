@@ -10,14 +10,15 @@ import pandas as pd
 
 from ..fileio import write_text
 from .figures import build_figures, write_figures
-from .html import PageExtras, render_html
-from .results import label_protocols, results_from_csv, results_to_csv
+from .html import ENRICHMENT_TITLE, PageExtras, render_html
+from .results import MEAN_JUDGE, POOLED, label_protocols, results_from_csv, results_to_csv
 from .tables import render_results_markdown
 
 LC_NOTE = (
-    "LC-PWS: the judge's preference modelled on the system-minus-baseline answer-length difference and "
-    "question difficulty, predicted at zero length difference, on the PWS scale (docs/length.md). "
-    "PWS well above LC-PWS means the score rides on longer answers."
+    "LC-PWS: the judge's preference modelled on the system-minus-baseline answer-length difference, fitted on "
+    "each cell's own comparisons and predicted at zero length difference, on the PWS scale (docs/length.md). "
+    "PWS well above LC-PWS means the score rides on longer answers, or that longer answers were worse ones "
+    "(then LC removes real signal). `n/a`: the cell's lengths do not cover zero difference (reasons below)."
 )
 CSV, MD, TEX, HTML = "leaderboard.csv", "leaderboard.md", "leaderboard.tex", "index.html"
 
@@ -47,13 +48,23 @@ def render_extras_markdown(extras: PageExtras | None) -> list[str]:
         ("Controls: PWS(oracle) - PWS(anti-oracle / random), paired bootstrap CI", extras.sensitivity),
         ("Selector health", extras.health),
         ("Ranking stability over seeds", extras.stability),
-        ("Enrichment of clean examples (judge-free)", extras.enrichment),
+        (ENRICHMENT_TITLE, extras.enrichment),
         ("Judge agreement with humans", extras.agreement),
         ("Judge agreement with each other (same comparisons; Cohen's kappa, equal verdicts)", extras.judge_pairs),
     ):
         if rows:
             parts += [f"## {title}", "", *_md_rows(rows)]
     return parts
+
+
+def lc_na_lines(df: pd.DataFrame) -> list[str]:
+    """One line per LC-PWS cell (mean judge, pooled) that is n/a: which cell, and why. The other rows' reasons
+    are in report/summary.json (lc_na)."""
+    out = []
+    sel = (df["lc_note"].fillna("") != "") & (df["judge"] == MEAN_JUDGE) & (df["testset"] == POOLED)
+    for r in df[sel].itertuples(index=False):
+        out.append(f"{r.selector}@{r.ratio:g} ({r.dataset} / {r.target_model} / {r.regime}): {r.lc_note}")
+    return out
 
 
 def _paper_tables(df: pd.DataFrame, extras: PageExtras | None) -> list[tuple[str, list]]:
@@ -88,6 +99,8 @@ def render_markdown_report(
         if heading.startswith("Table 1-LC"):
             parts += [LC_NOTE, ""]
         parts.append(render_markdown(tables, opts))
+        if heading.startswith("Table 1-LC"):
+            parts += [*[f"- n/a: {line}" for line in lc_na_lines(df)], ""]
     if extras is not None and extras.notes:
         parts += [f"- {line}" for line in extras.notes.splitlines()] + [""]
     parts += render_extras_markdown(extras)

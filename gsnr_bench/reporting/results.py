@@ -17,7 +17,6 @@ from ..errors import DataError
 from ..fileio import read_jsonl
 from ..records import latest_judgments
 from .config import ReportConfig
-from .length_control import question_difficulty
 from .length_stats import LENGTH_COLUMNS, length_columns
 from .metrics import bootstrap_pws_ci, count_outcomes, pws, question_matrices
 
@@ -39,6 +38,7 @@ COLUMNS = [
     "ci_low",
     "ci_high",
     *LENGTH_COLUMNS,
+    "lc_note",  # why LC-PWS is n/a in this cell (docs/length.md); empty where it is defined
 ]
 KEY = ["dataset", "target_model", "regime", "protocol", "selector", "ratio", "judge", "testset"]
 POOLED = "pooled"
@@ -134,15 +134,14 @@ def results_from_judgments(
     by_system: dict[str, list[dict]] = {}
     for r in scored:
         by_system.setdefault(group_of(r), []).append(r)
-    gamma = question_difficulty(scored)  # per-question difficulty for length-controlled PWS
     rows = []
     for system in sorted(by_system):
-        rows.extend(_system_rows(by_system[system], meta_by_system[system], cfg, gamma))
+        rows.extend(_system_rows(by_system[system], meta_by_system[system], cfg))
     df = pd.DataFrame(rows, columns=COLUMNS)
     return sort_results(df)
 
 
-def _system_rows(recs: list[dict], meta: CellMeta, cfg: ReportConfig, gamma: dict | None = None) -> list[dict]:
+def _system_rows(recs: list[dict], meta: CellMeta, cfg: ReportConfig) -> list[dict]:
     baselines = sorted({r["baseline"] for r in recs})
     if len(baselines) > 1:
         raise DataError(f"system {recs[0]['system']!r} is judged against several baselines {baselines}")
@@ -156,11 +155,11 @@ def _system_rows(recs: list[dict], meta: CellMeta, cfg: ReportConfig, gamma: dic
                 for r in recs
                 if (judge == MEAN_JUDGE or r["judge"] == judge) and (testset == POOLED or r["testset"] == testset)
             ]
-            out.append(_cell(sel, meta, judge, testset, cfg, gamma or {}))
+            out.append(_cell(sel, meta, judge, testset, cfg))
     return out
 
 
-def _cell(sel: list[dict], meta: CellMeta, judge: str, testset: str, cfg: ReportConfig, gamma: dict) -> dict:
+def _cell(sel: list[dict], meta: CellMeta, judge: str, testset: str, cfg: ReportConfig) -> dict:
     c = count_outcomes(r["outcome"] for r in sel)
     # Question key includes the test set: ids repeat across test sets (both start at 1).
     d, n = question_matrices([(r["judge"], (r["testset"], str(r["question_id"])), r["outcome"]) for r in sel])
@@ -187,7 +186,7 @@ def _cell(sel: list[dict], meta: CellMeta, judge: str, testset: str, cfg: Report
         "pws": point,
         "ci_low": lo,
         "ci_high": hi,
-        **length_columns(sel, meta, gamma, rounds=cfg.bootstrap_rounds, ci=cfg.ci, seed=cfg.seed),
+        **length_columns(sel, meta, rounds=cfg.bootstrap_rounds, ci=cfg.ci, seed=cfg.seed),
     }
 
 
@@ -277,7 +276,10 @@ def results_from_csv(path_or_text: str | Path) -> pd.DataFrame:
     try:
         df = pd.read_csv(
             src,
-            dtype={c: str for c in ("dataset", "target_model", "regime", "protocol", "selector", "judge", "testset")},
+            dtype={
+                c: str
+                for c in ("dataset", "target_model", "regime", "protocol", "selector", "judge", "testset", "lc_note")
+            },
             keep_default_na=False,
             na_values={c: [""] for c in _FLOAT4 + _FLOAT1 + _INT},
         )
@@ -286,6 +288,8 @@ def results_from_csv(path_or_text: str | Path) -> pd.DataFrame:
     for c in LENGTH_COLUMNS:  # a leaderboard written before the length columns existed
         if c not in df.columns:
             df[c] = float("nan")
+    if "lc_note" not in df.columns:  # ... or before LC-PWS said why it is n/a
+        df["lc_note"] = ""
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
         raise DataError(f"leaderboard CSV lacks column(s) {', '.join(missing)}")

@@ -112,7 +112,27 @@ def _best(table: pd.DataFrame) -> dict:
     return best
 
 
-def render_markdown(table: pd.DataFrame, *, signed: bool = False, bold_best: bool = True) -> str:
+NA = "n/a"  # a value the data cannot support (LC-PWS outside the lengths' range); its reason is listed apart
+
+
+def na_mask(df: pd.DataFrame, judge: str = MEAN_JUDGE, testset: str = POOLED) -> pd.DataFrame:
+    """table1-shaped: 1.0 where the cell's LC-PWS is n/a (lc_note set), for render_markdown/latex(na=...)."""
+    flag = df.assign(_na=(df["lc_note"].fillna("") != "").astype(float))
+    return table1(flag, judge, testset, full_column=False, value="_na")
+
+
+def _is_na(na: pd.DataFrame | None, idx, col) -> bool:
+    return na is not None and idx in na.index and col in na.columns and na.loc[idx, col] == 1.0
+
+
+def lc_text(value: float, note: str) -> str:
+    """An LC-PWS value as the tables print it: 3 decimals, "n/a" where the cell has a reason, else "–"."""
+    return NA if note else _cell(value, False, MISSING_MD)
+
+
+def render_markdown(
+    table: pd.DataFrame, *, signed: bool = False, bold_best: bool = True, na: pd.DataFrame | None = None
+) -> str:
     if table.empty:
         return "_no results_\n"
     best = _best(table) if bold_best and not signed else {}
@@ -121,7 +141,7 @@ def render_markdown(table: pd.DataFrame, *, signed: bool = False, bold_best: boo
     for idx, row in table.iterrows():
         cells = []
         for col in table.columns:
-            c = _cell(row[col], signed, MISSING_MD)
+            c = NA if _is_na(na, idx, col) else _cell(row[col], signed, MISSING_MD)
             cells.append(f"**{c}**" if idx in best.get(col, ()) else c)
         lines.append("| " + " | ".join([_md(idx[0]), _md(idx[1])] + cells) + " |")
     return "\n".join(lines) + "\n"
@@ -149,7 +169,15 @@ def tex_escape(s: str) -> str:
     return "".join(_TEX.get(ch, ch) for ch in str(s))
 
 
-def render_latex(table: pd.DataFrame, *, caption: str, label: str, signed: bool = False, bold_best: bool = True) -> str:
+def render_latex(
+    table: pd.DataFrame,
+    *,
+    caption: str,
+    label: str,
+    signed: bool = False,
+    bold_best: bool = True,
+    na: pd.DataFrame | None = None,
+) -> str:
     """A booktabs table: a header row per dataset / target model spanning its ratios."""
     if table.empty:
         return f"% {tex_escape(caption)}: no results\n"
@@ -180,7 +208,7 @@ def render_latex(table: pd.DataFrame, *, caption: str, label: str, signed: bool 
     for idx, row in table.iterrows():
         cells = []
         for col in table.columns:
-            c = _cell(row[col], signed, MISSING_TEX)
+            c = NA if _is_na(na, idx, col) else _cell(row[col], signed, MISSING_TEX)
             cells.append(f"\\textbf{{{c}}}" if idx in best.get(col, ()) else c)
         out.append(f"{tex_escape(idx[0])} & {tex_escape(idx[1])} & " + " & ".join(cells) + " \\\\")
     out += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
@@ -226,7 +254,7 @@ def render_results_markdown(df: pd.DataFrame) -> str:
                     ci,
                     f"{int(r.wins)} / {int(r.ties)} / {int(r.losses)}",
                     str(int(r.failed)),
-                    _cell(r.lc_pws, False, MISSING_MD),
+                    lc_text(r.lc_pws, r.lc_note),
                     _interval(r.lc_ci_low, r.lc_ci_high),
                     _pair(r.sys_len, r.base_len),
                     _pair(r.train_len, r.pool_len),

@@ -118,6 +118,9 @@ class IfdSelector:
 
     def result(self, pool, cond, alone, l_cond, l_alone) -> ScoreResult:
         notes = status_counts(cond)
+        for c, a in zip(cond.status, alone.status):  # the answer alone failed where the pair did not
+            if c == OK and a != OK:
+                notes[f"skipped_alone_{a}"] = notes.get(f"skipped_alone_{a}", 0) + 1
         with np.errstate(all="ignore"):
             ifd = self.ratio(l_cond, l_alone)
         valid = np.array([s == OK for s in cond.status]) & np.array([s == OK for s in alone.status])
