@@ -31,6 +31,7 @@ def test_the_issue_case_is_three_steps_and_min_steps_caps_the_batch():
     assert capped_accum(capped, 5200, 1) == 32  # a paper-sized subset keeps the paper's batch
 
 
+@pytest.mark.slow  # a 39-step fine-tune: tens of seconds on 2 cores
 def test_finetune_records_the_capped_batch_and_its_steps(tiny_gpt2, tmp_path):
     from gsnr_bench.training.finetune import finetune
 
