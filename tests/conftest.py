@@ -9,7 +9,8 @@ import pytest
 from tiny_models import tiny_gpt2, tiny_gpt2_other  # noqa: E402,F401  (session fixtures for every test module)
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = ROOT.parent / "shared" / "data"
+# ../shared/data beside the checkout (CI); GSNR_BENCH_SHARED_DATA points elsewhere (a git worktree has no such sibling)
+SHARED_DATA = Path(os.environ.get("GSNR_BENCH_SHARED_DATA") or ROOT.parent / "shared" / "data")
 
 # Never reach for the hub in tests: names that need the network must fail fast and clearly.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -84,3 +85,26 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip("../shared/data is not present")
     return SHARED_DATA
+
+
+@pytest.fixture
+def report(pytestconfig):
+    """Write a measured line to the terminal past output capture (the vllm tier's numbers; no capsys: vLLM's
+    logger keeps a capture stream that pytest closes after the test)."""
+    term = pytestconfig.pluginmanager.get_plugin("terminalreporter")
+    capman = pytestconfig.pluginmanager.get_plugin("capturemanager")
+
+    def write(line: str) -> None:
+        if term is not None and capman is not None:
+            with capman.global_and_fixture_disabled():
+                term.write_line(f"\n[vllm tier] {line}")
+
+    return write
+
+
+def smollm2_dir() -> Path:
+    """SmolLM2-135M-Instruct as a Hugging Face directory: the catalogue model, fetched (and converted) once."""
+    from gsnr_bench.modeling import catalog
+    from gsnr_bench.modeling.fetch import fetch
+
+    return catalog.fetched_dir("smollm2-135m-instruct") or fetch(catalog.entry("smollm2-135m-instruct"))

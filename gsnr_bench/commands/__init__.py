@@ -17,6 +17,10 @@ def dispatch(args: argparse.Namespace) -> int:
         from .models import cmd_models
 
         return cmd_models(args)
+    if args.command == "serve-judge":
+        from .serve import cmd_serve_judge
+
+        return cmd_serve_judge(args)
     if args.command == "leaderboard":
         from .report import cmd_publish
 
