@@ -7,7 +7,9 @@ Two traps are handled here, so a user does not meet them:
   `python -m vllm.entrypoints.openai.api_server`, which is what is run here (on GPU builds too).
 - on CPU, vLLM reads `--gpu-memory-utilization` as the share of host RAM to reserve, and its default (0.92)
   refuses to start on a shared host. On CPU the default here is 0.15 (it started SmolLM2-135M next to everything
-  else on this 2-core machine); on GPUs vLLM's own default stays.
+  else on this 2-core machine); on GPUs vLLM's own default stays. On CPU the server also runs eager
+  (`--enforce-eager`: without it the start spent minutes warming up a compiled model on this busy 2-core host)
+  with a 1 GiB KV cache (VLLM_CPU_KVCACHE_SPACE, unless set), as the offline backend does.
 
 The server runs in its own process group (vLLM's engine and workers are its children), so stopping it ends every
 process it started: SIGTERM to the group, then SIGKILL to whatever is left after a grace period. An API key is
@@ -50,6 +52,8 @@ def server_argv(
     util = memory_utilization if memory_utilization is not None else (CPU_MEMORY_UTILIZATION if cpu else None)
     if util is not None:
         argv += ["--gpu-memory-utilization", str(util)]
+    if cpu:  # as the offline backend: no compile warm-up (minutes on a busy 2-core host, for no gain here)
+        argv += ["--enforce-eager"]
     if max_model_len is not None:
         argv += ["--max-model-len", str(max_model_len)]
     return argv + list(extra or [])
@@ -77,6 +81,8 @@ class VLLMServer:
 
     def start(self, *, ready_timeout: float = 600.0, api_key: str | None = None) -> "VLLMServer":
         env = {**os.environ}
+        if "--enforce-eager" in self.argv:  # the CPU build: the offline backend's default KV cache (1 GiB)
+            env.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
         if api_key:
             env["VLLM_API_KEY"] = api_key
         self._log = self.log_path.open("ab")

@@ -101,6 +101,9 @@ _LABEL = re.compile(r"\bassistant\s*[12]\b(?:'s)?", re.I)
 # Assistant 1" the 1 is a label, not a score.
 _LABELLED = re.compile(r"\bassistant\s*([12])\b(?:'s)?(?:(?!assistant)[^\d\n]){0,40}?(" + _NUM + r")", re.I)
 _MARKUP = str.maketrans({c: " " for c in "*#`_[]()"})
+# A list number ("1. ", "2) ") starting a line is no score: SmolLM2 served as a judge wrote
+# "1. Assistant 1: 9.9\n2. Assistant 2: 9.9", which the line rule read as (1, 9.9).
+_ENUMERATOR = re.compile(r"^\s*\d+[.)]\s+(?=\S)")
 
 
 def _in_range(x: float) -> bool:
@@ -129,7 +132,7 @@ def parse_verdict(text: str | None) -> tuple[float, float] | None:
         return _pair(float(tokens[0].rstrip(".")), float(tokens[1].rstrip(".")))
 
     for line in lines:  # the first line that holds numbers, labels and denominators dropped
-        nums = re.findall(_NUM, _LABEL.sub(" ", _DENOM.sub("", line)).replace(",", " "))
+        nums = re.findall(_NUM, _LABEL.sub(" ", _DENOM.sub("", _ENUMERATOR.sub("", line))).replace(",", " "))
         if nums:
             if len(nums) == 2:
                 return _pair(float(nums[0]), float(nums[1]))
