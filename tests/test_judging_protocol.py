@@ -50,6 +50,12 @@ def test_parser_reads_real_replies(reply, expected):
         "8 7 6\nthree numbers",
         "8\nonly one number",
         "Assistant 1: 8",  # one labelled score
+        # SmolLM2-135M served by vLLM: prose whose only numbers are label remnants ("Assistant 1 and 2") was (2, 2)
+        "The system is designed to provide a comprehensive evaluation of the performance of both Assistant 1 and 2."
+        " The system provides a score based on the provided two values, which are separated by a space. The system "
+        "also provides a detailed evaluation of the performance of both Assistant 1 and 2. The system is designed to",
+        "1. Brazil\n2. Argentina\n3. Chile\n\nSystem:\n1. The system is designed to provide a comprehensive evaluation",
+        "[System]\n[System]\n[System]",
         "",
         None,
     ],

@@ -44,12 +44,14 @@ def test_sigterm_leaves_no_engine_process(tmp_path, report):
         start_new_session=True,  # a group of its own, for the cleanup below; SIGTERM goes to the command alone
     )
     seen: dict[int, float] = {}
+    called: dict[int, str] = {}
     engine = False
     try:
         end = time.time() + 540
         while time.time() < end and proc.poll() is None:
             kids = descendants(proc.pid)
             seen.update(birth_times(kids - set(seen)))
+            called.update(names(kids))
             engine = any(n.startswith("VLLM") for n in names(kids).values())
             if engine and any(p.stat().st_size for p in rd.glob("answers/*/*.jsonl")):
                 break
@@ -65,11 +67,18 @@ def test_sigterm_leaves_no_engine_process(tmp_path, report):
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-    left = survivors(seen)
+    # a few seconds of grace: multiprocessing's resource tracker, say, exits once it reads EOF from the command
+    left = survivors(seen, grace=10.0)
     for p in left:  # ours: never leave them running, but the test fails
         os.kill(p, signal.SIGKILL)
-    assert not left, f"processes {left} outlived the SIGTERMed command (of {len(seen)} it started)"
+    assert not left, (
+        f"processes {[(p, called.get(p)) for p in left]} outlived the SIGTERMed command (of {called} it started); "
+        + err[-1500:]
+    )
     assert rc == 128 + signal.SIGTERM, err[-2000:]
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert "Traceback" not in err and lines[-1].startswith("gsnr-bench: stopped by signal 15"), err[-2000:]
+    # (the engine's own log lines and, when SIGTERM lands while an engine starts, multiprocessing's resource
+    # tracker's note that it removed a shared-memory block vLLM had not unlinked, may surround it)
+    ours = [ln for ln in err.splitlines() if ln.startswith("gsnr-bench:")]
+    assert "Traceback" not in err, err[-3000:]
+    assert ours == ["gsnr-bench: stopped by signal 15; run the same command again to resume where it stopped"], err
     report(f"SIGTERM mid-generation: exited {rc} after {stopped:.1f} s, {len(seen)} child processes seen, none left")

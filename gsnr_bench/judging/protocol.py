@@ -103,6 +103,7 @@ _LABELLED = re.compile(r"\bassistant\s*([12])\b(?:'s)?(?:(?!assistant)[^\d\n]){0
 _MARKUP = str.maketrans({c: " " for c in "*#`_[]()"})
 # A list number ("1. ", "2) ") starting a line is no score: SmolLM2 served as a judge wrote
 # "1. Assistant 1: 9.9\n2. Assistant 2: 9.9", which the line rule read as (1, 9.9).
+_SCORE_LINE_WORDS = 4  # words (labels and denominators dropped) a line may hold beside its two scores
 _ENUMERATOR = re.compile(r"^\s*\d+[.)]\s+(?=\S)")
 
 
@@ -132,9 +133,12 @@ def parse_verdict(text: str | None) -> tuple[float, float] | None:
         return _pair(float(tokens[0].rstrip(".")), float(tokens[1].rstrip(".")))
 
     for line in lines:  # the first line that holds numbers, labels and denominators dropped
-        nums = re.findall(_NUM, _LABEL.sub(" ", _DENOM.sub("", _ENUMERATOR.sub("", line))).replace(",", " "))
+        bare = _LABEL.sub(" ", _DENOM.sub("", _ENUMERATOR.sub("", line))).replace(",", " ")
+        nums = re.findall(_NUM, bare)
         if nums:
-            if len(nums) == 2:
+            # a score line, not prose that happens to hold two numbers: SmolLM2 wrote "... of both Assistant 1
+            # and 2. The system provides a score based on the provided two values ...", read as (2, 2)
+            if len(nums) == 2 and len(re.findall(r"[^\W\d_]+", bare)) <= _SCORE_LINE_WORDS:
                 return _pair(float(nums[0]), float(nums[1]))
             break
 
