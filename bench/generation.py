@@ -59,9 +59,13 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=16, help="HF batch size")
     p.add_argument("--max-model-len", type=int, default=2048)
     p.add_argument("--target", type=Path, help="model dir (default: the fetched SmolLM2-135M-Instruct)")
+    p.add_argument("--hf-threads", type=int, help="torch threads for the HF side (default: torch's own choice)")
     a = p.parse_args()
 
     import torch
+
+    if a.hf_threads:
+        torch.set_num_threads(a.hf_threads)
 
     from gsnr_bench.fileio import write_json
     from gsnr_bench.generation.config import GenerationConfig
