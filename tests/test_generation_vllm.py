@@ -438,3 +438,27 @@ def test_pipeline_closes_the_engine_after_generation(fake_vllm, tmp_path):
     assert FakeLLM.live == 1
     release_engines()
     assert FakeLLM.live == 0 and backend.live_engines() == 0
+
+
+def test_a_dead_engine_unblocks_a_waiting_generate(fake_vllm, monkeypatch):
+    """vLLM 0.32's sync client can wait for ever on a request sent to an engine that died; the watch thread puts
+    vLLM's EngineDeadError on its outputs queue once the client marks the engine dead, and never before."""
+    import queue
+    import threading
+
+    for name in ("vllm.v1", "vllm.v1.engine"):
+        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
+    exc = types.ModuleType("vllm.v1.engine.exceptions")
+    exc.EngineDeadError = EngineDeadError
+    monkeypatch.setitem(sys.modules, "vllm.v1.engine.exceptions", exc)
+    resources, outputs = types.SimpleNamespace(engine_dead=False), queue.Queue()
+    core = types.SimpleNamespace(resources=resources, outputs_queue=outputs)
+    llm = types.SimpleNamespace(llm_engine=types.SimpleNamespace(engine_core=core))
+    stop = threading.Event()
+    backend._watch_engine(llm, stop, every=0.01)
+    with pytest.raises(queue.Empty):
+        outputs.get(timeout=0.2)  # alive: nothing is put
+    resources.engine_dead = True
+    assert isinstance(outputs.get(timeout=5), EngineDeadError)
+    stop.set()
+    backend._watch_engine(types.SimpleNamespace(), stop)  # a client without these parts: nothing to watch

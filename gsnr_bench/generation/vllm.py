@@ -381,6 +381,29 @@ def _start_error(model: str, exc: Exception, cpu: bool) -> RegistryError:
     )
 
 
+def _watch_engine(llm: Any, stop: threading.Event, every: float = 0.5) -> None:
+    """Unblock a generate call whose engine died. vLLM 0.32's sync client notices a dead engine process (its
+    monitor thread sets `resources.engine_dead` and shuts the client down), but a request already sent then waits
+    on the outputs queue for ever: nothing is put there. This thread puts vLLM's own EngineDeadError there, so the
+    call raises it. A no-op where the engine client lacks these parts (another vLLM version, a stand-in)."""
+    core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
+    resources, queue = getattr(core, "resources", None), getattr(core, "outputs_queue", None)
+    if resources is None or queue is None:
+        return
+    try:
+        from vllm.v1.engine.exceptions import EngineDeadError
+    except Exception:
+        return
+
+    def watch() -> None:
+        while not stop.wait(every):
+            if getattr(resources, "engine_dead", False):
+                queue.put_nowait(EngineDeadError())
+                return
+
+    threading.Thread(target=watch, name="gsnr-engine-watch", daemon=True).start()
+
+
 def engine_dead(exc: BaseException) -> bool:
     """vLLM's EngineDeadError (its engine process died or was killed), matched by name: no vllm import needed."""
     return any(c.__name__ == "EngineDeadError" for c in type(exc).__mro__)
@@ -452,6 +475,8 @@ class VLLMGenerator:
             raise DataError(
                 "this vLLM generator's engine was shut down (another model was loaded since); build the generator again"
             )
+        stop = threading.Event()
+        _watch_engine(self.llm, stop)
         try:
             outs = self.llm.generate(prompts, self.params, lora_request=self.lora_request, use_tqdm=False)
         except Exception as exc:
@@ -462,6 +487,8 @@ class VLLMGenerator:
                 f"vLLM's engine stopped during generation ({type(exc).__name__}); the answers written so far are "
                 "kept: run the same command again to resume"
             ) from None
+        finally:
+            stop.set()
         results = []
         for out in outs:  # vLLM returns outputs in prompt order
             best = out.outputs[0]
