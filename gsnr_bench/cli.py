@@ -294,6 +294,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the draw and of the defects")
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="directory to write (never overwritten)")
 
+    p = _parser(
+        sub,
+        "serve-judge",
+        "serve a model as an open judge through vLLM's OpenAI-compatible server (CPU build included), "
+        "in the foreground; Ctrl-C or SIGTERM stops it and every process it started",
+        [],
+    )
+    p.add_argument("model", metavar="MODEL", help="a fetched catalogue name (smollm2-135m-instruct) or a model dir")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on")
+    p.add_argument("--name", metavar="NAME", help="served model name, the judge YAML's `model` (default: MODEL's name)")
+    p.add_argument("--max-model-len", type=int, metavar="N", help="context length (default: the model's)")
+    p.add_argument(
+        "--memory-utilization",
+        type=float,
+        metavar="F",
+        help="vLLM's --gpu-memory-utilization (on CPU: the share of RAM; default 0.15 on CPU, vLLM's on GPUs)",
+    )
+    p.add_argument("--api-key-env", metavar="VAR", help="environment variable holding the key clients must send")
+    p.add_argument("--log", type=Path, metavar="FILE", help="server log (default: vllm-server-PORT.log)")
+
     p = _parser(sub, "leaderboard", "publish leaderboard tables and a static HTML page", [])
     lsub = p.add_subparsers(dest="leaderboard_command", metavar="ACTION", required=True)
     pp = _parser(lsub, "publish", "CSV + Markdown + LaTeX + HTML from one or more run directories", [tables])
@@ -438,9 +459,13 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    except KeyboardInterrupt:
-        print("gsnr-bench: interrupted; run the same command again to resume where it stopped", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        # Ctrl-C, or SIGTERM while a vLLM engine is alive (generation/vllm.py turns it into this exception so the
+        # engine is shut down on the way out): 128 + the signal, as a shell reports it
+        signum = getattr(exc, "signum", 2)
+        what = "interrupted" if signum == 2 else f"stopped by signal {signum}"
+        print(f"gsnr-bench: {what}; run the same command again to resume where it stopped", file=sys.stderr)
+        return 128 + signum
 
 
 if __name__ == "__main__":

@@ -25,6 +25,10 @@ class EndpointError(GsnrError):
     """A judge or model endpoint that cannot be used (unreachable, no key, unknown model)."""
 
 
+class EngineError(GsnrError):
+    """A generation engine that stopped under us (vLLM's engine process died): what was written is kept."""
+
+
 class StoreError(GsnrError):
     """A run directory that cannot be used (incompatible version, corrupt manifest)."""
 

@@ -969,8 +969,13 @@ class Pipeline:
             }
         if upto == "finetune":
             return out
-        base_ans = self.answers(base_model, BASELINE)
-        answers = {name: self.answers(msd, name) for name, msd in models.items()}
+        from .generation.stage import release_engines
+
+        try:  # adapters of one base share one vLLM engine across these stages
+            base_ans = self.answers(base_model, BASELINE)
+            answers = {name: self.answers(msd, name) for name, msd in models.items()}
+        finally:  # and it is shut down before judging (or whatever comes next), error or not
+            release_engines()
         out["answers"] = answers
         if upto == "generate":
             return out

@@ -104,3 +104,26 @@ def pdflatex(workdir: Path, tex_body: str, columns: str = "onecolumn") -> tuple[
     )
     log = workdir / "doc.log"
     return res.returncode, log.read_text(errors="replace") if log.is_file() else res.stdout
+
+
+@pytest.fixture
+def report(pytestconfig):
+    """Write a measured line to the terminal past output capture (the vllm tier's numbers; no capsys: vLLM's
+    logger keeps a capture stream that pytest closes after the test)."""
+    term = pytestconfig.pluginmanager.get_plugin("terminalreporter")
+    capman = pytestconfig.pluginmanager.get_plugin("capturemanager")
+
+    def write(line: str) -> None:
+        if term is not None and capman is not None:
+            with capman.global_and_fixture_disabled():
+                term.write_line(f"\n[vllm tier] {line}")
+
+    return write
+
+
+def smollm2_dir() -> Path:
+    """SmolLM2-135M-Instruct as a Hugging Face directory: the catalogue model, fetched (and converted) once."""
+    from gsnr_bench.modeling import catalog
+    from gsnr_bench.modeling.fetch import fetch
+
+    return catalog.fetched_dir("smollm2-135m-instruct") or fetch(catalog.entry("smollm2-135m-instruct"))

@@ -273,3 +273,192 @@ def test_lora_refused_by_engine_is_merged(fake_vllm, tmp_path, monkeypatch):
     assert "enable_lora" not in FakeLLM.instances[-1].kwargs and merged_dir.is_dir()
     backend.close_engines()
     assert not merged_dir.exists()  # the merged copy goes with its engine
+
+
+def test_knobs_passed_through_and_validated(fake_vllm, tmp_path):
+    """Every vLLM knob in the config reaches vllm.LLM when set, and only then; bad values are one-line errors."""
+    from gsnr_bench.errors import ConfigError
+
+    cfg = GenerationConfig(
+        backend="vllm",
+        max_model_len=2048,
+        max_num_seqs=8,
+        max_num_batched_tokens=4096,
+        enable_prefix_caching=False,
+        max_loras=2,
+        quantization="fp8",
+        kv_cache_dtype="fp8",
+        pipeline_parallel_size=2,
+        data_parallel_size=3,
+    )
+    backend.VLLMGenerator(fake_trained(tmp_path / "a", "base"), cfg)
+    kw = FakeLLM.instances[-1].kwargs
+    assert {k: kw[k] for k in backend.PASSED_THROUGH} == {
+        "max_model_len": 2048,
+        "max_num_seqs": 8,
+        "max_num_batched_tokens": 4096,
+        "enable_prefix_caching": False,
+        "quantization": "fp8",
+        "kv_cache_dtype": "fp8",
+    }
+    assert kw["pipeline_parallel_size"] == 2 and kw["data_parallel_size"] == 3 and kw["max_loras"] == 2
+    # a full model gets no LoRA knobs; unset knobs are not passed (vLLM's defaults stay)
+    backend.VLLMGenerator(fake_trained(tmp_path / "f", "base", regime="full"), GenerationConfig(backend="vllm"))
+    kw = FakeLLM.instances[-1].kwargs
+    assert not set(kw) & {*backend.PASSED_THROUGH, "max_loras", "pipeline_parallel_size", "data_parallel_size"}
+    # validation: values out of range, a context with no room for a prompt, vLLM-only text knobs on HF
+    from pydantic import ValidationError
+
+    for bad in (
+        {"max_model_len": 0},
+        {"max_num_seqs": -1},
+        {"max_loras": 0},
+        {"pipeline_parallel_size": 0},
+        {"quantization": "AWQ; rm"},
+        {"max_model_len": 64, "max_new_tokens": 64},
+        {"backend": "hf", "kv_cache_dtype": "fp8"},
+    ):
+        with pytest.raises(ValidationError):
+            GenerationConfig(**bad)
+    # a name the installed vLLM does not know: one line before any engine starts
+    qmod = types.ModuleType("vllm.model_executor.layers.quantization")
+    qmod.QUANTIZATION_METHODS = ["awq", "fp8", "gptq"]
+    for name in ("vllm.model_executor", "vllm.model_executor.layers"):
+        sys.modules.setdefault(name, types.ModuleType(name))
+    sys.modules["vllm.model_executor.layers.quantization"] = qmod
+    try:
+        n = len(FakeLLM.instances)
+        with pytest.raises(ConfigError, match=r"generation.quantization='nf9' is not one this vLLM knows \(awq, fp8"):
+            backend.VLLMGenerator(fake_trained(tmp_path / "q", "base"), GenerationConfig(quantization="nf9"))
+        assert len(FakeLLM.instances) == n
+    finally:
+        for name in ("vllm.model_executor.layers.quantization", "vllm.model_executor.layers", "vllm.model_executor"):
+            sys.modules.pop(name, None)
+
+
+def test_only_text_knobs_in_the_answers_key():
+    """Memory, batching and parallelism knobs leave the answers' key (and each answer's gen_params) unchanged, so
+    changing them reuses the answers; the knobs that change the text change both."""
+    from gsnr_bench.generation.base import gen_params
+
+    base = GenerationConfig(backend="vllm")
+    reuse = {
+        "gpu_memory_utilization": 0.5,
+        "tensor_parallel_size": 4,
+        "pipeline_parallel_size": 2,
+        "data_parallel_size": 2,
+        "batch_size": 3,
+        "chunk_size": 5,
+        "max_num_seqs": 4,
+        "max_num_batched_tokens": 1024,
+        "enable_prefix_caching": True,
+        "max_loras": 3,
+        "cpu_memory_utilization": 0.2,
+        "cpu_kvcache_gib": 2,
+        "enforce_eager": False,
+    }
+    for k, v in reuse.items():
+        other = base.model_copy(update={k: v})
+        assert other.stage_key() == base.stage_key(), k
+        assert gen_params(other, "vllm") == gen_params(base, "vllm"), k
+    change = {"max_model_len": 1024, "quantization": "awq", "kv_cache_dtype": "fp8", "max_new_tokens": 8, "seed": 1}
+    for k, v in change.items():
+        other = base.model_copy(update={k: v})
+        assert other.stage_key() != base.stage_key(), k
+        assert gen_params(other, "vllm") != gen_params(base, "vllm"), k
+    assert set(reuse) | {"backend", "temperature", "top_p", "long_prompts"} | set(change) == set(
+        GenerationConfig.model_fields
+    ), "a new generation knob must be classified here: does it change the text?"
+
+
+class EngineDeadError(Exception):
+    """Named like vLLM's (vllm.v1.engine.exceptions): the backend matches it by name."""
+
+
+def test_engine_death_is_one_line_and_resumes(fake_vllm, tmp_path):
+    """The engine dies after the first chunk: one-line EngineError, the first chunk kept, the engine slot freed;
+    the next call generates only what is missing, on a new engine."""
+    from gsnr_bench.errors import EngineError
+
+    cfg = GenerationConfig(backend="vllm", chunk_size=2)
+    qs = questions("vicuna", 5)
+    model = fake_trained(tmp_path / "a", "base")
+    real_generate = FakeLLM.generate
+
+    def dies_on_second_call(self, prompts, params, lora_request=None, use_tqdm=True):
+        if len(self.calls) >= 1:
+            raise EngineDeadError("EngineCore encountered an issue. See stack trace for the root cause.")
+        return real_generate(self, prompts, params, lora_request, use_tqdm)
+
+    FakeLLM.generate = dies_on_second_call
+    try:
+        with pytest.raises(EngineError) as err:
+            generate(model, qs, cfg, tmp_path / "ans")
+    finally:
+        FakeLLM.generate = real_generate
+    assert "\n" not in str(err.value) and "run the same command again to resume" in str(err.value)
+    assert backend.live_engines() == 0 and FakeLLM.live == 0  # the dead engine was closed
+    assert [r["question_id"] for r in read_jsonl(tmp_path / "ans" / "vicuna.jsonl")] == ["0", "1"]
+    generate(model, qs, cfg, tmp_path / "ans")
+    assert len(FakeLLM.instances) == 2
+    assert sum(len(c[0]) for c in FakeLLM.instances[1].calls) == 3  # only the missing questions
+    assert [r["question_id"] for r in read_jsonl(tmp_path / "ans" / "vicuna.jsonl")] == [str(i) for i in range(5)]
+
+
+def test_sigterm_unwinds_and_closes_the_engine(fake_vllm, tmp_path, monkeypatch):
+    """While an engine is alive SIGTERM raises EngineInterrupted (a KeyboardInterrupt) instead of ending the
+    process on the spot; the CLI exits 143 with one line; closing the engine restores the previous handler."""
+    import signal
+
+    from gsnr_bench import cli
+
+    before = signal.getsignal(signal.SIGTERM)
+    backend.VLLMGenerator(fake_trained(tmp_path / "f", "base", regime="full"), GenerationConfig())
+    assert signal.getsignal(signal.SIGTERM) is backend._on_signal
+    with pytest.raises(backend.EngineInterrupted) as err:
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(1000):  # the handler runs between bytecodes
+            pass
+    assert err.value.signum == signal.SIGTERM and isinstance(err.value, KeyboardInterrupt)
+    backend.close_engines()
+    assert FakeLLM.live == 0 and signal.getsignal(signal.SIGTERM) == before
+
+    def interrupted(args):
+        raise backend.EngineInterrupted(signal.SIGTERM)
+
+    monkeypatch.setattr("gsnr_bench.commands.dispatch", interrupted)
+    assert cli.main(["ls", "judges"]) == 128 + signal.SIGTERM
+
+
+def test_pipeline_closes_the_engine_after_generation(fake_vllm, tmp_path):
+    """release_engines (what the pipeline calls after its generation stages, before judging) shuts the engine."""
+    from gsnr_bench.generation.stage import release_engines
+
+    generate(fake_trained(tmp_path / "a", "base"), questions("t", 2), GenerationConfig(backend="vllm"), tmp_path / "x")
+    assert FakeLLM.live == 1
+    release_engines()
+    assert FakeLLM.live == 0 and backend.live_engines() == 0
+
+
+def test_a_dead_engine_unblocks_a_waiting_generate(fake_vllm, monkeypatch):
+    """vLLM 0.32's sync client can wait for ever on a request sent to an engine that died; the watch thread puts
+    vLLM's EngineDeadError on its outputs queue once the client marks the engine dead, and never before."""
+    import queue
+    import threading
+
+    for name in ("vllm.v1", "vllm.v1.engine"):
+        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
+    exc = types.ModuleType("vllm.v1.engine.exceptions")
+    exc.EngineDeadError = EngineDeadError
+    monkeypatch.setitem(sys.modules, "vllm.v1.engine.exceptions", exc)
+    resources, outputs = types.SimpleNamespace(engine_dead=False), queue.Queue()
+    core = types.SimpleNamespace(resources=resources, outputs_queue=outputs)
+    llm = types.SimpleNamespace(llm_engine=types.SimpleNamespace(engine_core=core))
+    stop = threading.Event()
+    backend._watch_engine(llm, stop, every=0.01)
+    with pytest.raises(queue.Empty):
+        outputs.get(timeout=0.2)  # alive: nothing is put
+    resources.engine_dead = True
+    assert isinstance(outputs.get(timeout=5), EngineDeadError)
+    stop.set()
+    backend._watch_engine(types.SimpleNamespace(), stop)  # a client without these parts: nothing to watch

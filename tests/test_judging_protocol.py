@@ -29,6 +29,10 @@ from gsnr_bench.judging.protocol import (
         ("Scores: 6 9\nAssistant 1 listed 4 steps, Assistant 2 listed 5.", (6.0, 9.0)),
         ("Assistant 2 is better than Assistant 1.\n4 8", (4.0, 8.0)),
         ("  \n\n7 3\nexplanation", (7.0, 3.0)),
+        # SmolLM2-135M served by vLLM (tests/test_vllm_served_judge.py): list numbers are not scores
+        ("[System]\n1. Assistant 1: 9.9\n2. Assistant 2: 9.9\n\n[System]\n1. Assistant 1:", (9.9, 9.9)),
+        ("1. Assistant 1: 6\n2. Assistant 2: 8", (6.0, 8.0)),
+        ("2) Assistant 1 scores 5, Assistant 2 scores 7", (5.0, 7.0)),
     ],
 )
 def test_parser_reads_real_replies(reply, expected):
@@ -46,6 +50,12 @@ def test_parser_reads_real_replies(reply, expected):
         "8 7 6\nthree numbers",
         "8\nonly one number",
         "Assistant 1: 8",  # one labelled score
+        # SmolLM2-135M served by vLLM: prose whose only numbers are label remnants ("Assistant 1 and 2") was (2, 2)
+        "The system is designed to provide a comprehensive evaluation of the performance of both Assistant 1 and 2."
+        " The system provides a score based on the provided two values, which are separated by a space. The system "
+        "also provides a detailed evaluation of the performance of both Assistant 1 and 2. The system is designed to",
+        "1. Brazil\n2. Argentina\n3. Chile\n\nSystem:\n1. The system is designed to provide a comprehensive evaluation",
+        "[System]\n[System]\n[System]",
         "",
         None,
     ],

@@ -21,6 +21,10 @@ def dispatch(args: argparse.Namespace) -> int:
         from .defects import cmd_plant_defects
 
         return cmd_plant_defects(args)
+    if args.command == "serve-judge":
+        from .serve import cmd_serve_judge
+
+        return cmd_serve_judge(args)
     if args.command == "leaderboard":
         from .report import cmd_publish
 

@@ -34,7 +34,10 @@ def question_prompt(q: Question) -> str:
 
 
 def gen_params(cfg: GenerationConfig, backend: str) -> dict[str, Any]:
-    """Everything that decides the text, written with each answer (resume refuses to mix parameters)."""
+    """Everything that decides the text, written with each answer (resume refuses to mix parameters). The
+    context cap and vLLM's quantization / KV-cache dtype are written only when set, so answers made before those
+    knobs existed still resume."""
+    extra = {k: getattr(cfg, k) for k in ("max_model_len", "quantization", "kv_cache_dtype")}
     return {
         "backend": backend,
         "do_sample": cfg.temperature > 0,
@@ -43,4 +46,5 @@ def gen_params(cfg: GenerationConfig, backend: str) -> dict[str, Any]:
         "max_new_tokens": cfg.max_new_tokens,
         "seed": cfg.seed,
         "long_prompts": cfg.long_prompts,
+        **{k: v for k, v in extra.items() if v is not None},
     }

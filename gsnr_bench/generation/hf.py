@@ -30,6 +30,8 @@ class HFGenerator:
         self.tok.padding_side = "left"  # new tokens must follow the prompt directly in every row
         mc = self.model.config
         self.max_positions = getattr(mc, "max_position_embeddings", None) or getattr(mc, "n_positions", None)
+        if cfg.max_model_len is not None:  # the same context cap as vLLM's max_model_len: prompts fitted alike
+            self.max_positions = min(self.max_positions or cfg.max_model_len, cfg.max_model_len)
 
     def count_tokens(self, text: str) -> int:
         """Tokens of one prompt as _batch encodes it (special tokens included)."""

@@ -7,6 +7,7 @@ written under other generation parameters are refused rather than mixed into one
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 from typing import Any, Callable
 
@@ -29,6 +30,14 @@ def choose_backend(name: str) -> str:
     import torch
 
     return "vllm" if torch.cuda.is_available() else "hf"
+
+
+def release_engines() -> None:
+    """Shut down a generation engine this process still holds (vLLM's), so judging or the next stage gets its
+    memory back. A no-op when the vLLM backend was never loaded (it is not imported here for nothing)."""
+    mod = sys.modules.get("gsnr_bench.generation.vllm")
+    if mod is not None:
+        mod.close_engines()
 
 
 def build_generator(backend: str, model_dir: Path, cfg: GenerationConfig) -> Generator:

