@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CONTEXT = 2048
 NEW = 32
 CFG = GenerationConfig(backend="vllm", max_new_tokens=NEW, batch_size=8, max_model_len=CONTEXT)
-N_EACH = 20  # questions from each of Vicuna and WizardLM
+N_EACH = 12  # questions from each of Vicuna and WizardLM (25 prompts with the long one: CI time)
 
 
 def real_questions() -> list[str]:
