@@ -48,6 +48,7 @@ def test_server_command(tmp_path):
     assert not any("key" in a.lower() for a in cpu + gpu)
 
 
+@pytest.mark.slow  # a real server subprocess: seconds
 def test_start_and_stop_leave_no_process(tmp_path):
     port = _port()
     script = tmp_path / "stand_in.py"

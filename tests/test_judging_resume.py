@@ -37,6 +37,7 @@ CHILD = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # a killed subprocess: seconds
 def test_sigkill_mid_judging_resends_only_what_was_missing(tmp_path):
     items = [
         Comparison("vicuna", str(i), f"Question {i}?", "sys", f"answer {i}", "full", f"other {i}") for i in range(60)

@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from proc_tree import birth_times, descendants, survivors
 
 LEAKY = (
@@ -17,6 +19,7 @@ LEAKY = (
 )
 
 
+@pytest.mark.slow  # subprocesses and a wait: seconds
 def test_a_leaked_child_is_detected():
     parent = subprocess.Popen([sys.executable, "-c", LEAKY], start_new_session=True)
     try:

@@ -266,6 +266,7 @@ def test_stability_of_identical_rankings_is_one_and_by_hand_otherwise():
     assert mean_rank_order([["a", "b", "c"], ["b", "c", "a"]]) == ["b", "a", "c"]
 
 
+@pytest.mark.slow  # three CLI scorings: seconds
 def test_select_with_truth_controls_and_seeds_through_the_cli(tmp_path):
     from conftest import run_cli
 
