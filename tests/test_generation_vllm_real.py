@@ -122,21 +122,6 @@ class EngineStarts:
         return llm
 
 
-@pytest.fixture
-def report(pytestconfig):
-    """Write a measured line to the terminal past output capture (no capsys: vLLM's logger, set up when vllm is
-    first imported, would keep a capture stream that pytest closes after the test)."""
-    term = pytestconfig.pluginmanager.get_plugin("terminalreporter")
-    capman = pytestconfig.pluginmanager.get_plugin("capturemanager")
-
-    def write(line: str) -> None:
-        if term is not None and capman is not None:
-            with capman.global_and_fixture_disabled():
-                term.write_line(f"\n[vllm tier] {line}")
-
-    return write
-
-
 @pytest.fixture(scope="module")
 def work(tmp_path_factory):
     return tmp_path_factory.mktemp("vllm-real")
