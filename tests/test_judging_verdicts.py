@@ -98,3 +98,18 @@ def test_labelled_reverse_order_gives_the_same_outcome_as_in_order(first):
     reversed_ = parse_verdict("Assistant 2: 6/10, Assistant 1: 9/10")
     assert in_order == reversed_ == (9.0, 6.0)
     assert call_outcome(first, reversed_) == ("win" if first == "system" else "lose")
+
+
+def test_a_reply_that_echoes_the_instructions_is_no_verdict():
+    """SmolLM2 served as a judge echoed its prompt with a number in it; the scores it seems to hold are the
+    instructions', so the reply is a parse failure (re-asked), never a tie."""
+    from gsnr_bench.judging.protocol import load_prompt, parse_verdict, read_verdict
+
+    criteria = load_prompt("vicuna-pair-v1").criteria
+    echo = (
+        "[System]\nWe would like to request your feedback on the performance of two AI assistants in response to "
+        "the user question displayed above. Each assistant receives an overall score of 10, and the user's feedback"
+    )
+    assert parse_verdict(echo) == (10.0, 10.0)  # the label-free reading alone would call it a tie
+    assert read_verdict(echo, criteria) is None
+    assert read_verdict("8 9\nAssistant 2 is more detailed.", criteria) == (8.0, 9.0)

@@ -254,6 +254,24 @@ def _loose(lines: list[str]) -> tuple[float, float] | None:
     return None
 
 
+def echoes_instructions(text: str | None, instructions: str) -> bool:
+    """A reply that repeats a sentence of the judging instructions word for word (small models echo their
+    prompt: SmolLM2 wrote "... Each assistant receives an overall score of 10 ..."): whatever numbers it holds
+    are the instructions', not a verdict."""
+    norm = lambda s: " ".join(s.lower().split())  # noqa: E731
+    reply = norm(text or "")
+    for sentence in re.split(r"(?<=[.!?])\s+", instructions):
+        s = norm(sentence)
+        if len(s) >= 40 and s[:60] in reply:
+            return True
+    return False
+
+
+def read_verdict(text: str | None, instructions: str) -> tuple[float, float] | None:
+    """The verdict of a reply to a prompt with these instructions; an echo of them is a parse failure."""
+    return None if echoes_instructions(text, instructions) else parse_verdict(text)
+
+
 def parse_verdict(text: str | None) -> tuple[float, float] | None:
     """Scores (Assistant 1, Assistant 2) from a judge reply, or None when they cannot be read with
     certainty (the caller re-asks, then records a failure; a failure is never scored).

@@ -29,7 +29,7 @@ from .client import AuthRejected, CallFailed, JudgeClient, Reply
 from .config import JudgingConfig
 from .cost import Budget, TokenCounter, expected_completion_tokens
 from .progress import JudgeProgress
-from .protocol import PromptTemplate, call_outcome, combine, load_prompt, parse_verdict, presentation_orders
+from .protocol import PromptTemplate, call_outcome, combine, load_prompt, presentation_orders, read_verdict
 from .records import compact_judgments, is_judged, read_judgments, record_key
 from .spec import JudgeSpec, resolve_endpoint
 
@@ -188,15 +188,17 @@ def _call_key(spec: JudgeSpec, messages: list[dict], attempt: int) -> str:
     return cache_key(spec.model, messages, _params(spec), attempt)
 
 
-def _readable(reply: dict[str, Any]) -> bool:
-    return parse_verdict(str(reply.get("text") or "")) is not None
+def _readable(reply: dict[str, Any], instructions: str) -> bool:
+    return read_verdict(str(reply.get("text") or ""), instructions) is not None
 
 
-def _cached_final(cache: JudgeCache, spec: JudgeSpec, messages: list[dict], attempt: int) -> dict[str, Any] | None:
+def _cached_final(
+    cache: JudgeCache, spec: JudgeSpec, messages: list[dict], attempt: int, instructions: str
+) -> dict[str, Any] | None:
     """A cached reply that holds readable scores, or None: a reply without scores is not final, the next
     run sends the call again."""
     hit = cache.lookup(_call_key(spec, messages, attempt))
-    if hit is not None and hit[1] and _readable(hit[0]):
+    if hit is not None and hit[1] and _readable(hit[0], instructions):
         return hit[0]
     return None
 
@@ -225,7 +227,7 @@ def dry_run(
             for first in presentation_orders(cfg.order, cfg.seed, t.item.testset, str(t.item.question_id)):
                 msgs = prompt.messages(t.item.question, *t.slots(first))
                 calls += 1
-                if cache is not None and _cached_final(cache, judge_spec, msgs, 0) is not None:
+                if cache is not None and _cached_final(cache, judge_spec, msgs, 0, prompt.criteria) is not None:
                     cached += 1
                     continue
                 ptok += counter.messages(msgs)
@@ -304,7 +306,7 @@ class _Run:
         if key in self.written:
             hit = self.cache.get(key)
         else:
-            hit = _cached_final(self.cache, self.spec, messages, attempt)
+            hit = _cached_final(self.cache, self.spec, messages, attempt, self.prompt.criteria)
         if hit is None and key not in self.inflight:
             hit = await self._wait_for_other_process(key)
         if hit is not None:
@@ -348,7 +350,7 @@ class _Run:
                 key,
                 reply.to_dict(),
                 cost=actual,
-                final=parse_verdict(reply.text) is not None,
+                final=read_verdict(reply.text, self.prompt.criteria) is not None,
                 estimated=reply.usage_estimated,
             )
             self.written.add(key)
@@ -373,7 +375,7 @@ class _Run:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.5)
         hit = self.cache.lookup(key)
-        if hit is not None and (hit[1] and _readable(hit[0]) or hit[2] >= started):
+        if hit is not None and (hit[1] and _readable(hit[0], self.prompt.criteria) or hit[2] >= started):
             self.cache.release(key)
             self.written.add(key)
             return hit[0]
@@ -419,7 +421,7 @@ class _Run:
             if reply.usage_estimated:
                 entry["usage_estimated"] = self.counter.rule
             entry["cost"] = self.spec.cost(entry["prompt_tokens"], entry["completion_tokens"])
-            scores = parse_verdict(reply.text)
+            scores = read_verdict(reply.text, self.prompt.criteria)
             if scores is not None:
                 entry["scores"] = [scores[0], scores[1]]
                 return entry, None, model
@@ -538,7 +540,7 @@ async def ajudge(
     cache = JudgeCache(cache_path, run=run_id)
     try:
         needs_endpoint = any(
-            _cached_final(cache, judge_spec, prompt.messages(t.item.question, *t.slots(f)), 0) is None
+            _cached_final(cache, judge_spec, prompt.messages(t.item.question, *t.slots(f)), 0, prompt.criteria) is None
             for t in tasks
             for f in presentation_orders(cfg.order, cfg.seed, t.item.testset, str(t.item.question_id))
         )
