@@ -43,7 +43,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/scoring.py: the matmul rate, measured the same way
 
-from scoring import matmul_gflops  # noqa: E402
+from scoring import ifd_parts, matmul_gflops  # noqa: E402
 
 NAME = "smollm2-135m-instruct"
 
@@ -102,11 +102,11 @@ def main() -> None:
     from gsnr_bench.cpu_malloc import keep_freed_memory
     from gsnr_bench.modeling.catalog import entry
     from gsnr_bench.modeling.fetch import fetch
-    from gsnr_bench.selection.encoding import Encoded, encode_pairs
+    from gsnr_bench.selection.encoding import encode_pairs
     from gsnr_bench.selection.ensemble import EngineConfig, Ensemble, epoch_plan
     from gsnr_bench.selection.ifd import SuperfilteringIfd
     from gsnr_bench.selection.lora import attach
-    from gsnr_bench.selection.losses import length_batches, mean_losses, mean_losses_bs1
+    from gsnr_bench.selection.losses import mean_losses, mean_losses_bs1
     from gsnr_bench.selection.prompts import plain_prompt
     from gsnr_bench.selection.proxy import load_proxy
     from gsnr_bench.threads import configure_torch_threads
@@ -189,15 +189,7 @@ def main() -> None:
 
     # IFD: batched vs batch size 1, interleaved batch by batch on the same examples
     sel = SuperfilteringIfd(max_length=a.max_length)
-    cond, alone = sel.encode(tok, pool, a.max_length)
-    ifd_tok = sum(len(e.ids[i]) for e in (cond, alone) for i in e.ok())
-    ifd_fl = sum(fl.seq(len(e.ids[i]), e.n_scored(i), train=False) for e in (cond, alone) for i in e.ok())
-    parts = []
-    for e in (cond, alone):
-        ok = e.ok()
-        for b in length_batches([len(e.ids[i]) for i in ok], sel.max_tokens, sel.max_batch):
-            sub = [ok[j] for j in b]
-            parts.append(Encoded([e.ids[i] for i in sub], [e.start[i] for i in sub], [e.status[i] for i in sub]))
+    ifd_tok, ifd_fl, parts = ifd_parts(sel, tok, pool, a.max_length, fl)
     t_ifd: dict[str, list[float]] = {"ifd": [], "ifd_bs1": []}
     for rep in range(a.repeats + 1):
         tot = {"ifd": 0.0, "ifd_bs1": 0.0}

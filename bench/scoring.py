@@ -121,6 +121,24 @@ def build_proxy(
     return path
 
 
+def ifd_parts(sel, tok, pool, max_length: int, fl) -> tuple[int, float, list]:
+    """IFD's batches as the selector forms them (pair and answer-alone encodings, length-bucketed), with their
+    token count and forward FLOPs: what the batched-vs-batch-size-1 rows of the benches time."""
+    from gsnr_bench.selection.encoding import Encoded
+    from gsnr_bench.selection.losses import length_batches
+
+    cond, alone = sel.encode(tok, pool, max_length)
+    ifd_tok = sum(len(e.ids[i]) for e in (cond, alone) for i in e.ok())
+    ifd_fl = sum(fl.seq(len(e.ids[i]), e.n_scored(i), train=False) for e in (cond, alone) for i in e.ok())
+    parts = []
+    for e in (cond, alone):
+        ok = e.ok()
+        for b in length_batches([len(e.ids[i]) for i in ok], sel.max_tokens, sel.max_batch):
+            sub = [ok[j] for j in b]
+            parts.append(Encoded([e.ids[i] for i in sub], [e.start[i] for i in sub], [e.status[i] for i in sub]))
+    return ifd_tok, ifd_fl, parts
+
+
 def matmul_gflops(n: int = 2048, reps: int = 5) -> float:
     import torch
 
@@ -317,19 +335,9 @@ def main() -> None:
         }
 
         # IFD: batched vs batch size 1, interleaved batch by batch on the same examples
-        from gsnr_bench.selection.encoding import Encoded
-        from gsnr_bench.selection.losses import length_batches
 
         sel = SuperfilteringIfd(max_length=a.max_length)
-        cond, alone = sel.encode(tok, pool, a.max_length)
-        ifd_tok = sum(len(e.ids[i]) for e in (cond, alone) for i in e.ok())
-        ifd_fl = sum(fl.seq(len(e.ids[i]), e.n_scored(i), train=False) for e in (cond, alone) for i in e.ok())
-        parts = []
-        for e in (cond, alone):
-            ok = e.ok()
-            for b in length_batches([len(e.ids[i]) for i in ok], sel.max_tokens, sel.max_batch):
-                sub = [ok[j] for j in b]
-                parts.append(Encoded([e.ids[i] for i in sub], [e.start[i] for i in sub], [e.status[i] for i in sub]))
+        ifd_tok, ifd_fl, parts = ifd_parts(sel, tok, pool, a.max_length, fl)
         t_ifd = {"ifd": [], "ifd_bs1": []}
         for rep in range(a.repeats + 1):
             tot = {"ifd": 0.0, "ifd_bs1": 0.0}
