@@ -2,14 +2,20 @@
 
     .venv/bin/python scripts/gsnr-regimes.py --pool ../shared/data/alpaca_sample.json [--n 1040] [--defects 200]
         [--out /tmp/gsnr-regimes] [--settings shipped lr1e-3 late snapshot] [--seeds 0 1 2]
+    # a real pretrained proxy, every epoch recorded once, every (s, t) pair read from that one training:
+    .venv/bin/python scripts/gsnr-regimes.py --pool ../shared/data/alpaca_sample.json --n 300 --defects 60 \
+        --proxy "$(gsnr-bench models fetch smollm2-135m-instruct | tail -1)" --lora-target q_proj v_proj \
+        --all-pairs 3 --settings shipped lr1e-3
 
 Takes the first N Alpaca records, plants defects in a seeded random subset (cycling off_topic: another
 record's answer; truncated: the first half of the answer's words; empty: ""; duplicate: an exact copy of
-another record), builds a small GPT-2 proxy (a BPE trained on the pool; 2 layers, 128 dims, about 1M
-parameters; pre-trained `--pretrain-epochs` on the clean records' text), then scores the pool with G-SNR under
-each setting and prints the selector-health numbers (selection/health.py), the ROC-AUC of the ranking used and
-the lift at 5%; with several `--seeds` the shipped setting is scored once per seed and the ranking stability
-(Spearman, top-10% overlap) is printed. Writes OUT/regimes.json."""
+another record), or, with `--truth`, takes a pool made by `gsnr-bench plant-defects` as it is. Uses
+`--proxy DIR` (LoRA on `--lora-target`) or builds a small GPT-2 proxy (a BPE trained on the pool; 2 layers,
+128 dims, about 1M parameters; pre-trained `--pretrain-epochs` on the clean records' text), then scores the
+pool with G-SNR under each setting and prints the selector-health numbers (selection/health.py), the ROC-AUC
+of the ranking used (all records, and the scorable ones) and the lift at 5/10/15%; with several `--seeds` the
+shipped setting is scored once per seed and the ranking stability (Spearman, top-10% overlap) is printed.
+Writes OUT/regimes.json."""
 
 from __future__ import annotations
 
@@ -26,6 +32,8 @@ SETTINGS = {
     "lr1e-3": {"lr": 1e-3},
     "late": {"lr": 1e-3, "epochs": 5, "s": 4, "t": 5},
     "snapshot": {"lr": 1e-3, "norms": "snapshot"},
+    "shipped-snapshot": {"norms": "snapshot"},
+    "lr1e-3-batch1": {"lr": 1e-3, "batch_size": 1},  # 4x the optimizer steps per epoch
 }
 KINDS = ("off_topic", "truncated", "empty", "duplicate")
 
@@ -117,6 +125,20 @@ def build_proxy(pool: list[dict], truth: dict[str, str], out: Path, epochs: int,
     return out
 
 
+def write_results(a, proxy, pool: list[dict], results: dict) -> None:
+    a.out.mkdir(parents=True, exist_ok=True)
+    tmp = a.out / "regimes.json.tmp"
+    tmp.write_text(
+        json.dumps(
+            {"pool": str(a.pool), "proxy": str(proxy), "n": len(pool), "defects": a.defects, "results": results},
+            indent=2,
+            default=str,
+        )
+        + "\n"
+    )
+    tmp.replace(a.out / "regimes.json")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--pool", type=Path, required=True)
@@ -127,25 +149,56 @@ def main() -> None:
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
     ap.add_argument("--pretrain-epochs", type=int, default=1)
     ap.add_argument("--max-length", type=int, default=256)
+    ap.add_argument(
+        "--truth",
+        type=Path,
+        help="the truth file of a pool made by `gsnr-bench plant-defects` (--pool is then its pool.json, used as is)",
+    )
+    ap.add_argument("--members", type=int, help="ensemble members (default: the selector's)")
+    ap.add_argument("--proxy", type=Path, help="a pretrained proxy directory instead of the small GPT-2 built here")
+    ap.add_argument("--lora-target", nargs="+", help="LoRA target modules of --proxy (e.g. q_proj v_proj)")
+    ap.add_argument(
+        "--all-pairs",
+        type=int,
+        metavar="EPOCHS",
+        help="train each setting EPOCHS epochs once, recording every epoch, and report every s < t pair",
+    )
     a = ap.parse_args()
+
+    import numpy as np
 
     from gsnr_bench.health import health_of, stability
     from gsnr_bench.records import Example
-    from gsnr_bench.reporting.metrics import precision_lift, ranking_auc
+    from gsnr_bench.reporting.metrics import precision_lift, ranking_auc, score_auc
     from gsnr_bench.selection.base import SelectionContext
     from gsnr_bench.selection.gsnr import GsnrSelector
     from gsnr_bench.selection.ranking import rank_order, score_rows
 
     records = json.loads(a.pool.read_text())[: a.n]
-    pool, truth = plant(records, a.defects, seed=0)
-    proxy = build_proxy(pool, truth, a.out / "proxy", a.pretrain_epochs, seed=0)
+    if a.truth:  # a planted pool: its records and labels as they are
+        pool, labels = records, json.loads(a.truth.read_text())
+        truth = {r["id"]: labels[r["id"]] for r in pool}
+        a.defects = sum(1 for v in truth.values() if v != "clean")
+    else:
+        pool, truth = plant(records, a.defects, seed=0)
+    proxy = a.proxy or build_proxy(pool, truth, a.out / "proxy", a.pretrain_epochs, seed=0)
+    extra = {"target": a.lora_target} if a.lora_target else {}
+    if a.members:
+        extra["members"] = a.members
     examples = [Example(r["id"], r["instruction"], r["input"], r["output"]) for r in pool]
     clean = {k: v == "clean" for k, v in truth.items()}
     results, rankings = {}, []
-    runs = [(s, 0) for s in a.settings] + [("shipped", seed) for seed in a.seeds if seed != 0]
-    for name, seed in runs:
+    runs = [(s, 0, None) for s in a.settings] + [("shipped", seed, None) for seed in a.seeds if seed != 0]
+    if a.all_pairs:  # one training per setting; the ensemble cache serves every (s, t) read from it
+        E = a.all_pairs
+        pairs = [(s, t) for t in range(2, E + 1) for s in range(1, t)]
+        runs = [(n, seed, st) for n, seed, _ in runs for st in pairs]
+    for name, seed, st in runs:
         t0 = time.perf_counter()
-        sel = GsnrSelector(**SETTINGS[name])
+        params = {**SETTINGS[name], **extra}
+        if st:
+            params.update(epochs=a.all_pairs, s=st[0], t=st[1], record_all_epochs=True)
+        sel = GsnrSelector(**params)
         ctx = SelectionContext(
             pool=examples,
             params={},
@@ -162,26 +215,37 @@ def main() -> None:
         h = health_of("gsnr", rows, res.notes)
         (lift,) = precision_lift(ranked, clean, [0.05])
         empty_top = sum(1 for i in ranked[: lift["n"]] if truth[i] == "empty")
-        key = f"{name}@seed{seed}"
+        key = f"{name}@seed{seed}" + (f" s={st[0]} t={st[1]}" if st else "")
         results[key] = {
-            "params": SETTINGS[name],
+            "params": params,
             "health": h,
             "auc": ranking_auc(ranked, clean),
             "lift_5pct": lift["lift"],
             "empty_in_top_5pct": empty_top,
             "seconds": round(time.perf_counter() - t0, 1),
         }
-        if name == "shipped":
+        results[key]["lift"] = {str(x["ratio"]): x["lift"] for x in precision_lift(ranked, clean, [0.05, 0.1, 0.15])}
+        # AUC over the records the selector could score: an eligibility filter (empty answers) is not skill
+        results[key]["auc_scorable"] = score_auc({r["id"]: r["score"] for r in rows if r["eligible"]}, clean)
+        # the mechanism: how the ensemble's norms move from epoch to epoch (median over examples and members)
+        epochs = sorted({int(c.rsplit("_e", 1)[1]) for c in res.columns if c.startswith("norm_m")})
+        results[key]["median_norm_by_epoch"] = {
+            e: float(np.nanmedian(np.array([v for c, v in res.columns.items() if c.endswith(f"_e{e}")], float)))
+            for e in epochs
+        }
+        if name == "shipped" and not st:
             rankings.append(ranked)
         print(
-            f"{key:18s} drop {h['share_norm_drop']:.3f}  u<0 {h['share_negative_utility']:.3f}  "
+            f"{key:26s} drop {h['share_norm_drop']:.3f}  u<0 {h['share_negative_utility']:.3f}  "
             f"rho(u,V_t) {h['spearman_utility_Vt']:+.3f}  rho(u,G_s) {h['spearman_utility_Gs']:+.3f}  "
-            f"AUC {results[key]['auc']:.3f}  lift@5% {lift['lift']:.3f}  empty in top 5%: {empty_top}  "
+            f"AUC {results[key]['auc']:.3f} (scorable {results[key]['auc_scorable']:.3f})  lift@5% {lift['lift']:.3f}  "
+            f"empty in top 5%: {empty_top}  "
             f"({results[key]['seconds']} s)",
             flush=True,
         )
         for w in h["warnings"]:
             print(f"  warning: {w}")
+        write_results(a, proxy, pool, results)
     if len(rankings) > 1:
         st = stability(rankings, [0.05, 0.10])
         results["stability_shipped"] = st
@@ -189,13 +253,7 @@ def main() -> None:
             f"stability over seeds {a.seeds}: Spearman min {st['spearman_min']}, mean {st['spearman_mean']}; "
             f"top-10% overlap {st['overlap']['0.1']}"
         )
-    a.out.mkdir(parents=True, exist_ok=True)
-    (a.out / "regimes.json").write_text(
-        json.dumps(
-            {"pool": str(a.pool), "n": len(pool), "defects": a.defects, "results": results}, indent=2, default=str
-        )
-        + "\n"
-    )
+    write_results(a, proxy, pool, results)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ are made: docs/plan.md."""
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -85,7 +86,9 @@ def model_params(spec: str, which: str, demo: Any, sizes_needs: list[str], sourc
         )
         sources[which] = "demo config"
         return params_of_config({"n_layer": layers, "n_embd": embd, "vocab_size": demo.vocab_size, "n_positions": 512})
-    p = Path(spec).expanduser()
+    from ..modeling.catalog import resolve_model
+
+    p = Path(resolve_model(spec, which) or spec).expanduser()  # a catalogue name: its fetched directory
     if (p / "config.json").is_file():
         sources[which] = f"{p / 'config.json'}"
         return params_of_config(read_json(p / "config.json"))
@@ -197,7 +200,7 @@ def score_items(pipe: Any, selectors: list[str], sizes: Sizes) -> list[Item]:
         family = spec.target.rsplit(":", 1)[-1]
         if family == "GsnrSelector":
             shared = {k: v for k, v in p.items() if k not in ("variant", "eps")}
-            key = ("gsnr", tuple(sorted(shared.items(), key=str)))
+            key = ("gsnr", json.dumps(shared, sort_keys=True, default=str))  # list values (LoRA targets) included
             passes = int(p["members"]) * int(p["epochs"])
             item = Item(
                 "score",
