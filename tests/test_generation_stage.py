@@ -120,3 +120,26 @@ def test_generators_registered():
     reg = generators()
     assert {"auto", "hf", "vllm"} <= set(reg.specs())
     assert "LoRARequest" in reg.describe(reg.get("vllm"))
+
+
+class Recording:
+    """Answers every prompt with its own text and records the size of each call."""
+
+    def __init__(self, name):
+        self.name, self.sizes = name, []
+
+    def generate(self, prompts):
+        self.sizes.append(len(prompts))
+        return [Completion(p[-12:], 1, 1) for p in prompts]
+
+
+@pytest.mark.parametrize("backend, sizes", [("hf", [2, 2, 1]), ("vllm", [5])])
+def test_progress_moves_per_batch_on_hf_and_per_chunk_on_vllm(tmp_path, backend, sizes):
+    cfg = GenerationConfig(backend=backend, max_new_tokens=4, batch_size=2, chunk_size=5)
+    gen, seen = Recording(backend), []
+    paths = generate(tmp_path, questions("t", 5), cfg, tmp_path, progress=lambda *a: seen.append(a), generator=gen)
+    assert gen.sizes == sizes
+    expected = [("t", 0, 5)] + [("t", d, 5) for d in (2, 4)] * (backend == "hf") + [("t", 5, 5)]
+    assert seen == expected
+    rows = read_jsonl(paths["t"])  # each answer still belongs to its own question
+    assert [r["answer"] for r in rows] == [r["prompt"][-12:] for r in rows]

@@ -96,6 +96,16 @@ def _fit(generator: Generator, chunk: list[Question], cfg: GenerationConfig) -> 
     ]
 
 
+def _generate_in_steps(generator: Generator, prompts: list[str], step: int, done: Callable[[int], None]) -> list:
+    """generator.generate over `prompts`, `step` prompts per call, calling done(prompts answered) after each."""
+    out: list = []
+    for i in range(0, len(prompts), step):
+        out.extend(generator.generate(prompts[i : i + step]))
+        if i + step < len(prompts):  # the chunk's own progress line follows its last step
+            done(len(out))
+    return out
+
+
 def generate(
     model_dir: Path,
     questions: list[Question],
@@ -124,7 +134,14 @@ def generate(
             chunk = todo[i : i + cfg.chunk_size]
             fitted = _fit(generator, chunk, cfg)
             run = [(q, f) for q, f in zip(chunk, fitted) if f.prompt is not None]
-            comps = generator.generate([f.prompt for _, f in run]) if run else []
+            comps = _generate_in_steps(
+                generator,
+                [f.prompt for _, f in run],
+                # HF batches prompts itself, so feeding it one batch at a time changes no answer and lets the
+                # screen move per batch; vLLM schedules a whole chunk at once and is given it whole
+                cfg.batch_size if backend == "hf" else max(1, len(run)),
+                lambda k, base=finished: progress(testset, base + k, len(qs)) if progress else None,
+            )
             if len(comps) != len(run):
                 raise DataError(f"backend {backend!r} returned {len(comps)} answers for {len(run)} prompts")
             by_id = {q.question_id: c for (q, _), c in zip(run, comps)}
