@@ -545,7 +545,10 @@ class Pipeline:
             "judge": spec.model_dump(mode="json"),
             "system": sys_sd.key,
             "baseline": base_sd.key,
-            "judging": jcfg.model_dump(mode="json", exclude=JUDGING_TRANSPORT),
+            # an unset max_questions stays out of the key, so runs made before the setting existed keep theirs
+            "judging": jcfg.model_dump(
+                mode="json", exclude=JUDGING_TRANSPORT | ({"max_questions"} if jcfg.max_questions is None else set())
+            ),
         }
         sd = self.store.stage(f"judgments/{spec.name}", f"{cell.system}-vs-{BASELINE}", key)
         if self.budget_stop is not None and not sd.done and not self._peek:
@@ -601,6 +604,8 @@ class Pipeline:
             "order": c.judging.order,
             "combine": c.judging.combine if c.judging.order == "both" else None,
         }
+        if c.judging.max_questions:  # a sampled cell is its own protocol (its own row), never mixed with a full one
+            protocol["max_questions"] = c.judging.max_questions
         logs = {
             cell.system: cell.model.path / "train_log.jsonl",
             BASELINE: cell.baseline_model.path / "train_log.jsonl",
@@ -631,7 +636,7 @@ class Pipeline:
             "truth": self._rel(truth) if (truth := self.truth_file()) else None,
             "testsets": {
                 t: [q.question_id for q in qs if str(q.question_id) not in skipped[t]]
-                for t, qs in self.testsets.items()
+                for t, qs in self.judged_testsets().items()
             },
             "skipped": {t: sorted(ids) for t, ids in skipped.items() if ids},
             "prompt_version": c.judging.prompt,
@@ -685,7 +690,7 @@ class Pipeline:
 
         items = []
         skipped = self._skipped(sys_sd, base_sd)
-        for testset, qs in self.testsets.items():
+        for testset, qs in self.judged_testsets().items():
             a = {r["question_id"]: r for r in read_jsonl(sys_sd.path / f"{testset}.jsonl")}
             b = {r["question_id"]: r for r in read_jsonl(base_sd.path / f"{testset}.jsonl")}
             for q in qs:
@@ -705,6 +710,11 @@ class Pipeline:
                     )
                 )
         return items
+
+    def judged_testsets(self) -> dict[str, list[Question]]:
+        """The questions each cell is judged on: every generated one, or the first judging.max_questions."""
+        k = self.cfg.judging.max_questions
+        return {t: qs[:k] if k else qs for t, qs in self.testsets.items()}
 
     def _skipped(self, sys_sd: StageDir, base_sd: StageDir) -> dict[str, set[str]]:
         """Per test set, the questions either side skipped as too long (generation/long_prompts.py)."""

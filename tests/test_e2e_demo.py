@@ -9,6 +9,8 @@ import re
 
 import pytest
 
+from gsnr_bench.fileio import read_jsonl
+
 from conftest import run_cli
 
 pytestmark = pytest.mark.slow  # the real CLI end to end: minutes on 2 cores; CI runs it (-m slow)
@@ -454,3 +456,26 @@ def test_max_cost_is_run_wide_and_dry_run_needs_no_endpoint(run):
         # the limit is the run's, not the command's: the same command again sends nothing more
         res = run_cli("judge", *base, "--max-cost", str(limit), cwd=root, env=env)
         assert res.returncode == 4 and srv.log.chat_requests == sent
+
+
+def test_judging_a_sample_of_questions_adds_cells_and_keeps_the_full_ones(run, tmp_path):
+    import shutil
+
+    root, _ = run
+    rd = tmp_path / "run"
+    shutil.copytree(root / "run", rd)
+    before = {p: p.read_bytes() for p in rd.glob("judgments/*/*/cell.json")}
+    res = run_cli(
+        "judge", "--selector", "gsnr", "--run-dir", str(rd), *SMALL, "--set", "judging.max_questions=2", cwd=root
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    cells = {p: json.loads(p.read_text()) for p in rd.glob("judgments/*/*/cell.json") if p not in before}
+    assert len(cells) == 2  # gsnr@0.1 and gsnr@0.25, judged again on the sample only
+    for path, cell in cells.items():
+        assert {t: len(q) for t, q in cell["testsets"].items()} == {"demo-vicuna": 2, "demo-wizardlm": 2}
+        judged = {(r["testset"], r["question_id"]) for r in read_jsonl(path.parent / "judgments.jsonl")}
+        assert judged == {(t, q) for t, qs in cell["testsets"].items() for q in qs}
+        assert cell["protocol_detail"]["max_questions"] == 2
+    protocols = {json.loads(p.read_text())["protocol"] for p in before}
+    assert protocols.isdisjoint(c["protocol"] for c in cells.values())  # reported as their own rows
+    assert {p: p.read_bytes() for p in before} == before  # the full cells are untouched

@@ -79,6 +79,16 @@ def test_both_orders_double_the_calls(cli, tmp_path):
     assert all(i["calls"] == 2 * i["comparisons"] == 32 for i in judge)
 
 
+def test_judging_a_sample_of_questions_plans_only_those(cli, tmp_path):
+    out = tmp_path / "plan.json"
+    args = ["run", "--dry-run", "--run-dir", str(tmp_path / "run"), *SMALL, "--json", str(out)]
+    no_null = ["--set", "judging.null_pairs=0"]
+    assert cli(*args, *no_null, "--set", "judging.max_questions=3", cwd=tmp_path).returncode == 0
+    judge = [i for i in json.loads(out.read_text())["items"] if i["stage"] == "judge"]
+    assert judge and all(i["calls"] == i["comparisons"] == 3 * 2 for i in judge)  # 3 questions x 2 test sets
+    assert cli(*args, "--set", "judging.max_questions=0", cwd=tmp_path).returncode == 2
+
+
 @pytest.mark.parametrize("preset", PAPER)
 def test_every_paper_preset_plans_offline_from_known_sizes(cli, tmp_path, preset):
     out = tmp_path / "plan.json"

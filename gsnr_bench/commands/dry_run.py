@@ -50,7 +50,7 @@ def plan(pipe: Any, selectors: list[str]) -> list[dict[str, Any]]:
                     BASELINE,
                     base_ans.get((q.testset, q.question_id), stand_in),
                 )
-                for qs in pipe.testsets.values()
+                for qs in pipe.judged_testsets().values()
                 for q in qs
             ]
             jsd = cell["judgments"].get(judge)

@@ -281,7 +281,7 @@ def judge_items(pipe: Any, cells: list[str], sizes: Sizes) -> list[Item]:
             comps = [
                 Comparison(t, str(i), "q" * round(qtok * CHARS_PER_TOKEN), system, answer, BASELINE, answer)
                 for t, (count, qtok) in sizes.testsets.items()
-                for i in range(count)
+                for i in range(min(count, c.judging.max_questions or count))
             ]
             dr = dry_run(comps, spec, c.judging)
             items.append(

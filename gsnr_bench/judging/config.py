@@ -22,6 +22,10 @@ class JudgingConfig(Section):
     # None: the run's own RUN/cache/judge.sqlite. Spend and --max-cost stay per run (the cache's ledger).
     cache: str | None = None
     null_pairs: int = Field(0, ge=0)  # questions per test set judged with the same answer in both slots
+    # judge only the first N questions of each test set (answers are still generated for all of them): a
+    # sample when a judge is too slow or too dear for the whole set; None judges every question. Part of the
+    # judgments' key and of each cell's record (cell.json: testsets), so the report says what was judged.
+    max_questions: int | None = Field(None, gt=0)
     seed: int = 0
     prompt: str = "vicuna-pair-v1"
     # Exponential backoff between transport retries: delay_n = min(backoff_max, backoff_base * 2**n),
