@@ -189,3 +189,18 @@ def test_no_commands_import_cycle():
     """commands/dry_run.py and commands/runs.py no longer import each other (run_spend lives in judging)."""
     src = {m: (ROOT / "gsnr_bench" / "commands" / f"{m}.py").read_text() for m in ("dry_run", "runs")}
     assert "from .runs" not in src["dry_run"] and "from .dry_run" in src["runs"]
+
+
+def test_small_subsets_plan_the_steps_min_steps_gives_them():
+    from types import SimpleNamespace
+
+    from gsnr_bench.commands.sweep_plan import finetune_item
+    from gsnr_bench.training.config import FinetuneConfig
+
+    sizes = SimpleNamespace(prompt_tokens=40, response_tokens=60, target_params=1e8)
+    f = dict(epochs=1, batch_size=8, micro_batch_size=2)
+    capped = SimpleNamespace(cfg=SimpleNamespace(finetune=FinetuneConfig(**f, min_steps=30)))
+    plain = SimpleNamespace(cfg=SimpleNamespace(finetune=FinetuneConfig(**f, min_steps=0)))
+    assert finetune_item("a@0.05", 25, capped, sizes).detail["steps"] == 13  # batch 2: ceil(25 / 2)
+    assert finetune_item("a@0.05", 25, plain, sizes).detail["steps"] == 4  # batch 8: ceil(25 / 8)
+    assert finetune_item("full", 500, capped, sizes).detail["steps"] == 63  # large enough: batch 8 kept

@@ -241,7 +241,10 @@ def finetune_item(name: str, examples: int, pipe: Any, sizes: Sizes) -> Item:
     f = pipe.cfg.finetune
     tok = min(sizes.prompt_tokens + sizes.response_tokens, f.max_length)
     tokens = examples * tok * f.epochs
-    steps = math.ceil(examples / f.batch_size) * math.ceil(f.epochs)
+    from ..training.plan import capped_accum, planned_steps
+
+    # what the Trainer will take, finetune.min_steps's smaller batch for small subsets included (one process)
+    steps = planned_steps(examples, f.micro_batch_size, capped_accum(f, examples, 1), 1, f.epochs)
     factor = 6 if f.regime == "full" else 4
     return Item(
         "finetune",
