@@ -12,10 +12,11 @@ from test_judging_stage import fast_cfg, make_items, spec_for
 from gsnr_bench.errors import BudgetExceeded, StoreError
 from gsnr_bench.fileio import append_jsonl, read_jsonl
 from gsnr_bench.judging.cache import JudgeCache
-from gsnr_bench.judging.records import compact_judgments, read_judgments, record_key
+from gsnr_bench.judging.records import compact_judgments
 from gsnr_bench.judging.reference_server import Faults, ReferenceJudgeServer
 from gsnr_bench.judging.spec import parse_judge
 from gsnr_bench.judging.stage import JudgeBudgetExceeded, dry_run, judge, plan_tasks
+from gsnr_bench.judgment import read_judgments, record_key
 
 
 def keys_of(items, cfg):

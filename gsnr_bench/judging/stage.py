@@ -24,13 +24,14 @@ from typing import Any
 from ..diagnostics import bias_diagnostics
 from ..errors import BudgetExceeded, DataError
 from ..fileio import append_jsonl
+from ..judgment import Judgment, call_outcome, combine, is_judged, read_judgments, record_key
 from .cache import JudgeCache, cache_key
 from .client import AuthRejected, CallFailed, JudgeClient, Reply
 from .config import JudgingConfig
 from .cost import Budget, TokenCounter, expected_completion_tokens
 from .progress import JudgeProgress
-from .protocol import PromptTemplate, call_outcome, combine, load_prompt, presentation_orders, read_verdict
-from .records import compact_judgments, is_judged, read_judgments, record_key
+from .protocol import PromptTemplate, load_prompt, presentation_orders, read_verdict
+from .records import compact_judgments
 from .spec import JudgeSpec, resolve_endpoint
 
 
@@ -447,23 +448,23 @@ class _Run:
             "failed" if reasons else combine([call_outcome(c["first"], c["scores"]) for c in calls], self.cfg.combine)
         )
         sys_len = len(item.system_answer)
-        record = {
-            "testset": item.testset,
-            "question_id": str(item.question_id),
-            "judge": self.spec.name,
-            "judge_model": model,
-            "system": item.system,
-            "baseline": item.baseline,
-            "prompt_version": self.prompt.version,
-            "order": self.cfg.order,
-            "combine": self.cfg.combine if self.cfg.order == "both" else None,
-            "null_pair": task.null_pair,
-            "calls": calls,
-            "outcome": outcome,
-            "reason": reasons[0] if reasons else None,
-            "system_len": sys_len,
-            "baseline_len": sys_len if task.null_pair else len(item.baseline_answer),
-        }
+        record = Judgment(
+            testset=item.testset,
+            question_id=str(item.question_id),
+            judge=self.spec.name,
+            judge_model=model,
+            system=item.system,
+            baseline=item.baseline,
+            prompt_version=self.prompt.version,
+            order=self.cfg.order,
+            combine=self.cfg.combine if self.cfg.order == "both" else None,
+            null_pair=task.null_pair,
+            calls=calls,
+            outcome=outcome,
+            reason=reasons[0] if reasons else None,
+            system_len=sys_len,
+            baseline_len=sys_len if task.null_pair else len(item.baseline_answer),
+        ).to_dict()
         self.pending.append(record)
         self.done += 1
         self.failed += outcome == "failed"
