@@ -26,7 +26,7 @@ from ..errors import BudgetExceeded, DataError
 from ..fileio import append_jsonl
 from ..judgment import Judgment, call_outcome, combine, is_judged, read_judgments, record_key
 from .cache import JudgeCache, cache_key
-from .client import AuthRejected, CallFailed, JudgeClient, Reply
+from .client import AuthRejected, CallFailed, JudgeClient, Reply, TransportStats
 from .config import JudgingConfig
 from .cost import Budget, TokenCounter, expected_completion_tokens
 from .progress import JudgeProgress
@@ -84,16 +84,9 @@ class JudgeSummary:
     budget_stopped: bool = False  # the budget refused a call (BudgetExceeded is raised after the summary is done)
     calls: int = 0  # model calls this run resolved (cached or sent), parse re-asks included
     cache_hits: int = 0
-    requests: int = 0  # HTTP requests actually sent, transport retries included
-    retries: int = 0
-    # why requests were retried or given up (judging/client.py TransportStats): counts, and the seconds
-    # waited on Retry-After headers
-    rate_limited: int = 0
-    server_errors: int = 0
-    timeouts: int = 0
-    connection_errors: int = 0
-    gave_up: int = 0
-    retry_after_s: float = 0.0
+    # HTTP requests actually sent (transport retries included) and why they were retried or given up; its
+    # counts read as the summary's own (summary.requests, summary.retries, ...) and sit flat in to_dict()
+    transport: TransportStats = field(default_factory=TransportStats)
     prompt_tokens: int = 0  # over all records in the file
     completion_tokens: int = 0
     cost: float = 0.0  # USD over all records in the file
@@ -114,8 +107,20 @@ class JudgeSummary:
         """Every planned comparison has a judged record: only then may the stage be marked done."""
         return self.left == 0
 
+    def __getattr__(self, name: str) -> Any:
+        # only called for names the summary lacks: the transport's counts (requests, retries, rate_limited, ...)
+        if name in _TRANSPORT_COUNTS:
+            return getattr(self.transport, name)
+        raise AttributeError(name)
+
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "left": self.left, "complete": self.complete}
+        """Flat, as written in the stage's DONE file (sorted keys): the transport's counts beside the rest."""
+        own = asdict(self)
+        del own["transport"]
+        return {**own, **self.transport.to_dict(), "left": self.left, "complete": self.complete}
+
+
+_TRANSPORT_COUNTS = frozenset(TransportStats().to_dict())
 
 
 class JudgeBudgetExceeded(BudgetExceeded):
@@ -564,11 +569,7 @@ async def ajudge(
         bar.close()
         await client.aclose()
         cache.close()
-        st = client.stats
-        summary.requests, summary.retries = st.requests, st.retries
-        summary.rate_limited, summary.server_errors, summary.timeouts = st.rate_limited, st.server_errors, st.timeouts
-        summary.connection_errors, summary.gave_up = st.connection_errors, st.gave_up
-        summary.retry_after_s = round(sum(st.retry_after_waits), 3)
+        summary.transport = client.stats
     _fill_totals(summary, records, [t.key for t in all_tasks])
     if run.stop is not None:
         raise run.stop  # after the records are written: one line, the stage resumes on the next command
