@@ -134,6 +134,6 @@ def test_registered_and_listed(tmp_path, cli):
     reg = registry.selectors()
     assert reg.get("grads").target == "gsnr_bench.selection.grads:GradsSelector"
     sel = reg.build("grads", {})
-    assert sel.name == "grads" and sel.p["finetune"] == "full"
+    assert sel.name == "grads" and sel.params.finetune == "full"
     res = cli("ls", "selectors", cwd=tmp_path, env={"COLUMNS": "200"})
     assert res.returncode == 0 and "grads" in res.stdout
