@@ -378,7 +378,7 @@ def dynamics_fig(rows: list[dict], clean: Mapping[str, bool] | None, title: str,
     recorded epochs, PCA / t-SNE to 2-D, one line per member). None when fewer than two epochs are recorded."""
     import numpy as np
 
-    from ..gsnr_utility import embed_profiles
+    from ..gsnr_utility import draw_member_profiles
 
     if not rows:
         return None
@@ -404,12 +404,7 @@ def dynamics_fig(rows: list[dict], clean: Mapping[str, bool] | None, title: str,
         f"{title}: per-example norms" + ("" if clean is None else "\n(blue clean, red defective)"), fontsize=9
     )
     ax1.legend(loc="best", frameon=False)
-    keys, Y, method = embed_profiles(norms, seed=seed)
-    for m in sorted({k[0] for k in keys}):
-        idx = [j for j, k in enumerate(keys) if k[0] == m]
-        ax2.plot(Y[idx, 0], Y[idx, 1], "-o", color=PALETTE[m % len(PALETTE)], label=f"member {m + 1}", markersize=4)
-        for j in idx:
-            ax2.annotate(f"e{keys[j][1]}", (Y[j, 0], Y[j, 1]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    method = draw_member_profiles(ax2, norms, seed=seed, colors=PALETTE, markersize=4)
     ax2.set_title(f"Figure 1: members' relative-drop profiles\n({method})", fontsize=9)
     ax2.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=7)
     return fig
