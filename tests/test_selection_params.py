@@ -62,6 +62,9 @@ def test_cache_keys_are_the_ones_before_the_params_models(cls, params, before, t
         (GsnrSelector, {"s": 2, "t": 1}, "gsnr: need 1 <= s < t <= epochs, got s=2, t=1, epochs=2"),
         (GsnrSelector, {"variant": "alt7"}, "gsnr: variant='alt7': input should be 'gsnr', 'alt1', 'alt2' or 'alt3'"),
         (GsnrSelector, {"template": "chat"}, "gsnr: template='chat': input should be 'plain' or 'alpaca'"),
+        # checked before any work now (the ensemble used to refuse them only when scoring started)
+        (GsnrSelector, {"data_order": "x"}, "gsnr: data_order='x': input should be 'bucketed' or 'independent'"),
+        (GsnrSelector, {"members": 0}, "gsnr: members=0: input should be greater than or equal to 1"),
     ],
 )
 def test_bad_params_are_one_line_config_errors(cls, params, message):

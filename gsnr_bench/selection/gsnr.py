@@ -38,20 +38,20 @@ class GsnrParams(SelectorParams):
     cache) and the score's (variant, s, t, eps; they do not)."""
 
     variant: Literal[VARIANTS] = "gsnr"  # type: ignore[valid-type]
-    members: int = 5
-    rank: int = 8
+    members: int = Field(5, ge=1)
+    rank: int = Field(8, ge=1)
     alpha: float = 16.0
     target: Annotated[list[str], BeforeValidator(as_list)] = ["c_attn"]
     lr: float = 5e-5
-    epochs: int = 2
+    epochs: int = Field(2, ge=1)
     s: int = 1
     t: int = 2
     eps: float = Field(1e-8, gt=0)
     seed: int | None = None
     order_seed: int | None = None
-    data_order: str = "bucketed"
+    data_order: Literal["bucketed", "independent"] = "bucketed"
     bucket_batches: int = 8
-    batch_size: int = 4
+    batch_size: int = Field(4, ge=1)
     norms: Literal["inpass", "snapshot"] = "inpass"
     record_all_epochs: bool = False
     template: Template = "plain"
