@@ -254,7 +254,7 @@ class GradsSelector:
     uses_proxy = True
     Params = GradsParams
 
-    def __init__(self, device: str | None = None, **params: Any):
+    def __init__(self, *, device: str | None = None, **params: Any):
         self.device = device
         self.params = GradsParams.parse("grads", params)
 

@@ -75,7 +75,7 @@ class GsnrSelector:
     uses_proxy = True  # the run checks the proxy model before any stage
     Params = GsnrParams
 
-    def __init__(self, device: str | None = None, **params: Any):
+    def __init__(self, *, device: str | None = None, **params: Any):
         self.params = q = GsnrParams.parse("gsnr", params)
         self.name = "gsnr" if q.variant == "gsnr" else f"gsnr-{q.variant}"
         self.variant, self.s, self.t, self.eps, self.figure = q.variant, q.s, q.t, q.eps, q.figure
