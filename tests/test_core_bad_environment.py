@@ -9,12 +9,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from judge_faults import FaultyJudgeServer
 from test_judging_stage import fast_cfg, make_items, spec_for
 
 from gsnr_bench import fileio
 from gsnr_bench.errors import DataError, StoreError
 from gsnr_bench.fileio import append_jsonl, read_jsonl, write_json
+
+from judge_faults import FaultyJudgeServer
 
 
 def _enospc(*args, **kwargs):

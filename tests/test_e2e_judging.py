@@ -9,8 +9,9 @@ import csv
 import json
 
 import pytest
-from judge_faults import Faults, FaultyJudgeServer
 from test_e2e_demo import SMALL
+
+from judge_faults import Faults, FaultyJudgeServer
 
 pytestmark = pytest.mark.slow  # a small demo run, fine-tunes included: minutes on 2 cores
 

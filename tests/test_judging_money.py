@@ -12,7 +12,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from judge_faults import Faults, FaultyJudgeServer
 from test_judging_stage import fast_cfg, make_items, spec_for
 
 from gsnr_bench.errors import EndpointError
@@ -24,6 +23,8 @@ from gsnr_bench.judging.cost import CHARS_RULE, valid_count
 from gsnr_bench.judging.spec import parse_judge
 from gsnr_bench.judging.stage import judge
 from gsnr_bench.reporting.metrics import pws
+
+from judge_faults import Faults, FaultyJudgeServer
 
 PRICED = {"price_input_per_1m": 1.0, "price_output_per_1m": 2.0}
 

@@ -13,7 +13,6 @@ from dataclasses import asdict
 from pathlib import Path
 
 import pytest
-from judge_faults import FaultyJudgeServer
 
 from gsnr_bench.errors import StoreError
 from gsnr_bench.fileio import read_jsonl
@@ -21,6 +20,8 @@ from gsnr_bench.judging.cache import JudgeCache
 from gsnr_bench.judging.config import JudgingConfig
 from gsnr_bench.judging.spec import load_judge
 from gsnr_bench.judging.stage import Comparison, judge
+
+from judge_faults import FaultyJudgeServer
 
 ROOT = Path(__file__).resolve().parent.parent
 CONCURRENCY = 4

@@ -7,7 +7,6 @@ import socket
 import sqlite3
 
 import pytest
-from judge_faults import Faults, FaultyJudgeServer
 from test_judging_stage import fast_cfg, make_items, spec_for
 
 from gsnr_bench.errors import BudgetExceeded, StoreError
@@ -17,6 +16,8 @@ from gsnr_bench.judging.records import compact_judgments
 from gsnr_bench.judging.spec import parse_judge
 from gsnr_bench.judging.stage import JudgeBudgetExceeded, dry_run, judge, plan_tasks
 from gsnr_bench.judgment import read_judgments, record_key
+
+from judge_faults import Faults, FaultyJudgeServer
 
 
 def keys_of(items, cfg):

@@ -8,7 +8,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from judge_faults import Faults, FaultyJudgeServer
 from rich.progress import Progress
 
 from gsnr_bench.diagnostics import bias_diagnostics
@@ -18,6 +17,8 @@ from gsnr_bench.judging.config import JudgingConfig
 from gsnr_bench.judging.reference_server import serve_reference_for
 from gsnr_bench.judging.spec import load_judge, parse_judge
 from gsnr_bench.judging.stage import Comparison, dry_run, judge
+
+from judge_faults import Faults, FaultyJudgeServer
 
 RECORD_KEYS = {
     "testset",
