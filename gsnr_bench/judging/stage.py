@@ -586,23 +586,24 @@ async def ajudge(
 
 
 def _fill_totals(summary: JudgeSummary, records: list[dict], planned: list[tuple]) -> None:
-    by_key = {record_key(r): r for r in records}
+    judgments = [Judgment.from_dict(r) for r in records]
+    by_key = {j.key: j for j in judgments}
     for k in planned:  # each planned comparison counted once: judged, failed or pending
-        r = by_key.get(k)
-        if r is None:
+        j = by_key.get(k)
+        if j is None:
             summary.pending += 1
-        elif not is_judged(r):
+        elif not j.judged:
             summary.failed_total += 1
-    for r in records:
-        for c in r.get("calls", []):
+    for j in judgments:
+        for c in j.calls:
             summary.prompt_tokens += int(c.get("prompt_tokens") or 0)
             summary.completion_tokens += int(c.get("completion_tokens") or 0)
             summary.cost += float(c.get("cost") or 0.0)
             summary.usage_estimated += bool(c.get("usage_estimated"))
-        if not r.get("null_pair") and is_judged(r):
-            setattr(summary, r["outcome"], getattr(summary, r["outcome"]) + 1)
-        if r.get("judge_model"):  # the served model's own name (e.g. a dated snapshot)
-            summary.judge_model = r["judge_model"]
+        if not j.null_pair and j.judged:
+            setattr(summary, j.outcome, getattr(summary, j.outcome) + 1)
+        if j.judge_model:  # the served model's own name (e.g. a dated snapshot)
+            summary.judge_model = j.judge_model
     summary.cost = round(summary.cost, 8)
     summary.cost_spent = round(summary.cost_spent, 8)
     summary.diagnostics = bias_diagnostics(records)
