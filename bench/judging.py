@@ -56,7 +56,7 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="gsnr-bench-judging-"))
     server = subprocess.Popen(
-        [sys.executable, "-m", "gsnr_bench.judging.reference_server", "--latency", str(args.latency)],
+        [sys.executable, str(ROOT / "tests" / "judge_faults.py"), "--latency", str(args.latency)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,

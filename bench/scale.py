@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))  # tests/tiny_models.py: the tiny pool
 DATA = ROOT.parent / "shared" / "data" / "alpaca_sample.json"
 OUT = Path(__file__).resolve().parent / "out"
 ALPACA = 52002
@@ -43,7 +44,8 @@ DEMO_PARAMS = {"gsnr": {"lr": 1e-3}}  # configs/demo.yaml selection.params
 
 def pool(n: int):
     from gsnr_bench.records import Example
-    from gsnr_bench.selection.tiny import tiny_pool
+
+    from tiny_models import tiny_pool  # tests/tiny_models.py
 
     if not DATA.exists():
         return [Example(f"t{i}", e.instruction, e.input, e.output) for i, e in enumerate(tiny_pool(n, max_words=120))]

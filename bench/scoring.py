@@ -58,17 +58,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))  # tests/tiny_models.py: the tiny pool
 DATA = ROOT.parent / "shared" / "data" / "alpaca_sample.json"
 
 
 def load_pool(n: int):
     from gsnr_bench.records import Example
-    from gsnr_bench.selection.tiny import tiny_pool
+
+    from tiny_models import tiny_pool  # tests/tiny_models.py
 
     if DATA.exists():
         recs = json.loads(DATA.read_text(encoding="utf-8"))[:n]

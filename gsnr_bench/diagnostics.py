@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from .records import call_outcome
+from .judgment import call_outcome
 
 
 def _rate(num: int, den: int) -> float | None:

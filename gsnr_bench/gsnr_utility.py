@@ -83,3 +83,19 @@ def embed_profiles(norms_by_epoch: dict[int, np.ndarray], mask: np.ndarray | Non
         Y = np.pad(Z[:, :2], ((0, 0), (0, max(0, 2 - Z.shape[1]))))
         method = f"PCA: {P} points, too few for t-SNE (< {TSNE_MIN_POINTS})"
     return keys, Y, method
+
+
+def draw_member_profiles(
+    ax, norms_by_epoch: dict[int, np.ndarray], mask: np.ndarray | None = None, seed: int = 0, *, colors=None, **style
+) -> str:
+    """The paper's Figure 1 on a matplotlib Axes (the selector's figure1.png and the report's dynamics panel):
+    each member's relative-drop profiles, embedded in 2-D, joined through its epochs and labelled e<epoch>.
+    `colors` (one per member, cycled) and `style` (plot keywords) are the caller's; returns the embedding method."""
+    keys, Y, method = embed_profiles(norms_by_epoch, mask, seed)
+    for m in sorted({k[0] for k in keys}):
+        rows = [j for j, k in enumerate(keys) if k[0] == m]
+        colour = {"color": colors[m % len(colors)]} if colors else {}
+        ax.plot(Y[rows, 0], Y[rows, 1], "-o", **colour, label=f"member {m + 1}", **style)
+        for j in rows:
+            ax.annotate(f"e{keys[j][1]}", (Y[j, 0], Y[j, 1]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    return method

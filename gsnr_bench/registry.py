@@ -199,9 +199,9 @@ class Registry:
 
 
 def typed_params(factory: Any, params: dict[str, Any], who: str, prefix: str) -> dict[str, Any]:
-    """Check parameters against the factory's signature before anything runs: unknown names are errors
-    (unless it takes **kwargs), annotated ones are validated and converted with pydantic (an int where a
-    float is expected becomes a float; "abc" for a float is a one-line error naming the key)."""
+    """Check parameters against the factory's signature (or its `Params` model) before anything runs: unknown
+    names are errors (unless it takes **kwargs), annotated ones are validated and converted with pydantic (an int
+    where a float is expected becomes a float; "abc" for a float is a one-line error naming the key)."""
     import inspect
     import typing
 
@@ -218,6 +218,13 @@ def typed_params(factory: Any, params: dict[str, Any], who: str, prefix: str) ->
         hints = {}
     accepted = {n: p for n, p in sig.parameters.items() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
     open_kwargs = any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
+    # a factory taking **params that it validates with a pydantic `Params` model (selection/common.py:
+    # SelectorParams): the model's fields are its parameters
+    model_fields = getattr(getattr(factory, "Params", None), "model_fields", None) or {}
+    if model_fields:
+        accepted = {**model_fields, **accepted}
+        hints = {**{k: f.rebuild_annotation() for k, f in model_fields.items()}, **hints}
+        open_kwargs = False
     out = {}
     for key, value in params.items():
         if key not in accepted and not open_kwargs:
@@ -231,8 +238,8 @@ def typed_params(factory: Any, params: dict[str, Any], who: str, prefix: str) ->
         try:
             out[key] = TypeAdapter(ann).validate_python(value)
         except ValidationError as exc:
-            err = exc.errors()[0]
-            raise RegistryError(f"{who}: {prefix}.{key}={value!r}: {err['msg'].lower()}") from None
+            msgs = dict.fromkeys(e["msg"].lower() for e in exc.errors())  # a union: what each member wanted
+            raise RegistryError(f"{who}: {prefix}.{key}={value!r}: {', or '.join(msgs)}") from None
         except Exception:  # a type pydantic cannot build a validator for: pass the value through
             out[key] = value
     return out

@@ -14,7 +14,8 @@ from test_judging_stage import fast_cfg, make_items, spec_for
 from gsnr_bench import fileio
 from gsnr_bench.errors import DataError, StoreError
 from gsnr_bench.fileio import append_jsonl, read_jsonl, write_json
-from gsnr_bench.judging.reference_server import ReferenceJudgeServer
+
+from judge_faults import FaultyJudgeServer
 
 
 def _enospc(*args, **kwargs):
@@ -81,7 +82,7 @@ def test_judging_stops_sending_when_its_records_cannot_be_written(tmp_path, monk
     def full(path, rows):
         raise StoreError(f"no space left on device writing {path}")
 
-    with ReferenceJudgeServer(refs, latency=0.02) as srv:
+    with FaultyJudgeServer(refs, latency=0.02) as srv:
         spec = spec_for(srv)
         with monkeypatch.context() as m:
             m.setattr(stage_mod, "append_jsonl", full)

@@ -229,7 +229,7 @@ def test_selector_params_are_checked_against_the_selector(tmp_path, capsys):
     from gsnr_bench.errors import RegistryError
 
     reg = registry.selectors()
-    assert reg.build("gsnr", {"lr": "5e-5"}).p["lr"] == 5e-5  # converted, never a string in the optimizer
+    assert reg.build("gsnr", {"lr": "5e-5"}).params.lr == 5e-5  # converted, never a string in the optimizer
     with pytest.raises(RegistryError, match=r"selection.params.gsnr.lr='fast'"):
         reg.build("gsnr", {"lr": "fast"})
     with pytest.raises(RegistryError, match=r"unknown parameter selection.params.gsnr.membres; did you mean 'members'"):

@@ -205,12 +205,12 @@ def test_publish_is_byte_identical(run):
 def test_gpt_judge_key_lands_in_no_file(run):
     """The GPT judge through the real CLI against a local OpenAI-compatible server that demands a key: the
     key is sent (the server accepts it) and written nowhere: not in judgments, cache, manifest, config, report."""
-    from gsnr_bench.judging.reference_server import ReferenceJudgeServer
+    from judge_faults import FaultyJudgeServer
 
     root, _ = run
     rd = root / "run"
     key = "sk-PLANTED-e2e-0123456789abcdef"
-    with ReferenceJudgeServer({}, model="gpt-4o-mini", api_key=key) as srv:
+    with FaultyJudgeServer({}, model="gpt-4o-mini", api_key=key) as srv:
         res = run_cli(
             "run",
             "--selector",
@@ -362,7 +362,7 @@ def test_two_commands_add_to_one_run_and_report_needs_no_flags(tmp_path):
 def test_failed_judge_calls_exit_nonzero_then_retry_exactly_those(run):
     """A judge server that fails every call, then recovers: the first command exits 3 with a one-line summary
     and leaves the stages incomplete; the second judges exactly the failed comparisons and exits 0."""
-    from gsnr_bench.judging.reference_server import Faults, ReferenceJudgeServer
+    from judge_faults import Faults, FaultyJudgeServer
 
     root, _ = run
     rd = root / "run"
@@ -380,7 +380,7 @@ def test_failed_judge_calls_exit_nonzero_then_retry_exactly_those(run):
         "--set",
         "judging.max_retries=0",
     ]
-    with ReferenceJudgeServer({}, model="flaky-judge-v1", faults=Faults(rate_500=1.0)) as srv:
+    with FaultyJudgeServer({}, model="flaky-judge-v1", faults=Faults(rate_500=1.0)) as srv:
         env = {"FLAKY_KEY": "k", "FLAKY_URL": srv.base_url}
         res = run_cli(*args, cwd=root, env=env)
         assert res.returncode == 3, res.stderr[-2000:]
@@ -413,7 +413,7 @@ def _judge_yaml(root, name, model, price=1.0):
 
 
 def test_max_cost_is_run_wide_and_dry_run_needs_no_endpoint(run):
-    from gsnr_bench.judging.reference_server import ReferenceJudgeServer
+    from judge_faults import FaultyJudgeServer
 
     root, _ = run
     rd = root / "run"
@@ -436,7 +436,7 @@ def test_max_cost_is_run_wide_and_dry_run_needs_no_endpoint(run):
     assert "total: 40 calls to send" in res.stdout
     prior = json.loads((rd / "manifest.json").read_text())["judging"]["spent_usd_run"]  # earlier tests' judges
     limit = round(prior + 0.004, 6)
-    with ReferenceJudgeServer({}, model="pricey-judge-v1") as srv:
+    with FaultyJudgeServer({}, model="pricey-judge-v1") as srv:
         env = {"PRICEY_KEY": "k", "PRICEY_URL": srv.base_url}
         res = run_cli("judge", *base, "--max-cost", str(limit), "--concurrency", "4", cwd=root, env=env)
         assert res.returncode == 4, res.stderr[-2000:]

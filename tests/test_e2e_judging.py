@@ -11,7 +11,7 @@ import json
 import pytest
 from test_e2e_demo import SMALL
 
-from gsnr_bench.judging.reference_server import Faults, ReferenceJudgeServer
+from judge_faults import Faults, FaultyJudgeServer
 
 pytestmark = pytest.mark.slow  # a small demo run, fine-tunes included: minutes on 2 cores
 
@@ -63,8 +63,8 @@ def test_model_judges_over_http_end_to_end(tmp_path, cli, monkeypatch):
     judges = ["--judge", *(f"j-{s}" for s in STYLES)]
     with (
         # two models: the judge cache is keyed by the request, so one model's replies would serve both judges
-        ReferenceJudgeServer(refs, model="ref-PAIR", style="pair", faults=Faults(rate_no_usage=1.0)) as pair,
-        ReferenceJudgeServer(refs, model="ref-REV", style="labelled-reversed") as rev,
+        FaultyJudgeServer(refs, model="ref-PAIR", style="pair", faults=Faults(rate_no_usage=1.0)) as pair,
+        FaultyJudgeServer(refs, model="ref-REV", style="labelled-reversed") as rev,
     ):
         env = {"GSNR_E2E_URL_PAIR": pair.base_url, "GSNR_E2E_URL_REV": rev.base_url}
         env |= {"GSNR_E2E_KEY_PAIR": "k", "GSNR_E2E_KEY_REV": "k"}

@@ -20,10 +20,11 @@ from gsnr_bench.judging.cache import JudgeCache
 from gsnr_bench.judging.client import AuthRejected
 from gsnr_bench.judging.config import JudgingConfig
 from gsnr_bench.judging.cost import CHARS_RULE, valid_count
-from gsnr_bench.judging.reference_server import Faults, ReferenceJudgeServer
 from gsnr_bench.judging.spec import parse_judge
 from gsnr_bench.judging.stage import judge
 from gsnr_bench.reporting.metrics import pws
+
+from judge_faults import Faults, FaultyJudgeServer
 
 PRICED = {"price_input_per_1m": 1.0, "price_output_per_1m": 2.0}
 
@@ -40,7 +41,7 @@ def test_usage_counts_are_validated(value, expected):
 def test_missing_or_invalid_usage_is_estimated_marked_and_never_negative(tmp_path):
     items, refs = make_items(24)
     faults = Faults(rate_no_usage=0.3, rate_bad_usage=0.3, seed=11)
-    with ReferenceJudgeServer(refs, faults=faults) as srv:
+    with FaultyJudgeServer(refs, faults=faults) as srv:
         s = judge(items, spec_for(srv, **PRICED), fast_cfg(), tmp_path / "j.jsonl", tmp_path / "c.sqlite")
     calls = [c for r in read_jsonl(tmp_path / "j.jsonl") for c in r["calls"]]
     est = [c for c in calls if c.get("usage_estimated")]
@@ -57,7 +58,7 @@ def test_spend_never_goes_down_over_commands(tmp_path):
     items, refs = make_items(16)
     faults = Faults(rate_bad_usage=0.5, rate_garbage=0.3, seed=2)
     spent = []
-    with ReferenceJudgeServer(refs, faults=faults) as srv:
+    with FaultyJudgeServer(refs, faults=faults) as srv:
         spec = spec_for(srv, **PRICED)
         for i in range(3):  # garbage replies are re-asked on each command: more spend, never less
             judge(items, spec, fast_cfg(max_parse_retries=0), tmp_path / "j.jsonl", tmp_path / "c.sqlite")
@@ -69,7 +70,7 @@ def test_spend_never_goes_down_over_commands(tmp_path):
 def test_a_key_revoked_mid_run_stops_the_stage_at_once_with_one_line(tmp_path):
     items, refs = make_items(60)
     conc = 4
-    with ReferenceJudgeServer(refs, revoke_after=10, latency=0.01) as srv:
+    with FaultyJudgeServer(refs, revoke_after=10, latency=0.01) as srv:
         with pytest.raises(AuthRejected) as exc:
             judge(items, spec_for(srv), fast_cfg(concurrency=conc), tmp_path / "j.jsonl", tmp_path / "c.sqlite")
         refused = srv.log.refused
@@ -78,14 +79,14 @@ def test_a_key_revoked_mid_run_stops_the_stage_at_once_with_one_line(tmp_path):
     assert 1 <= refused <= conc  # only the calls already in flight meet the 401; none is sent after it
     recs = read_jsonl(tmp_path / "j.jsonl")
     assert 0 < len(recs) <= 10 and all(r["outcome"] != "failed" for r in recs)  # nothing recorded as failed
-    with ReferenceJudgeServer(refs) as srv:  # a fixed key: the next command finishes the rest
+    with FaultyJudgeServer(refs) as srv:  # a fixed key: the next command finishes the rest
         s = judge(items, spec_for(srv), fast_cfg(), tmp_path / "j.jsonl", tmp_path / "c.sqlite")
     assert s.complete and s.resumed == len(recs) and len(read_jsonl(tmp_path / "j.jsonl")) == len(items)
 
 
 def test_a_finished_stage_needs_no_endpoint(tmp_path, monkeypatch):
     items, refs = make_items(12)
-    with ReferenceJudgeServer(refs) as srv:
+    with FaultyJudgeServer(refs) as srv:
         s1 = judge(items, spec_for(srv), fast_cfg(), tmp_path / "j.jsonl", tmp_path / "c.sqlite")
         model = srv.model
     monkeypatch.delenv("GSNR_GONE_KEY", raising=False)
@@ -123,7 +124,7 @@ def test_labelled_scores_in_reverse_order_give_the_same_leaderboard(tmp_path):
     }
     boards, texts = {}, {}
     for style in ("pair", "labelled", "labelled-reversed"):
-        with ReferenceJudgeServer(refs, style=style) as srv:
+        with FaultyJudgeServer(refs, style=style) as srv:
             board = {}
             for name, its in systems.items():
                 s = judge(
@@ -167,7 +168,7 @@ def test_two_processes_with_different_settings_pay_once_for_shared_requests(tmp_
     items, refs = make_items(20)
     (tmp_path / "items.json").write_text(json.dumps([c.__dict__ for c in items]))
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
-    with ReferenceJudgeServer(refs, latency=0.05) as srv:
+    with FaultyJudgeServer(refs, latency=0.05) as srv:
         spec = {
             "name": "local",
             "provider": "openai-compatible",
@@ -230,7 +231,7 @@ def test_runs_sharing_one_cache_pay_once_and_keep_their_own_accounts(tmp_path):
     each run's spend (and so its --max-cost) counts only what it paid."""
     items, refs = make_items(16)
     shared = tmp_path / "shared.sqlite"
-    with ReferenceJudgeServer(refs) as srv:
+    with FaultyJudgeServer(refs) as srv:
         spec = spec_for(srv, **PRICED)
         a = judge(items, spec, fast_cfg(order="shuffle"), tmp_path / "a.jsonl", shared, run_id="/runs/a")
         sent_a = srv.log.chat_requests
@@ -253,7 +254,7 @@ def test_the_judges_tokenizer_counts_what_usage_lacks_when_it_is_known(tmp_path)
 
     tok_dir = build_tokenizer(tmp_path / "tok")
     items, refs = make_items(6)
-    with ReferenceJudgeServer(refs, faults=Faults(rate_no_usage=1.0)) as srv:
+    with FaultyJudgeServer(refs, faults=Faults(rate_no_usage=1.0)) as srv:
         s = judge(items, spec_for(srv, tokenizer=str(tok_dir)), fast_cfg(), tmp_path / "j.jsonl", tmp_path / "c.sqlite")
     rule = f"tokenizer {tok_dir}"
     assert s.usage_rule == rule and s.usage_estimated == len(items)

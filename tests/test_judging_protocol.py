@@ -3,15 +3,8 @@
 import pytest
 
 from gsnr_bench.errors import ConfigError
-from gsnr_bench.judging.protocol import (
-    call_outcome,
-    combine,
-    load_prompt,
-    parse_verdict,
-    presentation_orders,
-    shuffle_first,
-    to_system_side,
-)
+from gsnr_bench.judging.protocol import load_prompt, parse_verdict, presentation_orders, shuffle_first
+from gsnr_bench.judgment import call_outcome, combine, to_system_side
 
 
 @pytest.mark.parametrize(

@@ -18,9 +18,10 @@ from gsnr_bench.errors import StoreError
 from gsnr_bench.fileio import read_jsonl
 from gsnr_bench.judging.cache import JudgeCache
 from gsnr_bench.judging.config import JudgingConfig
-from gsnr_bench.judging.reference_server import ReferenceJudgeServer
 from gsnr_bench.judging.spec import load_judge
 from gsnr_bench.judging.stage import Comparison, judge
+
+from judge_faults import FaultyJudgeServer
 
 ROOT = Path(__file__).resolve().parent.parent
 CONCURRENCY = 4
@@ -46,7 +47,7 @@ def test_sigkill_mid_judging_resends_only_what_was_missing(tmp_path):
     cfg = {"concurrency": CONCURRENCY, "order": "both", "timeout": 10.0}
     (tmp_path / "items.json").write_text(json.dumps([asdict(c) for c in items]))
     (tmp_path / "cfg.json").write_text(json.dumps(cfg))
-    with ReferenceJudgeServer(refs, latency=0.03) as srv:
+    with FaultyJudgeServer(refs, latency=0.03) as srv:
         (tmp_path / "judge.yaml").write_text(
             json.dumps({"name": "local", "provider": "openai-compatible", "model": srv.model, "base_url": srv.base_url})
         )

@@ -12,10 +12,12 @@ from test_judging_stage import fast_cfg, make_items, spec_for
 from gsnr_bench.errors import BudgetExceeded, StoreError
 from gsnr_bench.fileio import append_jsonl, read_jsonl
 from gsnr_bench.judging.cache import JudgeCache
-from gsnr_bench.judging.records import compact_judgments, read_judgments, record_key
-from gsnr_bench.judging.reference_server import Faults, ReferenceJudgeServer
+from gsnr_bench.judging.records import compact_judgments
 from gsnr_bench.judging.spec import parse_judge
 from gsnr_bench.judging.stage import JudgeBudgetExceeded, dry_run, judge, plan_tasks
+from gsnr_bench.judgment import read_judgments, record_key
+
+from judge_faults import Faults, FaultyJudgeServer
 
 
 def keys_of(items, cfg):
@@ -26,7 +28,7 @@ def test_failed_comparisons_are_judged_again_when_the_endpoint_recovers(tmp_path
     items, refs = make_items(12)
     cfg = fast_cfg(max_retries=0)
     out, cache = tmp_path / "j.jsonl", tmp_path / "c.sqlite"
-    with ReferenceJudgeServer(refs, faults=Faults(rate_500=0.5, seed=7)) as srv:
+    with FaultyJudgeServer(refs, faults=Faults(rate_500=0.5, seed=7)) as srv:
         s1 = judge(items, spec_for(srv), cfg, out, cache)
         failed = [r for r in read_jsonl(out) if r["outcome"] == "failed"]
         sent = srv.log.chat_requests
@@ -64,7 +66,7 @@ def test_unreadable_replies_are_sent_again_by_a_later_run(tmp_path):
     items, refs = make_items(6)
     cfg = fast_cfg(max_parse_retries=1)
     out, cache = tmp_path / "j.jsonl", tmp_path / "c.sqlite"
-    with ReferenceJudgeServer(refs, faults=Faults(rate_garbage=1.0)) as srv:
+    with FaultyJudgeServer(refs, faults=Faults(rate_garbage=1.0)) as srv:
         spec = spec_for(srv, price_input_per_1m=1000.0, price_output_per_1m=1000.0)
         s1 = judge(items, spec, cfg, out, cache)
         assert srv.log.chat_requests == 2 * len(items)
@@ -87,7 +89,7 @@ def test_unreadable_replies_are_sent_again_by_a_later_run(tmp_path):
 def test_different_settings_share_the_calls_they_both_send(tmp_path):
     items, refs = make_items(12)
     cache = tmp_path / "c.sqlite"
-    with ReferenceJudgeServer(refs) as srv:
+    with FaultyJudgeServer(refs) as srv:
         a = spec_for(srv, name="alias-a")
         b = spec_for(srv, name="alias-b", description="same model, other alias")
         s1 = judge(items, a, fast_cfg(), tmp_path / "a.jsonl", cache)
@@ -118,7 +120,7 @@ def test_budget_reserves_the_expected_cost_and_stops_at_90_to_100_percent(tmp_pa
     that stopped at ~59%), so it stops within one in-flight batch of the limit, on a server that also fails."""
     items, refs = make_items(160)
     conc = 4
-    with ReferenceJudgeServer(refs, latency=0.005, faults=faults) as srv:
+    with FaultyJudgeServer(refs, latency=0.005, faults=faults) as srv:
         spec = _budget_spec(srv)
         probe = judge(items[:20], spec, fast_cfg(), tmp_path / "probe.jsonl", tmp_path / "probe.sqlite")
         per_call = probe.cost_spent / probe.calls
@@ -142,7 +144,7 @@ def test_budget_reserves_the_expected_cost_and_stops_at_90_to_100_percent(tmp_pa
 
 def test_budget_holds_across_commands(tmp_path):
     items, refs = make_items(40)
-    with ReferenceJudgeServer(refs) as srv:
+    with FaultyJudgeServer(refs) as srv:
         spec = _budget_spec(srv)
         cfg = fast_cfg(concurrency=1, max_cost=300.0)  # about 12 calls
         with pytest.raises(BudgetExceeded):
@@ -207,7 +209,7 @@ def _dead_url():
 def test_dry_run_is_offline_and_counts_only_readable_cached_replies(tmp_path, monkeypatch):
     items, refs = make_items(12)
     cfg = fast_cfg(max_parse_retries=0)
-    with ReferenceJudgeServer(refs, faults=Faults(rate_garbage=0.5, seed=5)) as srv:
+    with FaultyJudgeServer(refs, faults=Faults(rate_garbage=0.5, seed=5)) as srv:
         s = judge(items, spec_for(srv, name="first"), cfg, tmp_path / "j.jsonl", tmp_path / "c.sqlite")
         model = srv.model
     assert 0 < s.failed_total < len(items)
@@ -275,7 +277,7 @@ def test_a_judge_that_goes_down_after_the_preflight_then_recovers(tmp_path, monk
         await real_preflight(self)
         self._client.base_url = _dead_url()  # every judging call now meets a refused connection
 
-    with ReferenceJudgeServer(refs) as srv:
+    with FaultyJudgeServer(refs) as srv:
         spec = spec_for(srv)
         monkeypatch.setattr(JudgeClient, "preflight", preflight_then_down)
         s1 = judge(items, spec, cfg, out, cache)
@@ -294,7 +296,7 @@ def test_two_processes_of_one_run_share_its_budget(tmp_path):
 
     items, refs = make_items(200)
     conc = 4
-    with ReferenceJudgeServer(refs, latency=0.01) as srv:
+    with FaultyJudgeServer(refs, latency=0.01) as srv:
         spec = _budget_spec(srv)
         limit = 60 * 25.0  # about 60 calls in all
         cfg = fast_cfg(concurrency=conc, max_cost=limit)

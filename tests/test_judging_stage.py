@@ -14,9 +14,11 @@ from gsnr_bench.diagnostics import bias_diagnostics
 from gsnr_bench.errors import BudgetExceeded, EndpointError
 from gsnr_bench.fileio import read_jsonl
 from gsnr_bench.judging.config import JudgingConfig
-from gsnr_bench.judging.reference_server import Faults, ReferenceJudgeServer, serve_reference_for
+from gsnr_bench.judging.reference_server import serve_reference_for
 from gsnr_bench.judging.spec import load_judge, parse_judge
 from gsnr_bench.judging.stage import Comparison, dry_run, judge
+
+from judge_faults import Faults, FaultyJudgeServer
 
 RECORD_KEYS = {
     "testset",
@@ -62,7 +64,7 @@ def fast_cfg(**kw):
 
 def test_judges_every_comparison_once_and_rerun_sends_nothing(tmp_path):
     items, refs = make_items()
-    with ReferenceJudgeServer(refs) as srv:
+    with FaultyJudgeServer(refs) as srv:
         spec = spec_for(srv)
         s = judge(items, spec, fast_cfg(), tmp_path / "j.jsonl", tmp_path / "c.sqlite")
         recs = read_jsonl(tmp_path / "j.jsonl")
@@ -89,7 +91,7 @@ def test_judges_every_comparison_once_and_rerun_sends_nothing(tmp_path):
 
 def test_both_orders_and_null_pairs(tmp_path):
     items, refs = make_items()
-    with ReferenceJudgeServer(refs) as srv:
+    with FaultyJudgeServer(refs) as srv:
         cfg = fast_cfg(order="both", combine="strict", null_pairs=2)
         s = judge(items, spec_for(srv), cfg, tmp_path / "j.jsonl", tmp_path / "c.sqlite")
     recs = read_jsonl(tmp_path / "j.jsonl")
@@ -104,7 +106,7 @@ def test_both_orders_and_null_pairs(tmp_path):
 
 def test_429_with_retry_after_is_honoured(tmp_path):
     items, refs = make_items()
-    with ReferenceJudgeServer(refs, faults=Faults(rate_429=0.4, retry_after=0.3, seed=1)) as srv:
+    with FaultyJudgeServer(refs, faults=Faults(rate_429=0.4, retry_after=0.3, seed=1)) as srv:
         s = judge(items, spec_for(srv), fast_cfg(max_retries=8), tmp_path / "j.jsonl", tmp_path / "c.sqlite")
         events = list(srv.log.events)
     recs = read_jsonl(tmp_path / "j.jsonl")
@@ -128,7 +130,7 @@ def test_429_with_retry_after_is_honoured(tmp_path):
 def test_500s_and_hangs_are_retried(tmp_path):
     items, refs = make_items()
     faults = Faults(rate_500=0.25, rate_hang=0.15, hang_s=3.0, seed=2)
-    with ReferenceJudgeServer(refs, faults=faults) as srv:
+    with FaultyJudgeServer(refs, faults=faults) as srv:
         s = judge(
             items, spec_for(srv), fast_cfg(timeout=0.5, max_retries=8), tmp_path / "j.jsonl", tmp_path / "c.sqlite"
         )
@@ -143,7 +145,7 @@ def test_500s_and_hangs_are_retried(tmp_path):
 
 def test_transport_failures_are_recorded_failed_with_reason(tmp_path):
     items, refs = make_items(4)
-    with ReferenceJudgeServer(refs, faults=Faults(rate_500=1.0)) as srv:
+    with FaultyJudgeServer(refs, faults=Faults(rate_500=1.0)) as srv:
         s = judge(items, spec_for(srv), fast_cfg(max_retries=2), tmp_path / "j.jsonl", tmp_path / "c.sqlite")
         assert srv.log.chat_requests == 3 * len(items)
     recs = read_jsonl(tmp_path / "j.jsonl")
@@ -154,7 +156,7 @@ def test_transport_failures_are_recorded_failed_with_reason(tmp_path):
 
 def test_unparseable_replies_are_reasked_then_failed(tmp_path):
     items, refs = make_items(4)
-    with ReferenceJudgeServer(refs, faults=Faults(rate_garbage=1.0)) as srv:
+    with FaultyJudgeServer(refs, faults=Faults(rate_garbage=1.0)) as srv:
         judge(items, spec_for(srv), fast_cfg(max_parse_retries=2), tmp_path / "j.jsonl", tmp_path / "c.sqlite")
         assert set(srv.log.receipts.values()) == {3}
         # replies without scores are not final: a re-run (even into a fresh file) asks again
@@ -167,7 +169,7 @@ def test_unparseable_replies_are_reasked_then_failed(tmp_path):
 
 def test_some_garbage_is_recovered_by_reasking(tmp_path):
     items, refs = make_items()
-    with ReferenceJudgeServer(refs, faults=Faults(rate_garbage=0.3, seed=3)) as srv:
+    with FaultyJudgeServer(refs, faults=Faults(rate_garbage=0.3, seed=3)) as srv:
         s = judge(items, spec_for(srv), fast_cfg(max_parse_retries=6), tmp_path / "j.jsonl", tmp_path / "c.sqlite")
     assert s.failed == 0 and s.judged == len(items) and s.calls > len(items)
 
@@ -186,7 +188,7 @@ def test_preflight_errors_are_one_line_and_send_no_call(tmp_path, monkeypatch):
     with pytest.raises(EndpointError, match="cannot reach") as exc:
         judge(items, bad_url, fast_cfg(), tmp_path / "j.jsonl", tmp_path / "c.sqlite")
     assert "\n" not in str(exc.value)
-    with ReferenceJudgeServer(refs, api_key="right-key") as srv:
+    with FaultyJudgeServer(refs, api_key="right-key") as srv:
         with pytest.raises(EndpointError, match="not served.*did you mean"):
             monkeypatch.setenv("GSNR_TEST_KEY", "right-key")
             judge(
@@ -224,7 +226,7 @@ def test_api_key_appears_in_no_file(tmp_path, monkeypatch, capfd):
     monkeypatch.setenv("GSNR_PLANTED_KEY", key)
     items, refs = make_items()
     out = tmp_path / "run"
-    with ReferenceJudgeServer(refs, api_key=key, faults=Faults(rate_500=0.2, rate_garbage=0.2, seed=4)) as srv:
+    with FaultyJudgeServer(refs, api_key=key, faults=Faults(rate_500=0.2, rate_garbage=0.2, seed=4)) as srv:
         spec = spec_for(srv, api_key_env="GSNR_PLANTED_KEY")
         s = judge(
             items,
@@ -247,7 +249,7 @@ def test_api_key_appears_in_no_file(tmp_path, monkeypatch, capfd):
 
 def test_dry_run_and_budget(tmp_path):
     items, refs = make_items()
-    with ReferenceJudgeServer(refs) as srv:
+    with FaultyJudgeServer(refs) as srv:
         spec = spec_for(srv, price_input_per_1m=100.0, price_output_per_1m=100.0, max_tokens=64)
         cfg = fast_cfg(order="both")
         d = dry_run(items, spec, cfg)
@@ -274,7 +276,7 @@ def test_dry_run_and_budget(tmp_path):
 def test_progress_objects(tmp_path):
     items, refs = make_items(4)
     seen = []
-    with ReferenceJudgeServer(refs) as srv:
+    with FaultyJudgeServer(refs) as srv:
         judge(
             items,
             spec_for(srv),
@@ -343,7 +345,7 @@ def test_records_survive_a_slow_disk(tmp_path, monkeypatch):
     import gsnr_bench.fileio as stage_fileio
 
     items, refs = make_items(n=40)
-    with ReferenceJudgeServer(refs) as srv:
+    with FaultyJudgeServer(refs) as srv:
         spec = spec_for(srv)
         judge(items, spec, fast_cfg(), tmp_path / "a.jsonl", tmp_path / "c.sqlite")
         monkeypatch.setattr(stage, "append_jsonl", slow_append)

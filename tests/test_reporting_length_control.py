@@ -203,3 +203,16 @@ def test_results_table_and_csv_carry_lc_and_lengths():
     # a leaderboard.csv written before the length columns existed still reads (as missing)
     old = "\n".join(",".join(line.split(",")[:16]) for line in results_to_csv(df).splitlines()) + "\n"
     assert results_from_csv(old)["lc_pws"].isna().all()
+
+
+def test_score_length_spearman_is_the_one_spearman():
+    from scipy.stats import spearmanr
+
+    from gsnr_bench.reporting.length_stats import score_length_spearman
+
+    rows = [{"id": f"e{i}", "score": s} for i, s in enumerate([0.3, 0.1, 0.9, 0.5, 0.5, 0.2])]
+    rows.append({"id": "e9", "score": 5.0, "eligible": False})  # ineligible: left out
+    lengths = {f"e{i}": n for i, n in enumerate([30, 12, 80, 41, 44, 9])} | {"e9": 1}
+    rho = score_length_spearman(rows, lengths)
+    assert rho == pytest.approx(spearmanr([0.3, 0.1, 0.9, 0.5, 0.5, 0.2], [30, 12, 80, 41, 44, 9]).statistic)
+    assert math.isnan(score_length_spearman(rows[:2], lengths))  # fewer than 3 pairs: undefined, never 0

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from gsnr_bench.errors import DataError
+from gsnr_bench.judgment import combine
 from gsnr_bench.reporting.metrics import (
     agreement,
     bootstrap_pws_ci,
     cohen_kappa,
-    combine,
     count_outcomes,
     precision_lift,
     pws,
@@ -54,17 +54,17 @@ STRICT = {
 @pytest.mark.parametrize("rule,table", [("lenient", LENIENT), ("strict", STRICT)])
 def test_combine_rules_truth_table(rule, table):
     for (a, b), want in table.items():
-        assert combine(a, b, rule) == want
-        assert combine(b, a, rule) == want  # symmetric in the two orders
-    assert combine("win", "failed", rule) == "failed"
-    assert combine("failed", "failed", rule) == "failed"
+        assert combine([a, b], rule) == want
+        assert combine([b, a], rule) == want  # symmetric in the two orders
+    assert combine(["win", "failed"], rule) == "failed"
+    assert combine(["failed", "failed"], rule) == "failed"
 
 
 def test_combine_bad_input():
     with pytest.raises(DataError):
-        combine("win", "win", "majority")
+        combine(["win", "win"], "majority")
     with pytest.raises(DataError):
-        combine("win", "draw", "strict")
+        combine(["win", "draw"], "strict")
 
 
 def test_question_matrices_group_by_question():

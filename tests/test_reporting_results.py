@@ -1,7 +1,5 @@
 """Judgment records -> long results table -> Table 1 / Table 2 / CSV."""
 
-import math
-
 import pandas as pd
 import pytest
 
@@ -15,7 +13,6 @@ from gsnr_bench.reporting.results import (
     results_from_judgments,
     results_to_csv,
 )
-from gsnr_bench.reporting.tables import render_latex, render_markdown, table1, table2
 
 
 def rec(system, testset, qid, outcome, judge="gpt-4o", pv="vicuna-pair-v1", **kw):
@@ -113,28 +110,6 @@ def small_df():
     return results_from_judgments(recs, META)
 
 
-def test_table1_missing_cells_are_missing_not_zero():
-    t = table1(small_df())
-    assert list(t.columns.get_level_values("ratio")) == ["5%", "10%", "100%"]
-    assert math.isnan(t.loc[("random", "lora"), ("alpaca", "llama2-7b", "5%")])  # random@0.05 never ran
-    assert t.loc[("gsnr", "lora"), ("alpaca", "llama2-7b", "10%")] == pytest.approx(1.25)
-    assert (t[("alpaca", "llama2-7b", "100%")] == 1.0).all()
-    md = render_markdown(t)
-    assert "| random | lora | – | 1.000 | 1.000 |" in md
-    assert "**1.250**" in md  # best of its column
-    tex = render_latex(t, caption="PWS", label="tab:pws")
-    for piece in ("\\toprule", "\\midrule", "\\bottomrule", "\\cmidrule(lr){3-5}", "5\\%", "random & lora & -- &"):
-        assert piece in tex
-
-
-def test_table2_deltas_vs_gsnr():
-    t = table2(small_df())
-    assert list(t.index) == [("gsnr-alt1", "lora")]
-    assert t.loc[("gsnr-alt1", "lora"), ("alpaca", "llama2-7b", "10%")] == pytest.approx(1.0 - 1.25)
-    assert math.isnan(t.loc[("gsnr-alt1", "lora"), ("alpaca", "llama2-7b", "5%")])
-    assert "-0.250" in render_markdown(t, signed=True) and "| – |" in render_markdown(t, signed=True)
-
-
 def test_csv_roundtrip_and_stable():
     df = small_df()
     text = results_to_csv(df)
@@ -142,7 +117,9 @@ def test_csv_roundtrip_and_stable():
     back = results_from_csv(text)
     assert results_to_csv(back) == text
     assert results_to_csv(df.sample(frac=1, random_state=0)) == text  # row order does not matter
-    pd.testing.assert_frame_equal(table1(back), table1(df), atol=1e-4)
+    key = ["selector", "regime", "ratio", "judge", "testset"]
+    pws = [d.sort_values(key)["pws"].reset_index(drop=True) for d in (back, df)]
+    pd.testing.assert_series_equal(pws[0], pws[1], atol=1e-4)
 
 
 def test_combine_results_refuses_the_same_cell_twice():

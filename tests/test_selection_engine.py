@@ -12,7 +12,8 @@ from gsnr_bench.selection.ensemble import EngineConfig, Ensemble
 from gsnr_bench.selection.lora import attach
 from gsnr_bench.selection.prompts import plain_prompt
 from gsnr_bench.selection.proxy import load_proxy
-from gsnr_bench.selection.tiny import build_tiny_proxy, tiny_pool
+
+from tiny_models import build_tiny_proxy, tiny_pool
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,8 @@ from gsnr_bench.selection.encoding import encode_pairs
 from gsnr_bench.selection.grads import GradsSelector, embedding_grad_norms, log_density
 from gsnr_bench.selection.prompts import plain_prompt
 from gsnr_bench.selection.proxy import load_proxy
-from gsnr_bench.selection.tiny import build_tiny_proxy, tiny_pool
+
+from tiny_models import build_tiny_proxy, tiny_pool
 
 SMALL = dict(ft_lr=1e-2, ft_batch_size=3, max_tokens=200, max_batch=4)
 
@@ -134,6 +135,6 @@ def test_registered_and_listed(tmp_path, cli):
     reg = registry.selectors()
     assert reg.get("grads").target == "gsnr_bench.selection.grads:GradsSelector"
     sel = reg.build("grads", {})
-    assert sel.name == "grads" and sel.p["finetune"] == "full"
+    assert sel.name == "grads" and sel.params.finetune == "full"
     res = cli("ls", "selectors", cwd=tmp_path, env={"COLUMNS": "200"})
     assert res.returncode == 0 and "grads" in res.stdout

@@ -12,7 +12,8 @@ from gsnr_bench.errors import ConfigError, DataError
 from gsnr_bench.records import Example
 from gsnr_bench.selection.base import SelectionContext
 from gsnr_bench.selection.gsnr import GsnrSelector
-from gsnr_bench.selection.tiny import build_tiny_proxy, tiny_pool
+
+from tiny_models import build_tiny_proxy, tiny_pool
 
 SMALL = dict(members=3, rank=4, alpha=8, lr=1e-2, batch_size=3, bucket_batches=2)
 

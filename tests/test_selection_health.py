@@ -329,17 +329,17 @@ def test_select_with_truth_controls_and_seeds_through_the_cli(tmp_path):
 
 
 def test_training_dynamics_panels_need_two_recorded_epochs():
-    from gsnr_bench.reporting.plots import dynamics_svg
+    from gsnr_bench.reporting.plots import dynamics_fig, to_svg
 
     rng = np.random.default_rng(0)
     rows = [
         {"id": f"e{i}", **{f"norm_m{m}_e{e}": float(rng.random() + e) for m in range(3) for e in (1, 2, 3)}}
         for i in range(12)
     ]
-    svg = dynamics_svg(rows, {f"e{i}": i % 2 == 0 for i in range(12)}, "gsnr", "t1")
+    svg = to_svg(dynamics_fig(rows, {f"e{i}": i % 2 == 0 for i in range(12)}, "gsnr"), "t1")
     assert svg.startswith("<svg") and "Figure 1" in svg and "per-example norms" in svg
     one = [{k: v for k, v in r.items() if not k.endswith(("_e2", "_e3"))} for r in rows]
-    assert dynamics_svg(one, None, "gsnr", "t2") is None
+    assert dynamics_fig(one, None, "gsnr") is None
 
 
 def test_controls_table_from_judged_cells_and_its_words():

@@ -13,7 +13,8 @@ from gsnr_bench.selection.base import SelectionContext
 from gsnr_bench.selection.ifd import CherryIfd, SuperfilteringIfd
 from gsnr_bench.selection.losses import length_batches, mean_losses, mean_losses_bs1
 from gsnr_bench.selection.proxy import load_proxy
-from gsnr_bench.selection.tiny import build_tiny_proxy, tiny_pool
+
+from tiny_models import build_tiny_proxy, tiny_pool
 
 
 @pytest.fixture(scope="module")

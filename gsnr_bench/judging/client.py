@@ -11,7 +11,7 @@ import difflib
 import email.utils
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 from urllib.parse import urlsplit, urlunsplit
 
@@ -62,6 +62,8 @@ class CallFailed(Exception):
 
 @dataclass
 class TransportStats:
+    """Why requests were retried or given up: counts, and the waits Retry-After headers asked for."""
+
     requests: int = 0  # HTTP requests sent (each retry counts once, the SDK sends none of its own)
     retries: int = 0
     rate_limited: int = 0
@@ -70,6 +72,16 @@ class TransportStats:
     connection_errors: int = 0
     gave_up: int = 0
     retry_after_waits: list[float] = field(default_factory=list)
+
+    @property
+    def retry_after_s(self) -> float:
+        """Seconds waited on Retry-After headers."""
+        return round(sum(self.retry_after_waits), 3)
+
+    def to_dict(self) -> dict[str, int | float]:
+        """The counts and the seconds waited (the waits one by one are left out)."""
+        counts = {k: v for k, v in asdict(self).items() if k != "retry_after_waits"}
+        return {**counts, "retry_after_s": self.retry_after_s}
 
 
 def safe_url(url: str | None) -> str:

@@ -1,5 +1,6 @@
-"""The pairwise judging protocol as pure functions: prompt, presentation order, verdict parsing,
-mapping verdicts back to the system's side, and the combine rules for judging in both orders."""
+"""The pairwise judging protocol as pure functions: prompt, presentation order, verdict parsing. Mapping a
+verdict back to the system's side and combining the two orders live with the record they make
+(gsnr_bench/judgment.py)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,12 @@ import functools
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import Literal, Sequence
 
 import yaml
 
 from ..errors import ConfigError
-from ..records import Side, call_outcome, to_system_side  # noqa: F401  (the record contract; re-exported)
+from ..judgment import Side
 from ..resources import find_resource
-
-Outcome = Literal["win", "tie", "lose", "failed"]
 
 
 # ------------------------------------------------------------------ prompt
@@ -76,22 +74,6 @@ def presentation_orders(order: str, seed: int, testset: str, question_id: str) -
     if order == "both":
         return ["system", "baseline"]
     raise ConfigError(f"unknown judging order {order!r} (shuffle or both)")
-
-
-def combine(outcomes: Sequence[str], rule: str) -> Outcome:
-    """Outcome of a comparison from its calls' outcomes (system side).
-    lenient (Superfiltering/Cherry): sign(a) + sign(b) > 0 wins, so win+tie wins and win+lose ties.
-    strict (FastChat): only agreeing decisive verdicts count; any tie or disagreement is a tie."""
-    if not outcomes or any(o not in ("win", "tie", "lose") for o in outcomes):
-        return "failed"
-    if len(outcomes) == 1:
-        return outcomes[0]  # type: ignore[return-value]
-    if rule == "lenient":
-        total = sum({"win": 1, "tie": 0, "lose": -1}[o] for o in outcomes)
-        return "win" if total > 0 else "lose" if total < 0 else "tie"
-    if rule == "strict":
-        return outcomes[0] if len(set(outcomes)) == 1 else "tie"  # type: ignore[return-value]
-    raise ConfigError(f"unknown combine rule {rule!r} (lenient or strict)")
 
 
 # ------------------------------------------------------------------ verdict parsing

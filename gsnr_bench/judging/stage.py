@@ -24,13 +24,14 @@ from typing import Any
 from ..diagnostics import bias_diagnostics
 from ..errors import BudgetExceeded, DataError
 from ..fileio import append_jsonl
+from ..judgment import Judgment, call_outcome, combine, is_judged, read_judgments, record_key
 from .cache import JudgeCache, cache_key
-from .client import AuthRejected, CallFailed, JudgeClient, Reply
+from .client import AuthRejected, CallFailed, JudgeClient, Reply, TransportStats
 from .config import JudgingConfig
 from .cost import Budget, TokenCounter, expected_completion_tokens
 from .progress import JudgeProgress
-from .protocol import PromptTemplate, call_outcome, combine, load_prompt, presentation_orders, read_verdict
-from .records import compact_judgments, is_judged, read_judgments, record_key
+from .protocol import PromptTemplate, load_prompt, presentation_orders, read_verdict
+from .records import compact_judgments
 from .spec import JudgeSpec, resolve_endpoint
 
 
@@ -83,16 +84,9 @@ class JudgeSummary:
     budget_stopped: bool = False  # the budget refused a call (BudgetExceeded is raised after the summary is done)
     calls: int = 0  # model calls this run resolved (cached or sent), parse re-asks included
     cache_hits: int = 0
-    requests: int = 0  # HTTP requests actually sent, transport retries included
-    retries: int = 0
-    # why requests were retried or given up (judging/client.py TransportStats): counts, and the seconds
-    # waited on Retry-After headers
-    rate_limited: int = 0
-    server_errors: int = 0
-    timeouts: int = 0
-    connection_errors: int = 0
-    gave_up: int = 0
-    retry_after_s: float = 0.0
+    # HTTP requests actually sent (transport retries included) and why they were retried or given up; its
+    # counts read as the summary's own (summary.requests, summary.retries, ...) and sit flat in to_dict()
+    transport: TransportStats = field(default_factory=TransportStats)
     prompt_tokens: int = 0  # over all records in the file
     completion_tokens: int = 0
     cost: float = 0.0  # USD over all records in the file
@@ -113,8 +107,20 @@ class JudgeSummary:
         """Every planned comparison has a judged record: only then may the stage be marked done."""
         return self.left == 0
 
+    def __getattr__(self, name: str) -> Any:
+        # only called for names the summary lacks: the transport's counts (requests, retries, rate_limited, ...)
+        if name in _TRANSPORT_COUNTS:
+            return getattr(self.transport, name)
+        raise AttributeError(name)
+
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "left": self.left, "complete": self.complete}
+        """Flat, as written in the stage's DONE file (sorted keys): the transport's counts beside the rest."""
+        own = asdict(self)
+        del own["transport"]
+        return {**own, **self.transport.to_dict(), "left": self.left, "complete": self.complete}
+
+
+_TRANSPORT_COUNTS = frozenset(TransportStats().to_dict())
 
 
 class JudgeBudgetExceeded(BudgetExceeded):
@@ -447,23 +453,23 @@ class _Run:
             "failed" if reasons else combine([call_outcome(c["first"], c["scores"]) for c in calls], self.cfg.combine)
         )
         sys_len = len(item.system_answer)
-        record = {
-            "testset": item.testset,
-            "question_id": str(item.question_id),
-            "judge": self.spec.name,
-            "judge_model": model,
-            "system": item.system,
-            "baseline": item.baseline,
-            "prompt_version": self.prompt.version,
-            "order": self.cfg.order,
-            "combine": self.cfg.combine if self.cfg.order == "both" else None,
-            "null_pair": task.null_pair,
-            "calls": calls,
-            "outcome": outcome,
-            "reason": reasons[0] if reasons else None,
-            "system_len": sys_len,
-            "baseline_len": sys_len if task.null_pair else len(item.baseline_answer),
-        }
+        record = Judgment(
+            testset=item.testset,
+            question_id=str(item.question_id),
+            judge=self.spec.name,
+            judge_model=model,
+            system=item.system,
+            baseline=item.baseline,
+            prompt_version=self.prompt.version,
+            order=self.cfg.order,
+            combine=self.cfg.combine if self.cfg.order == "both" else None,
+            null_pair=task.null_pair,
+            calls=calls,
+            outcome=outcome,
+            reason=reasons[0] if reasons else None,
+            system_len=sys_len,
+            baseline_len=sys_len if task.null_pair else len(item.baseline_answer),
+        ).to_dict()
         self.pending.append(record)
         self.done += 1
         self.failed += outcome == "failed"
@@ -563,11 +569,7 @@ async def ajudge(
         bar.close()
         await client.aclose()
         cache.close()
-        st = client.stats
-        summary.requests, summary.retries = st.requests, st.retries
-        summary.rate_limited, summary.server_errors, summary.timeouts = st.rate_limited, st.server_errors, st.timeouts
-        summary.connection_errors, summary.gave_up = st.connection_errors, st.gave_up
-        summary.retry_after_s = round(sum(st.retry_after_waits), 3)
+        summary.transport = client.stats
     _fill_totals(summary, records, [t.key for t in all_tasks])
     if run.stop is not None:
         raise run.stop  # after the records are written: one line, the stage resumes on the next command
@@ -584,23 +586,24 @@ async def ajudge(
 
 
 def _fill_totals(summary: JudgeSummary, records: list[dict], planned: list[tuple]) -> None:
-    by_key = {record_key(r): r for r in records}
+    judgments = [Judgment.from_dict(r) for r in records]
+    by_key = {j.key: j for j in judgments}
     for k in planned:  # each planned comparison counted once: judged, failed or pending
-        r = by_key.get(k)
-        if r is None:
+        j = by_key.get(k)
+        if j is None:
             summary.pending += 1
-        elif not is_judged(r):
+        elif not j.judged:
             summary.failed_total += 1
-    for r in records:
-        for c in r.get("calls", []):
+    for j in judgments:
+        for c in j.calls:
             summary.prompt_tokens += int(c.get("prompt_tokens") or 0)
             summary.completion_tokens += int(c.get("completion_tokens") or 0)
             summary.cost += float(c.get("cost") or 0.0)
             summary.usage_estimated += bool(c.get("usage_estimated"))
-        if not r.get("null_pair") and is_judged(r):
-            setattr(summary, r["outcome"], getattr(summary, r["outcome"]) + 1)
-        if r.get("judge_model"):  # the served model's own name (e.g. a dated snapshot)
-            summary.judge_model = r["judge_model"]
+        if not j.null_pair and j.judged:
+            setattr(summary, j.outcome, getattr(summary, j.outcome) + 1)
+        if j.judge_model:  # the served model's own name (e.g. a dated snapshot)
+            summary.judge_model = j.judge_model
     summary.cost = round(summary.cost, 8)
     summary.cost_spent = round(summary.cost_spent, 8)
     summary.diagnostics = bias_diagnostics(records)

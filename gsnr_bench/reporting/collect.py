@@ -21,7 +21,7 @@ from typing import Any
 
 from ..errors import DataError
 from ..fileio import read_json, read_jsonl
-from ..records import latest_judgments
+from ..judgment import latest
 from ..store import CELL, CELL_VERSION, DONE, MARKER
 
 HUMAN = "human/labels.jsonl"
@@ -145,7 +145,7 @@ def collect(run: str | Path) -> RunResults:
     for stage_dir, cell in scan_cells(run):
         group = cell_group(cell)
         path = stage_dir / "judgments.jsonl"
-        recs = latest_judgments(read_jsonl(path, tolerant=True)) if path.is_file() else []
+        recs = list(latest(read_jsonl(path, tolerant=True)).values()) if path.is_file() else []
         lens = cell.get("lengths") or {}
         if lens:  # token counts of both answers, from the answers files (length-controlled PWS)
             recs = attach_answer_tokens(recs, run, lens["answers"], cell["baseline"])

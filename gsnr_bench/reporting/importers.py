@@ -28,7 +28,7 @@ from typing import Any, Sequence
 
 from ..errors import DataError
 from ..fileio import jsonl_lines, read_json
-from .metrics import combine, outcome_from_scores
+from ..judgment import Judgment, combine, outcome
 
 SHOW = 5
 # FastChat llm_judge's pairwise prompts (data/judge_prompts.jsonl): the general one and its MT-bench turn-2 form.
@@ -90,23 +90,24 @@ def _record(
     system_len: int | None = None,
     baseline_len: int | None = None,
 ) -> dict:
-    return {
-        "testset": testset,
-        "question_id": qid,
-        "judge": judge,
-        "judge_model": judge_model,
-        "system": system,
-        "baseline": baseline,
-        "prompt_version": prompt_version,
-        "order": "both",
-        "combine": rule,
-        "null_pair": False,
-        "calls": calls,
-        "outcome": outcome,
-        "system_len": system_len,
-        "baseline_len": baseline_len,
-        "source": source,
-    }
+    """An imported judgment record: both orders judged, combined by `rule`, never a null pair."""
+    return Judgment(
+        testset=testset,
+        question_id=qid,
+        judge=judge,
+        judge_model=judge_model,
+        system=system,
+        baseline=baseline,
+        prompt_version=prompt_version,
+        order="both",
+        combine=rule,
+        null_pair=False,
+        calls=calls,
+        outcome=outcome,  # type: ignore[arg-type]
+        system_len=system_len,
+        baseline_len=baseline_len,
+        source=source,
+    ).to_dict()
 
 
 def _known(qid: str, questions: set[str] | None) -> bool:
@@ -129,7 +130,7 @@ def import_superfiltering(
     `prompt_version` is the run's; the file must not declare another (these repos use the Vicuna pair
     prompt, our vicuna-pair-v1). `questions`: the run's question ids of `testset`, to refuse unknown ones."""
     combine_rule = combine_rule or "lenient"  # None: the format's own rule (the reference code counts win+tie a win)
-    combine("tie", "tie", combine_rule)  # validates the rule name up front
+    combine(["tie", "tie"], combine_rule)  # validates the rule name up front
     data = read_json(_check_file(path))
     meta = data.get("Meta_Info", {}) if isinstance(data, dict) else {}
     items = data.get("data") if isinstance(data, dict) else data
@@ -162,8 +163,8 @@ def import_superfiltering(
             continue
         seen[qid] = pos
         f1, f2 = s1 == [-1.0, -1.0], s2 == [-1.0, -1.0]
-        a = "failed" if f1 else outcome_from_scores(s1[0], s1[1])  # system shown first
-        b = "failed" if f2 else outcome_from_scores(s2[1], s2[0])  # baseline shown first
+        a = "failed" if f1 else outcome(s1[0], s1[1])  # system shown first
+        b = "failed" if f2 else outcome(s2[1], s2[0])  # baseline shown first
         ans1, ans2 = it.get("Answer1"), it.get("Answer2")
         out.append(
             _record(
@@ -176,7 +177,7 @@ def import_superfiltering(
                 prompt_version=prompt_version,
                 rule=combine_rule,
                 calls=[_call("system", None if f1 else s1, f1), _call("baseline", None if f2 else s2, f2)],
-                outcome=combine(a, b, combine_rule),
+                outcome=combine([a, b], combine_rule),
                 source="superfiltering",
                 system_len=len(ans1) if isinstance(ans1, str) else None,
                 baseline_len=len(ans2) if isinstance(ans2, str) else None,
@@ -217,7 +218,7 @@ def import_fastchat(
     of different prompts are never pooled unnoticed. `combine_rule` None (the CLI default) is FastChat's
     own: its show_result.py counts a win only when both orders name the same winner, else a tie (strict)."""
     combine_rule = combine_rule or "strict"  # None: FastChat's own rule (show_result.py)
-    combine("tie", "tie", combine_rule)
+    combine(["tie", "tie"], combine_rule)
     path = _check_file(path)
     problems: list[str] = []
     out, seen = [], {}
@@ -273,7 +274,7 @@ def import_fastchat(
                 prompt_version=jprompt,
                 rule=combine_rule,
                 calls=calls,
-                outcome=combine(a, b, combine_rule),
+                outcome=combine([a, b], combine_rule),
                 source="fastchat",
             )
         )

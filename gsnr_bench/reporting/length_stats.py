@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ..fileio import read_json, read_jsonl
+from ..health import spearman
 from .length_control import cell_rows, lc_pws
 
 LENGTH_COLUMNS = ["lc_pws", "lc_ci_low", "lc_ci_high", "sys_len", "base_len", "train_len", "pool_len"]
@@ -73,17 +74,15 @@ def attach_answer_tokens(records: list[dict], run: Path, answers: Mapping[str, s
 
 
 def score_length_spearman(score_rows: Sequence[dict], lengths: Mapping[str, int]) -> float:
-    """Spearman rank correlation of a selector's scores (eligible, finite) with response length."""
-    from scipy.stats import spearmanr
-
+    """Spearman rank correlation of a selector's scores (eligible, finite) with response length (health.spearman:
+    the one Spearman of the project); NaN when undefined."""
     pairs = [
         (float(r["score"]), float(lengths[r["id"]]))
         for r in score_rows
         if r.get("eligible", True) and r.get("score") is not None and r["id"] in lengths
     ]
-    if len(pairs) < 3 or len({p[0] for p in pairs}) < 2 or len({p[1] for p in pairs}) < 2:
-        return math.nan
-    return float(spearmanr([p[0] for p in pairs], [p[1] for p in pairs]).statistic)
+    rho = spearman([p[0] for p in pairs], [p[1] for p in pairs])
+    return math.nan if rho is None else rho
 
 
 def _r(x: float) -> float | None:

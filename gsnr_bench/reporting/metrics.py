@@ -1,4 +1,4 @@
-"""Pure metrics: PWS, combine rules, the question-level bootstrap, judge-human agreement, enrichment.
+"""Pure metrics: PWS, the question-level bootstrap, judge-human agreement, enrichment.
 
 PWS = 1 + (W - L) / N over non-failed comparisons (failed ones are counted apart, never scored).
 All functions are pure (no IO) so the golden tests pin the math down.
@@ -9,14 +9,13 @@ from __future__ import annotations
 import inspect
 import math
 from dataclasses import dataclass
-from typing import Any, Iterable, Literal, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
 from ..errors import DataError
 
 OUTCOMES = ("win", "tie", "lose")
-Rule = Literal["lenient", "strict"]
 _SIGN = {"win": 1, "tie": 0, "lose": -1}
 
 
@@ -50,29 +49,6 @@ def count_outcomes(outcomes: Iterable[str]) -> Counts:
             raise DataError(f"unknown outcome {o!r} (expected win, tie, lose or failed)")
         c[o] += 1
     return Counts(c["win"], c["tie"], c["lose"], c["failed"])
-
-
-def combine(outcome_a: str, outcome_b: str, rule: Rule) -> str:
-    """Merge the two orders of one comparison, both given from the system's side.
-
-    lenient (Superfiltering/Cherry): sign(a) + sign(b) > 0 wins, < 0 loses, else tie
-      (win+tie wins, win+lose ties). strict (FastChat): two wins win, two losses lose, else tie.
-    A failed order makes the comparison failed: the reference code would score it as a tie."""
-    if rule not in ("lenient", "strict"):
-        raise DataError(f"unknown combine rule {rule!r} (expected lenient or strict)")
-    for o in (outcome_a, outcome_b):
-        if o not in _SIGN and o != "failed":
-            raise DataError(f"unknown outcome {o!r} (expected win, tie, lose or failed)")
-    if "failed" in (outcome_a, outcome_b):
-        return "failed"
-    if rule == "strict":
-        return outcome_a if outcome_a == outcome_b else "tie"
-    s = _SIGN[outcome_a] + _SIGN[outcome_b]
-    return "win" if s > 0 else "lose" if s < 0 else "tie"
-
-
-def outcome_from_scores(system_score: float, baseline_score: float) -> str:
-    return "win" if system_score > baseline_score else "lose" if system_score < baseline_score else "tie"
 
 
 # ---------------------------------------------------------------- bootstrap by question

@@ -183,11 +183,6 @@ def pws_by_ratio_fig(df: pd.DataFrame, judge: str = MEAN_JUDGE, testset: str = P
     return fig
 
 
-def pws_by_ratio_svg(df: pd.DataFrame, judge: str = MEAN_JUDGE, testset: str = POOLED) -> str | None:
-    fig = pws_by_ratio_fig(df, judge, testset)
-    return to_svg(fig, "pws-by-ratio") if fig is not None else None
-
-
 def _bar_label(r: pd.Series, multi: bool) -> str:
     base = f"{r['selector']}@{ratio_label(r['ratio'])}"
     return f"{base} ({r['dataset']}/{r['target_model']}/{r['regime']})" if multi else base
@@ -233,11 +228,6 @@ def wtl_fig(df: pd.DataFrame, judge: str = MEAN_JUDGE):
         handles, names = axes[0].get_legend_handles_labels()
         fig.legend(handles, names, fontsize=8, frameon=False, loc="upper center", ncols=3)
     return fig
-
-
-def wtl_svg(df: pd.DataFrame, judge: str = MEAN_JUDGE) -> str | None:
-    fig = wtl_fig(df, judge)
-    return to_svg(fig, "wtl") if fig is not None else None
 
 
 def read_train_log(path: str | Path) -> list[tuple[float, float]]:
@@ -288,11 +278,6 @@ def loss_fig(logs: Mapping[str, str | Path], colors=None, weight: float = 0.8):
         ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0), ncols=ncol)
         fig.tight_layout()
     return fig
-
-
-def loss_curves_svg(logs: Mapping[str, str | Path]) -> str | None:
-    fig = loss_fig(logs)
-    return to_svg(fig, "loss") if fig is not None else None
 
 
 def health_fig(health: list[Mapping], colors=None):
@@ -386,13 +371,6 @@ def norm_epochs(row_keys) -> tuple[int, list[int]]:
     return (1 + max(int(m.group(1)) for m in found) if found else 0), sorted({int(m.group(2)) for m in found})
 
 
-def dynamics_svg(
-    rows: list[dict], clean: Mapping[str, bool] | None, title: str, prefix: str, sample: int = 60, seed: int = 0
-) -> str | None:
-    fig = dynamics_fig(rows, clean, title, sample, seed)
-    return to_svg(fig, prefix) if fig is not None else None
-
-
 def dynamics_fig(rows: list[dict], clean: Mapping[str, bool] | None, title: str, sample: int = 60, seed: int = 0):
     """Two panels from a G-SNR scores file: per-example trajectories of the ensemble-mean norm G^(e) over the
     recorded epochs (a seeded sample; clean blue, defective red when the truth is known; the median thick),
@@ -400,7 +378,7 @@ def dynamics_fig(rows: list[dict], clean: Mapping[str, bool] | None, title: str,
     recorded epochs, PCA / t-SNE to 2-D, one line per member). None when fewer than two epochs are recorded."""
     import numpy as np
 
-    from ..gsnr_utility import embed_profiles
+    from ..gsnr_utility import draw_member_profiles
 
     if not rows:
         return None
@@ -426,12 +404,7 @@ def dynamics_fig(rows: list[dict], clean: Mapping[str, bool] | None, title: str,
         f"{title}: per-example norms" + ("" if clean is None else "\n(blue clean, red defective)"), fontsize=9
     )
     ax1.legend(loc="best", frameon=False)
-    keys, Y, method = embed_profiles(norms, seed=seed)
-    for m in sorted({k[0] for k in keys}):
-        idx = [j for j, k in enumerate(keys) if k[0] == m]
-        ax2.plot(Y[idx, 0], Y[idx, 1], "-o", color=PALETTE[m % len(PALETTE)], label=f"member {m + 1}", markersize=4)
-        for j in idx:
-            ax2.annotate(f"e{keys[j][1]}", (Y[j, 0], Y[j, 1]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    method = draw_member_profiles(ax2, norms, seed=seed, colors=PALETTE, markersize=4)
     ax2.set_title(f"Figure 1: members' relative-drop profiles\n({method})", fontsize=9)
     ax2.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=7)
     return fig

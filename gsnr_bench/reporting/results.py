@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..errors import DataError
 from ..fileio import read_jsonl
-from ..records import latest_judgments
+from ..judgment import latest
 from .config import ReportConfig
 from .length_stats import LENGTH_COLUMNS, length_columns
 from .metrics import bootstrap_pws_ci, count_outcomes, pws, question_matrices
@@ -72,7 +72,7 @@ def load_judgment_records(paths: Iterable[str | Path]) -> list[dict]:
     judged again after a failure keeps its last record only."""
     records: list[dict] = []
     for p in paths:
-        records.extend(latest_judgments(read_jsonl(p, tolerant=True)))
+        records.extend(latest(read_jsonl(p, tolerant=True)).values())
     return records
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..gsnr_utility import embed_profiles
+from ..gsnr_utility import draw_member_profiles
 
 
 def draw_figure1(
@@ -27,13 +27,8 @@ def draw_figure1(
 
     from ..fileio import atomic_path
 
-    keys, Y, method = embed_profiles(norms_by_epoch, mask, seed)
     fig, ax = plt.subplots(figsize=(5.5, 4.5), dpi=120)
-    for m in sorted({k[0] for k in keys}):
-        rows = [j for j, k in enumerate(keys) if k[0] == m]
-        ax.plot(Y[rows, 0], Y[rows, 1], "-o", label=f"member {m + 1}")
-        for j in rows:
-            ax.annotate(f"e{keys[j][1]}", (Y[j, 0], Y[j, 1]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    method = draw_member_profiles(ax, norms_by_epoch, mask, seed)
     ax.set_title(f"Relative gradient-drop profiles per member ({method})", fontsize=9)
     ax.set_xlabel("dim 1")
     ax.set_ylabel("dim 2")

@@ -73,23 +73,22 @@ re-run with only different density parameters skips the model work.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from pathlib import Path
-from typing import Any, Callable
+from typing import Annotated, Any, Callable, Literal
 
 import numpy as np
+from pydantic import BeforeValidator, Field, PositiveFloat
 
 from ..errors import ConfigError
 from ..fileio import atomic_path, write_json, write_text
 from .base import ScoreResult, SelectionContext
-from .common import check_pool, pool_digest, proxy_digest, report
+from .common import SelectorParams, as_list, cache_dir, cache_key, check_pool, report
 from .encoding import OK, Encoded, encode_pairs
-from .prompts import prompt_fn
+from .prompts import Template, prompt_fn
 
 CACHE_VERSION = 1
-FINETUNE_MODES = ("full", "lora", "embedding", "none")
 
 
 # --------------------------------------------------------------------------- per-example norms
@@ -219,104 +218,62 @@ def standardize_features(F: np.ndarray, how: str) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- the selector
+class GradsParams(SelectorParams):
+    """GrADS's parameters (the module docstring says what each does)."""
+
+    finetune: Literal["full", "lora", "embedding", "none"] = "full"
+    ft_lr: PositiveFloat = 5e-5
+    ft_epochs: int = Field(1, ge=1)
+    ft_batch_size: int = Field(8, ge=1)
+    ft_max_examples: int | None = None
+    lora_rank: int = 8
+    lora_alpha: float = 16.0
+    lora_target: Annotated[list[str], BeforeValidator(as_list)] = ["c_attn"]
+    tied: Literal["split", "sum"] = "split"
+    feature: Literal["joint", "total"] = "joint"
+    log: bool = True
+    standardize: Literal["zscore", "robust", "none"] = "zscore"
+    kde: Literal["scipy", "sklearn"] = "scipy"
+    bandwidth: Literal["scott", "silverman"] | PositiveFloat = "scott"
+    kde_max_points: int | None = 20000
+    template: Template = "plain"
+    append_eos: bool = False
+    max_length: int | None = None
+    max_tokens: int = Field(2048, ge=8)
+    max_batch: int = Field(16, ge=1)
+    seed: int | None = None
+
+
+# what the density step reads: changing only these reuses the cached norms
+DENSITY = frozenset({"tied", "feature", "log", "standardize", "kde", "bandwidth", "kde_max_points"})
+BATCHING = frozenset({"max_tokens", "max_batch"})  # memory only: the norms are the same
+
+
 class GradsSelector:
     name = "grads"
     uses_proxy = True
+    Params = GradsParams
 
-    def __init__(
-        self,
-        finetune: str = "full",
-        ft_lr: float = 5e-5,
-        ft_epochs: int = 1,
-        ft_batch_size: int = 8,
-        ft_max_examples: int | None = None,
-        lora_rank: int = 8,
-        lora_alpha: float = 16.0,
-        lora_target: str | list[str] = "c_attn",
-        tied: str = "split",
-        feature: str = "joint",
-        log: bool = True,
-        standardize: str = "zscore",
-        kde: str = "scipy",
-        bandwidth: Any = "scott",
-        kde_max_points: int | None = 20000,
-        template: str = "plain",
-        append_eos: bool = False,
-        max_length: int | None = None,
-        max_tokens: int = 2048,
-        max_batch: int = 16,
-        seed: int | None = None,
-        device: str | None = None,
-    ):
-        if finetune not in FINETUNE_MODES:
-            raise ConfigError(f"grads: finetune must be one of {FINETUNE_MODES}, not {finetune!r}")
-        if tied not in ("split", "sum"):
-            raise ConfigError(f"grads: tied must be 'split' or 'sum', not {tied!r}")
-        if feature not in ("joint", "total"):
-            raise ConfigError(f"grads: feature must be 'joint' or 'total', not {feature!r}")
-        if standardize not in ("zscore", "robust", "none"):
-            raise ConfigError(f"grads: standardize must be 'zscore', 'robust' or 'none', not {standardize!r}")
-        if kde not in ("scipy", "sklearn"):
-            raise ConfigError(f"grads: kde must be 'scipy' or 'sklearn', not {kde!r}")
-        if isinstance(bandwidth, str) and bandwidth not in ("scott", "silverman"):
-            raise ConfigError(f"grads: bandwidth must be 'scott', 'silverman' or a number, not {bandwidth!r}")
-        if not isinstance(bandwidth, str) and not float(bandwidth) > 0:
-            raise ConfigError("grads: a numeric bandwidth must be > 0")
-        if ft_epochs < 1 or ft_batch_size < 1 or not ft_lr > 0:
-            raise ConfigError("grads: ft_epochs and ft_batch_size must be >= 1 and ft_lr > 0")
-        if max_tokens < 8 or max_batch < 1:
-            raise ConfigError("grads: max_tokens must be >= 8 and max_batch >= 1")
-        prompt_fn(template)
+    def __init__(self, *, device: str | None = None, **params: Any):
         self.device = device
-        self.density = dict(
-            tied=tied,
-            feature=feature,
-            log=bool(log),
-            standardize=standardize,
-            kde=kde,
-            bandwidth=bandwidth if isinstance(bandwidth, str) else float(bandwidth),
-            kde_max_points=kde_max_points,
-        )
-        self.p = dict(
-            finetune=finetune,
-            ft_lr=float(ft_lr),
-            ft_epochs=int(ft_epochs),
-            ft_batch_size=int(ft_batch_size),
-            ft_max_examples=ft_max_examples,
-            lora_rank=int(lora_rank),
-            lora_alpha=float(lora_alpha),
-            lora_target=[lora_target] if isinstance(lora_target, str) else list(lora_target),
-            template=template,
-            append_eos=bool(append_eos),
-            max_length=max_length,
-            max_tokens=int(max_tokens),
-            max_batch=int(max_batch),
-            seed=seed,
-        )
+        self.params = GradsParams.parse("grads", params)
 
     # ---------------------------------------------------------------- cache
     def cache_key(self, ctx: SelectionContext) -> dict[str, Any]:
-        p = dict(self.p)
+        p = self.params.model_dump(exclude=DENSITY | BATCHING)
         p["seed"] = ctx.seed if p["seed"] is None else p["seed"]
         p["max_length"] = p["max_length"] or ctx.max_length
-        p.pop("max_tokens"), p.pop("max_batch")  # batching does not change the norms
-        return {
-            "v": CACHE_VERSION,
-            "params": p,
-            "pool": pool_digest(ctx.pool),
-            "proxy": proxy_digest(ctx.proxy, ctx.proxy_key),
-        }
+        return cache_key(CACHE_VERSION, p, ctx)
 
     def cache_dir(self, ctx: SelectionContext, key: dict[str, Any]) -> Path:
-        h = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
-        return Path(ctx.workdir) / "grads" / h
+        return cache_dir(ctx.workdir, "grads", key)
 
     # ---------------------------------------------------------------- scoring
     def score(self, ctx: SelectionContext) -> ScoreResult:
         check_pool(ctx.pool)
         key = self.cache_key(ctx)
         d = self.cache_dir(ctx, key)
-        notes: dict[str, Any] = {"cache": str(d), "finetune": self.p["finetune"]}
+        notes: dict[str, Any] = {"cache": str(d), "finetune": self.params.finetune}
         if (d / "DONE").exists():
             with np.load(d / "norms.npz") as z:
                 stats = {k: z[k].astype(np.float64) for k in z.files}
@@ -373,7 +330,7 @@ class GradsSelector:
                     epochs=p["ft_epochs"],
                     batch_size=p["ft_batch_size"],
                     seed=p["seed"],
-                    max_tokens=self.p["max_tokens"],
+                    max_tokens=self.params.max_tokens,
                     progress=lambda a, b: report(ctx.progress, "grads: preliminary fine-tune", a, b),
                 )
                 with atomic_path(ft) as tmp:
@@ -386,8 +343,8 @@ class GradsSelector:
                 idx,
                 pad_id=pad_id,
                 device=dev,
-                max_tokens=self.p["max_tokens"],
-                max_batch=self.p["max_batch"],
+                max_tokens=self.params.max_tokens,
+                max_batch=self.params.max_batch,
                 progress=lambda a, b: report(ctx.progress, "grads: gradient norms", a, b),
             )
         with atomic_path(d / "norms.npz") as tmp:
@@ -397,7 +354,7 @@ class GradsSelector:
         return stats, enc.status, bool(tied)
 
     def _result(self, ctx, stats, status, tied: bool, notes: dict, seed: int) -> ScoreResult:
-        q = self.density
+        q = self.params
         n = len(ctx.pool)
         ok = np.array([s == OK for s in status])
         for s in status:
@@ -406,12 +363,12 @@ class GradsSelector:
         n_in = np.sqrt(np.maximum(stats["sq_in"], 0))
         n_out = np.sqrt(np.maximum(stats["sq_out"], 0))
         n_tied = np.sqrt(np.maximum(stats["sq_in"] + stats["sq_out"] + 2 * stats["cross"], 0))
-        if q["feature"] == "joint":
-            F = np.stack([n_tied] if (tied and q["tied"] == "sum") else [n_in, n_out], axis=1)
+        if q.feature == "joint":
+            F = np.stack([n_tied] if (tied and q.tied == "sum") else [n_in, n_out], axis=1)
         else:
-            F = (n_tied if (tied and q["tied"] == "sum") else np.sqrt(stats["sq_in"] + stats["sq_out"]))[:, None]
+            F = (n_tied if (tied and q.tied == "sum") else np.sqrt(stats["sq_in"] + stats["sq_out"]))[:, None]
         good = ok & np.isfinite(F).all(1) & np.isfinite(stats["loss"])
-        if q["log"]:
+        if q.log:
             with np.errstate(divide="ignore", invalid="ignore"):
                 pos = F[good] > 0
                 floor = F[good][pos].min() if pos.any() else 1.0
@@ -419,17 +376,15 @@ class GradsSelector:
         nonfinite = int((ok & ~good).sum())
         if nonfinite:
             notes["skipped_nonfinite_loss"] = nonfinite
-        Z = standardize_features(F[good], q["standardize"])
-        ld_good, kde_notes = log_density(
-            Z, kde=q["kde"], bandwidth=q["bandwidth"], max_points=q["kde_max_points"], seed=seed
-        )
+        Z = standardize_features(F[good], q.standardize)
+        ld_good, kde_notes = log_density(Z, kde=q.kde, bandwidth=q.bandwidth, max_points=q.kde_max_points, seed=seed)
         notes.update(kde_notes)
         ld = np.zeros(n)
         ld[good] = ld_good
         notes["eligible"] = int(good.sum())
         notes["features"] = (
-            (["norm_tied"] if (tied and q["tied"] == "sum") else ["norm_wte", "norm_lm_head"])
-            if q["feature"] == "joint"
+            (["norm_tied"] if (tied and q.tied == "sum") else ["norm_wte", "norm_lm_head"])
+            if q.feature == "joint"
             else ["norm_total"]
         )
         clean = lambda a: [float(x) if (g and math.isfinite(x)) else None for x, g in zip(a, good)]  # noqa: E731

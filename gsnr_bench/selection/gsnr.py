@@ -14,104 +14,85 @@ work; default) or "alpaca"; the response is the output (+ EOS with append_eos)."
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
+from pydantic import BeforeValidator, Field, model_validator
 
 from ..errors import ConfigError
 from ..fileio import atomic_path, write_json, write_text
 from ..gsnr_utility import VARIANTS, gsnr_table
 from .base import ScoreResult, SelectionContext
-from .common import check_pool, pool_digest, proxy_digest, report
+from .common import SelectorParams, as_list, cache_dir, cache_key, check_pool, report
 from .encoding import OK, encode_pairs
-from .prompts import prompt_fn
+from .prompts import Template, prompt_fn
 
 CACHE_VERSION = 1
 
 
+class GsnrParams(SelectorParams):
+    """G-SNR's parameters (docs/selectors.md): the ensemble's (members ... dtype; they key the shared ensemble
+    cache) and the score's (variant, s, t, eps; they do not)."""
+
+    variant: Literal[VARIANTS] = "gsnr"  # type: ignore[valid-type]
+    members: int = Field(5, ge=1)
+    rank: int = Field(8, ge=1)
+    alpha: float = 16.0
+    target: Annotated[list[str], BeforeValidator(as_list)] = ["c_attn"]
+    lr: float = 5e-5
+    epochs: int = Field(2, ge=1)
+    s: int = 1
+    t: int = 2
+    eps: float = Field(1e-8, gt=0)
+    seed: int | None = None
+    order_seed: int | None = None
+    data_order: Literal["bucketed", "independent"] = "bucketed"
+    bucket_batches: int = 8
+    batch_size: int = Field(4, ge=1)
+    norms: Literal["inpass", "snapshot"] = "inpass"
+    record_all_epochs: bool = False
+    template: Template = "plain"
+    append_eos: bool = False
+    max_length: int | None = None
+    max_tokens: int = 2048
+    dtype: str = "float32"
+    figure: bool = False
+
+    @model_validator(mode="after")
+    def _epochs_in_order(self) -> GsnrParams:
+        if not (1 <= self.s < self.t <= self.epochs):
+            raise ConfigError(f"gsnr: need 1 <= s < t <= epochs, got s={self.s}, t={self.t}, epochs={self.epochs}")
+        return self
+
+
+SCORE_ONLY = frozenset({"variant", "s", "t", "eps", "figure", "record_all_epochs"})  # not in the ensemble's key
+
+
 class GsnrSelector:
     uses_proxy = True  # the run checks the proxy model before any stage
+    Params = GsnrParams
 
-    def __init__(
-        self,
-        variant: str = "gsnr",
-        members: int = 5,
-        rank: int = 8,
-        alpha: float = 16.0,
-        target: str | list[str] = "c_attn",
-        lr: float = 5e-5,
-        epochs: int = 2,
-        s: int = 1,
-        t: int = 2,
-        eps: float = 1e-8,
-        seed: int | None = None,
-        order_seed: int | None = None,
-        data_order: str = "bucketed",
-        bucket_batches: int = 8,
-        batch_size: int = 4,
-        norms: str = "inpass",
-        record_all_epochs: bool = False,
-        template: str = "plain",
-        append_eos: bool = False,
-        max_length: int | None = None,
-        max_tokens: int = 2048,
-        dtype: str = "float32",
-        device: str | None = None,
-        figure: bool = False,
-    ):
-        if variant not in VARIANTS:
-            raise ConfigError(f"gsnr: unknown variant {variant!r}; use one of {VARIANTS}")
-        if not (1 <= s < t <= epochs):
-            raise ConfigError(f"gsnr: need 1 <= s < t <= epochs, got s={s}, t={t}, epochs={epochs}")
-        if norms not in ("inpass", "snapshot"):
-            raise ConfigError(f"gsnr: norms must be 'inpass' or 'snapshot', not {norms!r}")
-        if not eps > 0:
-            raise ConfigError("gsnr: eps must be > 0")
-        prompt_fn(template)
-        self.name = "gsnr" if variant == "gsnr" else f"gsnr-{variant}"
-        self.variant, self.s, self.t, self.eps, self.figure = variant, s, t, eps, figure
+    def __init__(self, *, device: str | None = None, **params: Any):
+        self.params = q = GsnrParams.parse("gsnr", params)
+        self.name = "gsnr" if q.variant == "gsnr" else f"gsnr-{q.variant}"
+        self.variant, self.s, self.t, self.eps, self.figure = q.variant, q.s, q.t, q.eps, q.figure
         self.device = device
-        self.p = dict(
-            members=members,
-            rank=rank,
-            alpha=float(alpha),
-            target=[target] if isinstance(target, str) else list(target),
-            lr=lr,
-            epochs=epochs,
-            seed=seed,
-            order_seed=order_seed,
-            data_order=data_order,
-            bucket_batches=bucket_batches,
-            batch_size=batch_size,
-            norms=norms,
-            record_epochs=list(range(1, epochs + 1)) if record_all_epochs else [s, t],
-            template=template,
-            append_eos=append_eos,
-            max_length=max_length,
-            max_tokens=max_tokens,
-            dtype=dtype,
-        )
 
     # ---------------------------------------------------------------- cache
     def cache_key(self, ctx: SelectionContext) -> dict[str, Any]:
-        p = dict(self.p)
+        q = self.params
+        p = q.model_dump(exclude=SCORE_ONLY)
+        p["record_epochs"] = list(range(1, q.epochs + 1)) if q.record_all_epochs else [q.s, q.t]
         p["seed"] = ctx.seed if p["seed"] is None else p["seed"]
         p["order_seed"] = p["seed"] if p["order_seed"] is None else p["order_seed"]
         p["max_length"] = p["max_length"] or ctx.max_length
-        return {
-            "v": CACHE_VERSION,
-            "params": p,
-            "pool": pool_digest(ctx.pool),
-            "proxy": proxy_digest(ctx.proxy, ctx.proxy_key),
-        }
+        return cache_key(CACHE_VERSION, p, ctx)
 
     def cache_dir(self, ctx: SelectionContext, key: dict[str, Any]) -> Path:
-        h = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
-        return Path(ctx.shared_cache or ctx.workdir) / "gsnr-ensemble" / h
+        return cache_dir(ctx.shared_cache or ctx.workdir, "gsnr-ensemble", key)
 
     # ---------------------------------------------------------------- scoring
     def score(self, ctx: SelectionContext) -> ScoreResult:

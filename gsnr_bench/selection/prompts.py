@@ -3,6 +3,8 @@ Pure string helpers."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from ..errors import ConfigError
 from ..records import Example
 
@@ -32,6 +34,7 @@ def alpaca_prompt(ex: Example) -> str:
 
 
 TEMPLATES = {"plain": plain_prompt, "alpaca": alpaca_prompt}
+Template = Literal["plain", "alpaca"]  # a selector parameter naming one of TEMPLATES
 
 
 def prompt_fn(template: str):
