@@ -3,9 +3,13 @@ section of the manifest (which judges, models, endpoints and prices; never a key
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..progress import stdout_console
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..pipeline import Pipeline
 
 
 def _placeholder(n_tokens: int) -> str:
@@ -13,7 +17,7 @@ def _placeholder(n_tokens: int) -> str:
     return "x" * (4 * n_tokens)
 
 
-def plan(pipe: Any, selectors: list[str]) -> list[dict[str, Any]]:
+def plan(pipe: Pipeline, selectors: list[str]) -> list[dict[str, Any]]:
     """One row per (judge, system): comparisons, calls, cached calls, tokens and cost. Real answers are used
     where their stage is done; otherwise each answer is costed at generation.max_new_tokens tokens.
     Nothing runs and nothing is sent (Pipeline.plan only looks stages up)."""
@@ -75,7 +79,7 @@ def plan(pipe: Any, selectors: list[str]) -> list[dict[str, Any]]:
     return rows
 
 
-def print_dry_run(pipe: Any, selectors: list[str]) -> list[dict[str, Any]]:
+def print_dry_run(pipe: Pipeline, selectors: list[str]) -> list[dict[str, Any]]:
     from rich.table import Table
 
     rows = plan(pipe, selectors)
@@ -119,14 +123,15 @@ def print_dry_run(pipe: Any, selectors: list[str]) -> list[dict[str, Any]]:
     return rows
 
 
-def judging_manifest(pipe: Any, root: Any) -> dict[str, Any]:
+def judging_manifest(cfg: Config, root: Any, spent: float) -> dict[str, Any]:
     """The judges of this run as the manifest records them: names, models, endpoints, prices (never a key),
-    and what judging has cost: this command, and the whole run over all its commands (from the judge cache)."""
+    and what judging has cost: this command (`spent`), and the whole run over all its commands (from the judge
+    cache)."""
     from ..judging.cache import judge_cache_path, run_estimated_calls, run_spend
     from ..judging.spec import load_judge
 
     judges = []
-    for j in pipe.cfg.judging.judges:
+    for j in cfg.judging.judges:
         spec = load_judge(j)
         judges.append(
             {
@@ -143,15 +148,15 @@ def judging_manifest(pipe: Any, root: Any) -> dict[str, Any]:
     return {
         "judging": {
             "judges": judges,
-            "prompt": pipe.cfg.judging.prompt,
-            "order": pipe.cfg.judging.order,
-            "combine": pipe.cfg.judging.combine,
-            "spent_usd_this_command": round(pipe.spent, 6),
-            "spent_usd_run": round(run_spend(root, pipe.cfg.judging), 6),
-            "cache": str(judge_cache_path(root, pipe.cfg.judging)),
+            "prompt": cfg.judging.prompt,
+            "order": cfg.judging.order,
+            "combine": cfg.judging.combine,
+            "spent_usd_this_command": round(spent, 6),
+            "spent_usd_run": round(run_spend(root, cfg.judging), 6),
+            "cache": str(judge_cache_path(root, cfg.judging)),
             # "estimated" when any paid call's usage was missing or invalid (judging/cost.py), with how many
-            "spend_usage": "estimated" if (n_est := run_estimated_calls(root, pipe.cfg.judging)) else "reported",
+            "spend_usage": "estimated" if (n_est := run_estimated_calls(root, cfg.judging)) else "reported",
             "spend_usage_estimated_calls": n_est,
-            "max_cost": pipe.cfg.judging.max_cost,
+            "max_cost": cfg.judging.max_cost,
         }
     }

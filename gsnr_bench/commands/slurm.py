@@ -28,12 +28,15 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..config import Config
 from ..errors import ConfigError, GsnrError
 from ..progress import stdout_console
 from ..slurm_config import SLURM_STAGES
+
+if TYPE_CHECKING:
+    from ..pipeline import Pipeline
 
 SUBMISSIONS = Path("slurm") / "submissions.jsonl"
 LOGS = Path("slurm") / "logs"
@@ -110,7 +113,7 @@ def accelerate_config(cfg: Config) -> Path:
     return path.resolve()
 
 
-def work_left(pipe: Any, selectors: list[str]) -> Work:
+def work_left(pipe: Pipeline, selectors: list[str]) -> Work:
     """Which stages are not DONE. Nothing is run; a stage whose inputs are not made yet counts as left."""
     from ..pipeline import BASELINE, system_name
 
@@ -118,10 +121,8 @@ def work_left(pipe: Any, selectors: list[str]) -> Work:
     everything = Work(True, [BASELINE, *cells], True, True)
     if not pipe.store.exists:
         return everything
-    if pipe._needs_world():
-        world = pipe.store.stage("world", "demo", pipe.cfg.demo.model_dump(mode="json"))
-        if not world.done:  # reading the plan would build it
-            return everything
+    if pipe.sources.demo.world and not pipe.sources.world_stage().done:  # reading the plan would build it
+        return everything
     layout = pipe.plan(selectors)
     base, todo = layout["baseline"], []
     if not base["model"].done:
