@@ -25,7 +25,7 @@ from ..store import MARKER, RunStore
 from .flags import flag_tree
 
 if TYPE_CHECKING:
-    from ..pipeline import SweepOutcome
+    from ..pipeline import Pipeline, SweepOutcome
 
 REAL_INPUTS = ("train_data", "proxy", "target", "testsets")
 
@@ -64,7 +64,7 @@ def resolve_run(args: argparse.Namespace) -> RunPlan:
 
 
 def cmd_pipeline(args: argparse.Namespace) -> int:
-    from ..pipeline import Pipeline, system_name
+    from ..pipeline import Pipeline
 
     plan = resolve_run(args)
     cfg, root = plan.cfg, plan.root
@@ -72,36 +72,11 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     pipe = Pipeline(cfg, store, quiet=args.quiet)
     selectors = cfg.selection.selectors
     upto = "judge" if args.command == "run" else args.command
-    if args.command == "run" and getattr(args, "dry_run", False):
-        from .sweep_plan import cmd_plan
-
-        cmd_plan(pipe, selectors, args.hardware, args.json)
-        return 0
-    if getattr(args, "json", None) or getattr(args, "hardware", None):
-        from ..errors import ConfigError
-
-        raise ConfigError("--json and --hardware belong to the sweep plan: add --dry-run")
-    if args.command == "judge" and getattr(args, "dry_run", False):
-        from .dry_run import print_dry_run
-
-        pipe.validate(selectors, "judge", check_endpoints=False)  # sends nothing, so needs no endpoint
-        print_dry_run(pipe, selectors)
+    if _dry_run(args, pipe, selectors):
         return 0
     pipe.validate(selectors, upto)
     store.create()
-    record = plan.record or RunRecord(cfg.to_dict(), [])
-    cells = [system_name(s, r) for s, r in pipe.cells(selectors)] if upto != "score" else []
-    record.history.append(
-        history_entry(
-            getattr(args, "argv", None),
-            plan.changed,
-            cells,
-            cfg.judging.judges if upto == "judge" else [],
-            args.command,
-        )
-    )
-    record.config = cfg.to_dict()
-    save_record(root, record)
+    record_command(args, plan, pipe, upto)
     rank0 = os.environ.get("RANK", "0") == "0"  # under a distributed launcher only rank 0 records and reports
     printed = []
 
@@ -120,6 +95,40 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     write_run_manifest(root, cfg, store, outcome.spent)
     print_summary(outcome, rr, root, judge_free=not printed)
     return exit_status(outcome, cfg, root)
+
+
+def _dry_run(args: argparse.Namespace, pipe: Pipeline, selectors: list[str]) -> bool:
+    """`run --dry-run` (the sweep plan) or `judge --dry-run` (the judging plan), printed; False for neither."""
+    dry = getattr(args, "dry_run", False)
+    if args.command == "run" and dry:
+        from .sweep_plan import cmd_plan
+
+        cmd_plan(pipe, selectors, args.hardware, args.json)
+        return True
+    if getattr(args, "json", None) or getattr(args, "hardware", None):
+        from ..errors import ConfigError
+
+        raise ConfigError("--json and --hardware belong to the sweep plan: add --dry-run")
+    if args.command == "judge" and dry:
+        from .dry_run import print_dry_run
+
+        pipe.validate(selectors, "judge", check_endpoints=False)  # sends nothing, so needs no endpoint
+        print_dry_run(pipe, selectors)
+        return True
+    return False
+
+
+def record_command(args: argparse.Namespace, plan: RunPlan, pipe: Pipeline, upto: str) -> None:
+    """This command in the run record's history (argv, changed keys, cells, judges), after validation."""
+    from ..pipeline import system_name
+
+    cfg = plan.cfg
+    record = plan.record or RunRecord(cfg.to_dict(), [])
+    cells = [system_name(s, r) for s, r in pipe.cells(cfg.selection.selectors)] if upto != "score" else []
+    judges = cfg.judging.judges if upto == "judge" else []
+    record.history.append(history_entry(getattr(args, "argv", None), plan.changed, cells, judges, args.command))
+    record.config = cfg.to_dict()
+    save_record(plan.root, record)
 
 
 def print_judge_free(root: Path) -> dict:

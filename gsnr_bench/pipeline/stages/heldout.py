@@ -35,23 +35,41 @@ def heldout(
     def work() -> dict[str, Any]:
         from ...generation.heldout import score_heldout
 
-        h = deps.cfg.heldout
         with deps.runner.progress(f"held-out score {name}") as prog:
-            score_heldout(model_sd.path, recs, sd.path, max_length=max_length, batch_size=h.batch_size, progress=prog)
-        record = {
-            "version": 1,
-            "system": name,
-            "selector": cell[0] if cell else BASELINE,
-            "ratio": budget_ratio(cell[1], len(deps.sources.inputs.pool)) if cell else 1.0,
-            "baseline": BASELINE,
-            "baseline_scores": deps.rel(baseline.path / "scores.jsonl") if baseline is not None else None,
-            "model": deps.rel(model_sd.path),
-            "baseline_model": deps.rel(baseline_model.path) if baseline_model is not None else None,
-            "source": deps.sources.heldout_source(),
-            "records": len(recs),
-            "max_length": max_length,
-        }
-        write_json(sd.path / "heldout.json", record)
+            score_heldout(
+                model_sd.path,
+                recs,
+                sd.path,
+                max_length=max_length,
+                batch_size=deps.cfg.heldout.batch_size,
+                progress=prog,
+            )
+        write_json(sd.path / "heldout.json", _record(deps, model_sd, name, baseline, cell, baseline_model, max_length))
         return {"system": name}
 
     return deps.runner.run(sd, work)
+
+
+def _record(
+    deps: StageDeps,
+    model_sd: StageDir,
+    name: str,
+    baseline: StageDir | None,
+    cell: tuple[str, Any] | None,
+    baseline_model: StageDir | None,
+    max_length: int,
+) -> dict[str, Any]:
+    """heldout.json: which system this is, its model, and where its 100% model's scores are."""
+    return {
+        "version": 1,
+        "system": name,
+        "selector": cell[0] if cell else BASELINE,
+        "ratio": budget_ratio(cell[1], len(deps.sources.inputs.pool)) if cell else 1.0,
+        "baseline": BASELINE,
+        "baseline_scores": deps.rel(baseline.path / "scores.jsonl") if baseline is not None else None,
+        "model": deps.rel(model_sd.path),
+        "baseline_model": deps.rel(baseline_model.path) if baseline_model is not None else None,
+        "source": deps.sources.heldout_source(),
+        "records": len(deps.sources.heldout_examples),
+        "max_length": max_length,
+    }
