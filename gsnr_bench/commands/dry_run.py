@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 
 def _placeholder(n_tokens: int) -> str:
-    # ~4 characters per token (cost.py's estimate): a stand-in for answers not generated yet
+    # ~4 characters per token (judging/cost.py's estimate): a stand-in for answers not generated yet
     return "x" * (4 * n_tokens)
 
 

@@ -154,7 +154,7 @@ def plan_jobs(cfg: Config, work: Work) -> list[Job]:
 
 def task_command(root: Path, job: Job, cfg: Config) -> list[str]:
     """What a job runs: the task module on this run; a multi-GPU fine-tune runs it once per GPU under
-    `accelerate launch` (rank 0 records, every rank trains: pipeline.py)."""
+    `accelerate launch` (rank 0 records, every rank trains: pipeline/runner.py)."""
     python = [sys.executable]
     gpus = cfg.slurm.stage(job.stage).gpus
     if job.stage == "finetune" and gpus > 1:
