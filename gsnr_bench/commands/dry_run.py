@@ -28,14 +28,12 @@ def plan(pipe: Pipeline, selectors: list[str]) -> list[dict[str, Any]]:
 
     cfg, root = pipe.cfg, pipe.store.root
     layout = pipe.plan(selectors)
-    answers = _generated(
-        pipe, {BASELINE: layout["baseline"]["answers"], **{n: c["answers"] for n, c in layout["cells"].items()}}
-    )
+    answers = _generated(pipe, layout.answers())
     rows = []
     for judge in cfg.judging.judges:
         spec = load_judge(judge)
-        for system, cell in layout["cells"].items():
-            jsd = cell["judgments"].get(judge)
+        for system, cell in layout.cells.items():
+            jsd = cell.judgments.get(judge)
             out = jsd.path / "judgments.jsonl" if jsd is not None else None
             items = _comparisons(pipe, system, answers)
             dr = dry_run(

@@ -124,17 +124,15 @@ def work_left(pipe: Pipeline, selectors: list[str]) -> Work:
     if pipe.sources.demo.world and not pipe.sources.world_stage().done:  # reading the plan would build it
         return everything
     layout = pipe.plan(selectors)
-    base, todo = layout["baseline"], []
-    if not base["model"].done:
-        todo.append(BASELINE)
-    score = generate = judge = False
-    generate |= not base["answers"].done
-    for name, c in layout["cells"].items():
-        score |= not c["subset"].done
-        if c["model"] is None or not c["model"].done:
+    todo = [] if layout.baseline_model.done else [BASELINE]
+    score = judge = False
+    generate = not layout.baseline_answers.done
+    for name, c in layout.cells.items():
+        score |= not c.subset.done
+        if c.model is None or not c.model.done:
             todo.append(name)
-        generate |= c["answers"] is None or not c["answers"].done
-        judge |= len(c["judgments"]) < len(pipe.cfg.judging.judges) or not all(j.done for j in c["judgments"].values())
+        generate |= c.answers is None or not c.answers.done
+        judge |= len(c.judgments) < len(pipe.cfg.judging.judges) or not all(j.done for j in c.judgments.values())
     return Work(score, todo, generate or bool(todo), judge or generate or bool(todo))
 
 

@@ -309,7 +309,6 @@ def judge_items(pipe: Pipeline, cells: list[str], sizes: Sizes) -> list[Item]:
 # ------------------------------------------------------------------ what is cached
 def mark_cached(pipe: Pipeline, selectors: list[str], items: list[Item]) -> str | None:
     """Set each item's `cached` from the run directory; returns why it could not be looked up, if so."""
-    from ..pipeline import BASELINE
 
     if not pipe.store.exists:
         return None  # a new run: nothing is cached
@@ -321,13 +320,12 @@ def mark_cached(pipe: Pipeline, selectors: list[str], items: list[Item]) -> str 
         with pipe.peeking():
             scores = {s: pipe.scores(s).done for s in selectors}
         layout = pipe.plan(selectors)
-        judged = {(j, n): sd.done for n, cell in layout["cells"].items() for j, sd in cell["judgments"].items()}
+        judged = {(j, n): sd.done for n, cell in layout.cells.items() for j, sd in cell.judgments.items()}
     except GsnrError as exc:
         for it in items:
             it.cached = None
         return f"the run's stages could not be looked up here ({exc})"
-    models = {BASELINE: layout["baseline"]["model"], **{n: c["model"] for n, c in layout["cells"].items()}}
-    answers = {BASELINE: layout["baseline"]["answers"], **{n: c["answers"] for n, c in layout["cells"].items()}}
+    models, answers = layout.models(), layout.answers()
     from ..judging.spec import load_judge
 
     for it in items:

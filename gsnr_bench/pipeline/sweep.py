@@ -13,6 +13,7 @@ from ..store import RunStore, StageDir
 from .cell import Cell
 from .deps import StageDeps
 from .inputs import Inputs, Sources
+from .layout import PlannedCell, SweepLayout
 from .names import BASELINE, system_name
 from .outcome import JudgeTally, SweepOutcome
 from .runner import StageRunner
@@ -85,10 +86,10 @@ class Pipeline:
         if not (self.store.root / "judgments" / stage_name).is_dir():
             return False  # a new run, or one never judged by it: the plan would build the world to find out
         try:
-            cells = self.plan(selectors)["cells"]
+            cells = self.plan(selectors).cells
         except Exception:  # anything not there yet: not finished
             return False
-        done = [c["judgments"].get(judge_name) for c in cells.values()]
+        done = [c.judgments.get(judge_name) for c in cells.values()]
         return all(j is not None and j.done for j in done) and bool(cells)
 
     def cells(self, selectors: list[str]) -> list[tuple[str, Any]]:
@@ -97,31 +98,25 @@ class Pipeline:
 
         return [(s, b) for s in selectors for b in budget_list(self.cfg.selection)]
 
-    def plan(self, selectors: list[str]) -> dict[str, Any]:
+    def plan(self, selectors: list[str]) -> SweepLayout:
         """Where every stage of the sweep lives, without running any (judge --dry-run, scripts/cell-paths.py).
         Subsets not scored yet have no model/answers directories (None): their key depends on the scores."""
         with self.peeking():
             base_model = self.model(BASELINE, self.inputs.pool)
             base_answers = self.answers(base_model, BASELINE)
-            out: dict[str, Any] = {"baseline": {"model": base_model, "answers": base_answers}, "cells": {}}
-            for s, r in self.cells(selectors):
-                name, sub = system_name(s, r), self.subset(s, r)
-                model = self.model(name, self.subset_examples(sub)) if sub.done else None
-                answers = self.answers(model, name) if model is not None else None
-                judgments = {}
-                if answers is not None:
-                    for j in self.cfg.judging.judges:
-                        cell = Cell(s, r, name, self.scores(s), sub, model, base_model)
-                        judgments[j] = self.judgments(j, cell, answers, base_answers)
-                out["cells"][name] = {
-                    "selector": s,
-                    "ratio": r,
-                    "subset": sub,
-                    "model": model,
-                    "answers": answers,
-                    "judgments": judgments,
-                }
-        return out
+            cells = {system_name(s, r): self._planned(s, r, base_model, base_answers) for s, r in self.cells(selectors)}
+        return SweepLayout(base_model, base_answers, cells)
+
+    def _planned(self, s: str, r: Any, base_model: StageDir, base_answers: StageDir) -> PlannedCell:
+        name, sub = system_name(s, r), self.subset(s, r)
+        model = self.model(name, self.subset_examples(sub)) if sub.done else None
+        answers = self.answers(model, name) if model is not None else None
+        judgments = {}
+        if answers is not None:
+            for j in self.cfg.judging.judges:
+                cell = Cell(s, r, name, self.scores(s), sub, model, base_model)
+                judgments[j] = self.judgments(j, cell, answers, base_answers)
+        return PlannedCell(s, r, sub, model, answers, judgments)
 
     def outcome(self, **stages: Any) -> SweepOutcome:
         """What this command has done so far (the stages it ran or reused, its judging)."""
