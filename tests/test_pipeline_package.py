@@ -135,3 +135,19 @@ def test_launch_reads_a_subset_with_the_pipelines_reader(tmp_path):
     sel.write_text(json.dumps({"id": "nope"}) + "\n")
     with pytest.raises(DataError, match=f"{re.escape(str(sel))} names 1 ids not in the pool"):
         cell_examples(pool, sel)
+
+
+def test_the_exit_code_and_its_line_come_from_the_outcome(tmp_path, capsys):
+    from gsnr_bench.commands.runs import exit_status
+    from gsnr_bench.errors import EXIT_FAILED_COMPARISONS, BudgetExceeded
+    from gsnr_bench.pipeline.outcome import JudgeTally
+
+    cfg = build_config([], [], {"data": {"train": "p.json"}, "judging": {"max_cost": 0.5}})
+    assert exit_status(SweepOutcome([], [], JudgeTally()), cfg, tmp_path) == 0
+    failed = SweepOutcome([], [object(), object()], JudgeTally(failed_comparisons=7))
+    assert exit_status(failed, cfg, tmp_path) == EXIT_FAILED_COMPARISONS
+    assert "7 comparison(s) failed in 2 judging stage(s)" in capsys.readouterr().err
+    stopped = SweepOutcome([], [], JudgeTally(budget_stop=BudgetExceeded("limit"), left_unjudged=13))
+    assert exit_status(stopped, cfg, tmp_path) == BudgetExceeded.exit_code
+    err = capsys.readouterr().err
+    assert "spent of $0.5 by this run; 13 comparison(s) of this command left unjudged" in err

@@ -120,8 +120,9 @@ class Pipeline:
 
     def outcome(self, **stages: Any) -> SweepOutcome:
         """What this command has done so far (the stages it ran or reused, its judging)."""
-        r = self.runner
-        return SweepOutcome(list(r.events), list(r.incomplete), self.deps.tally, **stages)
+        r, t = self.runner, self.deps.tally
+        tally = JudgeTally(t.spent, t.failed_comparisons, t.budget_stop, t.left_unjudged, dict(t.summaries))
+        return SweepOutcome(list(r.events), list(r.incomplete), tally, **stages)
 
     def run(
         self, selectors: list[str], *, upto: str = "judge", on_scored: Callable[[], None] | None = None
