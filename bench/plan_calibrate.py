@@ -36,11 +36,11 @@ def main(argv: list[str]) -> int:
     layout = pipe.plan(selectors)
     with pipe.peeking():
         dirs = {("score", s): pipe.scores(s) for s in selectors}
-    dirs[("finetune", BASELINE)] = layout["baseline"]["model"]
-    dirs[("generate", BASELINE)] = layout["baseline"]["answers"]
-    for name, cell in layout["cells"].items():
-        dirs[("finetune", name)] = cell["model"]
-        dirs[("generate", name)] = cell["answers"]
+    dirs[("finetune", BASELINE)] = layout.baseline_model
+    dirs[("generate", BASELINE)] = layout.baseline_answers
+    for name, cell in layout.cells.items():
+        dirs[("finetune", name)] = cell.model
+        dirs[("generate", name)] = cell.answers
     by_kind: dict[str, list[float]] = {}
     by_stage: dict[str, list[float]] = {}
     for it in plan["items"]:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .commands.flags import keyed
 
 STAGES = ("score", "select", "finetune", "generate", "judge")
 
@@ -66,7 +67,7 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
                     type=Path, metavar="DIR", help="run directory; default runs/<config name> (runs/demo for the demo)"
                 ),
             ),
-            (("--seed",), dict(type=int, help="global seed (seed)")),
+            (("--seed",), dict(type=int, help=keyed("seed", "global seed"))),
             (("--quiet",), dict(action="store_true", help="no progress bars")),
             (
                 ("--verbose",),
@@ -78,23 +79,29 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
             (
                 ("--train-data",),
                 dict(
-                    metavar="FILE_OR_DATASET", help="Alpaca JSON/JSONL file or Hugging Face dataset name (data.train)"
+                    metavar="FILE_OR_DATASET",
+                    help=keyed("train_data", "Alpaca JSON/JSONL file or Hugging Face dataset name"),
                 ),
             ),
             (
                 ("--truth",),
                 dict(
                     metavar="FILE",
-                    help="ground truth of the pool: JSON/JSONL/CSV id -> clean | defect label (data.truth); "
-                    "enables enrichment and the oracle / anti-oracle controls",
+                    help=keyed(
+                        "truth",
+                        "ground truth of the pool: JSON/JSONL/CSV id -> clean | defect label ({key}); "
+                        "enables enrichment and the oracle / anti-oracle controls",
+                    ),
                 ),
             ),
             (
                 ("--proxy",),
                 dict(
                     metavar="MODEL",
-                    help="proxy model for scoring: a directory, a hub name or a catalogue name "
-                    "(gsnr-bench models ls) (proxy.model)",
+                    help=keyed(
+                        "proxy",
+                        "proxy model for scoring: a directory, a hub name or a catalogue name (gsnr-bench models ls)",
+                    ),
                 ),
             ),
             (
@@ -104,7 +111,7 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
                     action="extend",
                     nargs="+",
                     metavar="SELECTOR",
-                    help="selector name or path/to/file.py:ClassName; several allowed (selection.selectors)",
+                    help=keyed("selectors", "selector name or path/to/file.py:ClassName; several allowed"),
                 ),
             ),
             (
@@ -112,7 +119,7 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
                 dict(
                     type=int,
                     metavar="N",
-                    help="score each selector with N seeds and report the rankings' stability (selection.seeds)",
+                    help=keyed("selector_seeds", "score each selector with N seeds and report the rankings' stability"),
                 ),
             ),
         ),
@@ -126,7 +133,7 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
                     nargs="+",
                     type=float,
                     metavar="RATIO",
-                    help="fraction of the pool to keep; several allowed (selection.ratios)",
+                    help=keyed("ratios", "fraction of the pool to keep; several allowed"),
                 ),
             ),
             (
@@ -137,8 +144,10 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
                     nargs="+",
                     type=int,
                     metavar="N",
-                    help="absolute budget: keep exactly N examples; several allowed; without --ratio, "
-                    "only these run (selection.sizes)",
+                    help=keyed(
+                        "sizes",
+                        "absolute budget: keep exactly N examples; several allowed; without --ratio, only these run",
+                    ),
                 ),
             ),
             (
@@ -146,7 +155,7 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
                 dict(
                     type=int,
                     metavar="N",
-                    help="n = round(ratio * N), e.g. 52002 as in Superfiltering (selection.budget_base)",
+                    help=keyed("budget_base", "n = round(ratio * N), e.g. 52002 as in Superfiltering"),
                 ),
             ),
         ),
@@ -155,7 +164,7 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
             (
                 ("--target",),
                 dict(
-                    metavar="MODEL", help="target model: a directory, a hub name or a catalogue name (finetune.model)"
+                    metavar="MODEL", help=keyed("target", "target model: a directory, a hub name or a catalogue name")
                 ),
             ),
         ),
@@ -168,7 +177,7 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
                     action="extend",
                     nargs="+",
                     metavar="TESTSET",
-                    help="wizardlm, vicuna, a path, or NAME=PATH; several allowed (data.testsets)",
+                    help=keyed("testsets", "wizardlm, vicuna, a path, or NAME=PATH; several allowed"),
                 ),
             ),
         ),
@@ -181,7 +190,7 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
                     action="extend",
                     nargs="+",
                     metavar="JUDGE",
-                    help="judge name (judges/*.yaml, `gsnr-bench ls judges`); several allowed (judging.judges)",
+                    help=keyed("judges", "judge name (judges/*.yaml, `gsnr-bench ls judges`); several allowed"),
                 ),
             ),
             (
@@ -193,7 +202,7 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
                     "commands) reaching USD; a later command with a higher limit carries on (docs/judging.md)",
                 ),
             ),
-            (("--concurrency",), dict(type=int, metavar="N", help="concurrent judge requests (judging.concurrency)")),
+            (("--concurrency",), dict(type=int, metavar="N", help=keyed("concurrency", "concurrent judge requests"))),
         ),
     }
 

@@ -43,9 +43,9 @@ def main(argv: list[str]) -> int:
             pipe.validate(selectors, "select")
             pipe.run(selectors, upto="select")  # subsets are computed when missing, as `gsnr-bench select` would
         layout = pipe.plan(selectors)  # where each fine-tune lives; nothing is trained
-        rows = [(BASELINE, "-", layout["baseline"]["model"].path)]
-        for name, cell in layout["cells"].items():
-            rows.append((name, str(cell["subset"].path / "selection.jsonl"), cell["model"].path))
+        rows = [(BASELINE, "-", layout.baseline_model.path)]
+        for name, cell in layout.cells.items():
+            rows.append((name, str(cell.subset.path / "selection.jsonl"), cell.model.path))
     except GsnrError as exc:
         print(f"cell-paths: error: {exc}", file=sys.stderr)
         return exc.exit_code

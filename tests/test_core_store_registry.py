@@ -143,9 +143,9 @@ def test_a_held_stage_lock_names_the_stage_then_times_out(tmp_path, capsys):
 
 def test_a_rank_waiting_for_rank_0_gives_up_with_one_line(tmp_path, monkeypatch):
     from gsnr_bench.errors import StoreError
-    from gsnr_bench.pipeline import _wait_done
+    from gsnr_bench.pipeline.runner import wait_done
 
     monkeypatch.setenv("RANK", "1")
     sd = RunStore(tmp_path / "run").stage("scores", "gsnr", {"k": 1})
     with pytest.raises(StoreError, match="rank 1: gave up after 0.2 s waiting for rank 0"):
-        _wait_done(sd, poll=0.05, timeout=0.2)
+        wait_done(sd, poll=0.05, timeout=0.2)

@@ -36,7 +36,7 @@ def _references(root, run_dir):
 
     args = build_parser().parse_args(["judge", "--run-dir", str(run_dir)])
     plan = resolve_run(args)
-    return Pipeline(plan.cfg, RunStore(plan.root, create=False), quiet=True).references
+    return Pipeline(plan.cfg, RunStore(plan.root, create=False), quiet=True).sources.references
 
 
 def _pooled(run_dir):

@@ -1,4 +1,5 @@
-"""The command layer: what each CLI command does. Imported only after argument parsing succeeded.
+"""The command layer: what each CLI command does. Imported only after argument parsing succeeded, except
+flags.py (the flag -> config key table), which the parser reads for its help.
 
 Layers (docs/ARCHITECTURE.md): cli -> commands -> pipeline -> stage packages (selection, training,
 generation, judging, reporting, data) -> core helpers. Nothing imports a layer above its own."""

@@ -3,79 +3,91 @@ section of the manifest (which judges, models, endpoints and prices; never a key
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..progress import stdout_console
 
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..pipeline import Pipeline
+
 
 def _placeholder(n_tokens: int) -> str:
-    # ~4 characters per token (cost.py's estimate): a stand-in for answers not generated yet
+    # ~4 characters per token (judging/cost.py's estimate): a stand-in for answers not generated yet
     return "x" * (4 * n_tokens)
 
 
-def plan(pipe: Any, selectors: list[str]) -> list[dict[str, Any]]:
+def plan(pipe: Pipeline, selectors: list[str]) -> list[dict[str, Any]]:
     """One row per (judge, system): comparisons, calls, cached calls, tokens and cost. Real answers are used
     where their stage is done; otherwise each answer is costed at generation.max_new_tokens tokens.
     Nothing runs and nothing is sent (Pipeline.plan only looks stages up)."""
-    from ..fileio import read_jsonl
     from ..judging.cache import judge_cache_path, judge_run_id
     from ..judging.spec import load_judge
-    from ..judging.stage import Comparison, dry_run
+    from ..judging.stage import dry_run
     from ..pipeline import BASELINE
 
-    cfg = pipe.cfg
-    stand_in = _placeholder(cfg.generation.max_new_tokens)
+    cfg, root = pipe.cfg, pipe.store.root
     layout = pipe.plan(selectors)
-    dirs = {BASELINE: layout["baseline"]["answers"], **{n: c["answers"] for n, c in layout["cells"].items()}}
-    answers: dict[str, dict[tuple[str, str], str]] = {}
-    for name, sd in dirs.items():
-        if sd is not None and sd.done:
-            answers[name] = {
-                (r["testset"], r["question_id"]): r["answer"]
-                for t in pipe.testsets
-                for r in read_jsonl(sd.path / f"{t}.jsonl", tolerant=True)
-            }
+    answers = _generated(pipe, layout.answers())
     rows = []
     for judge in cfg.judging.judges:
         spec = load_judge(judge)
-        for system, cell in layout["cells"].items():
-            sys_ans, base_ans = answers.get(system, {}), answers.get(BASELINE, {})
-            items = [
-                Comparison(
-                    q.testset,
-                    q.question_id,
-                    q.text,
-                    system,
-                    sys_ans.get((q.testset, q.question_id), stand_in),
-                    BASELINE,
-                    base_ans.get((q.testset, q.question_id), stand_in),
-                )
-                for qs in pipe.judged_testsets().values()
-                for q in qs
-            ]
-            jsd = cell["judgments"].get(judge)
+        for system, cell in layout.cells.items():
+            jsd = cell.judgments.get(judge)
             out = jsd.path / "judgments.jsonl" if jsd is not None else None
+            items = _comparisons(pipe, system, answers)
             dr = dry_run(
                 items,
                 spec,
                 cfg.judging,
                 out,
-                judge_cache_path(pipe.store.root, cfg.judging),
-                run_id=judge_run_id(pipe.store.root, cfg.judging),
+                judge_cache_path(root, cfg.judging),
+                run_id=judge_run_id(root, cfg.judging),
             )
-            rows.append(
-                {
-                    "judge": spec.name,
-                    "model": spec.model,
-                    "system": system,
-                    "answers": "generated" if system in answers and BASELINE in answers else "estimated",
-                    **dr.to_dict(),
-                }
-            )
+            generated = system in answers and BASELINE in answers
+            row = {"judge": spec.name, "model": spec.model, "system": system}
+            rows.append({**row, "answers": "generated" if generated else "estimated", **dr.to_dict()})
     return rows
 
 
-def print_dry_run(pipe: Any, selectors: list[str]) -> list[dict[str, Any]]:
+def _generated(pipe: Pipeline, dirs: dict[str, Any]) -> dict[str, dict[tuple[str, str], str]]:
+    """system -> {(testset, question id): answer} for each system whose answers stage is done."""
+    from ..fileio import read_jsonl
+
+    return {
+        name: {
+            (r["testset"], r["question_id"]): r["answer"]
+            for t in pipe.testsets
+            for r in read_jsonl(sd.path / f"{t}.jsonl", tolerant=True)
+        }
+        for name, sd in dirs.items()
+        if sd is not None and sd.done
+    }
+
+
+def _comparisons(pipe: Pipeline, system: str, answers: dict[str, dict[tuple[str, str], str]]) -> list[Any]:
+    """Every comparison of `system`, a stand-in of generation.max_new_tokens tokens for an answer not made yet."""
+    from ..judging.stage import Comparison
+    from ..pipeline import BASELINE
+
+    stand_in = _placeholder(pipe.cfg.generation.max_new_tokens)
+    sys_ans, base_ans = answers.get(system, {}), answers.get(BASELINE, {})
+    return [
+        Comparison(
+            q.testset,
+            q.question_id,
+            q.text,
+            system,
+            sys_ans.get((q.testset, q.question_id), stand_in),
+            BASELINE,
+            base_ans.get((q.testset, q.question_id), stand_in),
+        )
+        for qs in pipe.judged_testsets().values()
+        for q in qs
+    ]
+
+
+def print_dry_run(pipe: Pipeline, selectors: list[str]) -> list[dict[str, Any]]:
     from rich.table import Table
 
     rows = plan(pipe, selectors)
@@ -119,14 +131,15 @@ def print_dry_run(pipe: Any, selectors: list[str]) -> list[dict[str, Any]]:
     return rows
 
 
-def judging_manifest(pipe: Any, root: Any) -> dict[str, Any]:
+def judging_manifest(cfg: Config, root: Any, spent: float) -> dict[str, Any]:
     """The judges of this run as the manifest records them: names, models, endpoints, prices (never a key),
-    and what judging has cost: this command, and the whole run over all its commands (from the judge cache)."""
+    and what judging has cost: this command (`spent`), and the whole run over all its commands (from the judge
+    cache)."""
     from ..judging.cache import judge_cache_path, run_estimated_calls, run_spend
     from ..judging.spec import load_judge
 
     judges = []
-    for j in pipe.cfg.judging.judges:
+    for j in cfg.judging.judges:
         spec = load_judge(j)
         judges.append(
             {
@@ -143,15 +156,15 @@ def judging_manifest(pipe: Any, root: Any) -> dict[str, Any]:
     return {
         "judging": {
             "judges": judges,
-            "prompt": pipe.cfg.judging.prompt,
-            "order": pipe.cfg.judging.order,
-            "combine": pipe.cfg.judging.combine,
-            "spent_usd_this_command": round(pipe.spent, 6),
-            "spent_usd_run": round(run_spend(root, pipe.cfg.judging), 6),
-            "cache": str(judge_cache_path(root, pipe.cfg.judging)),
+            "prompt": cfg.judging.prompt,
+            "order": cfg.judging.order,
+            "combine": cfg.judging.combine,
+            "spent_usd_this_command": round(spent, 6),
+            "spent_usd_run": round(run_spend(root, cfg.judging), 6),
+            "cache": str(judge_cache_path(root, cfg.judging)),
             # "estimated" when any paid call's usage was missing or invalid (judging/cost.py), with how many
-            "spend_usage": "estimated" if (n_est := run_estimated_calls(root, pipe.cfg.judging)) else "reported",
+            "spend_usage": "estimated" if (n_est := run_estimated_calls(root, cfg.judging)) else "reported",
             "spend_usage_estimated_calls": n_est,
-            "max_cost": pipe.cfg.judging.max_cost,
+            "max_cost": cfg.judging.max_cost,
         }
     }

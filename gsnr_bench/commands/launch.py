@@ -27,17 +27,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def cell_examples(pool: list, subset: Path | None) -> list:
-    from ..errors import DataError
-    from ..fileio import read_jsonl
+    """The pool's examples `subset` lists (the pipeline's own reading of a selection.jsonl), or the whole pool."""
+    from ..pipeline.stages.subsets import examples_in
 
-    if subset is None:
-        return pool
-    by_id = {e.id: e for e in pool}
-    ids = [str(r["id"]) for r in read_jsonl(subset)]
-    missing = [i for i in ids if i not in by_id]
-    if missing:
-        raise DataError(f"{subset} names {len(missing)} ids not in the pool (first: {missing[0]!r})")
-    return [by_id[i] for i in ids]
+    return pool if subset is None else examples_in(pool, subset, str(subset))
 
 
 def main(argv: list[str] | None = None) -> int:

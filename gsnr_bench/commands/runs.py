@@ -15,43 +15,19 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import Config, build_config
 from ..errors import EXIT_FAILED_COMPARISONS, BudgetExceeded
 from ..progress import stdout_console
 from ..runrecord import RunRecord, changes, history_entry, load_record, save_record
 from ..store import MARKER, RunStore
+from .flags import flag_tree
+
+if TYPE_CHECKING:
+    from ..pipeline import Pipeline, SweepOutcome
 
 REAL_INPUTS = ("train_data", "proxy", "target", "testsets")
-
-
-def flag_tree(args: argparse.Namespace) -> dict[str, Any]:
-    """The config keys a command's flags set (None = flag not given)."""
-    extra: dict[str, Any] = {}
-
-    def put(section: str, key: str, value: Any) -> None:
-        if value is not None:
-            extra.setdefault(section, {})[key] = value
-
-    put("data", "train", getattr(args, "train_data", None))
-    put("data", "testsets", getattr(args, "testsets", None))
-    put("data", "truth", getattr(args, "truth", None))
-    put("proxy", "model", getattr(args, "proxy", None))
-    put("finetune", "model", getattr(args, "target", None))
-    put("judging", "judges", getattr(args, "judges", None))
-    put("selection", "selectors", getattr(args, "selectors", None))
-    put("selection", "ratios", getattr(args, "ratios", None))
-    put("selection", "sizes", getattr(args, "sizes", None))
-    if getattr(args, "sizes", None) and not getattr(args, "ratios", None):
-        put("selection", "ratios", [])  # `--n 1000` alone: only the absolute budget(s)
-    put("selection", "budget_base", getattr(args, "budget_base", None))
-    put("selection", "seeds", getattr(args, "selector_seeds", None))
-    put("judging", "max_cost", getattr(args, "max_cost", None))
-    put("judging", "concurrency", getattr(args, "concurrency", None))
-    if getattr(args, "seed", None) is not None:
-        extra["seed"] = args.seed
-    return extra
 
 
 def default_sources(args: argparse.Namespace) -> list[Any]:
@@ -88,7 +64,7 @@ def resolve_run(args: argparse.Namespace) -> RunPlan:
 
 
 def cmd_pipeline(args: argparse.Namespace) -> int:
-    from ..pipeline import Pipeline, system_name
+    from ..pipeline import Pipeline
 
     plan = resolve_run(args)
     cfg, root = plan.cfg, plan.root
@@ -96,36 +72,11 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     pipe = Pipeline(cfg, store, quiet=args.quiet)
     selectors = cfg.selection.selectors
     upto = "judge" if args.command == "run" else args.command
-    if args.command == "run" and getattr(args, "dry_run", False):
-        from .sweep_plan import cmd_plan
-
-        cmd_plan(pipe, selectors, args.hardware, args.json)
-        return 0
-    if getattr(args, "json", None) or getattr(args, "hardware", None):
-        from ..errors import ConfigError
-
-        raise ConfigError("--json and --hardware belong to the sweep plan: add --dry-run")
-    if args.command == "judge" and getattr(args, "dry_run", False):
-        from .dry_run import print_dry_run
-
-        pipe.validate(selectors, "judge", check_endpoints=False)  # sends nothing, so needs no endpoint
-        print_dry_run(pipe, selectors)
+    if _dry_run(args, pipe, selectors):
         return 0
     pipe.validate(selectors, upto)
     store.create()
-    record = plan.record or RunRecord(cfg.to_dict(), [])
-    cells = [system_name(s, r) for s, r in pipe.cells(selectors)] if upto != "score" else []
-    record.history.append(
-        history_entry(
-            getattr(args, "argv", None),
-            plan.changed,
-            cells,
-            cfg.judging.judges if upto == "judge" else [],
-            args.command,
-        )
-    )
-    record.config = cfg.to_dict()
-    save_record(root, record)
+    record_command(args, plan, pipe, upto)
     rank0 = os.environ.get("RANK", "0") == "0"  # under a distributed launcher only rank 0 records and reports
     printed = []
 
@@ -133,7 +84,7 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
         if rank0:
             printed.append(print_judge_free(root))
 
-    pipe.run(selectors, upto=upto, on_scored=scored)
+    outcome = pipe.run(selectors, upto=upto, on_scored=scored)
     if not rank0:
         return 0
     rr = None
@@ -141,9 +92,43 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
         from ..reporting.build import write_report
 
         rr = write_report(root)
-    write_run_manifest(root, cfg, store, pipe)
-    print_summary(pipe, rr, root, judge_free=not printed)
-    return exit_status(pipe)
+    write_run_manifest(root, cfg, store, outcome.spent)
+    print_summary(outcome, rr, root, judge_free=not printed)
+    return exit_status(outcome, cfg, root)
+
+
+def _dry_run(args: argparse.Namespace, pipe: Pipeline, selectors: list[str]) -> bool:
+    """`run --dry-run` (the sweep plan) or `judge --dry-run` (the judging plan), printed; False for neither."""
+    dry = getattr(args, "dry_run", False)
+    if args.command == "run" and dry:
+        from .sweep_plan import cmd_plan
+
+        cmd_plan(pipe, selectors, args.hardware, args.json)
+        return True
+    if getattr(args, "json", None) or getattr(args, "hardware", None):
+        from ..errors import ConfigError
+
+        raise ConfigError("--json and --hardware belong to the sweep plan: add --dry-run")
+    if args.command == "judge" and dry:
+        from .dry_run import print_dry_run
+
+        pipe.validate(selectors, "judge", check_endpoints=False)  # sends nothing, so needs no endpoint
+        print_dry_run(pipe, selectors)
+        return True
+    return False
+
+
+def record_command(args: argparse.Namespace, plan: RunPlan, pipe: Pipeline, upto: str) -> None:
+    """This command in the run record's history (argv, changed keys, cells, judges), after validation."""
+    from ..pipeline import system_name
+
+    cfg = plan.cfg
+    record = plan.record or RunRecord(cfg.to_dict(), [])
+    cells = [system_name(s, r) for s, r in pipe.cells(cfg.selection.selectors)] if upto != "score" else []
+    judges = cfg.judging.judges if upto == "judge" else []
+    record.history.append(history_entry(getattr(args, "argv", None), plan.changed, cells, judges, args.command))
+    record.config = cfg.to_dict()
+    save_record(plan.root, record)
 
 
 def print_judge_free(root: Path) -> dict:
@@ -156,29 +141,30 @@ def print_judge_free(root: Path) -> dict:
     return jf
 
 
-def write_run_manifest(root: Path, cfg: Config, store: RunStore, pipe: Any) -> None:
+def write_run_manifest(root: Path, cfg: Config, store: RunStore, spent: float) -> None:
+    """RUN/manifest.json, with `spent`: what this command sent to judges (USD)."""
     from ..manifest import write_manifest
     from .dry_run import judging_manifest
 
-    write_manifest(root, cfg.to_dict(), store.finished_stages(), judging_manifest(pipe, root))
+    write_manifest(root, cfg.to_dict(), store.finished_stages(), judging_manifest(cfg, root, spent))
 
 
-def exit_status(pipe: Any) -> int:
+def exit_status(outcome: SweepOutcome, cfg: Config, root: Path) -> int:
     """One line and a non-zero exit when judging did not finish (README: exit codes)."""
-    if pipe.budget_stop is not None:
+    if outcome.budget_stop is not None:
         from ..judging.cache import run_spend
 
-        limit = pipe.cfg.judging.max_cost
-        spent = run_spend(pipe.store.root, pipe.cfg.judging)
+        limit = cfg.judging.max_cost
+        spent = run_spend(root, cfg.judging)
         _say(
-            f"stopped at --max-cost: ${spent:.4f} spent of ${limit:g} by this run; {pipe.left_unjudged} "
+            f"stopped at --max-cost: ${spent:.4f} spent of ${limit:g} by this run; {outcome.left_unjudged} "
             "comparison(s) of this command left unjudged (run again with a higher --max-cost to finish them; "
             "nothing judged is lost)"
         )
         return BudgetExceeded.exit_code
-    if pipe.failed_comparisons:
+    if outcome.failed_comparisons:
         _say(
-            f"{pipe.failed_comparisons} comparison(s) failed in {len(pipe.incomplete)} judging stage(s) (counted "
+            f"{outcome.failed_comparisons} comparison(s) failed in {len(outcome.incomplete)} judging stage(s) (counted "
             "in the report's failed column); run the same command again to retry exactly those"
         )
         return EXIT_FAILED_COMPARISONS
@@ -190,7 +176,7 @@ def _say(line: str) -> None:
     print(f"gsnr-bench: {line}", file=sys.stderr)
 
 
-def print_summary(pipe: Any, rr: Any, root: Path, *, judge_free: bool = True) -> None:
+def print_summary(outcome: SweepOutcome, rr: Any, root: Path, *, judge_free: bool = True) -> None:
     from rich.table import Table
 
     out_console = stdout_console()
@@ -199,7 +185,7 @@ def print_summary(pipe: Any, rr: Any, root: Path, *, judge_free: bool = True) ->
     t.add_column("item")
     t.add_column("status")
     t.add_column("seconds", justify="right")
-    for e in pipe.events:
+    for e in outcome.events:
         t.add_row(e.stage, e.label, e.status or ("cached" if e.cached else "done"), f"{e.seconds:.1f}")
     out_console.print(t)
     if rr is not None:

@@ -28,12 +28,15 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..config import Config
 from ..errors import ConfigError, GsnrError
 from ..progress import stdout_console
 from ..slurm_config import SLURM_STAGES
+
+if TYPE_CHECKING:
+    from ..pipeline import Pipeline
 
 SUBMISSIONS = Path("slurm") / "submissions.jsonl"
 LOGS = Path("slurm") / "logs"
@@ -110,7 +113,7 @@ def accelerate_config(cfg: Config) -> Path:
     return path.resolve()
 
 
-def work_left(pipe: Any, selectors: list[str]) -> Work:
+def work_left(pipe: Pipeline, selectors: list[str]) -> Work:
     """Which stages are not DONE. Nothing is run; a stage whose inputs are not made yet counts as left."""
     from ..pipeline import BASELINE, system_name
 
@@ -118,22 +121,18 @@ def work_left(pipe: Any, selectors: list[str]) -> Work:
     everything = Work(True, [BASELINE, *cells], True, True)
     if not pipe.store.exists:
         return everything
-    if pipe._needs_world():
-        world = pipe.store.stage("world", "demo", pipe.cfg.demo.model_dump(mode="json"))
-        if not world.done:  # reading the plan would build it
-            return everything
+    if pipe.sources.demo.world and not pipe.sources.world_stage().done:  # reading the plan would build it
+        return everything
     layout = pipe.plan(selectors)
-    base, todo = layout["baseline"], []
-    if not base["model"].done:
-        todo.append(BASELINE)
-    score = generate = judge = False
-    generate |= not base["answers"].done
-    for name, c in layout["cells"].items():
-        score |= not c["subset"].done
-        if c["model"] is None or not c["model"].done:
+    todo = [] if layout.baseline_model.done else [BASELINE]
+    score = judge = False
+    generate = not layout.baseline_answers.done
+    for name, c in layout.cells.items():
+        score |= not c.subset.done
+        if c.model is None or not c.model.done:
             todo.append(name)
-        generate |= c["answers"] is None or not c["answers"].done
-        judge |= len(c["judgments"]) < len(pipe.cfg.judging.judges) or not all(j.done for j in c["judgments"].values())
+        generate |= c.answers is None or not c.answers.done
+        judge |= len(c.judgments) < len(pipe.cfg.judging.judges) or not all(j.done for j in c.judgments.values())
     return Work(score, todo, generate or bool(todo), judge or generate or bool(todo))
 
 
@@ -153,7 +152,7 @@ def plan_jobs(cfg: Config, work: Work) -> list[Job]:
 
 def task_command(root: Path, job: Job, cfg: Config) -> list[str]:
     """What a job runs: the task module on this run; a multi-GPU fine-tune runs it once per GPU under
-    `accelerate launch` (rank 0 records, every rank trains: pipeline.py)."""
+    `accelerate launch` (rank 0 records, every rank trains: pipeline/runner.py)."""
     python = [sys.executable]
     gpus = cfg.slurm.stage(job.stage).gpus
     if job.stage == "finetune" and gpus > 1:

@@ -13,6 +13,10 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..pipeline import Pipeline
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -23,7 +27,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _pipeline(root: Path):
+def _pipeline(root: Path) -> Pipeline:
     from ..config import build_config
     from ..errors import StoreError
     from ..pipeline import Pipeline
@@ -37,7 +41,7 @@ def _pipeline(root: Path):
     return Pipeline(cfg, RunStore(root, create=False), quiet=True)
 
 
-def train_one(pipe, system: str) -> None:
+def train_one(pipe: Pipeline, system: str) -> None:
     """The model of one system: the 100% baseline or one selector x budget cell (its subset is made first if
     missing, as the pipeline would)."""
     from ..errors import ConfigError
@@ -70,6 +74,7 @@ def run_phase(args: argparse.Namespace) -> int:
             raise ConfigError(f"array task {task} has no system (systems: {', '.join(systems)})")
         print(f"array task {task}: fine-tune {systems[task]}", flush=True)
         train_one(pipe, systems[task])
+        outcome = pipe.outcome()
     elif args.phase == "report":
         from ..progress import stdout_console
         from ..reporting.build import write_report
@@ -77,7 +82,7 @@ def run_phase(args: argparse.Namespace) -> int:
         from ..reporting.printing import print_report
 
         rr = write_report(root)
-        write_run_manifest(root, pipe.cfg, pipe.store, pipe)
+        write_run_manifest(root, pipe.cfg, pipe.store, 0.0)  # this job sent nothing to judges
         print_report(rr, stdout_console())
         for row in stage_jobs(root):
             print("made by job: " + "  ".join(f"{k}={v}" for k, v in row.items()), flush=True)
@@ -85,9 +90,9 @@ def run_phase(args: argparse.Namespace) -> int:
     else:
         upto = {"score": "select"}.get(args.phase, args.phase)
         pipe.validate(selectors, upto)
-        pipe.run(selectors, upto=upto)
-    print_summary(pipe, None, root)
-    return exit_status(pipe) if args.phase == "judge" else 0
+        outcome = pipe.run(selectors, upto=upto)
+    print_summary(outcome, None, root)
+    return exit_status(outcome, pipe.cfg, root) if args.phase == "judge" else 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,14 +13,16 @@ are made: docs/plan.md."""
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, DataError, GsnrError
 from ..progress import stdout_console
+
+if TYPE_CHECKING:
+    from ..pipeline import Pipeline
 
 CHARS_PER_TOKEN = 4  # judging/cost.py's estimate, used for every token count of the plan
 
@@ -108,7 +110,7 @@ def model_params(spec: str, which: str, demo: Any, sizes_needs: list[str], sourc
     return int(known["params"])
 
 
-def plan_sizes(pipe: Any) -> Sizes:
+def plan_sizes(pipe: Pipeline) -> Sizes:
     """Pool, test sets and model sizes from local files where they are, else from the known table."""
     c, data = pipe.cfg, plan_data()
     needs: list[str] = []
@@ -119,7 +121,7 @@ def plan_sizes(pipe: Any) -> Sizes:
         prompt, response, with_input = d["prompt_chars"], d["response_chars"], d["with_input"]
         sources["pool"] = f"demo config (lengths: plan_data.yaml, {d['source']})"
     elif not _is_hub_name(c.data.train):
-        pool = pipe.real_pool
+        pool = pipe.sources.real_pool
         n = len(pool)
         prompt = sum(len(e.instruction) + len(e.input) for e in pool) / n
         response = sum(len(e.output) for e in pool) / n
@@ -156,7 +158,7 @@ def plan_sizes(pipe: Any) -> Sizes:
     )
 
 
-def _testset_size(pipe: Any, spec: str, needs: list[str], sources: dict[str, str]) -> tuple[str, int, float]:
+def _testset_size(pipe: Pipeline, spec: str, needs: list[str], sources: dict[str, str]) -> tuple[str, int, float]:
     from ..data.testsets import load_testset, local_copy
 
     known = plan_data()["testsets"]
@@ -186,7 +188,7 @@ class Item:
     usd: float = 0.0
 
 
-def score_items(pipe: Any, selectors: list[str], sizes: Sizes) -> list[Item]:
+def score_items(pipe: Pipeline, selectors: list[str], sizes: Sizes) -> list[Item]:
     """One item per distinct scoring (the G-SNR family shares one ensemble) and seed."""
     from .. import registry
 
@@ -237,7 +239,7 @@ def score_items(pipe: Any, selectors: list[str], sizes: Sizes) -> list[Item]:
     return items
 
 
-def finetune_item(name: str, examples: int, pipe: Any, sizes: Sizes) -> Item:
+def finetune_item(name: str, examples: int, pipe: Pipeline, sizes: Sizes) -> Item:
     f = pipe.cfg.finetune
     tok = min(sizes.prompt_tokens + sizes.response_tokens, f.max_length)
     tokens = examples * tok * f.epochs
@@ -255,7 +257,7 @@ def finetune_item(name: str, examples: int, pipe: Any, sizes: Sizes) -> Item:
     )
 
 
-def generate_item(name: str, pipe: Any, sizes: Sizes) -> Item:
+def generate_item(name: str, pipe: Pipeline, sizes: Sizes) -> Item:
     prompts = sum(n for n, _ in sizes.testsets.values())
     out = prompts * pipe.cfg.generation.max_new_tokens
     return Item(
@@ -267,7 +269,7 @@ def generate_item(name: str, pipe: Any, sizes: Sizes) -> Item:
     )
 
 
-def judge_items(pipe: Any, cells: list[str], sizes: Sizes) -> list[Item]:
+def judge_items(pipe: Pipeline, cells: list[str], sizes: Sizes) -> list[Item]:
     """Calls, tokens and dollars per judge x cell, with stand-in answers of max_new_tokens tokens (dry_run's
     own estimate: judging/cost.py), so nothing needs to exist yet."""
     from ..judging.spec import load_judge
@@ -307,27 +309,25 @@ def judge_items(pipe: Any, cells: list[str], sizes: Sizes) -> list[Item]:
 
 
 # ------------------------------------------------------------------ what is cached
-def mark_cached(pipe: Any, selectors: list[str], items: list[Item]) -> str | None:
+def mark_cached(pipe: Pipeline, selectors: list[str], items: list[Item]) -> str | None:
     """Set each item's `cached` from the run directory; returns why it could not be looked up, if so."""
-    from ..pipeline import BASELINE
 
     if not pipe.store.exists:
         return None  # a new run: nothing is cached
     try:
-        if pipe._needs_world() and not pipe.store.stage("world", "demo", pipe.cfg.demo.model_dump(mode="json")).done:
+        if pipe.sources.demo.world and not pipe.sources.world_stage().done:
             return None  # nothing can be done without the world
-        if not pipe._needs_world() and _is_hub_name(pipe.cfg.data.train):
+        if not pipe.sources.demo.world and _is_hub_name(pipe.cfg.data.train):
             raise DataError(f"training pool {pipe.cfg.data.train} is not on this machine")
         with pipe.peeking():
             scores = {s: pipe.scores(s).done for s in selectors}
         layout = pipe.plan(selectors)
-        judged = {(j, n): sd.done for n, cell in layout["cells"].items() for j, sd in cell["judgments"].items()}
+        judged = {(j, n): sd.done for n, cell in layout.cells.items() for j, sd in cell.judgments.items()}
     except GsnrError as exc:
         for it in items:
             it.cached = None
         return f"the run's stages could not be looked up here ({exc})"
-    models = {BASELINE: layout["baseline"]["model"], **{n: c["model"] for n, c in layout["cells"].items()}}
-    answers = {BASELINE: layout["baseline"]["answers"], **{n: c["answers"] for n, c in layout["cells"].items()}}
+    models, answers = layout.models(), layout.answers()
     from ..judging.spec import load_judge
 
     for it in items:
@@ -354,7 +354,7 @@ def default_hardware(cfg: Any) -> str:
     return "cpu" if cfg.finetune.model == "demo" else "a100-80gb"
 
 
-def cmd_plan(pipe: Any, selectors: list[str], hardware: str | None, json_out: Path | None) -> dict[str, Any]:
+def cmd_plan(pipe: Pipeline, selectors: list[str], hardware: str | None, json_out: Path | None) -> dict[str, Any]:
     """Validate as the run would (hub inputs sized from the table instead of loaded), plan, print, and write
     --json; nothing else is written."""
     from ..fileio import write_json
@@ -375,7 +375,7 @@ def cmd_plan(pipe: Any, selectors: list[str], hardware: str | None, json_out: Pa
     return plan
 
 
-def build_plan(pipe: Any, selectors: list[str], hardware: str, sizes: Sizes) -> dict[str, Any]:
+def build_plan(pipe: Pipeline, selectors: list[str], hardware: str, sizes: Sizes) -> dict[str, Any]:
     from ..budgets import Size, budget, budget_n
     from ..pipeline import BASELINE, system_name
 
@@ -452,7 +452,7 @@ def build_plan(pipe: Any, selectors: list[str], hardware: str, sizes: Sizes) -> 
     }
 
 
-def _spent(pipe: Any) -> float:
+def _spent(pipe: Pipeline) -> float:
     from ..judging.cache import run_spend
 
     return run_spend(pipe.store.root, pipe.cfg.judging) if pipe.store.exists else 0.0
