@@ -125,6 +125,62 @@ def build_proxy(pool: list[dict], truth: dict[str, str], out: Path, epochs: int,
     return out
 
 
+def snapshot_norms(sel, ctx, ckpts: dict[int, Path]) -> tuple[dict, list[str]]:
+    """`norms: snapshot` without training again: each example's norm at the LoRA state an in-pass run saved
+    at the end of epoch e (its ckpt.pt, copied per epoch). Both modes train identically (the same epoch plans
+    and updates; snapshot only adds a no-update pass), so this is what `--settings snapshot` measures, for the
+    cost of the passes alone."""
+    import numpy as np
+    import torch
+
+    from gsnr_bench.selection.encoding import encode_pairs
+    from gsnr_bench.selection.ensemble import EngineConfig, Ensemble
+    from gsnr_bench.selection.lora import attach, load_lora_state
+    from gsnr_bench.selection.prompts import prompt_fn
+    from gsnr_bench.selection.proxy import context_limit, load_proxy
+
+    p = sel.cache_key(ctx)["params"]
+    tok, model, pad_id, dev = load_proxy(ctx.proxy, "cpu", "float32")
+    fmt = prompt_fn(p["template"])
+    enc = encode_pairs(
+        tok,
+        [fmt(e) for e in ctx.pool],
+        [e.output for e in ctx.pool],
+        context_limit(model, p["max_length"]),
+        append_eos=p["append_eos"],
+    )
+    torch.manual_seed(p["seed"])
+    layers, sink = attach(model, p["target"], p["members"], p["rank"], p["alpha"], seed=p["seed"])
+    cfg = EngineConfig(
+        members=p["members"],
+        rank=p["rank"],
+        alpha=p["alpha"],
+        lr=p["lr"],
+        epochs=p["epochs"],
+        batch_size=p["batch_size"],
+        seed=p["order_seed"],
+        data_order=p["data_order"],
+        bucket_batches=p["bucket_batches"],
+        norms="snapshot",
+        record_epochs=sorted(ckpts),
+        max_tokens=p["max_tokens"],
+    )
+    ens = Ensemble(model, layers, sink, cfg, pad_id, dev)
+    norms = {}
+    for e, path in sorted(ckpts.items()):
+        if (e, path) in _SNAPSHOTS:  # every (s, t) pair reads the same passes
+            norms[e] = _SNAPSHOTS[(e, path)]
+            continue
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        assert state["epoch_done"] == e, f"{path} holds epoch {state['epoch_done']}, not {e}"
+        load_lora_state(layers, state["lora"])
+        norms[e] = _SNAPSHOTS[(e, path)] = ens.snapshot(enc, enc.ok()).astype(np.float32).astype(np.float64)
+    return norms, enc.status
+
+
+_SNAPSHOTS: dict = {}
+
+
 def write_results(a, proxy, pool: list[dict], results: dict) -> None:
     a.out.mkdir(parents=True, exist_ok=True)
     tmp = a.out / "regimes.json.tmp"
@@ -155,6 +211,14 @@ def main() -> None:
         help="the truth file of a pool made by `gsnr-bench plant-defects` (--pool is then its pool.json, used as is)",
     )
     ap.add_argument("--members", type=int, help="ensemble members (default: the selector's)")
+    ap.add_argument(
+        "--snapshot-ckpts",
+        nargs="+",
+        type=Path,
+        metavar="EPOCH=CKPT",
+        help="score the (single) setting with snapshot norms taken at these saved end-of-epoch LoRA states of an "
+        "in-pass run (e.g. 1=e1.pt 2=e2.pt) instead of training",
+    )
     ap.add_argument("--proxy", type=Path, help="a pretrained proxy directory instead of the small GPT-2 built here")
     ap.add_argument("--lora-target", nargs="+", help="LoRA target modules of --proxy (e.g. q_proj v_proj)")
     ap.add_argument(
@@ -198,6 +262,11 @@ def main() -> None:
         params = {**SETTINGS[name], **extra}
         if st:
             params.update(epochs=a.all_pairs, s=st[0], t=st[1], record_all_epochs=True)
+        if a.snapshot_ckpts:
+            ckpts = {int(str(x).split("=")[0]): Path(str(x).split("=", 1)[1]) for x in a.snapshot_ckpts}
+            e_s, e_t = sorted(ckpts)[:2] if not st else st
+            params.update(epochs=max(ckpts), s=e_s, t=e_t, record_all_epochs=True)
+            name = name + "+snapshot-from-ckpts"
         sel = GsnrSelector(**params)
         ctx = SelectionContext(
             pool=examples,
@@ -209,7 +278,11 @@ def main() -> None:
             max_length=a.max_length,
             shared_cache=a.out / "cache",
         )
-        res = sel.score(ctx)
+        if a.snapshot_ckpts:
+            norms, status = snapshot_norms(sel, ctx, {e: ckpts[e] for e in (sel.s, sel.t)})
+            res = sel._result(ctx, norms, status, {"norms": "snapshot (from in-pass checkpoints)"})
+        else:
+            res = sel.score(ctx)
         rows = score_rows(res, rank_order(res, seed))
         ranked = [r["id"] for r in rows]
         h = health_of("gsnr", rows, res.notes)
