@@ -27,7 +27,7 @@ def main() -> None:
     import torch
     from transformers import TrainerCallback
 
-    from gsnr_bench.fileio import read_json
+    from gsnr_bench.core.fileio import read_json
     from gsnr_bench.training.config import FinetuneConfig
     from gsnr_bench.training.finetune import finetune
 

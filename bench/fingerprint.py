@@ -20,8 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gsnr_bench.fileio import write_json  # noqa: E402
-from gsnr_bench.fingerprint import StatCache, model_fingerprint  # noqa: E402
+from gsnr_bench.core.fileio import write_json  # noqa: E402
+from gsnr_bench.run.fingerprint import StatCache, model_fingerprint  # noqa: E402
 
 # meta-llama/Llama-2-13b-hf, safetensors revision: name -> bytes
 LLAMA2_13B = {

@@ -40,7 +40,7 @@ def prompts_for(target: Path, n: int) -> list[str]:
             tok.apply_chat_template([{"role": "user", "content": q}], tokenize=False, add_generation_prompt=True)
             for q in qs
         ]
-    from gsnr_bench.templates import build_prompt
+    from gsnr_bench.domain.templates import build_prompt
 
     return [build_prompt(q) for q in qs]
 
@@ -67,7 +67,7 @@ def main() -> None:
     if a.hf_threads:
         torch.set_num_threads(a.hf_threads)
 
-    from gsnr_bench.fileio import write_json
+    from gsnr_bench.core.fileio import write_json
     from gsnr_bench.generation.config import GenerationConfig
     from gsnr_bench.generation.hf import HFGenerator
 

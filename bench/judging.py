@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gsnr_bench.fileio import write_json  # noqa: E402
+from gsnr_bench.core.fileio import write_json  # noqa: E402
 from gsnr_bench.judging.config import JudgingConfig  # noqa: E402
 from gsnr_bench.judging.spec import parse_judge  # noqa: E402
 from gsnr_bench.judging.stage import Comparison, judge  # noqa: E402

@@ -25,7 +25,7 @@ def main(argv: list[str]) -> int:
     from gsnr_bench.commands.runs import resolve_run
     from gsnr_bench.commands.sweep_plan import build_plan, plan_data, plan_sizes
     from gsnr_bench.pipeline import BASELINE, Pipeline
-    from gsnr_bench.store import RunStore
+    from gsnr_bench.run.store import RunStore
 
     ns = argparse.Namespace(run_dir=args.run, config=[], overrides=[])
     plan_run = resolve_run(ns)

@@ -33,9 +33,9 @@ def main() -> None:
     import torch
     from transformers import TrainerCallback
 
+    from gsnr_bench.core.fileio import read_json, write_json
     from gsnr_bench.data.pool import load_pool
     from gsnr_bench.data.testsets import load_testset
-    from gsnr_bench.fileio import read_json, write_json
     from gsnr_bench.generation.base import question_prompt
     from gsnr_bench.generation.config import GenerationConfig
     from gsnr_bench.generation.heldout import score_heldout

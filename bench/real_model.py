@@ -53,7 +53,7 @@ def data_dir(given: Path | None) -> Path:
 
 
 def load_alpaca(path: Path, n: int):
-    from gsnr_bench.records import Example
+    from gsnr_bench.domain.records import Example
 
     recs = json.loads(path.read_text(encoding="utf-8"))[:n]
     return [Example(f"a{i}", r["instruction"], r.get("input", ""), r["output"]) for i, r in enumerate(recs)]
@@ -99,7 +99,8 @@ def main() -> None:
     import torch
     from transformers.utils import logging as hf_logging
 
-    from gsnr_bench.cpu_malloc import keep_freed_memory
+    from gsnr_bench.core.cpu_malloc import keep_freed_memory
+    from gsnr_bench.core.threads import configure_torch_threads
     from gsnr_bench.modeling.catalog import entry
     from gsnr_bench.modeling.fetch import fetch
     from gsnr_bench.selection.encoding import encode_pairs
@@ -109,7 +110,6 @@ def main() -> None:
     from gsnr_bench.selection.losses import mean_losses, mean_losses_bs1
     from gsnr_bench.selection.prompts import plain_prompt
     from gsnr_bench.selection.proxy import load_proxy
-    from gsnr_bench.threads import configure_torch_threads
 
     hf_logging.disable_progress_bar()
     model_dir = str(fetch(entry(NAME), say=print))

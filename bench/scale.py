@@ -43,7 +43,7 @@ DEMO_PARAMS = {"gsnr": {"lr": 1e-3}}  # configs/demo.yaml selection.params
 
 
 def pool(n: int):
-    from gsnr_bench.records import Example
+    from gsnr_bench.domain.records import Example
 
     from tiny_models import tiny_pool  # tests/tiny_models.py
 
@@ -63,7 +63,7 @@ def build_proxy(path: Path) -> Path:
     from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
     from gsnr_bench.data.config import DemoConfig
-    from gsnr_bench.templates import load_template
+    from gsnr_bench.domain.templates import load_template
 
     demo = DemoConfig()
     texts = [f"{e.instruction}\n{e.input}\n{e.output}" for e in pool(2000)]
@@ -109,8 +109,8 @@ def rss_mb() -> float:
 
 
 def worker(selector: str, size: int, proxy: str) -> None:
-    from gsnr_bench.noise import configure_library_output
-    from gsnr_bench.registry import selectors
+    from gsnr_bench.core.noise import configure_library_output
+    from gsnr_bench.core.registry import selectors
     from gsnr_bench.selection.base import SelectionContext
 
     configure_library_output(False)
@@ -151,7 +151,7 @@ def main() -> None:
     if a.worker:
         worker(a.worker[0], int(a.worker[1]), a.worker[2])
         return
-    from gsnr_bench.noise import configure_library_output
+    from gsnr_bench.core.noise import configure_library_output
 
     configure_library_output(False)
     sizes = sorted(a.sizes)

@@ -69,7 +69,7 @@ DATA = ROOT.parent / "shared" / "data" / "alpaca_sample.json"
 
 
 def load_pool(n: int):
-    from gsnr_bench.records import Example
+    from gsnr_bench.domain.records import Example
 
     from tiny_models import tiny_pool  # tests/tiny_models.py
 
@@ -190,7 +190,7 @@ def main() -> None:
     import torch
     from transformers.utils import logging as hf_logging
 
-    from gsnr_bench.cpu_malloc import keep_freed_memory
+    from gsnr_bench.core.cpu_malloc import keep_freed_memory
     from gsnr_bench.selection.encoding import encode_pairs
     from gsnr_bench.selection.ensemble import EngineConfig, Ensemble
     from gsnr_bench.selection.ifd import SuperfilteringIfd
@@ -222,7 +222,7 @@ def main() -> None:
         )
         malloc = keep_freed_memory()
         print(
-            f"malloc: {'freed memory kept in process (cpu_malloc.py)' if malloc else 'system default'}; "
+            f"malloc: {'freed memory kept in process (core/cpu_malloc.py)' if malloc else 'system default'}; "
             "GSNR_BENCH_MALLOC=system measures without"
         )
         print(

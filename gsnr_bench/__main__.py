@@ -1,4 +1,4 @@
-from .cli import main
+from gsnr_bench.cli import main
 
 if __name__ == "__main__":  # vLLM starts its engine processes with spawn, which may re-import the main module
     raise SystemExit(main())

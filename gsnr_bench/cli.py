@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .commands.flags import keyed
+from gsnr_bench import __version__
+from gsnr_bench.commands.flags import keyed
 
 STAGES = ("score", "select", "finetune", "generate", "judge")
 
@@ -443,12 +443,12 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 0
-    from .errors import GsnrError
-    from .noise import configure_library_output
+    from gsnr_bench.core.errors import GsnrError
+    from gsnr_bench.core.noise import configure_library_output
 
     configure_library_output(verbose=getattr(args, "verbose", False))
     try:
-        from .commands import dispatch
+        from gsnr_bench.commands import dispatch
 
         return dispatch(args)
     except GsnrError as exc:

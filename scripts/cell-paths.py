@@ -21,7 +21,7 @@ from __future__ import annotations
 import sys
 
 from gsnr_bench.cli import build_parser
-from gsnr_bench.errors import ConfigError, GsnrError
+from gsnr_bench.core.errors import ConfigError, GsnrError
 
 
 def main(argv: list[str]) -> int:
@@ -31,7 +31,7 @@ def main(argv: list[str]) -> int:
     try:
         from gsnr_bench.commands.runs import resolve_run
         from gsnr_bench.pipeline import BASELINE, Pipeline
-        from gsnr_bench.store import RunStore
+        from gsnr_bench.run.store import RunStore
 
         plan = resolve_run(args)
         cfg = plan.cfg

@@ -231,8 +231,8 @@ def main() -> None:
 
     import numpy as np
 
-    from gsnr_bench.health import health_of, stability
-    from gsnr_bench.records import Example
+    from gsnr_bench.analysis.health import health_of, stability
+    from gsnr_bench.domain.records import Example
     from gsnr_bench.reporting.metrics import precision_lift, ranking_auc, score_auc
     from gsnr_bench.selection.base import SelectionContext
     from gsnr_bench.selection.gsnr import GsnrSelector

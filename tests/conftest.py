@@ -76,7 +76,7 @@ def cli(monkeypatch, capsys):
             try:
                 rc = main(list(args))
             finally:
-                from gsnr_bench.noise import configure_library_output
+                from gsnr_bench.core.noise import configure_library_output
 
                 configure_library_output(verbose=True)  # main() quietened libraries for the process: undo it
             out = capsys.readouterr()

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from gsnr_bench.context import cap_length, model_positions
-from gsnr_bench.errors import ConfigError
-from gsnr_bench.fileio import read_json
-from gsnr_bench.records import Example
+from gsnr_bench.core.errors import ConfigError
+from gsnr_bench.core.fileio import read_json
+from gsnr_bench.domain.records import Example
+from gsnr_bench.modeling.context import cap_length, model_positions
 
 from tiny_models import build_tiny_gpt2
 
@@ -48,7 +48,7 @@ def test_finetune_caps_max_length(short_gpt2, tmp_path, capfd):
 
 @pytest.mark.parametrize("which", ["ifd", "gsnr"])
 def test_scoring_caps_proxy_max_length(short_gpt2, tmp_path, capfd, which, monkeypatch):
-    import gsnr_bench.context as context
+    import gsnr_bench.modeling.context as context
 
     monkeypatch.setattr(context, "_NOTICED", set())  # the notice is once per process
     from gsnr_bench.selection.base import SelectionContext

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from test_judging_stage import fast_cfg, make_items, spec_for
 
-from gsnr_bench import fileio
-from gsnr_bench.errors import DataError, StoreError
-from gsnr_bench.fileio import append_jsonl, read_jsonl, write_json
+from gsnr_bench.core import fileio
+from gsnr_bench.core.errors import DataError, StoreError
+from gsnr_bench.core.fileio import append_jsonl, read_jsonl, write_json
 
 from judge_faults import FaultyJudgeServer
 
@@ -203,13 +203,13 @@ def test_a_file_plugin_named_like_a_built_in(tmp_path, cli, override):
 
 
 def test_shipped_entries_alone_do_not_clash():
-    from gsnr_bench import registry
+    from gsnr_bench.core import registry
 
     assert "random" in registry.selectors().specs() and "gpt" in registry.judges().specs()
 
 
 def test_cwd_data_dir_is_user_only_when_it_is_not_the_shipped_one(tmp_path):
-    from gsnr_bench.resources import is_user_dir
+    from gsnr_bench.core.resources import is_user_dir
 
     shipped = Path(__file__).resolve().parent.parent / "selectors"
     assert not is_user_dir(shipped, "selectors") and is_user_dir(tmp_path, "selectors")

@@ -1,7 +1,7 @@
 import pytest
 
-from gsnr_bench.config import build_config
-from gsnr_bench.errors import ConfigError
+from gsnr_bench.core.config import build_config
+from gsnr_bench.core.errors import ConfigError
 
 
 def test_precedence_defaults_yaml_flags_set(tmp_path):

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-CODE = "from gsnr_bench.cpu_malloc import keep_freed_memory as k; print(k(), k())"
+CODE = "from gsnr_bench.core.cpu_malloc import keep_freed_memory as k; print(k(), k())"
 
 
 def _run(env_value: str | None) -> str:
@@ -26,9 +26,9 @@ def test_applied_once_on_linux_and_opt_out_leaves_malloc_alone():
 
 
 def test_cpu_device_resolution_applies_it(monkeypatch):
-    from gsnr_bench.models import resolve_device
+    from gsnr_bench.modeling.loading import resolve_device
 
     calls = []
-    monkeypatch.setattr("gsnr_bench.models.keep_freed_memory", lambda: calls.append(1) or True)
+    monkeypatch.setattr("gsnr_bench.modeling.loading.keep_freed_memory", lambda: calls.append(1) or True)
     assert resolve_device("cpu") == "cpu"
     assert calls == [1]

@@ -2,9 +2,9 @@ import json
 
 import pytest
 
+from gsnr_bench.core.errors import DataError
 from gsnr_bench.data.pool import load_pool
 from gsnr_bench.data.testsets import detect_format, load_testset
-from gsnr_bench.errors import DataError
 
 
 def test_real_alpaca_files_load(shared_data):

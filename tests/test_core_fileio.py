@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from gsnr_bench.errors import DataError
-from gsnr_bench.fileio import append_jsonl, read_jsonl, write_json, write_jsonl
+from gsnr_bench.core.errors import DataError
+from gsnr_bench.core.fileio import append_jsonl, read_jsonl, write_json, write_jsonl
 
 
 def test_atomic_write_leaves_no_temp_files(tmp_path):

@@ -17,12 +17,16 @@ def _modules_after(code: str) -> set[str]:
 
 
 def test_import_gsnr_bench_does_not_import_torch():
-    mods = _modules_after("import gsnr_bench, gsnr_bench.cli, gsnr_bench.config, gsnr_bench.registry, gsnr_bench.store")
+    mods = _modules_after(
+        "import gsnr_bench, gsnr_bench.cli, gsnr_bench.core.config, gsnr_bench.core.registry, gsnr_bench.run.store"
+    )
     assert "torch" not in mods and "transformers" not in mods
 
 
 def test_listing_selectors_does_not_import_torch():
-    mods = _modules_after("from gsnr_bench import registry\nr = registry.selectors()\n[r.get(n) for n in r.specs()]")
+    mods = _modules_after(
+        "from gsnr_bench.core import registry\nr = registry.selectors()\n[r.get(n) for n in r.specs()]"
+    )
     assert "torch" not in mods
 
 

@@ -6,7 +6,7 @@ import warnings
 
 import pytest
 
-from gsnr_bench.noise import configure_library_output
+from gsnr_bench.core.noise import configure_library_output
 
 from tiny_models import build_tiny_gpt2, examples, questions
 

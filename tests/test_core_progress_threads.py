@@ -9,8 +9,8 @@ import os
 import pytest
 from rich.console import Console
 
-import gsnr_bench.progress as P
-from gsnr_bench import threads
+import gsnr_bench.core.progress as P
+from gsnr_bench.core import threads
 
 
 def test_progress_line_counts_and_eta():

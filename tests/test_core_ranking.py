@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from gsnr_bench.errors import DataError
+from gsnr_bench.core.errors import DataError
 from gsnr_bench.selection.base import ScoreResult
 from gsnr_bench.selection.ranking import budget, rank_order, score_rows, validate_result
 

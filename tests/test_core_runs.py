@@ -12,11 +12,11 @@ import pytest
 
 from gsnr_bench.cli import build_parser, main
 from gsnr_bench.commands.runs import resolve_run
-from gsnr_bench.config import build_config
-from gsnr_bench.errors import ConfigError
-from gsnr_bench.fileio import write_json, write_jsonl, write_text
-from gsnr_bench.runrecord import RunRecord, load_record, save_record
-from gsnr_bench.store import CELL, CELL_VERSION, RunStore
+from gsnr_bench.core.config import build_config
+from gsnr_bench.core.errors import ConfigError
+from gsnr_bench.core.fileio import write_json, write_jsonl, write_text
+from gsnr_bench.run.runrecord import RunRecord, load_record, save_record
+from gsnr_bench.run.store import CELL, CELL_VERSION, RunStore
 
 
 def _args(*argv):
@@ -225,8 +225,8 @@ def test_set_values_are_yaml_1_2_scalars():
 
 
 def test_selector_params_are_checked_against_the_selector(tmp_path, capsys):
-    from gsnr_bench import registry
-    from gsnr_bench.errors import RegistryError
+    from gsnr_bench.core import registry
+    from gsnr_bench.core.errors import RegistryError
 
     reg = registry.selectors()
     assert reg.build("gsnr", {"lr": "5e-5"}).params.lr == 5e-5  # converted, never a string in the optimizer
@@ -499,7 +499,7 @@ def test_no_module_imports_a_layer_above_it():
 
 # ------------------------------------------------------------------ 5. keys by content
 def test_model_fingerprint_follows_content_and_caches_unchanged_files(tmp_path, monkeypatch):
-    from gsnr_bench import fingerprint as fp
+    from gsnr_bench.run import fingerprint as fp
 
     model = tmp_path / "proxy"
     model.mkdir()

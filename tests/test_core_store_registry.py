@@ -3,9 +3,9 @@ import textwrap
 
 import pytest
 
-from gsnr_bench import registry
-from gsnr_bench.errors import RegistryError, StoreError
-from gsnr_bench.store import RunStore
+from gsnr_bench.core import registry
+from gsnr_bench.core.errors import RegistryError, StoreError
+from gsnr_bench.run.store import RunStore
 
 from conftest import run_cli
 
@@ -127,7 +127,7 @@ def test_entry_point_selector(tmp_path):
 def test_a_held_stage_lock_names_the_stage_then_times_out(tmp_path, capsys):
     from filelock import FileLock
 
-    from gsnr_bench.errors import StoreError
+    from gsnr_bench.core.errors import StoreError
 
     sd = RunStore(tmp_path / "run").stage("models", "gsnr@0.1", {"k": 1})
     sd.path.mkdir(parents=True)
@@ -142,7 +142,7 @@ def test_a_held_stage_lock_names_the_stage_then_times_out(tmp_path, capsys):
 
 
 def test_a_rank_waiting_for_rank_0_gives_up_with_one_line(tmp_path, monkeypatch):
-    from gsnr_bench.errors import StoreError
+    from gsnr_bench.core.errors import StoreError
     from gsnr_bench.pipeline.runner import wait_done
 
     monkeypatch.setenv("RANK", "1")

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from gsnr_bench.cli import main
+from gsnr_bench.core.errors import DataError
 from gsnr_bench.data.defects import DEFECT_MIX, plant_defects, shares, write_planted
 from gsnr_bench.data.pool import load_pool
-from gsnr_bench.errors import DataError
-from gsnr_bench.truth import check_against_pool, parse_truth
+from gsnr_bench.domain.truth import check_against_pool, parse_truth
 
 
 def _source(tmp_path: Path, n: int = 120) -> Path:

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from gsnr_bench.cli import main
-from gsnr_bench.fileio import read_jsonl
+from gsnr_bench.core.fileio import read_jsonl
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
 

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from gsnr_bench.fileio import read_jsonl
+from gsnr_bench.core.fileio import read_jsonl
 
 from conftest import run_cli
 

@@ -32,7 +32,7 @@ def _references(root, run_dir):
     from gsnr_bench.cli import build_parser
     from gsnr_bench.commands.runs import resolve_run
     from gsnr_bench.pipeline import Pipeline
-    from gsnr_bench.store import RunStore
+    from gsnr_bench.run.store import RunStore
 
     args = build_parser().parse_args(["judge", "--run-dir", str(run_dir)])
     plan = resolve_run(args)

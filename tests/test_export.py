@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from gsnr_bench.cli import main
+from gsnr_bench.core.errors import DataError
 from gsnr_bench.data.export import export_subset
-from gsnr_bench.errors import DataError
 
 
 def make_run(tmp_path, *, train="pool", subsets=("gsnr@0.1-0123456789ab",), done=True):

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from gsnr_bench.errors import DataError
-from gsnr_bench.fileio import read_jsonl
+from gsnr_bench.core.errors import DataError
+from gsnr_bench.core.fileio import read_jsonl
+from gsnr_bench.domain.records import Question
+from gsnr_bench.domain.templates import build_prompt, load_template
 from gsnr_bench.generation.config import GenerationConfig
 from gsnr_bench.generation.long_prompts import JOIN, excluded_questions, fit_question
 from gsnr_bench.generation.stage import generate
-from gsnr_bench.records import Question
-from gsnr_bench.templates import build_prompt, load_template
 
 WORDS = lambda text: len(text.split())  # noqa: E731  a token counter for the pure tests
 LONG = "START " + " ".join(f"w{i}" for i in range(300)) + " please answer END?"

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from gsnr_bench.errors import DataError
-from gsnr_bench.fileio import read_jsonl
+from gsnr_bench.core.errors import DataError
+from gsnr_bench.core.fileio import read_jsonl
+from gsnr_bench.domain.records import Question
+from gsnr_bench.domain.templates import build_prompt
 from gsnr_bench.generation.base import Completion
 from gsnr_bench.generation.config import GenerationConfig
 from gsnr_bench.generation.stage import choose_backend, generate
-from gsnr_bench.records import Question
-from gsnr_bench.templates import build_prompt
 from gsnr_bench.training.config import FinetuneConfig
 from gsnr_bench.training.finetune import finetune
 
@@ -115,7 +115,7 @@ def test_auto_backend_is_vllm_on_cuda_with_vllm():
 
 
 def test_generators_registered():
-    from gsnr_bench.registry import generators
+    from gsnr_bench.core.registry import generators
 
     reg = generators()
     assert {"auto", "hf", "vllm"} <= set(reg.specs())

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from gsnr_bench.errors import DataError, RegistryError
-from gsnr_bench.fileio import read_jsonl
+from gsnr_bench.core.errors import DataError, RegistryError
+from gsnr_bench.core.fileio import read_jsonl
+from gsnr_bench.domain.templates import build_prompt
 from gsnr_bench.generation import vllm as backend
 from gsnr_bench.generation.config import GenerationConfig
 from gsnr_bench.generation.stage import generate
-from gsnr_bench.templates import build_prompt
 
 from tiny_models import questions
 
@@ -277,7 +277,7 @@ def test_lora_refused_by_engine_is_merged(fake_vllm, tmp_path, monkeypatch):
 
 def test_knobs_passed_through_and_validated(fake_vllm, tmp_path):
     """Every vLLM knob in the config reaches vllm.LLM when set, and only then; bad values are one-line errors."""
-    from gsnr_bench.errors import ConfigError
+    from gsnr_bench.core.errors import ConfigError
 
     cfg = GenerationConfig(
         backend="vllm",
@@ -378,7 +378,7 @@ class EngineDeadError(Exception):
 def test_engine_death_is_one_line_and_resumes(fake_vllm, tmp_path):
     """The engine dies after the first chunk: one-line EngineError, the first chunk kept, the engine slot freed;
     the next call generates only what is missing, on a new engine."""
-    from gsnr_bench.errors import EngineError
+    from gsnr_bench.core.errors import EngineError
 
     cfg = GenerationConfig(backend="vllm", chunk_size=2)
     qs = questions("vicuna", 5)

@@ -29,11 +29,11 @@ from pathlib import Path
 
 import pytest
 
-from gsnr_bench.fileio import read_jsonl
+from gsnr_bench.core.fileio import read_jsonl
+from gsnr_bench.domain.records import Question
+from gsnr_bench.domain.templates import build_prompt
 from gsnr_bench.generation.config import GenerationConfig
 from gsnr_bench.generation.stage import generate
-from gsnr_bench.records import Question
-from gsnr_bench.templates import build_prompt
 from gsnr_bench.training.config import FinetuneConfig, LoraConfig
 from gsnr_bench.training.finetune import finetune
 
@@ -424,7 +424,7 @@ def test_engine_death_is_one_line_and_resumes(models, work, report):
     """The engine's processes are SIGKILLed after the first chunk (as an OOM kill would): the stage stops with one
     line (EngineError), keeps what it wrote and frees the dead engine; the next call starts a new engine and
     generates only the missing questions."""
-    from gsnr_bench.errors import EngineError
+    from gsnr_bench.core.errors import EngineError
     from gsnr_bench.generation import vllm as backend
 
     qs, out, killed = varied("wizardlm", 3 * CFG.chunk_size), work / "ans-dead", []

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from gsnr_bench.errors import EngineError
+from gsnr_bench.core.errors import EngineError
 from gsnr_bench.generation.vllm_server import VLLMServer, _group_alive, server_argv
 
 from proc_tree import birth_times, descendants, survivors

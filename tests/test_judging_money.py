@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from test_judging_stage import fast_cfg, make_items, spec_for
 
-from gsnr_bench.errors import EndpointError
-from gsnr_bench.fileio import read_jsonl
+from gsnr_bench.core.errors import EndpointError
+from gsnr_bench.core.fileio import read_jsonl
 from gsnr_bench.judging.cache import JudgeCache
 from gsnr_bench.judging.client import AuthRejected
 from gsnr_bench.judging.config import JudgingConfig
@@ -218,7 +218,7 @@ def test_max_cost_must_be_a_positive_finite_number(bad):
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), -0.5])
 def test_prices_must_be_finite_and_not_negative(bad):
-    from gsnr_bench.errors import RegistryError
+    from gsnr_bench.core.errors import RegistryError
 
     with pytest.raises(RegistryError) as exc:
         parse_judge({"name": "x", "provider": "reference", "model": "m", "price_input_per_1m": bad})

@@ -45,7 +45,7 @@ def test_pipeline_callable_gets_the_numbers_as_detail():
 
 
 def test_pipeline_bar_renders_the_detail(monkeypatch):
-    import gsnr_bench.progress as P
+    import gsnr_bench.core.progress as P
 
     buf = io.StringIO()
     monkeypatch.setattr(P, "console", Console(file=buf, force_terminal=True, width=200, color_system=None))

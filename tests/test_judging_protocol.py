@@ -2,9 +2,9 @@
 
 import pytest
 
-from gsnr_bench.errors import ConfigError
+from gsnr_bench.core.errors import ConfigError
+from gsnr_bench.domain.judgment import call_outcome, combine, to_system_side
 from gsnr_bench.judging.protocol import load_prompt, parse_verdict, presentation_orders, shuffle_first
-from gsnr_bench.judgment import call_outcome, combine, to_system_side
 
 
 @pytest.mark.parametrize(

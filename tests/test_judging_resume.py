@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from gsnr_bench.errors import StoreError
-from gsnr_bench.fileio import read_jsonl
+from gsnr_bench.core.errors import StoreError
+from gsnr_bench.core.fileio import read_jsonl
 from gsnr_bench.judging.cache import JudgeCache
 from gsnr_bench.judging.config import JudgingConfig
 from gsnr_bench.judging.spec import load_judge

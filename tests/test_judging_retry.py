@@ -9,13 +9,13 @@ import sqlite3
 import pytest
 from test_judging_stage import fast_cfg, make_items, spec_for
 
-from gsnr_bench.errors import BudgetExceeded, StoreError
-from gsnr_bench.fileio import append_jsonl, read_jsonl
+from gsnr_bench.core.errors import BudgetExceeded, StoreError
+from gsnr_bench.core.fileio import append_jsonl, read_jsonl
+from gsnr_bench.domain.judgment import read_judgments, record_key
 from gsnr_bench.judging.cache import JudgeCache
 from gsnr_bench.judging.records import compact_judgments
 from gsnr_bench.judging.spec import parse_judge
 from gsnr_bench.judging.stage import JudgeBudgetExceeded, dry_run, judge, plan_tasks
-from gsnr_bench.judgment import read_judgments, record_key
 
 from judge_faults import Faults, FaultyJudgeServer
 

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gsnr_bench.errors import EndpointError, RegistryError
+from gsnr_bench.core.errors import EndpointError, RegistryError
+from gsnr_bench.core.resources import list_resources
 from gsnr_bench.judging.spec import PLACEHOLDER_KEY, load_judge, parse_judge, resolve_endpoint
-from gsnr_bench.resources import list_resources
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from rich.progress import Progress
 
-from gsnr_bench.diagnostics import bias_diagnostics
-from gsnr_bench.errors import BudgetExceeded, EndpointError
-from gsnr_bench.fileio import read_jsonl
+from gsnr_bench.analysis.diagnostics import bias_diagnostics
+from gsnr_bench.core.errors import BudgetExceeded, EndpointError
+from gsnr_bench.core.fileio import read_jsonl
 from gsnr_bench.judging.config import JudgingConfig
 from gsnr_bench.judging.reference_server import serve_reference_for
 from gsnr_bench.judging.spec import load_judge, parse_judge
@@ -342,7 +342,7 @@ def test_records_survive_a_slow_disk(tmp_path, monkeypatch):
             time.sleep(0.3)
             fh.write(payload[len(payload) // 2 :])
 
-    import gsnr_bench.fileio as stage_fileio
+    import gsnr_bench.core.fileio as stage_fileio
 
     items, refs = make_items(n=40)
     with FaultyJudgeServer(refs) as srv:

@@ -9,8 +9,8 @@ case where any reading would be a guess."""
 
 import pytest
 
+from gsnr_bench.domain.judgment import call_outcome
 from gsnr_bench.judging.protocol import parse_verdict
-from gsnr_bench.judgment import call_outcome
 
 EXPLAIN = (
     "Assistant 1 provided a detailed answer with 3 examples, while Assistant 2 missed the second part "

@@ -1,11 +1,11 @@
-"""The judgment record (gsnr_bench/judgment.py): the bytes it writes, its round trip and its rules."""
+"""The judgment record (gsnr_bench/domain/judgment.py): the bytes it writes, its round trip and its rules."""
 
 import json
 
 import pytest
 
-from gsnr_bench.errors import DataError
-from gsnr_bench.judgment import Judgment, combine, is_judged, latest, outcome, record_key
+from gsnr_bench.core.errors import DataError
+from gsnr_bench.domain.judgment import Judgment, combine, is_judged, latest, outcome, record_key
 
 # A record as judging/stage.py wrote it before the record was typed (keys and values as they were).
 STAGE_BEFORE = {

@@ -11,8 +11,8 @@ import math
 import pytest
 
 from gsnr_bench.cli import main
-from gsnr_bench.fileio import read_json, read_jsonl
-from gsnr_bench.records import Example
+from gsnr_bench.core.fileio import read_json, read_jsonl
+from gsnr_bench.domain.records import Example
 from gsnr_bench.reporting.metrics import bootstrap_mean_ci
 from gsnr_bench.training.config import FinetuneConfig
 from gsnr_bench.training.plan import capped_accum, planned_steps
@@ -57,9 +57,9 @@ def test_bootstrap_mean_ci():
 def test_heldout_scores_match_a_one_by_one_computation(tiny_gpt2, tmp_path):
     import torch
 
+    from gsnr_bench.domain.templates import build_prompt
     from gsnr_bench.generation.heldout import score_heldout
-    from gsnr_bench.models import load_causal_lm, load_tokenizer
-    from gsnr_bench.templates import build_prompt
+    from gsnr_bench.modeling.loading import load_causal_lm, load_tokenizer
 
     recs = examples(7) + [Example("long", "Say it.", "", " ".join(["word"] * 200))]
     score_heldout(tiny_gpt2, recs, tmp_path, max_length=80, batch_size=3)
@@ -159,10 +159,10 @@ def test_heldout_file_is_checked_before_any_work(tmp_path, tiny_gpt2, capsys):
 
 
 def test_heldout_rows_pair_by_record_and_give_the_controls(tmp_path):
-    from gsnr_bench.fileio import write_json, write_jsonl
+    from gsnr_bench.core.fileio import write_json, write_jsonl
     from gsnr_bench.reporting.config import ReportConfig
     from gsnr_bench.reporting.heldout import heldout_rows
-    from gsnr_bench.store import DONE
+    from gsnr_bench.run.store import DONE
 
     ids = [f"r{i}" for i in range(40)]
     shift = {"full": 0.0, "oracle@0.1": 0.05, "anti-oracle@0.1": -0.3}
@@ -194,10 +194,10 @@ def test_heldout_rows_pair_by_record_and_give_the_controls(tmp_path):
 
 
 def test_models_not_judged_yet_get_their_row_and_identical_share(tmp_path):
-    from gsnr_bench.fileio import write_json, write_jsonl
+    from gsnr_bench.core.fileio import write_json, write_jsonl
     from gsnr_bench.reporting.config import ReportConfig
     from gsnr_bench.reporting.training_check import training_rows
-    from gsnr_bench.store import DONE
+    from gsnr_bench.run.store import DONE
 
     answers = {"full": ["a", "b", "c", "d"], "random@0.1": ["a", "b", "c", "x"], "oracle@0.1": ["p", "q", "c", "d"]}
     for system, texts in answers.items():

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from gsnr_bench.errors import ConfigError, DataError
+from gsnr_bench.core.errors import ConfigError, DataError
 from gsnr_bench.modeling import catalog
 from gsnr_bench.modeling import fetch as fetch_mod
 
@@ -192,7 +192,7 @@ def test_catalogue_name_not_fetched_is_one_line(cli, cache, pool, tmp_path, how)
 
 
 def test_catalogue_name_scores_with_its_fetched_directory(cli, cache, pool, tmp_path, tiny_gpt2):
-    from gsnr_bench.fileio import read_jsonl
+    from gsnr_bench.core.fileio import read_jsonl
 
     _plant(cache, tiny_gpt2)
     run = tmp_path / "r"

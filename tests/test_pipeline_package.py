@@ -12,11 +12,11 @@ import pytest
 
 from gsnr_bench.cli import build_parser
 from gsnr_bench.commands.flags import CONFIG_FLAGS, flag_tree
-from gsnr_bench.config import build_config
-from gsnr_bench.errors import DataError
+from gsnr_bench.core.config import build_config
+from gsnr_bench.core.errors import DataError
 from gsnr_bench.pipeline import CellRecord, Pipeline, SweepOutcome
 from gsnr_bench.pipeline.cell import CellLengths
-from gsnr_bench.store import CELL_VERSION, RunStore
+from gsnr_bench.run.store import CELL_VERSION, RunStore
 
 PACKAGE = Path(__file__).resolve().parent.parent / "gsnr_bench" / "pipeline"
 
@@ -139,7 +139,7 @@ def test_launch_reads_a_subset_with_the_pipelines_reader(tmp_path):
 
 def test_the_exit_code_and_its_line_come_from_the_outcome(tmp_path, capsys):
     from gsnr_bench.commands.runs import exit_status
-    from gsnr_bench.errors import EXIT_FAILED_COMPARISONS, BudgetExceeded
+    from gsnr_bench.core.errors import EXIT_FAILED_COMPARISONS, BudgetExceeded
     from gsnr_bench.pipeline.outcome import JudgeTally
 
     cfg = build_config([], [], {"data": {"train": "p.json"}, "judging": {"max_cost": 0.5}})

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gsnr_bench.config import build_config
+from gsnr_bench.core.config import build_config
 from gsnr_bench.training.plan import capped_accum, grad_accum, planned_steps
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -78,7 +78,7 @@ def scored(alpaca, smollm2, tmp_path_factory) -> Path:
 
 
 def _stage(run: Path, selector: str) -> tuple[list[dict], dict]:
-    from gsnr_bench.fileio import read_json, read_jsonl
+    from gsnr_bench.core.fileio import read_json, read_jsonl
 
     (d,) = [p for p in (run / "scores").glob(f"{selector}-*") if (p / "DONE").is_file()]
     return read_jsonl(d / "scores.jsonl"), read_json(d / "DONE")
@@ -89,7 +89,7 @@ def test_ifd_matches_batch_size_one(scored, alpaca, smollm2, variant):
     """The batched, length-bucketed scoring equals Hugging Face's labels loss, one example at a time."""
     import torch
 
-    from gsnr_bench.models import load_causal_lm, load_tokenizer
+    from gsnr_bench.modeling.loading import load_causal_lm, load_tokenizer
     from gsnr_bench.selection.ifd import CherryIfd, SuperfilteringIfd
 
     rows, meta = _stage(scored, variant)
@@ -176,10 +176,10 @@ def _chat_answers(model, tok, questions, max_new_tokens: int = 24) -> list[str]:
 
 
 def test_lora_finetune_trains_and_changes_the_answers(smollm2, alpaca, data, tmp_path):
-    from gsnr_bench.artifacts import load_for_inference
-    from gsnr_bench.fileio import read_json, read_jsonl
+    from gsnr_bench.core.fileio import read_json, read_jsonl
+    from gsnr_bench.modeling.artifacts import load_for_inference
     from gsnr_bench.modeling.catalog import entry
-    from gsnr_bench.models import load_causal_lm, load_tokenizer
+    from gsnr_bench.modeling.loading import load_causal_lm, load_tokenizer
     from gsnr_bench.training.config import FinetuneConfig
     from gsnr_bench.training.finetune import finetune
 

@@ -37,7 +37,7 @@ def chromium(tmp_path, *args):
 @pytest.fixture(scope="module")
 def page(tmp_path_factory):
     """A demo-sized page: 11 selectors incl. the controls x 3 ratios, 3 judges, training logs, long health text."""
-    from gsnr_bench.fileio import write_jsonl
+    from gsnr_bench.core.fileio import write_jsonl
     from gsnr_bench.reporting.html import PageExtras
 
     out = tmp_path_factory.mktemp("lb")

@@ -5,7 +5,7 @@ import itertools
 
 import pytest
 
-from gsnr_bench.fileio import write_jsonl
+from gsnr_bench.core.fileio import write_jsonl
 from gsnr_bench.reporting.plots import (
     KNOWN_SELECTORS,
     enrichment_fig,
@@ -86,7 +86,7 @@ def test_health_and_enrichment_figures():
 def test_no_tsne_under_thirty_points():
     import numpy as np
 
-    from gsnr_bench.gsnr_utility import TSNE_MIN_POINTS, embed_profiles
+    from gsnr_bench.analysis.gsnr_utility import TSNE_MIN_POINTS, embed_profiles
 
     rng = np.random.default_rng(0)
     few = {e: rng.random((5, 40)) + 1 for e in (1, 2)}  # 5 members x 1 drop = 5 points

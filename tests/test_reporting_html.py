@@ -2,7 +2,7 @@
 
 import re
 
-from gsnr_bench.fileio import write_jsonl
+from gsnr_bench.core.fileio import write_jsonl
 from gsnr_bench.reporting.html import PageExtras, environment, render_html
 from gsnr_bench.reporting.results import CellMeta, results_from_judgments
 from gsnr_bench.reporting.synthetic import synthetic_judgments

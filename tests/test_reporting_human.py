@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from gsnr_bench.errors import DataError
+from gsnr_bench.core.errors import DataError
 from gsnr_bench.reporting.human import (
     human_pws,
     import_human_labels,

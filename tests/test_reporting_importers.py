@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from gsnr_bench.errors import DataError
+from gsnr_bench.core.errors import DataError
 from gsnr_bench.reporting.importers import import_fastchat, import_superfiltering
 from gsnr_bench.reporting.results import CellMeta, results_from_judgments
 

@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from gsnr_bench.errors import DataError
-from gsnr_bench.judgment import combine
+from gsnr_bench.core.errors import DataError
+from gsnr_bench.domain.judgment import combine
 from gsnr_bench.reporting.metrics import (
     agreement,
     bootstrap_pws_ci,

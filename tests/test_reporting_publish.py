@@ -11,7 +11,7 @@ import pytest
 SCRIPT = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from gsnr_bench.fileio import write_jsonl
+    from gsnr_bench.core.fileio import write_jsonl
     from gsnr_bench.reporting.html import PageExtras
     from gsnr_bench.reporting.publish import publish
     from gsnr_bench.reporting.results import CellMeta, results_from_judgments

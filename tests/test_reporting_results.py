@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from gsnr_bench.errors import DataError
+from gsnr_bench.core.errors import DataError
 from gsnr_bench.reporting.config import ReportConfig
 from gsnr_bench.reporting.results import (
     COLUMNS,

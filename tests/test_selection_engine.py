@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from gsnr_bench.errors import DataError
+from gsnr_bench.core.errors import DataError
 from gsnr_bench.selection.encoding import encode_pairs
 from gsnr_bench.selection.ensemble import EngineConfig, Ensemble
 from gsnr_bench.selection.lora import attach

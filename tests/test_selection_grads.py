@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from gsnr_bench import registry
-from gsnr_bench.errors import ConfigError
-from gsnr_bench.records import Example
+from gsnr_bench.core import registry
+from gsnr_bench.core.errors import ConfigError
+from gsnr_bench.domain.records import Example
 from gsnr_bench.selection.base import SelectionContext
 from gsnr_bench.selection.encoding import encode_pairs
 from gsnr_bench.selection.grads import GradsSelector, embedding_grad_norms, log_density

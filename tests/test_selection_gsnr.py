@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from gsnr_bench.errors import ConfigError, DataError
-from gsnr_bench.records import Example
+from gsnr_bench.core.errors import ConfigError, DataError
+from gsnr_bench.domain.records import Example
 from gsnr_bench.selection.base import SelectionContext
 from gsnr_bench.selection.gsnr import GsnrSelector
 

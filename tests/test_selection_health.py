@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gsnr_bench.errors import ConfigError, DataError
-from gsnr_bench.health import health_of, warning_lines
-from gsnr_bench.records import Example
+from gsnr_bench.analysis.health import health_of, warning_lines
+from gsnr_bench.core.errors import ConfigError, DataError
+from gsnr_bench.domain.records import Example
+from gsnr_bench.domain.truth import check_against_pool, labels_of, parse_truth, truth_record
 from gsnr_bench.reporting.metrics import bootstrap_pws_diff, defect_counts, precision_lift, ranking_auc
 from gsnr_bench.selection.base import ScoreResult, SelectionContext
 from gsnr_bench.selection.ranking import rank_order, score_rows
-from gsnr_bench.truth import check_against_pool, labels_of, parse_truth, truth_record
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -83,7 +83,7 @@ def test_enrichment_numbers_against_a_hand_computed_example():
 
 
 def test_collect_enrichment_uses_the_ranking_with_ineligible_last(tmp_path):
-    from gsnr_bench.fileio import write_json, write_jsonl
+    from gsnr_bench.core.fileio import write_json, write_jsonl
     from gsnr_bench.reporting.collect import enrichment
 
     labels = {"c1": "clean", "c2": "clean", "d1": "empty", "d2": "wrong"}
@@ -117,7 +117,7 @@ def _pool():
 
 
 def test_controls_rank_by_truth_and_refuse_without_it(tmp_path):
-    from gsnr_bench import registry
+    from gsnr_bench.core import registry
 
     reg = registry.selectors()
     truth = {"e0": "empty", "e1": "clean", "e2": "wrong", "e3": "clean", "e4": "clean", "e5": "empty"}
@@ -133,9 +133,9 @@ def test_controls_rank_by_truth_and_refuse_without_it(tmp_path):
 
 
 def test_controls_are_valid_only_in_a_run_with_truth(tmp_path):
-    from gsnr_bench.config import build_config
+    from gsnr_bench.core.config import build_config
     from gsnr_bench.pipeline import Pipeline
-    from gsnr_bench.store import RunStore
+    from gsnr_bench.run.store import RunStore
 
     pool = tmp_path / "pool.json"
     pool.write_text(
@@ -160,7 +160,7 @@ def test_controls_are_valid_only_in_a_run_with_truth(tmp_path):
 
 # ------------------------------------------------------------------ health
 def _gsnr_rows(norms_s, norms_t, variant="gsnr", eps=1e-8):
-    from gsnr_bench.gsnr_utility import gsnr_table
+    from gsnr_bench.analysis.gsnr_utility import gsnr_table
 
     tab = gsnr_table(np.array(norms_s), np.array(norms_t), eps, variant)
     cols = {f"norm_m{m}_e{e}": list(v[m]) for e, v in ((1, norms_s), (2, norms_t)) for m in range(len(v))}
@@ -228,8 +228,8 @@ GSNR_FAMILY = ("gsnr", "gsnr-alt1", "gsnr-alt2", "gsnr-alt3")
     ),
 )
 def test_every_shipped_config_gives_the_gsnr_family_one_ensemble(config, tmp_path):
-    from gsnr_bench import registry
-    from gsnr_bench.config import build_config
+    from gsnr_bench.core import registry
+    from gsnr_bench.core.config import build_config
 
     cfg = build_config([config], [], {})
     reg = registry.selectors()
@@ -251,7 +251,7 @@ def test_every_shipped_config_gives_the_gsnr_family_one_ensemble(config, tmp_pat
 
 # ------------------------------------------------------------------ stability over seeds
 def test_stability_of_identical_rankings_is_one_and_by_hand_otherwise():
-    from gsnr_bench.health import mean_rank_order, stability
+    from gsnr_bench.analysis.health import mean_rank_order, stability
 
     r = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"]
     st = stability([r, list(r), list(r)], [0.1, 0.5])

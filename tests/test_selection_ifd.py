@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from gsnr_bench.errors import DataError
-from gsnr_bench.records import Example
+from gsnr_bench.core.errors import DataError
+from gsnr_bench.domain.records import Example
 from gsnr_bench.selection.base import SelectionContext
 from gsnr_bench.selection.ifd import CherryIfd, SuperfilteringIfd
 from gsnr_bench.selection.losses import length_batches, mean_losses, mean_losses_bs1
@@ -100,7 +100,7 @@ def test_chunked_scoring_equals_whole_pool(proxy_dir, cls, tmp_path):
 def test_every_ineligible_record_has_a_reason(cls):
     """Issue 22: the health row once explained 108 of ifd-superfiltering's 120 unscorable records (a record whose
     answer-alone text failed while the pair did not was counted nowhere)."""
-    from gsnr_bench.health import health_of
+    from gsnr_bench.analysis.health import health_of
     from gsnr_bench.selection.encoding import EMPTY, OK, TOO_LONG, EncodedSummary
     from gsnr_bench.selection.ranking import rank_order, score_rows
 
@@ -117,7 +117,7 @@ def test_every_ineligible_record_has_a_reason(cls):
 
 
 def test_health_shows_unexplained_ineligible_records():
-    from gsnr_bench.health import display_row, health_of
+    from gsnr_bench.analysis.health import display_row, health_of
 
     rows = [{"id": "a", "eligible": True}, {"id": "b", "eligible": False}, {"id": "c", "eligible": False}]
     h = health_of("mine", rows, {"skipped_empty_response": 1})

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from gsnr_bench import registry
-from gsnr_bench.budgets import Size, budget_n, parse_system
-from gsnr_bench.errors import DataError
-from gsnr_bench.records import Example
+from gsnr_bench.core import registry
+from gsnr_bench.core.errors import DataError
+from gsnr_bench.domain.budgets import Size, budget_n, parse_system
+from gsnr_bench.domain.records import Example
 from gsnr_bench.selection.base import SelectionContext
 from gsnr_bench.selection.longest import LongestSelector
 from gsnr_bench.selection.ranking import rank_order

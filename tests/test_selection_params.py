@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from gsnr_bench import registry
-from gsnr_bench.errors import ConfigError, RegistryError
-from gsnr_bench.records import Example
+from gsnr_bench.core import registry
+from gsnr_bench.core.errors import ConfigError, RegistryError
+from gsnr_bench.domain.records import Example
 from gsnr_bench.selection.base import SelectionContext
 from gsnr_bench.selection.grads import GradsSelector
 from gsnr_bench.selection.gsnr import GsnrSelector

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gsnr_bench.errors import ConfigError
-from gsnr_bench.gsnr_utility import ensemble_mean, ensemble_var, gsnr_table, relative_drops, utility
+from gsnr_bench.analysis.gsnr_utility import ensemble_mean, ensemble_var, gsnr_table, relative_drops, utility
+from gsnr_bench.core.errors import ConfigError
 
 # two members, three examples
 NS = np.array([[2.0, 1.0, 4.0], [4.0, 1.0, 2.0]])  # epoch s

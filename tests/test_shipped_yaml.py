@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from gsnr_bench import registry
-from gsnr_bench.config import build_config
+from gsnr_bench.core import registry
+from gsnr_bench.core.config import build_config
 from gsnr_bench.judging.protocol import load_prompt
 from gsnr_bench.judging.spec import load_judge
 from gsnr_bench.modeling.catalog import load_entry

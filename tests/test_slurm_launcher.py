@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from gsnr_bench.config import build_config
-from gsnr_bench.errors import ConfigError
+from gsnr_bench.core.config import build_config
+from gsnr_bench.core.errors import ConfigError
 
 SMALL = ["--set", "demo.pool_size=100", "--selector", "random", "longest", "--ratio", "0.1", "--quiet"]
 

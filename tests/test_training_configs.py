@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gsnr_bench.config import build_config
+from gsnr_bench.core.config import build_config
 
 ROOT = Path(__file__).resolve().parent.parent
 PRESETS = sorted((ROOT / "configs" / "paper").glob("*.yaml"))

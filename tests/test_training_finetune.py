@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from transformers import TrainerCallback
 
-from gsnr_bench.artifacts import load_for_inference
-from gsnr_bench.errors import ConfigError, DataError
-from gsnr_bench.fileio import read_json, read_jsonl
+from gsnr_bench.core.errors import ConfigError, DataError
+from gsnr_bench.core.fileio import read_json, read_jsonl
+from gsnr_bench.modeling.artifacts import load_for_inference
 from gsnr_bench.training.config import FinetuneConfig
 from gsnr_bench.training.finetune import finetune
 

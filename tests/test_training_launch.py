@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from gsnr_bench.commands.launch import main
-from gsnr_bench.fileio import read_json, write_jsonl
+from gsnr_bench.core.fileio import read_json, write_jsonl
 
 from tiny_models import examples
 

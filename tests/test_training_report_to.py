@@ -6,8 +6,8 @@ import importlib.util
 
 import pytest
 
-from gsnr_bench.errors import ConfigError
-from gsnr_bench.fileio import read_json
+from gsnr_bench.core.errors import ConfigError
+from gsnr_bench.core.fileio import read_json
 from gsnr_bench.training.config import FinetuneConfig
 from gsnr_bench.training.finetune import finetune
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from gsnr_bench.errors import DataError
-from gsnr_bench.records import Example
-from gsnr_bench.templates import (
+from gsnr_bench.core.errors import DataError
+from gsnr_bench.domain.records import Example
+from gsnr_bench.domain.templates import (
     IGNORE_INDEX,
     Collator,
     build_prompt,

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from gsnr_bench.errors import ConfigError, DataError
+from gsnr_bench.core.errors import ConfigError, DataError
 from gsnr_bench.generation.long_prompts import check_questions_fit
 from gsnr_bench.training.lora_targets import check_lora_targets
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gsnr_bench.records import Example, Question
+from gsnr_bench.domain.records import Example, Question
 
 TEXT = (
     "Below is an instruction that describes a task, paired with an input that provides further context. "

@@ -11,45 +11,45 @@ import argparse
 
 def dispatch(args: argparse.Namespace) -> int:
     if args.command == "ls":
-        from .ls import cmd_ls
+        from gsnr_bench.commands.ls import cmd_ls
 
         return cmd_ls(args)
     if args.command == "models":
-        from .models import cmd_models
+        from gsnr_bench.commands.models import cmd_models
 
         return cmd_models(args)
     if args.command == "plant-defects":
-        from .defects import cmd_plant_defects
+        from gsnr_bench.commands.defects import cmd_plant_defects
 
         return cmd_plant_defects(args)
     if args.command == "serve-judge":
-        from .serve import cmd_serve_judge
+        from gsnr_bench.commands.serve import cmd_serve_judge
 
         return cmd_serve_judge(args)
     if args.command == "leaderboard":
-        from .report import cmd_publish
+        from gsnr_bench.commands.report import cmd_publish
 
         return cmd_publish(args)
     if args.command == "report":
-        from .report import cmd_report
+        from gsnr_bench.commands.report import cmd_report
 
         return cmd_report(args)
     if args.command == "export":
-        from .export import cmd_export
+        from gsnr_bench.commands.export import cmd_export
 
         return cmd_export(args)
     if args.command == "import-human":
-        from .imports import cmd_import_human
+        from gsnr_bench.commands.imports import cmd_import_human
 
         return cmd_import_human(args)
     if args.command == "import-judgments":
-        from .imports import cmd_import_judgments
+        from gsnr_bench.commands.imports import cmd_import_judgments
 
         return cmd_import_judgments(args)
     if args.command == "launch":
-        from .slurm import cmd_launch
+        from gsnr_bench.commands.slurm import cmd_launch
 
         return cmd_launch(args)
-    from .runs import cmd_pipeline
+    from gsnr_bench.commands.runs import cmd_pipeline
 
     return cmd_pipeline(args)

@@ -6,7 +6,7 @@ import argparse
 
 
 def cmd_plant_defects(args: argparse.Namespace) -> int:
-    from ..data.defects import plant_defects, write_planted
+    from gsnr_bench.data.defects import plant_defects, write_planted
 
     planted = plant_defects(args.source, n=args.n, rate=args.rate, seed=args.seed)
     pool, truth, written = write_planted(planted, args.out)

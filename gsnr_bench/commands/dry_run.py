@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..progress import stdout_console
+from gsnr_bench.core.progress import stdout_console
 
 if TYPE_CHECKING:
-    from ..config import Config
-    from ..pipeline import Pipeline
+    from gsnr_bench.core.config import Config
+    from gsnr_bench.pipeline import Pipeline
 
 
 def _placeholder(n_tokens: int) -> str:
@@ -21,10 +21,10 @@ def plan(pipe: Pipeline, selectors: list[str]) -> list[dict[str, Any]]:
     """One row per (judge, system): comparisons, calls, cached calls, tokens and cost. Real answers are used
     where their stage is done; otherwise each answer is costed at generation.max_new_tokens tokens.
     Nothing runs and nothing is sent (Pipeline.plan only looks stages up)."""
-    from ..judging.cache import judge_cache_path, judge_run_id
-    from ..judging.spec import load_judge
-    from ..judging.stage import dry_run
-    from ..pipeline import BASELINE
+    from gsnr_bench.judging.cache import judge_cache_path, judge_run_id
+    from gsnr_bench.judging.spec import load_judge
+    from gsnr_bench.judging.stage import dry_run
+    from gsnr_bench.pipeline import BASELINE
 
     cfg, root = pipe.cfg, pipe.store.root
     layout = pipe.plan(selectors)
@@ -52,7 +52,7 @@ def plan(pipe: Pipeline, selectors: list[str]) -> list[dict[str, Any]]:
 
 def _generated(pipe: Pipeline, dirs: dict[str, Any]) -> dict[str, dict[tuple[str, str], str]]:
     """system -> {(testset, question id): answer} for each system whose answers stage is done."""
-    from ..fileio import read_jsonl
+    from gsnr_bench.core.fileio import read_jsonl
 
     return {
         name: {
@@ -67,8 +67,8 @@ def _generated(pipe: Pipeline, dirs: dict[str, Any]) -> dict[str, dict[tuple[str
 
 def _comparisons(pipe: Pipeline, system: str, answers: dict[str, dict[tuple[str, str], str]]) -> list[Any]:
     """Every comparison of `system`, a stand-in of generation.max_new_tokens tokens for an answer not made yet."""
-    from ..judging.stage import Comparison
-    from ..pipeline import BASELINE
+    from gsnr_bench.judging.stage import Comparison
+    from gsnr_bench.pipeline import BASELINE
 
     stand_in = _placeholder(pipe.cfg.generation.max_new_tokens)
     sys_ans, base_ans = answers.get(system, {}), answers.get(BASELINE, {})
@@ -135,8 +135,8 @@ def judging_manifest(cfg: Config, root: Any, spent: float) -> dict[str, Any]:
     """The judges of this run as the manifest records them: names, models, endpoints, prices (never a key),
     and what judging has cost: this command (`spent`), and the whole run over all its commands (from the judge
     cache)."""
-    from ..judging.cache import judge_cache_path, run_estimated_calls, run_spend
-    from ..judging.spec import load_judge
+    from gsnr_bench.judging.cache import judge_cache_path, run_estimated_calls, run_spend
+    from gsnr_bench.judging.spec import load_judge
 
     judges = []
     for j in cfg.judging.judges:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from ..progress import console
+from gsnr_bench.core.progress import console
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from ..data.export import export_all, export_subset
-    from ..errors import DataError
+    from gsnr_bench.core.errors import DataError
+    from gsnr_bench.data.export import export_all, export_subset
 
     if args.all:
         if args.selector or args.ratio is not None or args.subset:

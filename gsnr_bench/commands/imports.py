@@ -11,11 +11,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..errors import DataError
-from ..fileio import write_json
-from ..progress import console, stdout_console
-from ..reporting.collect import HUMAN, IMPORTED, IMPORTED_PROTOCOL, check_run, collect, imported_group
-from ..store import MARKER, RunStore
+from gsnr_bench.core.errors import DataError
+from gsnr_bench.core.fileio import write_json
+from gsnr_bench.core.progress import console, stdout_console
+from gsnr_bench.reporting.collect import HUMAN, IMPORTED, IMPORTED_PROTOCOL, check_run, collect, imported_group
+from gsnr_bench.run.store import MARKER, RunStore
 
 
 def parse_system(name: str) -> tuple[str, float]:
@@ -71,7 +71,7 @@ def expand_sources(sources: list[str], fmt: str) -> list[Path]:
 def review_testset(path: Path) -> str | None:
     """The test set a Superfiltering/Cherry review file names: Meta_Info.dataset_name, else the file name's
     first part (vicuna_wrap_reviews_gpt4.json -> vicuna)."""
-    from ..fileio import read_json
+    from gsnr_bench.core.fileio import read_json
 
     data = read_json(path)
     meta = data.get("Meta_Info") if isinstance(data, dict) else None
@@ -88,10 +88,10 @@ def review_judge(path: Path) -> str | None:
 
 
 def cmd_import_judgments(args: argparse.Namespace) -> int:
-    from ..reporting.build import write_report
-    from ..reporting.importers import import_fastchat, import_superfiltering
-    from ..reporting.printing import print_pws_by_judge
-    from ..reporting.results import check_records
+    from gsnr_bench.reporting.build import write_report
+    from gsnr_bench.reporting.importers import import_fastchat, import_superfiltering
+    from gsnr_bench.reporting.printing import print_pws_by_judge
+    from gsnr_bench.reporting.results import check_records
 
     run = _open_run(args.run_dir)
     files = expand_sources(args.files, args.format)
@@ -182,10 +182,10 @@ def cmd_import_human(args: argparse.Namespace) -> int:
     item is an error, so importing a file twice cannot double-count it."""
     from dataclasses import asdict
 
-    from ..fileio import read_jsonl, write_jsonl
-    from ..reporting.build import write_report
-    from ..reporting.human import HumanLabel, read_rows, validate
-    from ..reporting.printing import print_report
+    from gsnr_bench.core.fileio import read_jsonl, write_jsonl
+    from gsnr_bench.reporting.build import write_report
+    from gsnr_bench.reporting.human import HumanLabel, read_rows, validate
+    from gsnr_bench.reporting.printing import print_report
 
     run = check_run(Path(args.run_dir))
     if args.template is not None:
@@ -220,8 +220,8 @@ def write_human_template(run: Path, out: Path) -> int:
     import csv
     import io
 
-    from ..fileio import write_text
-    from ..reporting.human import FIELDS
+    from gsnr_bench.core.fileio import write_text
+    from gsnr_bench.reporting.human import FIELDS
 
     if out.exists():
         raise DataError(f"{out} exists; give a new path for the template (an existing file is never overwritten)")

@@ -28,19 +28,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def cell_examples(pool: list, subset: Path | None) -> list:
     """The pool's examples `subset` lists (the pipeline's own reading of a selection.jsonl), or the whole pool."""
-    from ..pipeline.stages.subsets import examples_in
+    from gsnr_bench.pipeline.stages.subsets import examples_in
 
     return pool if subset is None else examples_in(pool, subset, str(subset))
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..errors import ConfigError, GsnrError
+    from gsnr_bench.core.errors import ConfigError, GsnrError
 
     args = parse_args(argv)
     try:
-        from ..config import build_config
-        from ..data.pool import load_pool
-        from ..training.finetune import finetune
+        from gsnr_bench.core.config import build_config
+        from gsnr_bench.data.pool import load_pool
+        from gsnr_bench.training.finetune import finetune
 
         cfg = build_config(args.config, args.overrides)
         base = args.base or cfg.finetune.model
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         if base == "demo" or source == "demo":
             raise ConfigError("the demo target/pool live inside a run: pass --base DIR and --pool FILE")
-        from ..modeling.catalog import resolve_model
+        from gsnr_bench.modeling.catalog import resolve_model
 
         base = resolve_model(base, "target")  # a catalogue name -> its fetched directory
         pool = load_pool(source, max_examples=cfg.data.max_examples)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..progress import stdout_console
+from gsnr_bench.core.progress import stdout_console
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
@@ -12,7 +12,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
     console = stdout_console()
 
-    from .. import registry
+    from gsnr_bench.core import registry
 
     if args.what == "runs":
         t = Table(title=f"runs under {args.runs_root}")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from ..progress import stdout_console
+from gsnr_bench.core.progress import stdout_console
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from ..modeling import catalog
+    from gsnr_bench.modeling import catalog
 
     if args.models_command == "ls":
         from rich.table import Table
@@ -21,7 +21,7 @@ def cmd_models(args: argparse.Namespace) -> int:
             t.add_row(name, e.description, str(d) if d else "no (gsnr-bench models fetch " + name + ")")
         stdout_console().print(t)
         return 0
-    from ..modeling.fetch import fetch
+    from gsnr_bench.modeling.fetch import fetch
 
     e = catalog.entry(args.name)
     d = fetch(e, say=lambda msg: print(msg, flush=True))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..errors import EXIT_FAILED_COMPARISONS
-from ..progress import console, stdout_console
+from gsnr_bench.core.errors import EXIT_FAILED_COMPARISONS
+from gsnr_bench.core.progress import console, stdout_console
 
 
 def table_flags(args: argparse.Namespace) -> dict:
@@ -15,8 +15,8 @@ def table_flags(args: argparse.Namespace) -> dict:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """RUN/report/ from every judged cell of the run (and its imports and human labels)."""
-    from ..reporting.build import write_report
-    from ..reporting.printing import print_report
+    from gsnr_bench.reporting.build import write_report
+    from gsnr_bench.reporting.printing import print_report
 
     rr = write_report(args.run_dir, table_flags(args))
     print_report(rr, stdout_console())
@@ -24,7 +24,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    from ..reporting.build import publish_runs
+    from gsnr_bench.reporting.build import publish_runs
 
     for p in publish_runs(args.runs, args.out, table_flags(args)):
         console.print(f"wrote {p}")

@@ -2,7 +2,7 @@
 
 Which configuration a command uses:
   - on an existing run (RUN/config.yaml): the run's recorded config, then --config files, then flags
-    and --set; what changed is recorded in the run's history (runrecord.py);
+    and --set; what changed is recorded in the run's history (run/runrecord.py);
   - on a new run: the --config files; with none, the offline demo when the command names no real input,
     else the paper-faithful defaults plus the flags (a missing input is a one-line error, never the demo).
 Everything is validated (names, files, parameter types, judges) before the record is written or any
@@ -17,15 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..config import Config, build_config
-from ..errors import EXIT_FAILED_COMPARISONS, BudgetExceeded
-from ..progress import stdout_console
-from ..runrecord import RunRecord, changes, history_entry, load_record, save_record
-from ..store import MARKER, RunStore
-from .flags import flag_tree
+from gsnr_bench.commands.flags import flag_tree
+from gsnr_bench.core.config import Config, build_config
+from gsnr_bench.core.errors import EXIT_FAILED_COMPARISONS, BudgetExceeded
+from gsnr_bench.core.progress import stdout_console
+from gsnr_bench.run.runrecord import RunRecord, changes, history_entry, load_record, save_record
+from gsnr_bench.run.store import MARKER, RunStore
 
 if TYPE_CHECKING:
-    from ..pipeline import Pipeline, SweepOutcome
+    from gsnr_bench.pipeline import Pipeline, SweepOutcome
 
 REAL_INPUTS = ("train_data", "proxy", "target", "testsets")
 
@@ -64,7 +64,7 @@ def resolve_run(args: argparse.Namespace) -> RunPlan:
 
 
 def cmd_pipeline(args: argparse.Namespace) -> int:
-    from ..pipeline import Pipeline
+    from gsnr_bench.pipeline import Pipeline
 
     plan = resolve_run(args)
     cfg, root = plan.cfg, plan.root
@@ -89,7 +89,7 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
         return 0
     rr = None
     if args.command == "run":
-        from ..reporting.build import write_report
+        from gsnr_bench.reporting.build import write_report
 
         rr = write_report(root)
     write_run_manifest(root, cfg, store, outcome.spent)
@@ -101,16 +101,16 @@ def _dry_run(args: argparse.Namespace, pipe: Pipeline, selectors: list[str]) -> 
     """`run --dry-run` (the sweep plan) or `judge --dry-run` (the judging plan), printed; False for neither."""
     dry = getattr(args, "dry_run", False)
     if args.command == "run" and dry:
-        from .sweep_plan import cmd_plan
+        from gsnr_bench.commands.sweep_plan import cmd_plan
 
         cmd_plan(pipe, selectors, args.hardware, args.json)
         return True
     if getattr(args, "json", None) or getattr(args, "hardware", None):
-        from ..errors import ConfigError
+        from gsnr_bench.core.errors import ConfigError
 
         raise ConfigError("--json and --hardware belong to the sweep plan: add --dry-run")
     if args.command == "judge" and dry:
-        from .dry_run import print_dry_run
+        from gsnr_bench.commands.dry_run import print_dry_run
 
         pipe.validate(selectors, "judge", check_endpoints=False)  # sends nothing, so needs no endpoint
         print_dry_run(pipe, selectors)
@@ -120,7 +120,7 @@ def _dry_run(args: argparse.Namespace, pipe: Pipeline, selectors: list[str]) -> 
 
 def record_command(args: argparse.Namespace, plan: RunPlan, pipe: Pipeline, upto: str) -> None:
     """This command in the run record's history (argv, changed keys, cells, judges), after validation."""
-    from ..pipeline import system_name
+    from gsnr_bench.pipeline import system_name
 
     cfg = plan.cfg
     record = plan.record or RunRecord(cfg.to_dict(), [])
@@ -133,8 +133,8 @@ def record_command(args: argparse.Namespace, plan: RunPlan, pipe: Pipeline, upto
 
 def print_judge_free(root: Path) -> dict:
     """Write RUN/report/judge-free.json and print enrichment, selector health and seed stability."""
-    from ..reporting.build import write_judge_free
-    from ..reporting.printing import print_judge_free as show
+    from gsnr_bench.reporting.build import write_judge_free
+    from gsnr_bench.reporting.printing import print_judge_free as show
 
     jf = write_judge_free(root)
     show(jf, stdout_console())
@@ -143,8 +143,8 @@ def print_judge_free(root: Path) -> dict:
 
 def write_run_manifest(root: Path, cfg: Config, store: RunStore, spent: float) -> None:
     """RUN/manifest.json, with `spent`: what this command sent to judges (USD)."""
-    from ..manifest import write_manifest
-    from .dry_run import judging_manifest
+    from gsnr_bench.commands.dry_run import judging_manifest
+    from gsnr_bench.run.manifest import write_manifest
 
     write_manifest(root, cfg.to_dict(), store.finished_stages(), judging_manifest(cfg, root, spent))
 
@@ -152,7 +152,7 @@ def write_run_manifest(root: Path, cfg: Config, store: RunStore, spent: float) -
 def exit_status(outcome: SweepOutcome, cfg: Config, root: Path) -> int:
     """One line and a non-zero exit when judging did not finish (README: exit codes)."""
     if outcome.budget_stop is not None:
-        from ..judging.cache import run_spend
+        from gsnr_bench.judging.cache import run_spend
 
         limit = cfg.judging.max_cost
         spent = run_spend(root, cfg.judging)
@@ -189,6 +189,6 @@ def print_summary(outcome: SweepOutcome, rr: Any, root: Path, *, judge_free: boo
         t.add_row(e.stage, e.label, e.status or ("cached" if e.cached else "done"), f"{e.seconds:.1f}")
     out_console.print(t)
     if rr is not None:
-        from ..reporting.printing import print_report
+        from gsnr_bench.reporting.printing import print_report
 
         print_report(rr, out_console, judge_free=judge_free)

@@ -10,12 +10,12 @@ import signal
 import sys
 from pathlib import Path
 
-from ..errors import ConfigError, DataError
+from gsnr_bench.core.errors import ConfigError, DataError
 
 
 def _model(spec: str) -> tuple[str, str]:
     """(model directory or hub name, the name it is served under): a catalogue name resolves to its fetched dir."""
-    from ..modeling import catalog
+    from gsnr_bench.modeling import catalog
 
     d = catalog.fetched_dir(spec)
     if d is not None:
@@ -26,8 +26,8 @@ def _model(spec: str) -> tuple[str, str]:
 
 
 def cmd_serve_judge(args: argparse.Namespace) -> int:
-    from ..generation.vllm import _import_vllm
-    from ..generation.vllm_server import serve
+    from gsnr_bench.generation.vllm import _import_vllm
+    from gsnr_bench.generation.vllm_server import serve
 
     _import_vllm()  # one line, with the install hint, when vLLM is not installed
     model, name = _model(args.model)

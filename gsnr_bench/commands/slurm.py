@@ -30,13 +30,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..config import Config
-from ..errors import ConfigError, GsnrError
-from ..progress import stdout_console
-from ..slurm_config import SLURM_STAGES
+from gsnr_bench.core.config import Config
+from gsnr_bench.core.errors import ConfigError, GsnrError
+from gsnr_bench.core.progress import stdout_console
+from gsnr_bench.core.slurm_config import SLURM_STAGES
 
 if TYPE_CHECKING:
-    from ..pipeline import Pipeline
+    from gsnr_bench.pipeline import Pipeline
 
 SUBMISSIONS = Path("slurm") / "submissions.jsonl"
 LOGS = Path("slurm") / "logs"
@@ -80,7 +80,7 @@ def sbatch_options(cfg: Config, stage: str) -> list[str]:
 def check_resources(cfg: Config) -> None:
     """What only the launcher knows: the fine-tune job's GPUs must divide the effective batch (one process per
     GPU), exactly as the training protocol will demand on the node, not hours later."""
-    from ..training.plan import grad_accum
+    from gsnr_bench.training.plan import grad_accum
 
     gpus = cfg.slurm.stage("finetune").gpus
     try:
@@ -100,7 +100,7 @@ def check_resources(cfg: Config) -> None:
 
 def accelerate_config(cfg: Config) -> Path:
     """The accelerate config file of multi-GPU fine-tune jobs (slurm.accelerate_config)."""
-    from ..resources import find_resource
+    from gsnr_bench.core.resources import find_resource
 
     name = cfg.slurm.accelerate_config
     found = find_resource("configs", f"{name}.yaml") if not name.endswith((".yaml", ".yml")) else None
@@ -115,7 +115,7 @@ def accelerate_config(cfg: Config) -> Path:
 
 def work_left(pipe: Pipeline, selectors: list[str]) -> Work:
     """Which stages are not DONE. Nothing is run; a stage whose inputs are not made yet counts as left."""
-    from ..pipeline import BASELINE, system_name
+    from gsnr_bench.pipeline import BASELINE, system_name
 
     cells = [system_name(s, r) for s, r in pipe.cells(selectors)]
     everything = Work(True, [BASELINE, *cells], True, True)
@@ -207,7 +207,7 @@ def submit(root: Path, jobs: list[Job], cfg: Config) -> None:
 def still_queued(root: Path) -> list[str]:
     """Jobs of this run's earlier submissions that squeue still lists (pending or running): submitting again
     now would queue a second copy of their work."""
-    from ..fileio import read_jsonl
+    from gsnr_bench.core.fileio import read_jsonl
 
     path = root / SUBMISSIONS
     if not path.is_file() or shutil.which("squeue") is None:
@@ -223,11 +223,11 @@ def still_queued(root: Path) -> list[str]:
 
 
 def cmd_launch(args: argparse.Namespace) -> int:
-    from ..fileio import append_jsonl
-    from ..pipeline import Pipeline, system_name
-    from ..runrecord import RunRecord, history_entry, save_record
-    from ..store import RunStore
-    from .runs import resolve_run
+    from gsnr_bench.commands.runs import resolve_run
+    from gsnr_bench.core.fileio import append_jsonl
+    from gsnr_bench.pipeline import Pipeline, system_name
+    from gsnr_bench.run.runrecord import RunRecord, history_entry, save_record
+    from gsnr_bench.run.store import RunStore
 
     if not args.slurm:
         raise ConfigError("launch needs a scheduler: --slurm (the only one so far)")

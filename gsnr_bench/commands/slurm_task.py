@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..pipeline import Pipeline
+    from gsnr_bench.pipeline import Pipeline
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -28,11 +28,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def _pipeline(root: Path) -> Pipeline:
-    from ..config import build_config
-    from ..errors import StoreError
-    from ..pipeline import Pipeline
-    from ..runrecord import load_record
-    from ..store import RunStore
+    from gsnr_bench.core.config import build_config
+    from gsnr_bench.core.errors import StoreError
+    from gsnr_bench.pipeline import Pipeline
+    from gsnr_bench.run.runrecord import load_record
+    from gsnr_bench.run.store import RunStore
 
     record = load_record(root)
     if record is None:
@@ -44,8 +44,8 @@ def _pipeline(root: Path) -> Pipeline:
 def train_one(pipe: Pipeline, system: str) -> None:
     """The model of one system: the 100% baseline or one selector x budget cell (its subset is made first if
     missing, as the pipeline would)."""
-    from ..errors import ConfigError
-    from ..pipeline import BASELINE, system_name
+    from gsnr_bench.core.errors import ConfigError
+    from gsnr_bench.pipeline import BASELINE, system_name
 
     if system == BASELINE:
         pipe.model(BASELINE, pipe.inputs.pool)
@@ -58,7 +58,7 @@ def train_one(pipe: Pipeline, system: str) -> None:
 
 
 def run_phase(args: argparse.Namespace) -> int:
-    from .runs import exit_status, print_summary, write_run_manifest
+    from gsnr_bench.commands.runs import exit_status, print_summary, write_run_manifest
 
     root = args.run_dir
     pipe = _pipeline(root)
@@ -69,17 +69,17 @@ def run_phase(args: argparse.Namespace) -> int:
         systems = [s for s in args.systems.split(",") if s]
         task = int(os.environ.get("SLURM_ARRAY_TASK_ID", "0"))
         if not 0 <= task < len(systems):
-            from ..errors import ConfigError
+            from gsnr_bench.core.errors import ConfigError
 
             raise ConfigError(f"array task {task} has no system (systems: {', '.join(systems)})")
         print(f"array task {task}: fine-tune {systems[task]}", flush=True)
         train_one(pipe, systems[task])
         outcome = pipe.outcome()
     elif args.phase == "report":
-        from ..progress import stdout_console
-        from ..reporting.build import write_report
-        from ..reporting.jobs import stage_jobs
-        from ..reporting.printing import print_report
+        from gsnr_bench.core.progress import stdout_console
+        from gsnr_bench.reporting.build import write_report
+        from gsnr_bench.reporting.jobs import stage_jobs
+        from gsnr_bench.reporting.printing import print_report
 
         rr = write_report(root)
         write_run_manifest(root, pipe.cfg, pipe.store, 0.0)  # this job sent nothing to judges
@@ -96,8 +96,8 @@ def run_phase(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..errors import GsnrError
-    from ..noise import configure_library_output
+    from gsnr_bench.core.errors import GsnrError
+    from gsnr_bench.core.noise import configure_library_output
 
     args = parse_args(argv)
     configure_library_output(verbose=False)

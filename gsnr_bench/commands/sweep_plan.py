@@ -18,18 +18,18 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError, DataError, GsnrError
-from ..progress import stdout_console
+from gsnr_bench.core.errors import ConfigError, DataError, GsnrError
+from gsnr_bench.core.progress import stdout_console
 
 if TYPE_CHECKING:
-    from ..pipeline import Pipeline
+    from gsnr_bench.pipeline import Pipeline
 
 CHARS_PER_TOKEN = 4  # judging/cost.py's estimate, used for every token count of the plan
 
 
 @lru_cache(maxsize=1)
 def plan_data() -> dict[str, Any]:
-    from .. import yaml12
+    from gsnr_bench.core import yaml12
 
     return yaml12.load((Path(__file__).with_name("plan_data.yaml")).read_text(encoding="utf-8"))
 
@@ -54,7 +54,7 @@ class Sizes:
 
 # ------------------------------------------------------------------ sizes
 def _template_chars(with_input: float) -> float:
-    from ..templates import build_prompt
+    from gsnr_bench.domain.templates import build_prompt
 
     plain, with_in = len(build_prompt("x", "")), len(build_prompt("x", "y"))
     return (1 - with_input) * (plain - 1) + with_input * (with_in - 2)
@@ -80,7 +80,7 @@ def params_of_config(cfg: dict[str, Any]) -> int:
 
 
 def model_params(spec: str, which: str, demo: Any, sizes_needs: list[str], sources: dict[str, str]) -> int:
-    from ..fileio import read_json
+    from gsnr_bench.core.fileio import read_json
 
     if spec == "demo":
         layers, embd = (
@@ -88,7 +88,7 @@ def model_params(spec: str, which: str, demo: Any, sizes_needs: list[str], sourc
         )
         sources[which] = "demo config"
         return params_of_config({"n_layer": layers, "n_embd": embd, "vocab_size": demo.vocab_size, "n_positions": 512})
-    from ..modeling.catalog import resolve_model
+    from gsnr_bench.modeling.catalog import resolve_model
 
     p = Path(resolve_model(spec, which) or spec).expanduser()  # a catalogue name: its fetched directory
     if (p / "config.json").is_file():
@@ -159,7 +159,7 @@ def plan_sizes(pipe: Pipeline) -> Sizes:
 
 
 def _testset_size(pipe: Pipeline, spec: str, needs: list[str], sources: dict[str, str]) -> tuple[str, int, float]:
-    from ..data.testsets import load_testset, local_copy
+    from gsnr_bench.data.testsets import load_testset, local_copy
 
     known = plan_data()["testsets"]
     if spec.startswith("demo-"):
@@ -190,7 +190,7 @@ class Item:
 
 def score_items(pipe: Pipeline, selectors: list[str], sizes: Sizes) -> list[Item]:
     """One item per distinct scoring (the G-SNR family shares one ensemble) and seed."""
-    from .. import registry
+    from gsnr_bench.core import registry
 
     c, reg = pipe.cfg, registry.selectors()
     tok = min(sizes.prompt_tokens + sizes.response_tokens, c.proxy.max_length or 1024)
@@ -243,7 +243,7 @@ def finetune_item(name: str, examples: int, pipe: Pipeline, sizes: Sizes) -> Ite
     f = pipe.cfg.finetune
     tok = min(sizes.prompt_tokens + sizes.response_tokens, f.max_length)
     tokens = examples * tok * f.epochs
-    from ..training.plan import capped_accum, planned_steps
+    from gsnr_bench.training.plan import capped_accum, planned_steps
 
     # what the Trainer will take, finetune.min_steps's smaller batch for small subsets included (one process)
     steps = planned_steps(examples, f.micro_batch_size, capped_accum(f, examples, 1), 1, f.epochs)
@@ -272,10 +272,10 @@ def generate_item(name: str, pipe: Pipeline, sizes: Sizes) -> Item:
 def judge_items(pipe: Pipeline, cells: list[str], sizes: Sizes) -> list[Item]:
     """Calls, tokens and dollars per judge x cell, with stand-in answers of max_new_tokens tokens (dry_run's
     own estimate: judging/cost.py), so nothing needs to exist yet."""
-    from ..judging.spec import load_judge
-    from ..judging.stage import Comparison, dry_run
-    from ..pipeline import BASELINE
-    from .dry_run import _placeholder
+    from gsnr_bench.commands.dry_run import _placeholder
+    from gsnr_bench.judging.spec import load_judge
+    from gsnr_bench.judging.stage import Comparison, dry_run
+    from gsnr_bench.pipeline import BASELINE
 
     c = pipe.cfg
     answer = _placeholder(c.generation.max_new_tokens)
@@ -328,7 +328,7 @@ def mark_cached(pipe: Pipeline, selectors: list[str], items: list[Item]) -> str 
             it.cached = None
         return f"the run's stages could not be looked up here ({exc})"
     models, answers = layout.models(), layout.answers()
-    from ..judging.spec import load_judge
+    from gsnr_bench.judging.spec import load_judge
 
     for it in items:
         if it.stage == "score":
@@ -357,7 +357,7 @@ def default_hardware(cfg: Any) -> str:
 def cmd_plan(pipe: Pipeline, selectors: list[str], hardware: str | None, json_out: Path | None) -> dict[str, Any]:
     """Validate as the run would (hub inputs sized from the table instead of loaded), plan, print, and write
     --json; nothing else is written."""
-    from ..fileio import write_json
+    from gsnr_bench.core.fileio import write_json
 
     hardware = hardware or default_hardware(pipe.cfg)
     if hardware not in plan_data()["hardware"]:
@@ -376,8 +376,8 @@ def cmd_plan(pipe: Pipeline, selectors: list[str], hardware: str | None, json_ou
 
 
 def build_plan(pipe: Pipeline, selectors: list[str], hardware: str, sizes: Sizes) -> dict[str, Any]:
-    from ..budgets import Size, budget, budget_n
-    from ..pipeline import BASELINE, system_name
+    from gsnr_bench.domain.budgets import Size, budget, budget_n
+    from gsnr_bench.pipeline import BASELINE, system_name
 
     rates = plan_data()["hardware"][hardware]
     cells = pipe.cells(selectors)
@@ -453,7 +453,7 @@ def build_plan(pipe: Pipeline, selectors: list[str], hardware: str, sizes: Sizes
 
 
 def _spent(pipe: Pipeline) -> float:
-    from ..judging.cache import run_spend
+    from gsnr_bench.judging.cache import run_spend
 
     return run_spend(pipe.store.root, pipe.cfg.judging) if pipe.store.exists else 0.0
 

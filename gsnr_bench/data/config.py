@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from ..settings_base import Section
+from gsnr_bench.core.settings_base import Section
 
 
 class DataConfig(Section):
@@ -15,7 +15,7 @@ class DataConfig(Section):
     testsets: list[str] = ["wizardlm", "vicuna"]
     max_examples: int | None = Field(None, gt=0)  # cap the pool (first N after loading)
     max_questions: int | None = Field(None, gt=0)  # cap each test set
-    # ground truth of the pool (--truth FILE: JSON/JSONL/CSV id -> clean | defect label; truth.py):
+    # ground truth of the pool (--truth FILE: JSON/JSONL/CSV id -> clean | defect label; domain/truth.py):
     # enrichment per selector x ratio and the oracle / anti-oracle controls. The demo brings its own.
     truth: str | None = None
 

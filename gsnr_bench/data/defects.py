@@ -11,7 +11,7 @@ each marked record in one way:
 
 The other records are `clean` and unchanged. Which records and which kinds are decided by the seed alone: the
 generator reads only the records' texts and knows nothing of any selector or score. The truth file maps every
-id to `clean` or its defect label (the format `--truth` reads, truth.py)."""
+id to `clean` or its defect label (the format `--truth` reads, domain/truth.py)."""
 
 from __future__ import annotations
 
@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataError
-from ..fileio import read_json, write_json
-from .pool import load_pool
+from gsnr_bench.core.errors import DataError
+from gsnr_bench.core.fileio import read_json, write_json
+from gsnr_bench.data.pool import load_pool
 
 # share of each kind among the defective records (the demo's mix without "wrong", which needs verifiable tasks)
 DEFECT_MIX = {"off_topic": 0.35, "truncated": 0.30, "empty": 0.10, "duplicate": 0.25}

@@ -22,9 +22,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import DataError
-from ..fileio import write_json, write_jsonl
-from .config import DemoConfig
+from gsnr_bench.core.errors import DataError
+from gsnr_bench.core.fileio import write_json, write_jsonl
+from gsnr_bench.data.config import DemoConfig
 
 WORLD_VERSION = 1
 
@@ -295,7 +295,7 @@ def _train_tokenizer(corpus: list[str], vocab_size: int, out: Path) -> None:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
-    from ..templates import load_template  # the template's words get tokens too
+    from gsnr_bench.domain.templates import load_template  # the template's words get tokens too
 
     tk = Tokenizer(models.BPE())
     tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import DataError
-from ..fileio import dumps, read_jsonl, write_jsonl, write_text
+from gsnr_bench.core.errors import DataError
+from gsnr_bench.core.fileio import dumps, read_jsonl, write_jsonl, write_text
 
 FORMATS = ("alpaca-json", "jsonl", "hf-dataset", "sharegpt")
 _SUFFIX = {"alpaca-json": ".json", "jsonl": ".jsonl", "hf-dataset": "", "sharegpt": ".json"}
@@ -84,8 +84,8 @@ def find_subset(run_dir: Path, selector: str, ratio: float, subset: str | None =
 def run_pool_sources(run_dir: Path) -> list[tuple[str, int | None]]:
     """Candidate (data.train, data.max_examples) of the run, newest first: the recorded config's, then every
     pool an earlier command used (the run record's history); `demo` resolves to the run's demo world pool."""
-    from ..errors import StoreError
-    from ..runrecord import load_record
+    from gsnr_bench.core.errors import StoreError
+    from gsnr_bench.run.runrecord import load_record
 
     try:
         record = load_record(Path(run_dir))
@@ -114,8 +114,8 @@ def run_pool_sources(run_dir: Path) -> list[tuple[str, int | None]]:
 def _pool_for(subset_dir: Path, sources: list[tuple[str, int | None]]) -> tuple[str, list[Any]]:
     """The pool the subset was selected from: its content fingerprint must match the one the selection stage
     recorded (a pool edited or swapped since then is refused, never exported by matching ids)."""
-    from ..fileio import read_json
-    from .pool import load_pool, pool_fingerprint
+    from gsnr_bench.core.fileio import read_json
+    from gsnr_bench.data.pool import load_pool, pool_fingerprint
 
     want = read_json(subset_dir / DONE).get("pool")
     for source, max_examples in sources:

@@ -7,9 +7,9 @@ import re
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..errors import DataError
-from ..fileio import read_json, read_text
-from ..records import Example
+from gsnr_bench.core.errors import DataError
+from gsnr_bench.core.fileio import read_json, read_text
+from gsnr_bench.domain.records import Example
 
 REQUIRED = ("instruction", "output")
 _HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")

@@ -10,9 +10,9 @@ import json
 import os
 from pathlib import Path
 
-from ..errors import DataError
-from ..fileio import read_text, write_bytes
-from ..records import Question
+from gsnr_bench.core.errors import DataError
+from gsnr_bench.core.fileio import read_text, write_bytes
+from gsnr_bench.domain.records import Question
 
 UPSTREAM = {
     "wizardlm": (

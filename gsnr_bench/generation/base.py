@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ..records import Question
-from ..templates import build_prompt
-from .config import GenerationConfig
+from gsnr_bench.domain.records import Question
+from gsnr_bench.domain.templates import build_prompt
+from gsnr_bench.generation.config import GenerationConfig
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from ..settings_base import Section
+from gsnr_bench.core.settings_base import Section
 
 # Engine resources, batching and parallelism: they never change an answer's text, so they are left out of the
 # answers stage's key. (`chunk_size` only decides how often answers are appended to disk.)

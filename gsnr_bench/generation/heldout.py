@@ -14,9 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Sequence
 
-from ..errors import DataError
-from ..fileio import append_jsonl, read_jsonl
-from ..records import Example, Question
+from gsnr_bench.core.errors import DataError
+from gsnr_bench.core.fileio import append_jsonl, read_jsonl
+from gsnr_bench.domain.records import Example, Question
 
 ProgressFn = Callable[[str, int, int], None]
 SCORES = "scores.jsonl"
@@ -71,9 +71,9 @@ def score_heldout(
         progress("held-out", len(records) - len(todo), len(records))
     if not todo:
         return out
-    from ..artifacts import load_for_inference
-    from ..models import resolve_device
-    from ..templates import encode_example, prepare_tokenizer
+    from gsnr_bench.domain.templates import encode_example, prepare_tokenizer
+    from gsnr_bench.modeling.artifacts import load_for_inference
+    from gsnr_bench.modeling.loading import resolve_device
 
     device = resolve_device("auto")
     model, tok, _ = load_for_inference(model_dir, device=device, dtype="float32")

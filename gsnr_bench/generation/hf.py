@@ -8,9 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..errors import DataError
-from .base import Completion
-from .config import GenerationConfig
+from gsnr_bench.core.errors import DataError
+from gsnr_bench.generation.base import Completion
+from gsnr_bench.generation.config import GenerationConfig
 
 
 class HFGenerator:
@@ -19,9 +19,9 @@ class HFGenerator:
     name = "hf"
 
     def __init__(self, model_dir: Path, cfg: GenerationConfig, *, device: str = "auto") -> None:
-        from ..artifacts import load_for_inference
-        from ..models import resolve_device
-        from ..templates import prepare_tokenizer
+        from gsnr_bench.domain.templates import prepare_tokenizer
+        from gsnr_bench.modeling.artifacts import load_for_inference
+        from gsnr_bench.modeling.loading import resolve_device
 
         self.cfg = cfg
         self.device = resolve_device(device)

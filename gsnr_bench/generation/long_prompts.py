@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-from ..errors import ConfigError, DataError
-from ..fileio import read_jsonl
-from ..templates import build_prompt
+from gsnr_bench.core.errors import ConfigError, DataError
+from gsnr_bench.core.fileio import read_jsonl
+from gsnr_bench.domain.templates import build_prompt
 
 POLICIES = ("truncate", "skip", "error")
 JOIN = " ... "

@@ -11,12 +11,12 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import ConfigError, DataError
-from ..fileio import append_jsonl, read_jsonl
-from ..records import Answer, Question
-from .base import Generator, gen_params, question_prompt
-from .config import GenerationConfig
-from .long_prompts import Fitted, fit_question
+from gsnr_bench.core.errors import ConfigError, DataError
+from gsnr_bench.core.fileio import append_jsonl, read_jsonl
+from gsnr_bench.domain.records import Answer, Question
+from gsnr_bench.generation.base import Generator, gen_params, question_prompt
+from gsnr_bench.generation.config import GenerationConfig
+from gsnr_bench.generation.long_prompts import Fitted, fit_question
 
 ProgressFn = Callable[[str, int, int], None]
 
@@ -41,7 +41,7 @@ def release_engines() -> None:
 
 
 def build_generator(backend: str, model_dir: Path, cfg: GenerationConfig) -> Generator:
-    from ..registry import generators, import_target
+    from gsnr_bench.core.registry import generators, import_target
 
     spec = generators().get(backend)
     return import_target(spec.target)(model_dir, cfg)

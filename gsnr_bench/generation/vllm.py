@@ -39,10 +39,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, DataError, EngineError, RegistryError
-from ..fileio import read_json
-from .base import Completion
-from .config import GenerationConfig
+from gsnr_bench.core.errors import ConfigError, DataError, EngineError, RegistryError
+from gsnr_bench.core.fileio import read_json
+from gsnr_bench.generation.base import Completion
+from gsnr_bench.generation.config import GenerationConfig
 
 _LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)  # max_lora_rank values vLLM accepts
 
@@ -345,7 +345,7 @@ def engine_kwargs(
 
 def _merge(model_dir: Path, weights: Path, arch: str) -> str:
     """The adapter merged into its base, saved as a full model in a temporary directory (kept with the engine)."""
-    from ..artifacts import load_for_inference
+    from gsnr_bench.modeling.artifacts import load_for_inference
 
     path = str(Path(weights).resolve())
     if path in _SLOT.merged and Path(_SLOT.merged[path]).is_dir():
@@ -415,7 +415,7 @@ class VLLMGenerator:
     name = "vllm"
 
     def __init__(self, model_dir: Path, cfg: GenerationConfig) -> None:
-        from ..artifacts import check_adapter_base, read_trained
+        from gsnr_bench.modeling.artifacts import check_adapter_base, read_trained
 
         vllm, LoRARequest = _import_vllm()
         weights, self.info = read_trained(model_dir)

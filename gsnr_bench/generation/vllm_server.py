@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from ..errors import EngineError
-from .vllm import checkpoint_dtype, on_cpu
+from gsnr_bench.core.errors import EngineError
+from gsnr_bench.generation.vllm import checkpoint_dtype, on_cpu
 
 CPU_MEMORY_UTILIZATION = 0.15  # vLLM's 0.92 default reserves that share of host RAM on CPU, and fails
 

@@ -30,7 +30,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from ..errors import StoreError
+from gsnr_bench.core.errors import StoreError
 
 SCHEMA_VERSION = "2"
 _HOST = socket.gethostname()

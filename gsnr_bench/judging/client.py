@@ -18,10 +18,10 @@ from urllib.parse import urlsplit, urlunsplit
 import openai
 from openai import AsyncOpenAI
 
-from ..errors import EndpointError
-from .config import JudgingConfig
-from .cost import valid_count
-from .spec import JudgeSpec
+from gsnr_bench.core.errors import EndpointError
+from gsnr_bench.judging.config import JudgingConfig
+from gsnr_bench.judging.cost import valid_count
+from gsnr_bench.judging.spec import JudgeSpec
 
 MAX_RETRY_AFTER = 600.0  # seconds; a longer Retry-After is waited for only this long
 

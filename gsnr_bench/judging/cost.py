@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .spec import JudgeSpec
+from gsnr_bench.judging.spec import JudgeSpec
 
 EXPECTED_COMPLETION_TOKENS = 150
 TOKENS_PER_MESSAGE = 4

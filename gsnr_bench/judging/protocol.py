@@ -1,6 +1,6 @@
 """The pairwise judging protocol as pure functions: prompt, presentation order, verdict parsing. Mapping a
 verdict back to the system's side and combining the two orders live with the record they make
-(gsnr_bench/judgment.py)."""
+(gsnr_bench/domain/judgment.py)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import yaml
 
-from ..errors import ConfigError
-from ..judgment import Side
-from ..resources import find_resource
+from gsnr_bench.core.errors import ConfigError
+from gsnr_bench.core.resources import find_resource
+from gsnr_bench.domain.judgment import Side
 
 
 # ------------------------------------------------------------------ prompt

@@ -1,4 +1,4 @@
-"""Compacting judgments.jsonl (the record and its rules, reading included: gsnr_bench/judgment.py).
+"""Compacting judgments.jsonl (the record and its rules, reading included: gsnr_bench/domain/judgment.py).
 
 The file is an append-only log while a judging run is going: a comparison that failed in one run is
 judged again by a later one, and its new record is appended, so one comparison key may appear more than
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..fileio import read_jsonl, write_jsonl
-from ..judgment import latest
+from gsnr_bench.core.fileio import read_jsonl, write_jsonl
+from gsnr_bench.domain.judgment import latest
 
 
 def compact_judgments(path: str | Path, order: list[tuple] | None = None) -> list[dict]:

@@ -29,9 +29,9 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterator, Mapping, Sequence
 
-from ..errors import ConfigError
-from ..resources import list_resources
-from .protocol import PromptTemplate, load_prompt
+from gsnr_bench.core.errors import ConfigError
+from gsnr_bench.core.resources import list_resources
+from gsnr_bench.judging.protocol import PromptTemplate, load_prompt
 
 DEFAULT_MODEL = "reference-judge-v2"
 _SLOTS = {"{question}": "q", "{answer_1}": "a1", "{answer_2}": "a2"}

@@ -10,8 +10,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ..errors import EndpointError, RegistryError
-from ..fileio import read_text
+from gsnr_bench.core.errors import EndpointError, RegistryError
+from gsnr_bench.core.fileio import read_text
 
 PLACEHOLDER_KEY = "not-needed"  # local servers (reference, vLLM without --api-key) ignore the key
 
@@ -69,7 +69,7 @@ def load_judge(name_or_path: str) -> JudgeSpec:
         except yaml.YAMLError:
             raise RegistryError(f"{p}: malformed YAML") from None
         return parse_judge(data, str(p))
-    from .. import registry  # late: registry imports the world of specs
+    from gsnr_bench.core import registry  # late: registry imports the world of specs
 
     spec = registry.judges().get(name_or_path)
     if not spec.data:

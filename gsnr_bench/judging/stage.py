@@ -21,18 +21,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..diagnostics import bias_diagnostics
-from ..errors import BudgetExceeded, DataError
-from ..fileio import append_jsonl
-from ..judgment import Judgment, call_outcome, combine, is_judged, read_judgments, record_key
-from .cache import JudgeCache, cache_key
-from .client import AuthRejected, CallFailed, JudgeClient, Reply, TransportStats
-from .config import JudgingConfig
-from .cost import Budget, TokenCounter, expected_completion_tokens
-from .progress import JudgeProgress
-from .protocol import PromptTemplate, load_prompt, presentation_orders, read_verdict
-from .records import compact_judgments
-from .spec import JudgeSpec, resolve_endpoint
+from gsnr_bench.analysis.diagnostics import bias_diagnostics
+from gsnr_bench.core.errors import BudgetExceeded, DataError
+from gsnr_bench.core.fileio import append_jsonl
+from gsnr_bench.domain.judgment import Judgment, call_outcome, combine, is_judged, read_judgments, record_key
+from gsnr_bench.judging.cache import JudgeCache, cache_key
+from gsnr_bench.judging.client import AuthRejected, CallFailed, JudgeClient, Reply, TransportStats
+from gsnr_bench.judging.config import JudgingConfig
+from gsnr_bench.judging.cost import Budget, TokenCounter, expected_completion_tokens
+from gsnr_bench.judging.progress import JudgeProgress
+from gsnr_bench.judging.protocol import PromptTemplate, load_prompt, presentation_orders, read_verdict
+from gsnr_bench.judging.records import compact_judgments
+from gsnr_bench.judging.spec import JudgeSpec, resolve_endpoint
 
 
 @dataclass(frozen=True)

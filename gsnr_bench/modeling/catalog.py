@@ -10,8 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ..errors import ConfigError, DataError, RegistryError
-from ..resources import list_resources
+from gsnr_bench.core.errors import ConfigError, DataError, RegistryError
+from gsnr_bench.core.resources import list_resources
 
 
 class WheelGgufSource(BaseModel):

@@ -15,9 +15,9 @@ import zipfile
 from pathlib import Path
 from typing import Callable
 
-from ..errors import DataError, EndpointError
-from ..fileio import write_json
-from .catalog import ModelEntry, cache_root, model_dir
+from gsnr_bench.core.errors import DataError, EndpointError
+from gsnr_bench.core.fileio import write_json
+from gsnr_bench.modeling.catalog import ModelEntry, cache_root, model_dir
 
 
 def sha256_file(path: Path) -> str:

@@ -11,15 +11,15 @@ judgments. Every stage is addressed by a hash of its inputs; a finished stage is
     layout.py    SweepLayout: where every stage of the sweep lives (plan())
     names.py     BASELINE, system_name, the config keys left out of stage keys"""
 
-from .cell import Cell, CellRecord
-from .inputs import Inputs
-from .layout import PlannedCell, SweepLayout
-from .names import BASELINE, system_name
-from .outcome import SweepOutcome
-from .runner import StageEvent, StageIncomplete
-from .stages.judge import transport_line
-from .sweep import Pipeline
-from .validate import check_model_source
+from gsnr_bench.pipeline.cell import Cell, CellRecord
+from gsnr_bench.pipeline.inputs import Inputs
+from gsnr_bench.pipeline.layout import PlannedCell, SweepLayout
+from gsnr_bench.pipeline.names import BASELINE, system_name
+from gsnr_bench.pipeline.outcome import SweepOutcome
+from gsnr_bench.pipeline.runner import StageEvent, StageIncomplete
+from gsnr_bench.pipeline.stages.judge import transport_line
+from gsnr_bench.pipeline.sweep import Pipeline
+from gsnr_bench.pipeline.validate import check_model_source
 
 __all__ = [
     "BASELINE",

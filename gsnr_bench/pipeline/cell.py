@@ -10,12 +10,12 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from ..budgets import budget_label, budget_ratio
-from ..errors import DataError
-from ..fileio import read_json, read_jsonl, write_json
-from ..store import CELL_VERSION, StageDir, content_hash
-from .deps import StageDeps
-from .names import BASELINE, FINETUNE_LOGGING
+from gsnr_bench.core.errors import DataError
+from gsnr_bench.core.fileio import read_json, read_jsonl, write_json
+from gsnr_bench.domain.budgets import budget_label, budget_ratio
+from gsnr_bench.pipeline.deps import StageDeps
+from gsnr_bench.pipeline.names import BASELINE, FINETUNE_LOGGING
+from gsnr_bench.run.store import CELL_VERSION, StageDir, content_hash
 
 
 @dataclass
@@ -161,8 +161,8 @@ def _lengths(deps: StageDeps, cell: Cell, sys_sd: StageDir, base_sd: StageDir) -
 def pool_lengths(deps: StageDeps) -> tuple[dict[str, int], str, Path]:
     """Response length of every pool example in proxy tokens (what `longest` ranks by), or characters when
     the proxy's tokenizer cannot be loaded; cached in RUN/cache/lengths/ by pool and proxy content."""
-    from ..errors import GsnrError
-    from ..selection.longest import response_lengths
+    from gsnr_bench.core.errors import GsnrError
+    from gsnr_bench.selection.longest import response_lengths
 
     inp = deps.sources.inputs
     path = deps.store.root / "cache" / "lengths" / f"{content_hash([inp.pool_key, inp.proxy_key], 16)}.json"
@@ -180,7 +180,7 @@ def pool_lengths(deps: StageDeps) -> tuple[dict[str, int], str, Path]:
 
 def skipped_questions(deps: StageDeps, sys_sd: StageDir, base_sd: StageDir) -> dict[str, set[str]]:
     """Per test set, the questions either side skipped as too long (generation/long_prompts.py)."""
-    from ..generation.long_prompts import excluded_questions
+    from gsnr_bench.generation.long_prompts import excluded_questions
 
     return {
         t: {str(q) for q in excluded_questions(sys_sd.path / f"{t}.jsonl", base_sd.path / f"{t}.jsonl")}

@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import Config
-from ..store import RunStore
-from .inputs import Sources
-from .outcome import JudgeTally
-from .runner import StageRunner
+from gsnr_bench.core.config import Config
+from gsnr_bench.pipeline.inputs import Sources
+from gsnr_bench.pipeline.outcome import JudgeTally
+from gsnr_bench.pipeline.runner import StageRunner
+from gsnr_bench.run.store import RunStore
 
 
 @dataclass

@@ -9,15 +9,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import Config
-from ..data.pool import load_pool, pool_fingerprint
-from ..data.testsets import load_testset
-from ..errors import ConfigError, DataError
-from ..fileio import read_json, write_json
-from ..modeling.catalog import resolve_model
-from ..records import Example, Question
-from ..store import RunStore, StageDir, content_hash
-from .runner import StageRunner
+from gsnr_bench.core.config import Config
+from gsnr_bench.core.errors import ConfigError, DataError
+from gsnr_bench.core.fileio import read_json, write_json
+from gsnr_bench.data.pool import load_pool, pool_fingerprint
+from gsnr_bench.data.testsets import load_testset
+from gsnr_bench.domain.records import Example, Question
+from gsnr_bench.modeling.catalog import resolve_model
+from gsnr_bench.pipeline.runner import StageRunner
+from gsnr_bench.run.store import RunStore, StageDir, content_hash
 
 DEMO = "demo"  # the config value that names the offline demo world's pool, model or held-out records
 DEMO_TESTSETS = ("demo-wizardlm", "demo-vicuna")
@@ -85,7 +85,7 @@ class Sources:
 
     @functools.cached_property
     def world(self) -> Any:
-        from ..data.demo import build_world
+        from gsnr_bench.data.demo import build_world
 
         sd = self.world_stage()
 
@@ -128,8 +128,8 @@ class Sources:
         return path, self.fingerprint(path)
 
     def fingerprint(self, spec: str) -> str:
-        """Content key of a model (fingerprint.py); file digests are remembered in RUN/cache/file-hashes.json."""
-        from ..fingerprint import StatCache, model_fingerprint
+        """Content key of a model (run/fingerprint.py); file digests are remembered in RUN/cache/file-hashes.json."""
+        from gsnr_bench.run.fingerprint import StatCache, model_fingerprint
 
         cache = StatCache(self.store.root / "cache" / "file-hashes.json" if self.store.exists else None)
         try:
@@ -166,8 +166,8 @@ class Sources:
 
     @functools.cached_property
     def truth_labels(self) -> dict[str, str] | None:
-        """id -> "clean" | defect label (truth.py), or None for a run without ground truth."""
-        from ..truth import labels_of, parse_truth
+        """id -> "clean" | defect label (domain/truth.py), or None for a run without ground truth."""
+        from gsnr_bench.domain.truth import labels_of, parse_truth
 
         if self.cfg.data.truth:
             return parse_truth(self.cfg.data.truth)
@@ -182,7 +182,7 @@ class Sources:
     def truth_file(self) -> Path | None:
         """The truth the report reads: the demo world's truth.json, or the run's own copy of --truth (keyed by
         content, so an edited truth file is a new copy and new control stages)."""
-        from ..truth import check_against_pool, truth_record
+        from gsnr_bench.domain.truth import check_against_pool, truth_record
 
         labels = self.truth_labels
         if labels is None:
@@ -206,7 +206,7 @@ class Sources:
 
     def local_testsets(self) -> dict[str, list[Question]]:
         """The real test sets that are on this machine (files, cached copies); never a download."""
-        from ..data.testsets import local_copy
+        from gsnr_bench.data.testsets import local_copy
 
         out = {}
         for spec in self.cfg.data.testsets:
@@ -244,7 +244,7 @@ class Sources:
     def heldout_examples(self) -> list[Example]:
         """The held-out records (heldout.data): a file's records not in the pool, or the demo's test questions
         with their reference answers; a seeded sample of heldout.max_records."""
-        from ..generation.heldout import heldout_records, records_from_questions
+        from gsnr_bench.generation.heldout import heldout_records, records_from_questions
 
         h = self.cfg.heldout
         if self.demo.heldout:

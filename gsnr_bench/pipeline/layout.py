@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..store import StageDir
-from .names import BASELINE
+from gsnr_bench.pipeline.names import BASELINE
+from gsnr_bench.run.store import StageDir
 
 
 @dataclass(frozen=True)

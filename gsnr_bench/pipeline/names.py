@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..budgets import budget_label
+from gsnr_bench.domain.budgets import budget_label
 
 BASELINE = "full"
 # the target is keyed by its content (Inputs.target_key); report_to only logs the training elsewhere
@@ -24,5 +24,5 @@ JUDGING_TRANSPORT = {
 
 
 def system_name(selector: str, ratio: Any) -> str:
-    """`gsnr@0.1` for a ratio budget, `longest@n1000` for an absolute one (budgets.py)."""
+    """`gsnr@0.1` for a ratio budget, `longest@n1000` for an absolute one (domain/budgets.py)."""
     return f"{selector}@{budget_label(ratio)}"

@@ -7,9 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import BudgetExceeded
-from ..store import StageDir
-from .runner import StageEvent
+from gsnr_bench.core.errors import BudgetExceeded
+from gsnr_bench.pipeline.runner import StageEvent
+from gsnr_bench.run.store import StageDir
 
 
 @dataclass

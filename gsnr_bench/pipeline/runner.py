@@ -11,8 +11,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
-from ..progress import console, progress_bar
-from ..store import StageDir, Timer
+from gsnr_bench.core.progress import console, progress_bar
+from gsnr_bench.run.store import StageDir, Timer
 
 
 @dataclass
@@ -99,7 +99,7 @@ def wait_done(sd: StageDir, poll: float = 0.5, timeout: float | None = None) -> 
     deadline = time.monotonic() + timeout
     while not sd.done:
         if time.monotonic() > deadline:
-            from ..errors import StoreError
+            from gsnr_bench.core.errors import StoreError
 
             raise StoreError(
                 f"rank {dist()[0]}: gave up after {timeout:g} s waiting for rank 0 to finish stage "

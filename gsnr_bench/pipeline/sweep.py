@@ -7,17 +7,17 @@ from __future__ import annotations
 import contextlib
 from typing import Any, Callable, Iterator
 
-from ..config import Config
-from ..records import Example, Question
-from ..store import RunStore, StageDir
-from .cell import Cell
-from .deps import StageDeps
-from .inputs import Inputs, Sources
-from .layout import PlannedCell, SweepLayout
-from .names import BASELINE, system_name
-from .outcome import JudgeTally, SweepOutcome
-from .runner import StageRunner
-from .stages import finetune, generate, heldout, judge, score, subsets
+from gsnr_bench.core.config import Config
+from gsnr_bench.domain.records import Example, Question
+from gsnr_bench.pipeline.cell import Cell
+from gsnr_bench.pipeline.deps import StageDeps
+from gsnr_bench.pipeline.inputs import Inputs, Sources
+from gsnr_bench.pipeline.layout import PlannedCell, SweepLayout
+from gsnr_bench.pipeline.names import BASELINE, system_name
+from gsnr_bench.pipeline.outcome import JudgeTally, SweepOutcome
+from gsnr_bench.pipeline.runner import StageRunner
+from gsnr_bench.pipeline.stages import finetune, generate, heldout, judge, score, subsets
+from gsnr_bench.run.store import RunStore, StageDir
 
 
 class Pipeline:
@@ -80,7 +80,7 @@ class Pipeline:
         self, selectors: list[str], upto: str, *, check_endpoints: bool = True, pool_size: int | None = None
     ) -> None:
         """Everything a command needs, before any stage runs (validate.py)."""
-        from .validate import Checks
+        from gsnr_bench.pipeline.validate import Checks
 
         Checks(self.deps, self._all_judged, pool_size).all(selectors, upto, check_endpoints=check_endpoints)
 
@@ -96,8 +96,8 @@ class Pipeline:
         return all(j is not None and j.done for j in done) and bool(cells)
 
     def cells(self, selectors: list[str]) -> list[tuple[str, Any]]:
-        """selector x budget: the ratios, then the absolute sizes (--n; budgets.py)."""
-        from ..budgets import budget_list
+        """selector x budget: the ratios, then the absolute sizes (--n; domain/budgets.py)."""
+        from gsnr_bench.domain.budgets import budget_list
 
         return [(s, b) for s in selectors for b in budget_list(self.cfg.selection)]
 
@@ -167,7 +167,7 @@ class Pipeline:
         }
 
     def _generate(self, base_model: StageDir, models: dict[str, StageDir]) -> tuple[StageDir, dict[str, StageDir]]:
-        from ..generation.stage import release_engines
+        from gsnr_bench.generation.stage import release_engines
 
         try:  # adapters of one base share one vLLM engine across these stages
             base_answers = self.answers(base_model, BASELINE)

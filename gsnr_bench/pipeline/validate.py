@@ -10,11 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import ConfigError, DataError, GsnrError
-from ..modeling.catalog import resolve_model
-from ..progress import console
-from .deps import StageDeps
-from .inputs import DEMO_TESTSETS
+from gsnr_bench.core.errors import ConfigError, DataError, GsnrError
+from gsnr_bench.core.progress import console
+from gsnr_bench.modeling.catalog import resolve_model
+from gsnr_bench.pipeline.deps import StageDeps
+from gsnr_bench.pipeline.inputs import DEMO_TESTSETS
 
 JUDGING = ("judge", "report")
 ANSWERING = ("generate", "judge", "report")
@@ -54,7 +54,7 @@ class Checks:
 
     def selectors(self, selectors: list[str]) -> bool:
         """Names, parameter types, the constructors' checks; whether any selector uses the proxy."""
-        from .. import registry
+        from gsnr_bench.core import registry
 
         c = self.cfg
         if not selectors:
@@ -80,7 +80,7 @@ class Checks:
         if not c.data.train:
             raise ConfigError("no training pool: pass --train-data FILE_OR_DATASET (or data.train in a --config)")
         if c.data.truth:
-            from ..truth import check_against_pool
+            from gsnr_bench.domain.truth import check_against_pool
 
             labels = self.src.truth_labels
             if not self.src.demo.pool and not (self.offline and not Path(c.data.train).exists()):
@@ -100,9 +100,9 @@ class Checks:
 
     def judges_and_testsets(self) -> list[Any]:
         """Every judge name (even for commands that stop earlier) and every real test set spec."""
-        from ..data.testsets import check_testset_spec
-        from ..judging.spec import load_judge
-        from .inputs import is_demo_testset
+        from gsnr_bench.data.testsets import check_testset_spec
+        from gsnr_bench.judging.spec import load_judge
+        from gsnr_bench.pipeline.inputs import is_demo_testset
 
         specs = [load_judge(j) for j in self.cfg.judging.judges]
         for t in self.cfg.data.testsets:
@@ -112,7 +112,7 @@ class Checks:
 
     def endpoints(self, selectors: list[str], specs: list[Any]) -> None:
         """Each judge's endpoint answers, unless the run has judged everything with it already."""
-        from ..judging.stage import check_endpoint
+        from gsnr_bench.judging.stage import check_endpoint
 
         for name, spec in zip(self.cfg.judging.judges, specs):
             if spec.provider == "reference":  # the run starts the reference judge itself
@@ -125,7 +125,7 @@ class Checks:
                 # a finished run sends nothing: it needs no endpoint, key or network
 
     def budgets(self) -> None:
-        from ..budgets import budget, check_sizes
+        from gsnr_bench.domain.budgets import budget, check_sizes
 
         sel = self.cfg.selection
         n_pool = self.pool_size if self.offline else self.src.pool_size()
@@ -148,7 +148,7 @@ class Checks:
 
     def reference_judge(self) -> None:
         """The reference judge scores answers against reference answers: without them it can only tie."""
-        from ..judging.spec import load_judge
+        from gsnr_bench.judging.spec import load_judge
 
         if not any(load_judge(j).provider == "reference" for j in self.cfg.judging.judges):
             return  # demo test sets carry references by construction; real ones are checked here
@@ -169,8 +169,8 @@ class Checks:
                     "heldout.data=FILE (Alpaca JSON/JSONL of records not in the pool)"
                 )
             return  # the demo world's test questions are disjoint from its pool by construction
-        from ..data.pool import load_pool
-        from ..generation.heldout import heldout_records
+        from gsnr_bench.data.pool import load_pool
+        from gsnr_bench.generation.heldout import heldout_records
 
         # the demo's pool is made by its world stage; a sweep plan loads no pool it would have to download
         local_pool = not demo.pool and (not self.offline or Path(self.cfg.data.train).exists())
@@ -185,7 +185,7 @@ class Checks:
         if self.offline and not Path(target).is_dir():
             return
         if c.finetune.regime == "lora":  # from the config alone, on the meta device: no weights read
-            from ..training.lora_targets import check_lora_targets
+            from gsnr_bench.training.lora_targets import check_lora_targets
 
             check_lora_targets(target, c.finetune.lora.targets)
         if upto in ANSWERING:
@@ -196,7 +196,7 @@ class Checks:
         target's positions (its config's table, else its tokenizer's limit): a max_new_tokens that leaves no
         room for the template, or (long_prompts=error) a question that does not fit, fails now in one line
         instead of after fine-tuning; prompts that will be truncated or skipped are counted in a note."""
-        from ..generation.long_prompts import check_questions_fit
+        from gsnr_bench.generation.long_prompts import check_questions_fit
 
         g = self.cfg.generation
         positions, tok = _target_positions(target)
@@ -227,8 +227,8 @@ def _target_positions(target: str) -> tuple[int | None, Any]:
     """The target's positions (its config's table, else its tokenizer's limit) and its tokenizer."""
     from transformers import AutoConfig
 
-    from ..context import model_positions
-    from ..models import load_tokenizer
+    from gsnr_bench.modeling.context import model_positions
+    from gsnr_bench.modeling.loading import load_tokenizer
 
     try:
         positions = model_positions(AutoConfig.from_pretrained(target))
@@ -255,7 +255,7 @@ def check_model_source(spec: str, which: str) -> None:
     if spec.startswith((".", "/", "~")) or spec.count("/") > 1:
         raise DataError(f"{which} model not found: {spec}")
     if os.environ.get("HF_HUB_OFFLINE") == "1":
-        from ..fingerprint import hub_snapshot
+        from gsnr_bench.run.fingerprint import hub_snapshot
 
         if hub_snapshot(spec) is None:
             raise DataError(

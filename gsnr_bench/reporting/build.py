@@ -7,16 +7,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable
 
-from ..errors import DataError
-from ..fileio import write_json
-from .collect import RunResults, collect
+from gsnr_bench.core.errors import DataError
+from gsnr_bench.core.fileio import write_json
+from gsnr_bench.reporting.collect import RunResults, collect
 
 
 def run_leads(results: list[RunResults]) -> list[dict]:
     """leads.py over every run's records together (group names prefixed by the run's place, so two runs'
     cells never merge; a column shared by runs compares their selectors on the same questions)."""
-    from .config import ReportConfig
-    from .leads import lead_rows
+    from gsnr_bench.reporting.config import ReportConfig
+    from gsnr_bench.reporting.leads import lead_rows
 
     records, meta = [], {}
     for i, rr in enumerate(results):
@@ -29,8 +29,8 @@ def run_leads(results: list[RunResults]) -> list[dict]:
 
 def table_options(results: list[RunResults], override: dict | None = None):
     """The paper tables' options: the (first) run's `report.tables`, then the command's flags."""
-    from .config import TablesConfig
-    from .paper import TableOptions
+    from gsnr_bench.reporting.config import TablesConfig
+    from gsnr_bench.reporting.paper import TableOptions
 
     base = (results[0].info["report"].get("tables") or {}) if results else {}
     cfg = TablesConfig.model_validate({**base, **{k: v for k, v in (override or {}).items() if v is not None}})
@@ -38,7 +38,7 @@ def table_options(results: list[RunResults], override: dict | None = None):
 
 
 def page_extras(results: Iterable[RunResults], title: str, rounds: int | None, tables: dict | None = None):
-    from .html import PageExtras
+    from gsnr_bench.reporting.html import PageExtras
 
     results = list(results)
     many = len(results) > 1
@@ -48,8 +48,8 @@ def page_extras(results: Iterable[RunResults], title: str, rounds: int | None, t
     def rows(attr: str) -> list[dict]:
         return [{**({"run": rr.run.name} if many else {}), **x} for rr in results for x in getattr(rr, attr)]
 
-    from ..health import display_row
-    from .collect import sensitivity_sentences
+    from gsnr_bench.analysis.health import display_row
+    from gsnr_bench.reporting.collect import sensitivity_sentences
 
     notes = []
     for rr in results:
@@ -106,9 +106,9 @@ def page_extras(results: Iterable[RunResults], title: str, rounds: int | None, t
 
 def _dynamics(d: dict, label: str, seen: set[str]):
     """Training-dynamics panels of one G-SNR scores file (once per ensemble: the ablations share it)."""
-    from ..fileio import read_json, read_jsonl
-    from ..truth import labels_of
-    from .plots import dynamics_fig
+    from gsnr_bench.core.fileio import read_json, read_jsonl
+    from gsnr_bench.domain.truth import labels_of
+    from gsnr_bench.reporting.plots import dynamics_fig
 
     rows = read_jsonl(d["scores"])
     norms = [k for k in (rows[0] if rows else {}) if k.startswith("norm_m")]
@@ -179,8 +179,8 @@ def write_report(run: str | Path, tables: dict | None = None) -> RunResults:
     """Render RUN/report/ from the run's files; runs no stage. `tables`: the paper tables' options for this
     rendering (over the run's `report.tables`). A run with scores and no judgments yet gets its judge-free
     tables (enrichment, health, stability) and an empty leaderboard."""
-    from .jobs import write_jobs_csv
-    from .publish import publish
+    from gsnr_bench.reporting.jobs import write_jobs_csv
+    from gsnr_bench.reporting.publish import publish
 
     rr = collect(run)
     extras = page_extras([rr], rr.info["title"], rr.info["report"]["bootstrap_rounds"], tables)
@@ -196,7 +196,7 @@ def write_report(run: str | Path, tables: dict | None = None) -> RunResults:
 def write_judge_free(run: str | Path) -> dict:
     """RUN/report/judge-free.json from the scores alone (collect.judge_free): what `score` and `run` write as
     soon as scoring is done, before any fine-tuning or judging."""
-    from .collect import judge_free
+    from gsnr_bench.reporting.collect import judge_free
 
     jf = judge_free(run)
     write_json(Path(run) / "report" / JUDGE_FREE, jf)
@@ -205,8 +205,8 @@ def write_judge_free(run: str | Path) -> dict:
 
 def publish_runs(runs: list[Path], out: Path, tables: dict | None = None) -> list[Path]:
     """Merge the results of several runs into one leaderboard directory (CSV, Markdown, LaTeX, HTML)."""
-    from .publish import publish
-    from .results import combine_results
+    from gsnr_bench.reporting.publish import publish
+    from gsnr_bench.reporting.results import combine_results
 
     if not runs:
         raise DataError("leaderboard publish needs at least one run directory")

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import DataError
-from ..fileio import read_json, read_jsonl
-from ..judgment import latest
-from ..store import CELL, CELL_VERSION, DONE, MARKER
+from gsnr_bench.core.errors import DataError
+from gsnr_bench.core.fileio import read_json, read_jsonl
+from gsnr_bench.domain.judgment import latest
+from gsnr_bench.run.store import CELL, CELL_VERSION, DONE, MARKER
 
 HUMAN = "human/labels.jsonl"
 IMPORTED = "imported"
@@ -36,7 +36,7 @@ class RunResults:
     records: list[dict]
     cells: list[dict] = field(default_factory=list)  # cell.json contents + status counts
     enrichment: list[dict] = field(default_factory=list)
-    health: list[dict] = field(default_factory=list)  # selector health per scores file (health.py)
+    health: list[dict] = field(default_factory=list)  # selector health per scores file (analysis/health.py)
     sensitivity: list[dict] = field(default_factory=list)  # oracle vs anti-oracle / random, per protocol x ratio
     stability: list[dict] = field(default_factory=list)  # rankings over seeds (selection.seeds > 1)
     dynamics: list[dict] = field(default_factory=list)  # G-SNR scores files: {selector, path, truth} for plots
@@ -78,8 +78,8 @@ def check_run(run: Path) -> Path:
 
 def run_settings(run: Path) -> dict[str, Any]:
     """Title and report settings from the run record (defaults for a run made only of imports)."""
-    from ..runrecord import load_record
-    from .config import ReportConfig
+    from gsnr_bench.reporting.config import ReportConfig
+    from gsnr_bench.run.runrecord import load_record
 
     record = load_record(run)
     cfg = record.config if record else {}
@@ -130,10 +130,10 @@ def load_imports(run: Path) -> list[tuple[Path, dict]]:
 
 
 def collect(run: str | Path) -> RunResults:
-    from ..diagnostics import bias_diagnostics
-    from .config import ReportConfig
-    from .length_stats import attach_answer_tokens, selector_length_rows
-    from .results import CellMeta, results_from_judgments
+    from gsnr_bench.analysis.diagnostics import bias_diagnostics
+    from gsnr_bench.reporting.config import ReportConfig
+    from gsnr_bench.reporting.length_stats import attach_answer_tokens, selector_length_rows
+    from gsnr_bench.reporting.results import CellMeta, results_from_judgments
 
     run = check_run(Path(run))
     settings = run_settings(run)
@@ -223,17 +223,17 @@ def collect(run: str | Path) -> RunResults:
         if e["selector"].startswith("gsnr")
     ]
     out.sensitivity = sensitivity(records, cells, rcfg)
-    from .human import judge_pair_agreement
+    from gsnr_bench.reporting.human import judge_pair_agreement
 
     out.judge_pairs = judge_pair_agreement(records)
-    from .training_check import training_rows
+    from gsnr_bench.reporting.training_check import training_rows
 
     out.training = training_rows(run, cells, rcfg)
-    from .heldout import heldout_rows
+    from gsnr_bench.reporting.heldout import heldout_rows
 
     out.heldout, out.heldout_controls = heldout_rows(run, rcfg)
     if (run / HUMAN).is_file():
-        from .human import HumanLabel, human_pws, inter_annotator, judge_agreement, majority
+        from gsnr_bench.reporting.human import HumanLabel, human_pws, inter_annotator, judge_agreement, majority
 
         labels = [HumanLabel(**r, line=i) for i, r in enumerate(read_jsonl(run / HUMAN), start=1)]
         maj = majority(labels)
@@ -291,7 +291,7 @@ def _scores_files(run: Path, cells: list[dict]) -> dict[str, dict]:
 
 def _configured_budgets(run: Path) -> tuple[list[float], list[int]]:
     """The run record's selection ratios and absolute sizes (the budgets its subsets will be cut at)."""
-    from ..runrecord import load_record
+    from gsnr_bench.run.runrecord import load_record
 
     record = load_record(run)
     sel = (record.config if record else {}).get("selection") or {}
@@ -314,8 +314,8 @@ def enrichment(run: Path, cells: list[dict]) -> list[dict]:
       own base rate, and the ROC-AUC of the score among them. A selector that cannot score, say, empty answers
       puts them last; on all records that looks like skill at finding defects, on the scorable ones it does not
       count. `unscorable` says how many records the two differ by."""
-    from ..truth import labels_of
-    from .metrics import defect_counts, precision_lift, ranking_auc
+    from gsnr_bench.domain.truth import labels_of
+    from gsnr_bench.reporting.metrics import defect_counts, precision_lift, ranking_auc
 
     by_scores = {k: v for k, v in _scores_files(run, cells).items() if v["truth"] and (run / v["truth"]).is_file()}
     rows = []
@@ -352,8 +352,8 @@ def enrichment(run: Path, cells: list[dict]) -> list[dict]:
 
 
 def health(run: Path, cells: list[dict]) -> list[dict]:
-    """Selector health per scores file (health.py), from the scores file and its stage's notes."""
-    from ..health import health_of
+    """Selector health per scores file (analysis/health.py), from the scores file and its stage's notes."""
+    from gsnr_bench.analysis.health import health_of
 
     out = []
     by_scores = _scores_files(run, cells)
@@ -394,7 +394,7 @@ def sensitivity(records: list[dict], cells: list[dict], rcfg: Any) -> list[dict]
     """Can the fine-tune -> generate -> judge chain see a difference in data quality? Per protocol and ratio,
     PWS(oracle) - PWS(anti-oracle) and PWS(oracle) - PWS(random) (judge means, pooled test sets) with a paired
     bootstrap CI by question. `separates` is False when the interval includes 0."""
-    from .metrics import bootstrap_pws_diff
+    from gsnr_bench.reporting.metrics import bootstrap_pws_diff
 
     by_group: dict[str, list[tuple[str, object, str]]] = {}
     for r in records:

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from ..settings_base import Section
+from gsnr_bench.core.settings_base import Section
 
 
 class TablesConfig(Section):

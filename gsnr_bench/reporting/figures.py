@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from .plots import (
+from gsnr_bench.reporting.plots import (
     enrichment_fig,
     health_fig,
     loss_fig,

@@ -8,9 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..fileio import read_json, read_jsonl
-from ..store import DONE
-from .metrics import bootstrap_mean_ci
+from gsnr_bench.core.fileio import read_json, read_jsonl
+from gsnr_bench.reporting.metrics import bootstrap_mean_ci
+from gsnr_bench.run.store import DONE
 
 RECORD = "heldout.json"
 CONTROL_PAIRS = (("oracle", "anti-oracle"), ("oracle", "random"))

@@ -16,9 +16,9 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
-from .plots import to_svg
-from .results import KEY, MEAN_JUDGE, POOLED
-from .tables import MISSING_MD, NA, ratio_label
+from gsnr_bench.reporting.plots import to_svg
+from gsnr_bench.reporting.results import KEY, MEAN_JUDGE, POOLED
+from gsnr_bench.reporting.tables import MISSING_MD, NA, ratio_label
 
 ENRICHMENT_TITLE = (
     "Enrichment of clean examples (judge-free): lift and auc on all records are the subsets the leaderboard "
@@ -120,7 +120,7 @@ def _lc_cell(r: Any) -> Cell:
 def leaderboard_table(df: pd.DataFrame) -> Table | None:
     """Judge mean, pooled test sets: one group of rows per ratio (best PWS first, the controls last and not
     ranked); per-test-set and per-judge PWS beside it. Answer and training lengths are in "All results"."""
-    from .leads import is_control
+    from gsnr_bench.reporting.leads import is_control
 
     main = df[(df["judge"] == MEAN_JUDGE) & (df["testset"] == POOLED)].copy()
     if main.empty:
@@ -258,7 +258,7 @@ def header(key: str) -> str:
 def render_html(df: pd.DataFrame, extras: PageExtras | None = None, figures: Sequence | None = None) -> str:
     """The whole page as a string (results df as parsed back from leaderboard.csv). `figures`: the
     (name, title, Figure) list of figures.build_figures, shared with the standalone files."""
-    from .figures import build_figures
+    from gsnr_bench.reporting.figures import build_figures
 
     ex = extras or PageExtras()
     figs = build_figures(df, ex) if figures is None else figures

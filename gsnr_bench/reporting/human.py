@@ -22,10 +22,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from ..errors import DataError
-from ..fileio import jsonl_lines, read_text, write_jsonl
-from .metrics import agreement, bootstrap_pws_ci, cohen_kappa, count_outcomes, pws, question_matrices
-from .results import POOLED
+from gsnr_bench.core.errors import DataError
+from gsnr_bench.core.fileio import jsonl_lines, read_text, write_jsonl
+from gsnr_bench.reporting.metrics import (
+    agreement,
+    bootstrap_pws_ci,
+    cohen_kappa,
+    count_outcomes,
+    pws,
+    question_matrices,
+)
+from gsnr_bench.reporting.results import POOLED
 
 FIELDS = ("testset", "question_id", "system_a", "system_b", "label")
 FLIP = {"win": "lose", "lose": "win", "tie": "tie"}

@@ -26,9 +26,9 @@ import ast
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..errors import DataError
-from ..fileio import jsonl_lines, read_json
-from ..judgment import Judgment, combine, outcome
+from gsnr_bench.core.errors import DataError
+from gsnr_bench.core.fileio import jsonl_lines, read_json
+from gsnr_bench.domain.judgment import Judgment, combine, outcome
 
 SHOW = 5
 # FastChat llm_judge's pairwise prompts (data/judge_prompts.jsonl): the general one and its MT-bench turn-2 form.

@@ -8,8 +8,8 @@ import io
 from pathlib import Path
 from typing import Any
 
-from ..fileio import read_json, write_text
-from ..store import CELL, DONE
+from gsnr_bench.core.fileio import read_json, write_text
+from gsnr_bench.run.store import CELL, DONE
 
 COLUMNS = ("system", "judge", "scores", "subset", "model", "answers", "judgments")
 

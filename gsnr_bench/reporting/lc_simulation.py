@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .length_control import LcRow, lc_pws
+from gsnr_bench.reporting.length_control import LcRow, lc_pws
 
 
 @dataclass(frozen=True)

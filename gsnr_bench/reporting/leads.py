@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable, Mapping
 
-from .metrics import bootstrap_pws_diff, count_outcomes, pws
-from .results import MEAN_JUDGE, POOLED
+from gsnr_bench.reporting.metrics import bootstrap_pws_diff, count_outcomes, pws
+from gsnr_bench.reporting.results import MEAN_JUDGE, POOLED
 
 CONTROLS = ("oracle", "anti-oracle")
 COLUMN = ("dataset", "target_model", "regime", "protocol", "ratio", "judge", "testset")

@@ -13,9 +13,9 @@ import math
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ..fileio import read_json, read_jsonl
-from ..health import spearman
-from .length_control import cell_rows, lc_pws
+from gsnr_bench.analysis.health import spearman
+from gsnr_bench.core.fileio import read_json, read_jsonl
+from gsnr_bench.reporting.length_control import cell_rows, lc_pws
 
 LENGTH_COLUMNS = ["lc_pws", "lc_ci_low", "lc_ci_high", "sys_len", "base_len", "train_len", "pool_len"]
 

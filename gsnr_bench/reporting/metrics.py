@@ -13,7 +13,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from ..errors import DataError
+from gsnr_bench.core.errors import DataError
 
 OUTCOMES = ("win", "tie", "lose")
 _SIGN = {"win": 1, "tie": 0, "lose": -1}
@@ -217,7 +217,7 @@ def precision_lift(
     ranked_ids: Sequence[str], clean: Mapping[str, bool], ratios: Sequence[float]
 ) -> list[dict[str, float]]:
     """Per ratio: clean rate of the top n = round(ratio * N) vs the pool's base clean rate."""
-    from ..budgets import budget
+    from gsnr_bench.domain.budgets import budget
 
     missing = [i for i in ranked_ids if i not in clean]
     if missing:

@@ -21,9 +21,9 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import pandas as pd
 
-from .leads import COLUMN, is_control, significant_leaders
-from .results import MEAN_JUDGE, POOLED
-from .tables import MISSING_MD, MISSING_TEX, NA, ratio_label, tex_escape
+from gsnr_bench.reporting.leads import COLUMN, is_control, significant_leaders
+from gsnr_bench.reporting.results import MEAN_JUDGE, POOLED
+from gsnr_bench.reporting.tables import MISSING_MD, MISSING_TEX, NA, ratio_label, tex_escape
 
 TESTSET_NAMES = {"wizardlm": "WizardLM", "vicuna": "Vicuna", POOLED: "Pooled"}
 INTERVALS = ("brackets", "pm")
@@ -71,7 +71,7 @@ def build_tables(
     """The tables of one value column (pws or lc_pws) from the long results (raw regimes, not labelled)."""
     opts = opts or TableOptions()
     if opts.interval not in INTERVALS:
-        from ..errors import ConfigError
+        from gsnr_bench.core.errors import ConfigError
 
         raise ConfigError(f"table interval {opts.interval!r} is not one of {', '.join(INTERVALS)}")
     if df.empty:

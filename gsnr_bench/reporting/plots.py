@@ -11,10 +11,10 @@ from typing import Mapping
 
 import pandas as pd
 
-from ..errors import DataError
-from ..fileio import read_jsonl
-from .results import MEAN_JUDGE, POOLED
-from .tables import ratio_label
+from gsnr_bench.core.errors import DataError
+from gsnr_bench.core.fileio import read_jsonl
+from gsnr_bench.reporting.results import MEAN_JUDGE, POOLED
+from gsnr_bench.reporting.tables import ratio_label
 
 # 16 colours that stay apart (tab10, five hues picked greedily to be > 60 apart in RGB from the rest, black), and
 # a fixed slot for each shipped selector, so a selector has the same colour in every plot of every page; other
@@ -97,7 +97,7 @@ def save_figure(fig, out_dir: str | Path, name: str) -> list[Path]:
     dates in their metadata (the same results give the same bytes)."""
     import matplotlib
 
-    from ..fileio import write_bytes
+    from gsnr_bench.core.fileio import write_bytes
 
     paths = []
     for ext, meta, extra in (
@@ -378,7 +378,7 @@ def dynamics_fig(rows: list[dict], clean: Mapping[str, bool] | None, title: str,
     recorded epochs, PCA / t-SNE to 2-D, one line per member). None when fewer than two epochs are recorded."""
     import numpy as np
 
-    from ..gsnr_utility import draw_member_profiles
+    from gsnr_bench.analysis.gsnr_utility import draw_member_profiles
 
     if not rows:
         return None

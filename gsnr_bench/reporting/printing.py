@@ -5,15 +5,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .collect import RunResults
+from gsnr_bench.reporting.collect import RunResults
 
 
 def print_report(rr: RunResults, console: Any, *, judge_free: bool = True) -> None:
     """The leaderboard and the tables beside it, as the end of `run` and `report` print them (judge_free=False:
     without enrichment, health and stability, which `run` printed right after scoring)."""
 
-    from .build import judge_cost
-    from .results import label_protocols
+    from gsnr_bench.reporting.build import judge_cost
+    from gsnr_bench.reporting.results import label_protocols
 
     jc = judge_cost(rr.records)
     if jc["usage_estimated_calls"]:
@@ -35,7 +35,7 @@ def print_report(rr: RunResults, console: Any, *, judge_free: bool = True) -> No
 def _print_leaderboard(rr: RunResults, df: Any, console: Any) -> None:
     from rich.table import Table
 
-    from .results import MEAN_JUDGE, POOLED
+    from gsnr_bench.reporting.results import MEAN_JUDGE, POOLED
 
     main = df[df["judge"] == MEAN_JUDGE]
     testsets = sorted(t for t in main["testset"].unique() if t != POOLED) + [POOLED]
@@ -76,7 +76,7 @@ def _print_leaderboard(rr: RunResults, df: Any, console: Any) -> None:
     for r in main[(main["testset"] == POOLED) & (main["lc_note"] != "")].itertuples(index=False):
         console.print(f"LC-PWS n/a for {r.selector}@{r.ratio:g}: {r.lc_note}", soft_wrap=True)
     if rr.sensitivity:
-        from .collect import sensitivity_sentences
+        from gsnr_bench.reporting.collect import sensitivity_sentences
 
         s = Table(title="Controls: can the chain see data quality? (pooled, paired bootstrap 95% CI by question)")
         for col in ("comparison", "ratio", "PWS diff", "95% CI", "separates"):
@@ -134,7 +134,7 @@ def print_judge_free(jf: dict, console: Any) -> None:
             )
         console.print(e)
     if jf.get("health"):
-        from ..health import display_row
+        from gsnr_bench.analysis.health import display_row
 
         h = Table(title="Selector health (docs/selectors.md)")
         for col in ("selector", "eligible", "ineligible", "why ineligible", "signal"):
@@ -225,7 +225,7 @@ def print_pws_by_judge(df: Any, console: Any, groups: set | None = None) -> None
     show (default: all)."""
     from rich.table import Table
 
-    from .results import MEAN_JUDGE, POOLED
+    from gsnr_bench.reporting.results import MEAN_JUDGE, POOLED
 
     sub = df[df["judge"] != MEAN_JUDGE]
     key = ["dataset", "target_model", "regime", "protocol", "selector", "ratio"]

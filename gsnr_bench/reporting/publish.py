@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..fileio import write_text
-from .figures import build_figures, write_figures
-from .html import ENRICHMENT_TITLE, PageExtras, render_html
-from .results import MEAN_JUDGE, POOLED, label_protocols, results_from_csv, results_to_csv
-from .tables import render_results_markdown
+from gsnr_bench.core.fileio import write_text
+from gsnr_bench.reporting.figures import build_figures, write_figures
+from gsnr_bench.reporting.html import ENRICHMENT_TITLE, PageExtras, render_html
+from gsnr_bench.reporting.results import MEAN_JUDGE, POOLED, label_protocols, results_from_csv, results_to_csv
+from gsnr_bench.reporting.tables import render_results_markdown
 
 LC_NOTE = (
     "LC-PWS: the judge's preference modelled on the system-minus-baseline answer-length difference, fitted on "
@@ -69,7 +69,7 @@ def lc_na_lines(df: pd.DataFrame) -> list[str]:
 
 def _paper_tables(df: pd.DataFrame, extras: PageExtras | None) -> list[tuple[str, list]]:
     """(title, tables) of the paper layouts: PWS, LC-PWS and the ablations (paper.py)."""
-    from .paper import TableOptions, ablation_df, build_tables
+    from gsnr_bench.reporting.paper import TableOptions, ablation_df, build_tables
 
     ex = extras or PageExtras()
     opts = ex.table_options or TableOptions()
@@ -84,7 +84,7 @@ def _paper_tables(df: pd.DataFrame, extras: PageExtras | None) -> list[tuple[str
 def render_markdown_report(
     df: pd.DataFrame, title: str = "gsnr-bench leaderboard", extras: PageExtras | None = None
 ) -> str:
-    from .paper import TableOptions, render_markdown
+    from gsnr_bench.reporting.paper import TableOptions, render_markdown
 
     opts = (extras or PageExtras()).table_options or TableOptions()
     parts = [
@@ -109,7 +109,7 @@ def render_markdown_report(
 
 
 def render_latex_report(df: pd.DataFrame, extras: PageExtras | None = None) -> str:
-    from .paper import TableOptions, render_latex
+    from gsnr_bench.reporting.paper import TableOptions, render_latex
 
     opts = (extras or PageExtras()).table_options or TableOptions()
     return render_latex([t for _, tables in _paper_tables(df, extras) for t in tables], opts)

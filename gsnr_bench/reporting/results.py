@@ -13,12 +13,12 @@ from typing import Iterable, Mapping, Sequence
 
 import pandas as pd
 
-from ..errors import DataError
-from ..fileio import read_jsonl
-from ..judgment import latest
-from .config import ReportConfig
-from .length_stats import LENGTH_COLUMNS, length_columns
-from .metrics import bootstrap_pws_ci, count_outcomes, pws, question_matrices
+from gsnr_bench.core.errors import DataError
+from gsnr_bench.core.fileio import read_jsonl
+from gsnr_bench.domain.judgment import latest
+from gsnr_bench.reporting.config import ReportConfig
+from gsnr_bench.reporting.length_stats import LENGTH_COLUMNS, length_columns
+from gsnr_bench.reporting.metrics import bootstrap_pws_ci, count_outcomes, pws, question_matrices
 
 COLUMNS = [
     "dataset",

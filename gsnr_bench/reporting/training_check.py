@@ -11,9 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..artifacts import TRAINED
-from ..fileio import read_json, read_jsonl
-from ..store import DONE
+from gsnr_bench.core.fileio import read_json, read_jsonl
+from gsnr_bench.modeling.artifacts import TRAINED
+from gsnr_bench.run.store import DONE
 
 
 def training_rows(run: Path, cells: list[dict], rcfg: Any) -> list[dict]:
@@ -44,7 +44,7 @@ def training_rows(run: Path, cells: list[dict], rcfg: Any) -> list[dict]:
 def _heldout_only(run: Path, covered: set[Path], many: bool) -> list[dict]:
     """Rows for fine-tuned models the held-out stage scored (heldout/*/heldout.json) that no judged cell covers,
     so `gsnr-bench finetune` + `report` already says whether each model trained (identical answers: not known)."""
-    from .heldout import scan
+    from gsnr_bench.reporting.heldout import scan
 
     out, seen = [], set(covered)
     answers = _answers_by_system(run)

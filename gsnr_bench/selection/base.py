@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
 
-from ..records import Example
+from gsnr_bench.domain.records import Example
 
 
 @dataclass

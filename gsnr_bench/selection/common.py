@@ -11,8 +11,8 @@ from typing import Any, Sequence
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ..errors import ConfigError, DataError
-from ..records import Example
+from gsnr_bench.core.errors import ConfigError, DataError
+from gsnr_bench.domain.records import Example
 
 
 class SelectorParams(BaseModel):
@@ -60,7 +60,7 @@ def pool_digest(pool: Sequence[Example]) -> str:
 def proxy_digest(proxy: str, key: str | None = None) -> str:
     """Identify a proxy by content: `key` when the caller already fingerprinted it (the pipeline
     passes SelectionContext.proxy_key), else the sha256 of its files (fingerprint.model_fingerprint)."""
-    from ..fingerprint import model_fingerprint
+    from gsnr_bench.run.fingerprint import model_fingerprint
 
     return hashlib.sha256((key or model_fingerprint(proxy)).encode()).hexdigest()[:16]
 

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ..settings_base import Section
+from gsnr_bench.core.settings_base import Section
 
 
 class ProxyConfig(Section):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..gsnr_utility import draw_member_profiles
+from gsnr_bench.analysis.gsnr_utility import draw_member_profiles
 
 
 def draw_figure1(
@@ -25,7 +25,7 @@ def draw_figure1(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..fileio import atomic_path
+    from gsnr_bench.core.fileio import atomic_path
 
     fig, ax = plt.subplots(figsize=(5.5, 4.5), dpi=120)
     method = draw_member_profiles(ax, norms_by_epoch, mask, seed)

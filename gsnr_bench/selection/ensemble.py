@@ -26,12 +26,12 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from ..errors import ConfigError
-from ..fileio import atomic_path
-from .encoding import Encoded
-from .lora import StackedLora, load_lora_state, lora_state
-from .losses import example_mean_losses, pad_right, scored_positions, trunk_and_head
-from .pernorms import NormSink
+from gsnr_bench.core.errors import ConfigError
+from gsnr_bench.core.fileio import atomic_path
+from gsnr_bench.selection.encoding import Encoded
+from gsnr_bench.selection.lora import StackedLora, load_lora_state, lora_state
+from gsnr_bench.selection.losses import example_mean_losses, pad_right, scored_positions, trunk_and_head
+from gsnr_bench.selection.pernorms import NormSink
 
 
 @dataclass
@@ -167,7 +167,7 @@ class Ensemble:
 
     def snapshot(self, enc: Encoded, idx: list[int], progress: Callable[[int, int], None] | None = None):
         """Norms of every member at the current parameters, no update: each step feeds one batch to all members."""
-        from .losses import length_batches
+        from gsnr_bench.selection.losses import length_batches
 
         norms = np.full((self.cfg.members, len(enc)), np.nan)
         per = max(1, self.cfg.max_tokens // self.cfg.members)

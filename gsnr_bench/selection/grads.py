@@ -81,12 +81,12 @@ from typing import Annotated, Any, Callable, Literal
 import numpy as np
 from pydantic import BeforeValidator, Field, PositiveFloat
 
-from ..errors import ConfigError
-from ..fileio import atomic_path, write_json, write_text
-from .base import ScoreResult, SelectionContext
-from .common import SelectorParams, as_list, cache_dir, cache_key, check_pool, report
-from .encoding import OK, Encoded, encode_pairs
-from .prompts import Template, prompt_fn
+from gsnr_bench.core.errors import ConfigError
+from gsnr_bench.core.fileio import atomic_path, write_json, write_text
+from gsnr_bench.selection.base import ScoreResult, SelectionContext
+from gsnr_bench.selection.common import SelectorParams, as_list, cache_dir, cache_key, check_pool, report
+from gsnr_bench.selection.encoding import OK, Encoded, encode_pairs
+from gsnr_bench.selection.prompts import Template, prompt_fn
 
 CACHE_VERSION = 1
 
@@ -108,7 +108,7 @@ def embedding_grad_norms(
     float64, NaN outside idx or where the loss is non-finite."""
     import torch
 
-    from .losses import padded_batches, trunk_and_head
+    from gsnr_bench.selection.losses import padded_batches, trunk_and_head
 
     trunk, head = trunk_and_head(model)
     emb_mod = model.get_input_embeddings()
@@ -288,7 +288,7 @@ class GradsSelector:
     def _measure(self, ctx, key, d: Path):
         import torch
 
-        from .proxy import context_limit, load_proxy
+        from gsnr_bench.selection.proxy import context_limit, load_proxy
 
         p = key["params"]
         tok, model, pad_id, dev = load_proxy(ctx.proxy, self.device or ctx.device, "float32")
@@ -421,7 +421,7 @@ def prepare_finetune(model, p: dict[str, Any], proxy_name: str = "proxy") -> dic
         if getattr(head, "bias", None) is not None:
             out["output_bias"] = head.bias
     else:
-        from .lora import attach
+        from gsnr_bench.selection.lora import attach
 
         layers, _ = attach(
             model,
@@ -466,8 +466,8 @@ def preliminary_finetune(
     micro-batches (gradient accumulation). -> the per-step losses."""
     import torch
 
-    from .ensemble import EngineConfig, epoch_plan
-    from .losses import example_mean_losses, pad_right, scored_positions, trunk_and_head
+    from gsnr_bench.selection.ensemble import EngineConfig, epoch_plan
+    from gsnr_bench.selection.losses import example_mean_losses, pad_right, scored_positions, trunk_and_head
 
     trunk, head = trunk_and_head(model)
     params = list({id(v): v for v in trainable.values()}.values())

@@ -22,13 +22,13 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BeforeValidator, Field, model_validator
 
-from ..errors import ConfigError
-from ..fileio import atomic_path, write_json, write_text
-from ..gsnr_utility import VARIANTS, gsnr_table
-from .base import ScoreResult, SelectionContext
-from .common import SelectorParams, as_list, cache_dir, cache_key, check_pool, report
-from .encoding import OK, encode_pairs
-from .prompts import Template, prompt_fn
+from gsnr_bench.analysis.gsnr_utility import VARIANTS, gsnr_table
+from gsnr_bench.core.errors import ConfigError
+from gsnr_bench.core.fileio import atomic_path, write_json, write_text
+from gsnr_bench.selection.base import ScoreResult, SelectionContext
+from gsnr_bench.selection.common import SelectorParams, as_list, cache_dir, cache_key, check_pool, report
+from gsnr_bench.selection.encoding import OK, encode_pairs
+from gsnr_bench.selection.prompts import Template, prompt_fn
 
 CACHE_VERSION = 1
 
@@ -121,10 +121,10 @@ class GsnrSelector:
         return self._result(ctx, norms, enc_status, notes)
 
     def _train(self, ctx, key, d: Path, fmt):
-        from ..models import torch_dtype
-        from .ensemble import EngineConfig, Ensemble
-        from .lora import attach
-        from .proxy import context_limit, load_proxy
+        from gsnr_bench.modeling.loading import torch_dtype
+        from gsnr_bench.selection.ensemble import EngineConfig, Ensemble
+        from gsnr_bench.selection.lora import attach
+        from gsnr_bench.selection.proxy import context_limit, load_proxy
 
         p = key["params"]
         dev_name = self.device or ctx.device
@@ -195,7 +195,7 @@ class GsnrSelector:
         for k in ("G_s", "G_t", "V_s", "V_t", "utility"):
             cols[k] = clean(tab[k])
         if self.figure and len(norms) >= 2:
-            from .dynamics import draw_figure1
+            from gsnr_bench.selection.dynamics import draw_figure1
 
             notes["figure"] = str(draw_figure1(norms, Path(ctx.workdir) / "figure1.png", mask=eligible))
         return ScoreResult(

@@ -17,11 +17,11 @@ import math
 
 import numpy as np
 
-from ..errors import ConfigError
-from .base import ScoreResult, SelectionContext
-from .common import check_pool, report
-from .encoding import OK, EncodedSummary, encode_pairs, status_counts
-from .prompts import CHERRY_ALONE_PREFIX, alpaca_prompt, plain_prompt
+from gsnr_bench.core.errors import ConfigError
+from gsnr_bench.selection.base import ScoreResult, SelectionContext
+from gsnr_bench.selection.common import check_pool, report
+from gsnr_bench.selection.encoding import OK, EncodedSummary, encode_pairs, status_counts
+from gsnr_bench.selection.prompts import CHERRY_ALONE_PREFIX, alpaca_prompt, plain_prompt
 
 
 class IfdSelector:
@@ -76,8 +76,8 @@ class IfdSelector:
         return cond, alone
 
     def score(self, ctx: SelectionContext) -> ScoreResult:
-        from .losses import mean_losses
-        from .proxy import context_limit, load_proxy
+        from gsnr_bench.selection.losses import mean_losses
+        from gsnr_bench.selection.proxy import context_limit, load_proxy
 
         check_pool(ctx.pool)
         tok, model, pad_id, dev = load_proxy(ctx.proxy, self.device or ctx.device, self.dtype)

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ..errors import ConfigError
-from ..records import Example
-from .base import ScoreResult, SelectionContext
-from .common import check_pool, report
+from gsnr_bench.core.errors import ConfigError
+from gsnr_bench.domain.records import Example
+from gsnr_bench.selection.base import ScoreResult, SelectionContext
+from gsnr_bench.selection.common import check_pool, report
 
 UNITS = ("tokens", "chars")
 
@@ -28,7 +28,7 @@ def response_lengths(
         return [len(e.output) for e in pool]
     if tokenizer is None:
         raise ConfigError("longest: unit 'tokens' needs the proxy's tokenizer")
-    from ..models import load_tokenizer
+    from gsnr_bench.modeling.loading import load_tokenizer
 
     tok = load_tokenizer(tokenizer)
     out: list[int] = []

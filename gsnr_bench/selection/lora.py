@@ -12,8 +12,8 @@ import math
 import torch
 from torch import nn
 
-from ..errors import DataError
-from .pernorms import NormSink, StackedLoraFn
+from gsnr_bench.core.errors import DataError
+from gsnr_bench.selection.pernorms import NormSink, StackedLoraFn
 
 
 class StackedLora(nn.Module):

@@ -14,8 +14,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .encoding import Encoded
-from .linear_ce import linear_cross_entropy
+from gsnr_bench.selection.encoding import Encoded
+from gsnr_bench.selection.linear_ce import linear_cross_entropy
 
 
 def length_batches(lengths: Sequence[int], max_tokens: int = 2048, max_batch: int = 16) -> list[list[int]]:

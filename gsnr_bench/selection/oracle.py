@@ -6,8 +6,8 @@ difference in data quality at all (the report's sensitivity table)."""
 
 from __future__ import annotations
 
-from ..errors import ConfigError
-from .base import ScoreResult, SelectionContext
+from gsnr_bench.core.errors import ConfigError
+from gsnr_bench.selection.base import ScoreResult, SelectionContext
 
 
 class OracleSelector:

@@ -1,12 +1,12 @@
-"""Prompt texts per selector variant (docs/selectors.md; the fine-tuning templates are in templates.py).
+"""Prompt texts per selector variant (docs/selectors.md; the fine-tuning templates are in domain/templates.py).
 Pure string helpers."""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from ..errors import ConfigError
-from ..records import Example
+from gsnr_bench.core.errors import ConfigError
+from gsnr_bench.domain.records import Example
 
 ALPACA_WITH_INPUT = (
     "Below is an instruction that describes a task, paired with an input that provides further context. "

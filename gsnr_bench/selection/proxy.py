@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..models import load_causal_lm, load_tokenizer, resolve_device
+from gsnr_bench.modeling.loading import load_causal_lm, load_tokenizer, resolve_device
 
 
 def load_proxy(proxy: str, device: str = "auto", dtype: str = "float32") -> tuple[Any, Any, int, str]:
@@ -34,7 +34,7 @@ def fuse_gelu(model) -> None:
 def context_limit(model, wanted: int | None) -> int:
     """max_length capped by the proxy's position table (GPT-2: n_positions), with a one-line notice;
     None = the whole context."""
-    from ..context import cap_length, model_positions
+    from gsnr_bench.modeling.context import cap_length, model_positions
 
     positions = model_positions(model.config)
     if wanted is None:

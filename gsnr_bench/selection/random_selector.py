@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import ScoreResult, SelectionContext
+from gsnr_bench.selection.base import ScoreResult, SelectionContext
 
 
 class RandomSelector:

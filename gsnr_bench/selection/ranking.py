@@ -7,9 +7,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..budgets import budget  # noqa: F401  (the budget rule lives in core; re-exported)
-from ..errors import DataError
-from .base import ScoreResult
+from gsnr_bench.core.errors import DataError
+from gsnr_bench.domain.budgets import budget  # noqa: F401  (the budget rule lives in core; re-exported)
+from gsnr_bench.selection.base import ScoreResult
 
 
 def validate_result(result: ScoreResult, pool_ids: Sequence[str], selector: str) -> None:

@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 from transformers import TrainerCallback
 
-from ..fileio import append_jsonl, read_jsonl, write_jsonl
+from gsnr_bench.core.fileio import append_jsonl, read_jsonl, write_jsonl
 
 
 class LossLog(TrainerCallback):

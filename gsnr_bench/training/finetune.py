@@ -12,13 +12,13 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ..artifacts import MODEL_SUBDIR, TRAINED, check_adapter_base
-from ..errors import ConfigError, DataError
-from ..fileio import dumps, read_json, write_bytes, write_json
-from ..records import Example
-from ..templates import Collator, encode_examples, prepare_tokenizer
-from .config import FinetuneConfig
-from .plan import capped_accum, planned_steps, protocol, training_arguments, world_size
+from gsnr_bench.core.errors import ConfigError, DataError
+from gsnr_bench.core.fileio import dumps, read_json, write_bytes, write_json
+from gsnr_bench.domain.records import Example
+from gsnr_bench.domain.templates import Collator, encode_examples, prepare_tokenizer
+from gsnr_bench.modeling.artifacts import MODEL_SUBDIR, TRAINED, check_adapter_base
+from gsnr_bench.training.config import FinetuneConfig
+from gsnr_bench.training.plan import capped_accum, planned_steps, protocol, training_arguments, world_size
 
 ProgressFn = Callable[[str, int, int], None]
 ARGS_FILE = "training_args.json"
@@ -46,8 +46,8 @@ def finetune(
     from transformers import Trainer, set_seed
     from transformers.utils import logging as hf_logging
 
-    from ..models import load_tokenizer, resolve_device
-    from .callbacks import LossLog, Progress, trim_log
+    from gsnr_bench.modeling.loading import load_tokenizer, resolve_device
+    from gsnr_bench.training.callbacks import LossLog, Progress, trim_log
 
     hf_logging.disable_progress_bar()  # per-shard tqdm bars would interleave with the stage's own bar
     started = time.time()
@@ -168,7 +168,7 @@ def _max_length(cfg: FinetuneConfig, base_model: str) -> int:
     """finetune.max_length, capped (with a one-line notice) by the base model's positions."""
     from transformers import AutoConfig
 
-    from ..context import cap_length, model_positions
+    from gsnr_bench.modeling.context import cap_length, model_positions
 
     try:
         positions = model_positions(AutoConfig.from_pretrained(base_model))
@@ -244,7 +244,7 @@ def align_special_tokens(model: Any, tok: Any) -> None:
 def _default_targets(model: Any) -> list[str] | None:
     """PEFT's default LoRA targets for the architecture (GPT-2: c_attn; LLaMA: q_proj, v_proj), so the
     Conv1D check below sees them; None lets PEFT decide (and name the problem) for other architectures."""
-    from .lora_targets import peft_default_targets
+    from gsnr_bench.training.lora_targets import peft_default_targets
 
     return peft_default_targets(getattr(model.config, "model_type", ""))
 
@@ -259,7 +259,7 @@ def _conv1d_targets(model: Any, targets: Sequence[str]) -> bool:
 
 
 def _build_model(cfg: FinetuneConfig, base_model: str, proto: dict[str, Any], last: str | None, tok: Any) -> Any:
-    from ..models import load_causal_lm
+    from gsnr_bench.modeling.loading import load_causal_lm
 
     model = load_causal_lm(base_model, device="cpu", dtype=proto["precision"]["load_dtype"])
     align_special_tokens(model, tok)

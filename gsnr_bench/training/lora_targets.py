@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from ..errors import ConfigError, DataError
+from gsnr_bench.core.errors import ConfigError, DataError
 
 
 def module_names(config: Any) -> dict[str, str]:

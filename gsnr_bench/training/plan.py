@@ -10,9 +10,9 @@ import math
 import os
 from typing import Any
 
-from ..errors import ConfigError
-from ..templates import IGNORE_INDEX, template_fingerprint
-from .config import FinetuneConfig
+from gsnr_bench.core.errors import ConfigError
+from gsnr_bench.domain.templates import IGNORE_INDEX, template_fingerprint
+from gsnr_bench.training.config import FinetuneConfig
 
 PROTOCOL_VERSION = 1
 
@@ -60,7 +60,7 @@ def precision(cfg: FinetuneConfig, device: str) -> dict[str, Any]:
     a pure-bf16 full fine-tune loses small updates at lr 2e-5."""
     import torch
 
-    from ..models import torch_dtype
+    from gsnr_bench.modeling.loading import torch_dtype
 
     work = torch_dtype(cfg.dtype, device)
     name = {torch.float32: "float32", torch.bfloat16: "bfloat16", torch.float16: "float16"}[work]

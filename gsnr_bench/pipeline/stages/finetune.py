@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...fileio import read_json
-from ...progress import console
-from ...records import Example
-from ...store import StageDir, content_hash
-from ..deps import StageDeps
-from ..names import FINETUNE_LOGGING
+from gsnr_bench.core.fileio import read_json
+from gsnr_bench.core.progress import console
+from gsnr_bench.domain.records import Example
+from gsnr_bench.pipeline.deps import StageDeps
+from gsnr_bench.pipeline.names import FINETUNE_LOGGING
+from gsnr_bench.run.store import StageDir, content_hash
 
 
 def model(deps: StageDeps, name: str, examples: list[Example]) -> StageDir:
@@ -26,8 +26,8 @@ def model(deps: StageDeps, name: str, examples: list[Example]) -> StageDir:
 
 
 def _train(deps: StageDeps, sd: StageDir, name: str, examples: list[Example]) -> dict[str, Any]:
-    from ...artifacts import TRAINED
-    from ...training.finetune import finetune
+    from gsnr_bench.modeling.artifacts import TRAINED
+    from gsnr_bench.training.finetune import finetune
 
     with deps.runner.progress(f"finetune {name}") as prog:
         finetune(examples, deps.cfg.finetune, deps.sources.inputs.target, sd.path, progress=prog)

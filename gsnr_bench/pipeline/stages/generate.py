@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...store import StageDir, content_hash
-from ..deps import StageDeps
+from gsnr_bench.pipeline.deps import StageDeps
+from gsnr_bench.run.store import StageDir, content_hash
 
 
 def answers(deps: StageDeps, model_sd: StageDir, name: str) -> StageDir:
@@ -16,7 +16,7 @@ def answers(deps: StageDeps, model_sd: StageDir, name: str) -> StageDir:
     sd = deps.store.stage("answers", name, key)
 
     def work() -> dict[str, Any]:
-        from ...generation.stage import generate
+        from gsnr_bench.generation.stage import generate
 
         questions = [q for qs in deps.sources.testsets.values() for q in qs]
         with deps.runner.progress(f"generate {name}") as prog:

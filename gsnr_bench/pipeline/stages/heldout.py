@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...budgets import budget_ratio
-from ...fileio import write_json
-from ...store import StageDir, content_hash
-from ..deps import StageDeps
-from ..names import BASELINE
+from gsnr_bench.core.fileio import write_json
+from gsnr_bench.domain.budgets import budget_ratio
+from gsnr_bench.pipeline.deps import StageDeps
+from gsnr_bench.pipeline.names import BASELINE
+from gsnr_bench.run.store import StageDir, content_hash
 
 
 def heldout(
@@ -33,7 +33,7 @@ def heldout(
     sd = deps.store.stage("heldout", name, key)
 
     def work() -> dict[str, Any]:
-        from ...generation.heldout import score_heldout
+        from gsnr_bench.generation.heldout import score_heldout
 
         with deps.runner.progress(f"held-out score {name}") as prog:
             score_heldout(

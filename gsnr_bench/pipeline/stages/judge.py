@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...errors import BudgetExceeded, DataError
-from ...fileio import read_jsonl
-from ...progress import console
-from ...store import CELL, StageDir
-from ..cell import Cell, cell_record, skipped_questions
-from ..deps import StageDeps
-from ..names import BASELINE, JUDGING_TRANSPORT
-from ..runner import StageIncomplete
+from gsnr_bench.core.errors import BudgetExceeded, DataError
+from gsnr_bench.core.fileio import read_jsonl
+from gsnr_bench.core.progress import console
+from gsnr_bench.pipeline.cell import Cell, cell_record, skipped_questions
+from gsnr_bench.pipeline.deps import StageDeps
+from gsnr_bench.pipeline.names import BASELINE, JUDGING_TRANSPORT
+from gsnr_bench.pipeline.runner import StageIncomplete
+from gsnr_bench.run.store import CELL, StageDir
 
 
 def judging_key(jcfg: Any) -> dict[str, Any]:
@@ -26,7 +26,7 @@ def judging_key(jcfg: Any) -> dict[str, Any]:
 
 
 def judgments(deps: StageDeps, judge: str, cell: Cell, sys_sd: StageDir, base_sd: StageDir) -> StageDir:
-    from ...judging.spec import load_judge
+    from gsnr_bench.judging.spec import load_judge
 
     spec = load_judge(judge)
     key = {
@@ -54,9 +54,9 @@ def judgments(deps: StageDeps, judge: str, cell: Cell, sys_sd: StageDir, base_sd
 
 def _send(deps: StageDeps, spec: Any, cell: Cell, items: list[Any], sd: StageDir) -> Any:
     """Every comparison to the judge (the demo's reference judge is a local server started for it)."""
-    from ...judging.cache import judge_cache_path, judge_run_id
-    from ...judging.reference_server import serve_reference_for
-    from ...judging.stage import judge as run_judge
+    from gsnr_bench.judging.cache import judge_cache_path, judge_run_id
+    from gsnr_bench.judging.reference_server import serve_reference_for
+    from gsnr_bench.judging.stage import judge as run_judge
 
     jcfg, root = deps.cfg.judging, deps.store.root
     endpoint = serve_reference_for(spec, deps.sources.references)
@@ -98,7 +98,7 @@ def _account(deps: StageDeps, spec: Any, cell: Cell, summary: Any) -> None:
 
 def comparisons(deps: StageDeps, system: str, sys_sd: StageDir, base_sd: StageDir) -> list[Any]:
     """One Comparison per test question both sides answered (questions skipped as too long are left out)."""
-    from ...judging.stage import Comparison
+    from gsnr_bench.judging.stage import Comparison
 
     items = []
     skipped = skipped_questions(deps, sys_sd, base_sd)

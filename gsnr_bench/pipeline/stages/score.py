@@ -6,9 +6,9 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from ...fileio import read_jsonl, write_jsonl
-from ...store import StageDir
-from ..deps import StageDeps
+from gsnr_bench.core.fileio import read_jsonl, write_jsonl
+from gsnr_bench.pipeline.deps import StageDeps
+from gsnr_bench.run.store import StageDir
 
 
 def scores(deps: StageDeps, selector: str) -> StageDir:
@@ -27,7 +27,7 @@ def scores(deps: StageDeps, selector: str) -> StageDir:
 
 
 def _combine_seeds(deps: StageDeps, sd: StageDir, runs: list[StageDir], combine: str) -> dict[str, Any]:
-    from ...health import mean_rank_order, stability
+    from gsnr_bench.analysis.health import mean_rank_order, stability
 
     n = len(runs)
     tables = [read_jsonl(r.path / "scores.jsonl") for r in runs]
@@ -54,7 +54,7 @@ def _combine_seeds(deps: StageDeps, sd: StageDir, runs: list[StageDir], combine:
 
 def score_once(deps: StageDeps, selector: str, seed: int) -> StageDir:
     """One scoring of the pool by `selector` with `seed`."""
-    from ... import registry
+    from gsnr_bench.core import registry
 
     reg = registry.selectors()
     spec = reg.get(selector)
@@ -80,9 +80,9 @@ def score_once(deps: StageDeps, selector: str, seed: int) -> StageDir:
 
 
 def _score(deps: StageDeps, sd: StageDir, name: str, sel: Any, params: dict, seed: int, needs_truth: bool) -> dict:
-    from ...health import health_of, warning_lines
-    from ...selection.base import SelectionContext
-    from ...selection.ranking import rank_order, score_rows, validate_result
+    from gsnr_bench.analysis.health import health_of, warning_lines
+    from gsnr_bench.selection.base import SelectionContext
+    from gsnr_bench.selection.ranking import rank_order, score_rows, validate_result
 
     inp = deps.sources.inputs
     with deps.runner.progress(f"score {name}") as prog:

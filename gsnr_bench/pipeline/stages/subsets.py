@@ -1,21 +1,21 @@
 """The subsets stage: the first n examples of a scores stage's ranking, n from a ratio of the pool or an absolute
-budget (budgets.py); and the pool's examples a selection.jsonl lists (also used by commands/launch.py)."""
+budget (domain/budgets.py); and the pool's examples a selection.jsonl lists (also used by commands/launch.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from ...errors import DataError
-from ...fileio import read_jsonl, write_jsonl
-from ...records import Example
-from ...store import StageDir
-from ..deps import StageDeps
-from ..names import system_name
+from gsnr_bench.core.errors import DataError
+from gsnr_bench.core.fileio import read_jsonl, write_jsonl
+from gsnr_bench.domain.records import Example
+from gsnr_bench.pipeline.deps import StageDeps
+from gsnr_bench.pipeline.names import system_name
+from gsnr_bench.run.store import StageDir
 
 
 def subset(deps: StageDeps, scores_sd: StageDir, ratio: Any) -> StageDir:
-    from ...budgets import Size, budget, budget_n
+    from gsnr_bench.domain.budgets import Size, budget, budget_n
 
     n_pool = len(deps.sources.inputs.pool)
     if isinstance(ratio, Size):  # an absolute budget (--n): exactly n examples

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-_PKG = Path(__file__).resolve().parent
+_PKG = Path(__file__).resolve().parents[1]  # gsnr_bench/ (this file is gsnr_bench/core/resources.py)
 
 
 def resource_dirs(kind: str) -> list[Path]:

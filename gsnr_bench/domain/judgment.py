@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Literal, Sequence
 
-from .errors import DataError
-from .fileio import read_jsonl
+from gsnr_bench.core.errors import DataError
+from gsnr_bench.core.fileio import read_jsonl
 
 Side = Literal["system", "baseline"]
 Verdict = Literal["win", "tie", "lose"]

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Union
 
-from .errors import DataError
+from gsnr_bench.core.errors import DataError
 
 
 def budget(ratio: float, pool_size: int, budget_base: int | None = None) -> int:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from .settings_base import Section
+from gsnr_bench.core.settings_base import Section
 
 SLURM_STAGES = ("score", "finetune", "generate", "judge", "report")
 

@@ -10,18 +10,18 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from . import yaml12
-from .data.config import DataConfig, DemoConfig
-from .errors import ConfigError
-from .fileio import read_text
-from .generation.config import GenerationConfig, HeldoutConfig
-from .judging.config import JudgingConfig
-from .reporting.config import ReportConfig
-from .resources import find_resource
-from .selection.config import ProxyConfig, SelectionConfig
-from .settings_base import Section
-from .slurm_config import SlurmConfig
-from .training.config import FinetuneConfig
+from gsnr_bench.core import yaml12
+from gsnr_bench.core.errors import ConfigError
+from gsnr_bench.core.fileio import read_text
+from gsnr_bench.core.resources import find_resource
+from gsnr_bench.core.settings_base import Section
+from gsnr_bench.core.slurm_config import SlurmConfig
+from gsnr_bench.data.config import DataConfig, DemoConfig
+from gsnr_bench.generation.config import GenerationConfig, HeldoutConfig
+from gsnr_bench.judging.config import JudgingConfig
+from gsnr_bench.reporting.config import ReportConfig
+from gsnr_bench.selection.config import ProxyConfig, SelectionConfig
+from gsnr_bench.training.config import FinetuneConfig
 
 
 class Config(Section):
@@ -90,7 +90,7 @@ def resolve_config_source(name_or_path: str, relative_to: Path | None = None) ->
 
 
 def list_presets() -> list[str]:
-    from .resources import list_resources
+    from gsnr_bench.core.resources import list_resources
 
     return sorted(list_resources("configs"))
 

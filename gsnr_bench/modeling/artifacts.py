@@ -12,8 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .errors import DataError
-from .fileio import read_json
+from gsnr_bench.core.errors import DataError
+from gsnr_bench.core.fileio import read_json
 
 TRAINED = "trained.json"
 MODEL_SUBDIR = "model"
@@ -64,7 +64,7 @@ def attach_adapter(base: Any, adapter_dir: Path, *, trainable: bool = False) -> 
 
 def load_for_inference(model_dir: Path, *, device: str, dtype: str) -> tuple[Any, Any, dict[str, Any]]:
     """(model in eval mode, tokenizer, trained.json). A LoRA adapter is merged into its base for speed."""
-    from .models import load_causal_lm, load_tokenizer
+    from gsnr_bench.modeling.loading import load_causal_lm, load_tokenizer
 
     weights, info = read_trained(model_dir)
     tok_src = weights if (weights / "tokenizer_config.json").is_file() else info["base_model"]

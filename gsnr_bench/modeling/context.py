@@ -30,7 +30,7 @@ def cap_length(wanted: int, positions: int | None, *, key: str, model: str = "th
     note = (key, wanted, positions, model)
     if note not in _NOTICED:
         _NOTICED.add(note)
-        from .progress import console
+        from gsnr_bench.core.progress import console
 
         console.print(
             f"note: {key}={wanted} exceeds the {positions} positions of {model}; using {positions}",

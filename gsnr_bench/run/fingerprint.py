@@ -21,7 +21,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from .fileio import write_json
+from gsnr_bench.core.fileio import write_json
 
 SKIP_DIRS = ("checkpoint-",)  # Trainer checkpoints inside a model dir are not the model
 

@@ -18,10 +18,10 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from .errors import DataError
-from .fileio import read_text
-from .records import Example
-from .resources import find_resource
+from gsnr_bench.core.errors import DataError
+from gsnr_bench.core.fileio import read_text
+from gsnr_bench.core.resources import find_resource
+from gsnr_bench.domain.records import Example
 
 IGNORE_INDEX = -100  # label value the causal-LM loss ignores
 TEMPLATE_FILES = {"input": "alpaca-input-v1.txt", "noinput": "alpaca-noinput-v1.txt"}

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from . import STORE_VERSION, __version__
-from .errors import StoreError
-from .fileio import read_json, write_json
+from gsnr_bench import STORE_VERSION, __version__
+from gsnr_bench.core.errors import StoreError
+from gsnr_bench.core.fileio import read_json, write_json
 
 MARKER = "gsnr-run.json"
 DONE = "DONE"
@@ -81,7 +81,7 @@ class StageDir:
         try:
             lock.acquire(timeout=min(notice_after, timeout))
         except Timeout:
-            from .progress import console
+            from gsnr_bench.core.progress import console
 
             console.print(
                 f"waiting for stage {self.stage} {self.label}: another gsnr-bench process is running it "

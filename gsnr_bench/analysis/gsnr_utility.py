@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import ConfigError
+from gsnr_bench.core.errors import ConfigError
 
 VARIANTS = ("gsnr", "alt1", "alt2", "alt3")
 

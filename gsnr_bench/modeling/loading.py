@@ -7,9 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .cpu_malloc import keep_freed_memory
-from .errors import DataError
-from .threads import configure_torch_threads
+from gsnr_bench.core.cpu_malloc import keep_freed_memory
+from gsnr_bench.core.errors import DataError
+from gsnr_bench.core.threads import configure_torch_threads
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -19,9 +19,9 @@ def resolve_device(device: str = "auto") -> str:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise DataError(f"device {device!r} requested but CUDA is not available")
-    configure_torch_threads()  # once per process: OMP_NUM_THREADS, else the cores available (threads.py)
+    configure_torch_threads()  # once per process: OMP_NUM_THREADS, else the cores available (core/threads.py)
     if device == "cpu":
-        keep_freed_memory()  # per-step tensors reuse memory instead of page-faulting (cpu_malloc.py)
+        keep_freed_memory()  # per-step tensors reuse memory instead of page-faulting (core/cpu_malloc.py)
     return device
 
 

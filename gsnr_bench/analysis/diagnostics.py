@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from .judgment import call_outcome
+from gsnr_bench.domain.judgment import call_outcome
 
 
 def _rate(num: int, den: int) -> float | None:

@@ -9,8 +9,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from . import STORE_VERSION, __version__
-from .fileio import write_json
+from gsnr_bench import STORE_VERSION, __version__
+from gsnr_bench.core.fileio import write_json
 
 LIBRARIES = (
     "torch",
@@ -37,7 +37,7 @@ def library_versions() -> dict[str, str | None]:
 
 
 def git_hash() -> str | None:
-    src = Path(__file__).resolve().parent.parent
+    src = Path(__file__).resolve().parents[2]  # the checkout (this file is gsnr_bench/run/manifest.py)
     try:
         res = subprocess.run(["git", "-C", str(src), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):

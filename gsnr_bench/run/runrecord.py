@@ -21,9 +21,9 @@ from typing import Any
 
 import yaml
 
-from . import yaml12
-from .errors import StoreError
-from .fileio import write_text
+from gsnr_bench.core import yaml12
+from gsnr_bench.core.errors import StoreError
+from gsnr_bench.core.fileio import write_text
 
 RECORD = "config.yaml"
 HEADER = (

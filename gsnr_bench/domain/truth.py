@@ -18,8 +18,8 @@ import json
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from .errors import DataError
-from .fileio import read_text
+from gsnr_bench.core.errors import DataError
+from gsnr_bench.core.fileio import read_text
 
 CLEAN = "clean"
 DEFECTIVE = "defective"  # the label a `false` becomes

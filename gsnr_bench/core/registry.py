@@ -18,10 +18,10 @@ from typing import Any, Callable
 
 import yaml
 
-from . import yaml12
-from .errors import RegistryError
-from .fileio import read_text
-from .resources import is_user_dir, resource_dirs
+from gsnr_bench.core import yaml12
+from gsnr_bench.core.errors import RegistryError
+from gsnr_bench.core.fileio import read_text
+from gsnr_bench.core.resources import is_user_dir, resource_dirs
 
 
 @dataclass(frozen=True)
