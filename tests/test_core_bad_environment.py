@@ -74,7 +74,7 @@ def test_a_real_full_disk_is_one_line_and_loses_nothing(tiny_tmpfs):
 
 
 def test_judging_stops_sending_when_its_records_cannot_be_written(tmp_path, monkeypatch):
-    from gsnr_bench.judging import stage as stage_mod
+    from gsnr_bench.judging import loop
     from gsnr_bench.judging.stage import judge
 
     items, refs = make_items(60)
@@ -85,7 +85,7 @@ def test_judging_stops_sending_when_its_records_cannot_be_written(tmp_path, monk
     with FaultyJudgeServer(refs, latency=0.02) as srv:
         spec = spec_for(srv)
         with monkeypatch.context() as m:
-            m.setattr(stage_mod, "append_jsonl", full)
+            m.setattr(loop, "append_jsonl", full)
             with pytest.raises(StoreError):
                 judge(items, spec, fast_cfg(concurrency=4), tmp_path / "j.jsonl", tmp_path / "c.sqlite")
         sent = srv.log.chat_requests

@@ -329,7 +329,7 @@ def test_records_survive_a_slow_disk(tmp_path, monkeypatch):
     appends at once tear each other's lines, and the torn-tail repair then cuts a whole batch)."""
     import time
 
-    from gsnr_bench.judging import stage
+    from gsnr_bench.judging import loop
 
     def slow_append(path, rows):
         payload = "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows)
@@ -348,7 +348,7 @@ def test_records_survive_a_slow_disk(tmp_path, monkeypatch):
     with FaultyJudgeServer(refs) as srv:
         spec = spec_for(srv)
         judge(items, spec, fast_cfg(), tmp_path / "a.jsonl", tmp_path / "c.sqlite")
-        monkeypatch.setattr(stage, "append_jsonl", slow_append)
+        monkeypatch.setattr(loop, "append_jsonl", slow_append)
         srv.latency = 0.1  # the null pairs are answered while the cached batch is being written
         s = judge(items, spec, fast_cfg(null_pairs=2), tmp_path / "b.jsonl", tmp_path / "c.sqlite")
     recs = read_jsonl(tmp_path / "b.jsonl")

@@ -7,7 +7,6 @@ from pathlib import Path
 
 LIMIT = 400
 LONGER = {  # module -> (lines it may reach, why it is still one module)
-    "judging/stage.py": (660, "one concurrent judging loop: retries, re-asks, budget and cache share its state"),
     "commands/sweep_plan.py": (540, "the dry-run plan: one item builder per stage and the table that prints them"),
     "generation/vllm.py": (510, "the vLLM engine's lifecycle: start, watch, signals, shutdown belong together"),
     "selection/grads.py": (510, "GrADS end to end: preliminary fine-tune, per-example gradients, density"),

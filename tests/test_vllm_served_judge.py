@@ -135,7 +135,7 @@ def test_served_smollm2_judges_both_orders(tmp_path, monkeypatch, report):
 
 def check_run(spec, cfg, summary, out, secs) -> str:
     """Every reply read correctly or counted as a parse failure (after its re-ask); the rates recorded."""
-    from gsnr_bench.judging.stage import _call_key, _prompt_for
+    from gsnr_bench.judging.comparisons import call_key, prompt_for
 
     items = comparisons()
     records = [json.loads(x) for x in (out / "judgments.jsonl").read_text().splitlines()]
@@ -143,7 +143,7 @@ def check_run(spec, cfg, summary, out, secs) -> str:
     db = sqlite3.connect(out / "judge.sqlite")
     replies = {k: json.loads(r) for k, r in db.execute("SELECT key, reply FROM calls")}
     db.close()
-    prompt = _prompt_for(spec, cfg)
+    prompt = prompt_for(spec, cfg)
     by_id = {i.question_id: i for i in items}
     calls = read = failed = decisive = first_won = 0
     samples = []
@@ -158,7 +158,7 @@ def check_run(spec, cfg, summary, out, secs) -> str:
                 else (item.baseline_answer, item.system_answer)
             )
             msgs = prompt.messages(item.question, *slots)
-            texts = [replies[_call_key(spec, msgs, a)]["text"] for a in range(c["attempts"])]
+            texts = [replies[call_key(spec, msgs, a)]["text"] for a in range(c["attempts"])]
             samples.append(texts[-1][:60])
             if c["scores"] is not None:
                 read += 1
