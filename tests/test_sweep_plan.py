@@ -158,7 +158,7 @@ def test_parameter_counts_from_config_match_the_real_models(tmp_path):
     """The plan counts parameters from config.json alone; they match the instantiated models."""
     from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
-    from gsnr_bench.commands.sweep_plan import params_of_config
+    from gsnr_bench.commands.plan_sizes import params_of_config
 
     g = GPT2Config(n_layer=2, n_embd=64, n_head=4, vocab_size=500, n_positions=128)
     n = sum(p.numel() for p in GPT2LMHeadModel(g).parameters())
@@ -198,7 +198,7 @@ def test_no_commands_import_cycle():
 def test_small_subsets_plan_the_steps_min_steps_gives_them():
     from types import SimpleNamespace
 
-    from gsnr_bench.commands.sweep_plan import finetune_item
+    from gsnr_bench.commands.plan_items import finetune_item
     from gsnr_bench.training.config import FinetuneConfig
 
     sizes = SimpleNamespace(prompt_tokens=40, response_tokens=60, target_params=1e8)
