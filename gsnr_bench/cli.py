@@ -469,8 +469,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     except KeyboardInterrupt as exc:
-        # Ctrl-C, or SIGTERM while a vLLM engine is alive (generation/vllm.py turns it into this exception so the
-        # engine is shut down on the way out): 128 + the signal, as a shell reports it
+        # Ctrl-C, or SIGTERM while a vLLM engine is alive (generation/vllm_signals.py turns it into this exception so
+        # the engine is shut down on the way out): 128 + the signal, as a shell reports it
         signum = getattr(exc, "signum", 2)
         what = "interrupted" if signum == 2 else f"stopped by signal {signum}"
         print(f"gsnr-bench: {what}; run the same command again to resume where it stopped", file=sys.stderr)

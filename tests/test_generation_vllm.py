@@ -16,6 +16,8 @@ from gsnr_bench.core.errors import DataError, RegistryError
 from gsnr_bench.core.fileio import read_jsonl
 from gsnr_bench.domain.templates import build_prompt
 from gsnr_bench.generation import vllm as backend
+from gsnr_bench.generation import vllm_engine as engine
+from gsnr_bench.generation import vllm_signals
 from gsnr_bench.generation.config import GenerationConfig
 from gsnr_bench.generation.stage import generate
 
@@ -263,7 +265,7 @@ def test_lora_refused_by_engine_is_merged(fake_vllm, tmp_path, monkeypatch):
 
     def fake_merge(model_dir, weights, arch):
         merged_dir.mkdir(exist_ok=True)
-        backend._SLOT.merged[str(Path(weights).resolve())] = str(merged_dir)
+        engine.SLOT.merged[str(Path(weights).resolve())] = str(merged_dir)
         return str(merged_dir)
 
     monkeypatch.setattr(fake_vllm, "LLM", picky)
@@ -414,7 +416,7 @@ def test_sigterm_unwinds_and_closes_the_engine(fake_vllm, tmp_path, monkeypatch)
 
     before = signal.getsignal(signal.SIGTERM)
     backend.VLLMGenerator(fake_trained(tmp_path / "f", "base", regime="full"), GenerationConfig())
-    assert signal.getsignal(signal.SIGTERM) is backend._on_signal
+    assert signal.getsignal(signal.SIGTERM) is vllm_signals.on_signal
     with pytest.raises(backend.EngineInterrupted) as err:
         os.kill(os.getpid(), signal.SIGTERM)
         for _ in range(1000):  # the handler runs between bytecodes
@@ -455,10 +457,10 @@ def test_a_dead_engine_unblocks_a_waiting_generate(fake_vllm, monkeypatch):
     core = types.SimpleNamespace(resources=resources, outputs_queue=outputs)
     llm = types.SimpleNamespace(llm_engine=types.SimpleNamespace(engine_core=core))
     stop = threading.Event()
-    backend._watch_engine(llm, stop, every=0.01)
+    engine.watch_engine(llm, stop, every=0.01)
     with pytest.raises(queue.Empty):
         outputs.get(timeout=0.2)  # alive: nothing is put
     resources.engine_dead = True
     assert isinstance(outputs.get(timeout=5), EngineDeadError)
     stop.set()
-    backend._watch_engine(types.SimpleNamespace(), stop)  # a client without these parts: nothing to watch
+    engine.watch_engine(types.SimpleNamespace(), stop)  # a client without these parts: nothing to watch

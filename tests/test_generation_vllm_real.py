@@ -285,7 +285,7 @@ def test_gpt2_lora_adapter_is_merged(models, work, capfd, report):
     assert "Traceback" not in err
     rows = read_jsonl(paths["wizardlm"])
     assert len(rows) == 12
-    merged = backend._SLOT.merged
+    merged = backend.SLOT.merged
     assert len(merged) == 1 and Path(next(iter(merged.values()))).is_dir()
     share, share_tok, where = _hf_agreement(models["gpt2_lora"], qs, rows)  # HF merges the adapter too
     report(
@@ -311,7 +311,7 @@ def test_llama_two_adapters_one_engine(models, work, monkeypatch, report):
     assert len(starts.starts) == 1, "both adapters must share one engine"
     kw = starts.starts[0]
     assert kw["model"] == str(models["llama"]) and kw["enable_lora"] is True and kw["max_lora_rank"] == 8
-    assert backend.live_engines() == 1 and len(backend._SLOT.lora_ids) == 2
+    assert backend.live_engines() == 1 and len(backend.SLOT.lora_ids) == 2
     a, b = ([r["answer"] for r in rows[n]] for n in ("llama_a", "llama_b"))
     assert a != b, "two different adapters gave the same answers: the LoRA requests were not applied"
     shares = []

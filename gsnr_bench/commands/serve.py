@@ -26,10 +26,10 @@ def _model(spec: str) -> tuple[str, str]:
 
 
 def cmd_serve_judge(args: argparse.Namespace) -> int:
-    from gsnr_bench.generation.vllm import _import_vllm
+    from gsnr_bench.generation.vllm_engine import import_vllm
     from gsnr_bench.generation.vllm_server import serve
 
-    _import_vllm()  # one line, with the install hint, when vLLM is not installed
+    import_vllm()  # one line, with the install hint, when vLLM is not installed
     model, name = _model(args.model)
     api_key = None
     if args.api_key_env:

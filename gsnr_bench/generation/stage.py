@@ -35,7 +35,7 @@ def choose_backend(name: str) -> str:
 def release_engines() -> None:
     """Shut down a generation engine this process still holds (vLLM's), so judging or the next stage gets its
     memory back. A no-op when the vLLM backend was never loaded (it is not imported here for nothing)."""
-    mod = sys.modules.get("gsnr_bench.generation.vllm")
+    mod = sys.modules.get("gsnr_bench.generation.vllm_engine")
     if mod is not None:
         mod.close_engines()
 

@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from gsnr_bench.core.errors import EngineError
-from gsnr_bench.generation.vllm import checkpoint_dtype, on_cpu
+from gsnr_bench.generation.vllm_engine import on_cpu
+from gsnr_bench.generation.vllm_settings import checkpoint_dtype
 
 CPU_MEMORY_UTILIZATION = 0.15  # vLLM's 0.92 default reserves that share of host RAM on CPU, and fails
 
