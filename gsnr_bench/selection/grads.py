@@ -76,148 +76,26 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Annotated, Any, Callable, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import BeforeValidator, Field, PositiveFloat
 
-from gsnr_bench.core.errors import ConfigError
 from gsnr_bench.core.fileio import atomic_path, write_json, write_text
 from gsnr_bench.selection.base import ScoreResult, SelectionContext
 from gsnr_bench.selection.common import SelectorParams, as_list, cache_dir, cache_key, check_pool, report
-from gsnr_bench.selection.encoding import OK, Encoded, encode_pairs
+from gsnr_bench.selection.encoding import OK, encode_pairs
+from gsnr_bench.selection.grads_density import log_density, standardize_features
+from gsnr_bench.selection.grads_finetune import load_trainable, preliminary_finetune, prepare_finetune
+from gsnr_bench.selection.grads_norms import embedding_grad_norms
 from gsnr_bench.selection.prompts import Template, prompt_fn
+
+# the selector's public face, wherever each step lives (grads_norms.py, grads_density.py, grads_finetune.py)
+__all__ = ["GradsParams", "GradsSelector", "embedding_grad_norms", "log_density", "standardize_features"]
 
 CACHE_VERSION = 1
 
 
-# --------------------------------------------------------------------------- per-example norms
-def embedding_grad_norms(
-    model,
-    enc: Encoded,
-    idx: list[int],
-    *,
-    pad_id: int,
-    device: Any = "cpu",
-    max_tokens: int = 2048,
-    max_batch: int = 16,
-    progress: Callable[[int, int], None] | None = None,
-) -> dict[str, np.ndarray]:
-    """Squared per-example gradient norms of the input embedding and the LM head, from one batched backward
-    per batch. -> {"sq_in", "sq_out", "cross" (tied models: <G_in, G_out>, else 0), "loss"}, each [len(enc)]
-    float64, NaN outside idx or where the loss is non-finite."""
-    import torch
-
-    from gsnr_bench.selection.losses import padded_batches, trunk_and_head
-
-    trunk, head = trunk_and_head(model)
-    emb_mod = model.get_input_embeddings()
-    tied = head.weight is emb_mod.weight or head.weight.data_ptr() == emb_mod.weight.data_ptr()
-    bias = getattr(head, "bias", None)
-    n = len(enc)
-    out = {k: np.full(n, np.nan) for k in ("sq_in", "sq_out", "cross", "loss")}
-    done = 0
-    for members, ids, rows, pos in padded_batches(enc, idx, pad_id, device, max_tokens, max_batch):
-        with torch.no_grad():
-            emb0 = emb_mod(ids)
-        emb = emb0.detach().float().requires_grad_(True)
-        hidden = trunk(inputs_embeds=emb.to(emb0.dtype))[0]
-        h = hidden[rows, pos - 1]
-        logits = head(h).float()
-        tok = torch.nn.functional.cross_entropy(logits, ids[rows, pos], reduction="none")
-        nb = len(members)
-        counts = torch.zeros(nb, device=tok.device).index_add_(0, rows, torch.ones_like(tok))
-        losses = torch.zeros(nb, device=tok.device).index_add_(0, rows, tok) / counts.clamp_min(1)
-        finite = torch.isfinite(losses)
-        e, gz = torch.autograd.grad(torch.where(finite, losses, torch.zeros_like(losses)).sum(), [emb, logits])
-        with torch.no_grad():
-            h = h.detach().float()
-            ends = torch.cumsum(counts.long(), 0).tolist()
-            starts = [0] + ends[:-1]
-            for r, i in enumerate(members):
-                if not bool(finite[r]):
-                    continue
-                G, H = gz[starts[r] : ends[r]], h[starts[r] : ends[r]]  # [n, V], [n, d]
-                sq_out = ((G @ G.t()).double() * (H @ H.t()).double()).sum()
-                if bias is not None:
-                    sq_out = sq_out + G.sum(0).double().square().sum()
-                x = ids[r, : len(enc.ids[i])]
-                uniq, inv = torch.unique(x, return_inverse=True)
-                S = torch.zeros(len(uniq), e.shape[-1], device=e.device).index_add_(0, inv, e[r, : len(x)])
-                sq_in = S.double().square().sum()
-                cross = (
-                    (S.double() * (G[:, uniq].t() @ H).double()).sum() if tied else torch.zeros((), dtype=torch.float64)
-                )
-                out["sq_in"][i], out["sq_out"][i] = float(sq_in), float(sq_out)
-                out["cross"][i], out["loss"][i] = float(cross), float(losses[r])
-        done += nb
-        if progress:
-            progress(done, len(idx))
-    return out
-
-
-# --------------------------------------------------------------------------- density
-def log_density(
-    X: np.ndarray, *, kde: str = "scipy", bandwidth: Any = "scott", max_points: int | None = 20000, seed: int = 0
-) -> tuple[np.ndarray, dict[str, Any]]:
-    """Log density of each row of X [N, d] under a Gaussian KDE fit on (a seeded subsample of) X.
-    Constant columns are dropped (they carry no density information); with fewer than 3 rows or no varying
-    column every row gets 0. Never NaN."""
-    X = np.asarray(X, dtype=np.float64)
-    notes: dict[str, Any] = {}
-    N = X.shape[0]
-    if N == 0:
-        return np.zeros(0), notes
-    keep = np.ptp(X, axis=0) > 1e-12 * np.maximum(1.0, np.abs(X).max(axis=0))
-    if N < 3 or not keep.any():
-        notes["kde_degenerate"] = "fewer than 3 eligible examples" if N < 3 else "constant features"
-        return np.zeros(N), notes
-    if not keep.all():
-        notes["kde_dropped_constant_dims"] = int((~keep).sum())
-    X = X[:, keep]
-    fit = X
-    if max_points is not None and N > max_points:
-        fit = X[np.sort(np.random.default_rng(seed).choice(N, size=max_points, replace=False))]
-        notes["kde_fit_points"] = int(max_points)
-    if kde == "scipy":
-        from scipy.stats import gaussian_kde
-
-        try:
-            est = gaussian_kde(fit.T, bw_method=bandwidth)
-            ld = est.logpdf(X.T)
-        except np.linalg.LinAlgError:  # collinear features: fall back to the first varying one
-            est = gaussian_kde(fit[:, 0], bw_method=bandwidth)
-            ld = est.logpdf(X[:, 0])
-            notes["kde_singular_covariance"] = True
-        notes["kde_bandwidth_factor"] = float(est.factor)
-    elif kde == "sklearn":
-        from sklearn.neighbors import KernelDensity
-
-        est = KernelDensity(kernel="gaussian", bandwidth=bandwidth).fit(fit)
-        ld = est.score_samples(X)
-        notes["kde_bandwidth"] = float(est.bandwidth_)
-    else:
-        raise ConfigError(f"grads: kde must be 'scipy' or 'sklearn', not {kde!r}")
-    ld = np.asarray(ld, dtype=np.float64)
-    lo = np.min(ld[np.isfinite(ld)]) if np.isfinite(ld).any() else 0.0
-    return np.where(np.isfinite(ld), ld, lo), notes  # -inf (underflow far out) -> the lowest finite value
-
-
-def standardize_features(F: np.ndarray, how: str) -> np.ndarray:
-    F = np.asarray(F, dtype=np.float64)
-    if how == "none" or F.shape[0] == 0:
-        return F
-    if how == "zscore":
-        c, s = F.mean(0), F.std(0)
-    elif how == "robust":
-        q1, med, q3 = np.percentile(F, [25, 50, 75], axis=0)
-        c, s = med, (q3 - q1) / 1.349
-    else:
-        raise ConfigError(f"grads: standardize must be 'zscore', 'robust' or 'none', not {how!r}")
-    return (F - c) / np.where(s > 0, s, 1.0)
-
-
-# --------------------------------------------------------------------------- the selector
 class GradsParams(SelectorParams):
     """GrADS's parameters (the module docstring says what each does)."""
 
@@ -286,7 +164,6 @@ class GradsSelector:
         return self._result(ctx, stats, status, tied, notes, key["params"]["seed"])
 
     def _measure(self, ctx, key, d: Path):
-        import torch
 
         from gsnr_bench.selection.proxy import context_limit, load_proxy
 
@@ -309,32 +186,7 @@ class GradsSelector:
         idx = enc.ok()
         stats = {k: np.full(len(enc), np.nan) for k in ("sq_in", "sq_out", "cross", "loss")}
         if idx:
-            torch.manual_seed(p["seed"])
-            trainable = prepare_finetune(model, p, ctx.proxy)
-            ft = d / "ft.pt"
-            if ft.exists():
-                load_trainable(model, trainable, torch.load(ft, map_location="cpu", weights_only=True))
-            elif p["finetune"] != "none":
-                ft_idx = idx
-                if p["ft_max_examples"] is not None and len(idx) > p["ft_max_examples"]:
-                    rng = np.random.default_rng([p["seed"], 17])
-                    ft_idx = sorted(rng.choice(idx, size=p["ft_max_examples"], replace=False).tolist())
-                preliminary_finetune(
-                    model,
-                    trainable,
-                    enc,
-                    ft_idx,
-                    pad_id=pad_id,
-                    device=dev,
-                    lr=p["ft_lr"],
-                    epochs=p["ft_epochs"],
-                    batch_size=p["ft_batch_size"],
-                    seed=p["seed"],
-                    max_tokens=self.params.max_tokens,
-                    progress=lambda a, b: report(ctx.progress, "grads: preliminary fine-tune", a, b),
-                )
-                with atomic_path(ft) as tmp:
-                    torch.save({k: v.detach().cpu() for k, v in trainable.items()}, tmp)
+            self._finetune(ctx, p, model, enc, idx, pad_id, dev, d / "ft.pt")
             for prm in model.parameters():
                 prm.requires_grad_(False)
             stats = embedding_grad_norms(
@@ -353,20 +205,46 @@ class GradsSelector:
         write_text(d / "DONE", "ok\n")
         return stats, enc.status, bool(tied)
 
+    def _finetune(self, ctx, p: dict[str, Any], model, enc, idx: list[int], pad_id: int, dev, ft: Path) -> None:
+        """The preliminary fine-tune, or its trained parameters read back from `ft` (saved there when done)."""
+        import torch
+
+        torch.manual_seed(p["seed"])
+        trainable = prepare_finetune(model, p, ctx.proxy)
+        if ft.exists():
+            load_trainable(model, trainable, torch.load(ft, map_location="cpu", weights_only=True))
+            return
+        if p["finetune"] == "none":
+            return
+        ft_idx = idx
+        if p["ft_max_examples"] is not None and len(idx) > p["ft_max_examples"]:
+            rng = np.random.default_rng([p["seed"], 17])
+            ft_idx = sorted(rng.choice(idx, size=p["ft_max_examples"], replace=False).tolist())
+        preliminary_finetune(
+            model,
+            trainable,
+            enc,
+            ft_idx,
+            pad_id=pad_id,
+            device=dev,
+            lr=p["ft_lr"],
+            epochs=p["ft_epochs"],
+            batch_size=p["ft_batch_size"],
+            seed=p["seed"],
+            max_tokens=self.params.max_tokens,
+            progress=lambda a, b: report(ctx.progress, "grads: preliminary fine-tune", a, b),
+        )
+        with atomic_path(ft) as tmp:
+            torch.save({k: v.detach().cpu() for k, v in trainable.items()}, tmp)
+
     def _result(self, ctx, stats, status, tied: bool, notes: dict, seed: int) -> ScoreResult:
         q = self.params
-        n = len(ctx.pool)
         ok = np.array([s == OK for s in status])
         for s in status:
             if s != OK:
                 notes[f"skipped_{s}"] = notes.get(f"skipped_{s}", 0) + 1
-        n_in = np.sqrt(np.maximum(stats["sq_in"], 0))
-        n_out = np.sqrt(np.maximum(stats["sq_out"], 0))
-        n_tied = np.sqrt(np.maximum(stats["sq_in"] + stats["sq_out"] + 2 * stats["cross"], 0))
-        if q.feature == "joint":
-            F = np.stack([n_tied] if (tied and q.tied == "sum") else [n_in, n_out], axis=1)
-        else:
-            F = (n_tied if (tied and q.tied == "sum") else np.sqrt(stats["sq_in"] + stats["sq_out"]))[:, None]
+        n_in, n_out, n_tied = _norms(stats)
+        F = self._features(stats, tied, n_in, n_out, n_tied)
         good = ok & np.isfinite(F).all(1) & np.isfinite(stats["loss"])
         if q.log:
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -379,7 +257,7 @@ class GradsSelector:
         Z = standardize_features(F[good], q.standardize)
         ld_good, kde_notes = log_density(Z, kde=q.kde, bandwidth=q.bandwidth, max_points=q.kde_max_points, seed=seed)
         notes.update(kde_notes)
-        ld = np.zeros(n)
+        ld = np.zeros(len(ctx.pool))
         ld[good] = ld_good
         notes["eligible"] = int(good.sum())
         notes["features"] = (
@@ -387,111 +265,37 @@ class GradsSelector:
             if q.feature == "joint"
             else ["norm_total"]
         )
-        clean = lambda a: [float(x) if (g and math.isfinite(x)) else None for x, g in zip(a, good)]  # noqa: E731
-        cols: dict[str, list] = {"norm_wte": clean(n_in), "norm_lm_head": clean(n_out)}
-        if tied:
-            cols["norm_tied"] = clean(n_tied)
-        cols["loss"] = clean(stats["loss"])
-        cols["log_density"] = clean(ld)
-        cols["density"] = clean(np.exp(ld))
         return ScoreResult(
             ids=[e.id for e in ctx.pool],
             scores=[float(x) if g else 0.0 for x, g in zip(ld, good)],
             eligible=good.tolist(),
-            columns=cols,
+            columns=_columns(stats, ld, good, tied, n_in, n_out, n_tied),
             notes=notes,
         )
 
-
-# --------------------------------------------------------------------------- the preliminary fine-tune
-def prepare_finetune(model, p: dict[str, Any], proxy_name: str = "proxy") -> dict[str, Any]:
-    """Mark the parameters the fine-tune trains; -> {name: parameter} (LoRA: attaches one adapter)."""
-    mode = p["finetune"]
-    for prm in model.parameters():
-        prm.requires_grad_(False)
-    if mode == "none":
-        return {}
-    if mode == "full":
-        out = dict(model.named_parameters())  # tied weights appear once
-    elif mode == "embedding":
-        emb, head = model.get_input_embeddings(), model.get_output_embeddings()
-        out = {"input_embeddings": emb.weight}
-        if head.weight is not emb.weight:
-            out["output_embeddings"] = head.weight
-        if getattr(head, "bias", None) is not None:
-            out["output_bias"] = head.bias
-    else:
-        from gsnr_bench.selection.lora import attach
-
-        layers, _ = attach(
-            model,
-            p["lora_target"],
-            1,
-            p["lora_rank"],
-            p["lora_alpha"],
-            seed=p["seed"],
-            proxy_name=f"proxy {proxy_name!r}",
-        )
-        out = {f"lora{i}.{k}": getattr(l, k) for i, l in enumerate(layers) for k in ("A", "B")}
-    for prm in out.values():
-        prm.requires_grad_(True)
-    return out
+    def _features(self, stats, tied: bool, n_in, n_out, n_tied) -> np.ndarray:
+        """The KDE's features [N, 1 or 2] before the log: `feature` x `tied` (the module docstring)."""
+        q = self.params
+        if q.feature == "joint":
+            return np.stack([n_tied] if (tied and q.tied == "sum") else [n_in, n_out], axis=1)
+        return (n_tied if (tied and q.tied == "sum") else np.sqrt(stats["sq_in"] + stats["sq_out"]))[:, None]
 
 
-def load_trainable(model, trainable: dict[str, Any], state: dict[str, Any]) -> None:
-    import torch
+def _norms(stats: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(||G_in||, ||G_out||, ||G_in + G_out||) from the squared norms and the cross term."""
+    n_in = np.sqrt(np.maximum(stats["sq_in"], 0))
+    n_out = np.sqrt(np.maximum(stats["sq_out"], 0))
+    n_tied = np.sqrt(np.maximum(stats["sq_in"] + stats["sq_out"] + 2 * stats["cross"], 0))
+    return n_in, n_out, n_tied
 
-    with torch.no_grad():
-        for k, prm in trainable.items():
-            prm.copy_(state[k])
 
-
-def preliminary_finetune(
-    model,
-    trainable: dict[str, Any],
-    enc: Encoded,
-    idx: list[int],
-    *,
-    pad_id: int,
-    device: Any,
-    lr: float,
-    epochs: int,
-    batch_size: int,
-    seed: int,
-    max_tokens: int = 2048,
-    progress: Callable[[int, int], None] | None = None,
-) -> list[float]:
-    """AdamW (no weight decay, constant lr) on the mean of per-example token-mean response losses, dropout
-    off, seeded length-bucketed order; steps larger than max_tokens padded tokens are split into
-    micro-batches (gradient accumulation). -> the per-step losses."""
-    import torch
-
-    from gsnr_bench.selection.ensemble import EngineConfig, epoch_plan
-    from gsnr_bench.selection.losses import example_mean_losses, pad_right, scored_positions, trunk_and_head
-
-    trunk, head = trunk_and_head(model)
-    params = list({id(v): v for v in trainable.values()}.values())
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
-    lengths = [len(s) for s in enc.ids]
-    cfg = EngineConfig(members=1, batch_size=batch_size, seed=seed, epochs=epochs, record_epochs=[])
-    plan = [(e, step[0]) for e in range(1, epochs + 1) for step in epoch_plan(idx, lengths, cfg, e)]
-    hist = []
-    for k, (_, batch) in enumerate(plan):
-        T = max(lengths[i] for i in batch)
-        chunk = max(1, max_tokens // max(1, T))
-        total = 0.0
-        for c0 in range(0, len(batch), chunk):
-            part = batch[c0 : c0 + chunk]
-            seqs = [enc.ids[i] for i in part]
-            ids = pad_right(seqs, pad_id, device)
-            rows, pos = scored_positions(seqs, [enc.start[i] for i in part], device)
-            losses = example_mean_losses(trunk(input_ids=ids)[0], head, ids, rows, pos, len(part))
-            losses = torch.where(torch.isfinite(losses), losses, torch.zeros_like(losses))
-            (losses.sum() / len(batch)).backward()
-            total += float(losses.detach().sum())
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        hist.append(total / len(batch))
-        if progress:
-            progress(k + 1, len(plan))
-    return hist
+def _columns(stats, ld, good, tied: bool, n_in, n_out, n_tied) -> dict[str, list]:
+    """The score file's columns; None where the example is not eligible or the value is not finite."""
+    clean = lambda a: [float(x) if (g and math.isfinite(x)) else None for x, g in zip(a, good)]  # noqa: E731
+    cols: dict[str, list] = {"norm_wte": clean(n_in), "norm_lm_head": clean(n_out)}
+    if tied:
+        cols["norm_tied"] = clean(n_tied)
+    cols["loss"] = clean(stats["loss"])
+    cols["log_density"] = clean(ld)
+    cols["density"] = clean(np.exp(ld))
+    return cols
