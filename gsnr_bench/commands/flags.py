@@ -1,4 +1,4 @@
-"""The one table of command-line flags that set a config key: cli.py writes each key into its flag's help, and
+"""The one table of command-line flags that set a config key: cli/options.py writes each key into its flag's help, and
 runs.py `flag_tree` turns the parsed flags into config keys from the same table. Light on purpose: the parser
 imports it before any command runs."""
 
