@@ -15,8 +15,9 @@ from gsnr_bench.commands.runs import resolve_run
 from gsnr_bench.core.config import build_config
 from gsnr_bench.core.errors import ConfigError
 from gsnr_bench.core.fileio import write_json, write_jsonl, write_text
+from gsnr_bench.domain.cell import CELL_VERSION
 from gsnr_bench.run.runrecord import RunRecord, load_record, save_record
-from gsnr_bench.run.store import CELL, CELL_VERSION, RunStore
+from gsnr_bench.run.store import CELL, RunStore
 
 
 def _args(*argv):

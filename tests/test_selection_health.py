@@ -84,7 +84,7 @@ def test_enrichment_numbers_against_a_hand_computed_example():
 
 def test_collect_enrichment_uses_the_ranking_with_ineligible_last(tmp_path):
     from gsnr_bench.core.fileio import write_json, write_jsonl
-    from gsnr_bench.reporting.collect import enrichment
+    from gsnr_bench.reporting.scorings import enrichment
 
     labels = {"c1": "clean", "c2": "clean", "d1": "empty", "d2": "wrong"}
     # the selector scored d1 highest but marked it ineligible: selection ranks it last
