@@ -12,8 +12,6 @@ LONGER = {  # module -> (lines it may reach, why it is still one module)
     "generation/vllm.py": (510, "the vLLM engine's lifecycle: start, watch, signals, shutdown belong together"),
     "selection/grads.py": (510, "GrADS end to end: preliminary fine-tune, per-example gradients, density"),
     "cli.py": (490, "the argument parser of every command, one table of flags per command"),
-    "reporting/collect.py": (460, "reading a run's cells, scores and logs into one RunResults"),
-    "reporting/plots.py": (420, "every SVG figure of the HTML report, sharing one drawing toolkit"),
     "data/demo.py": (410, "the offline demo world: pool, defects, test sets and tiny models, built together"),
 }
 

@@ -329,7 +329,8 @@ def test_select_with_truth_controls_and_seeds_through_the_cli(tmp_path):
 
 
 def test_training_dynamics_panels_need_two_recorded_epochs():
-    from gsnr_bench.reporting.plots import dynamics_fig, to_svg
+    from gsnr_bench.reporting.plot_kit import to_svg
+    from gsnr_bench.reporting.plots import dynamics_fig
 
     rng = np.random.default_rng(0)
     rows = [

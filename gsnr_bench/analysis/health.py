@@ -166,9 +166,7 @@ def signal_text(h: Mapping[str, Any]) -> str:
     if fam == "grads":
         parts = [f"rho(density, loss) {_rho(h.get('spearman_density_loss'))}"]
         parts += [
-            f"rho(density, {k}) {_rho(h[f'spearman_density_{k}'])}"
-            for k in GRADS_NORMS
-            if f"spearman_density_{k}" in h
+            f"rho(density, {k}) {_rho(h[f'spearman_density_{k}'])}" for k in GRADS_NORMS if f"spearman_density_{k}" in h
         ]
         if h.get("kde_degenerate"):
             parts.append(f"KDE degenerate: {h['kde_degenerate']}")
