@@ -3,6 +3,7 @@ the regime warning, and one G-SNR ensemble per shipped config."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -358,11 +359,11 @@ def test_controls_table_from_judged_cells_and_its_words():
         for q in range(6)
     ]
     rows = sensitivity(records, cells, ReportConfig())
-    by = {r["comparison"]: r for r in rows}
-    assert by["oracle - anti-oracle"]["diff"] == 2.0 and by["oracle - anti-oracle"]["separates"]
-    assert by["oracle - random"]["diff"] == 0.0 and not by["oracle - random"]["separates"]
+    by = {r.comparison: r for r in rows}
+    assert by["oracle - anti-oracle"].diff == 2.0 and by["oracle - anti-oracle"].separates
+    assert by["oracle - random"].diff == 0.0 and not by["oracle - random"].separates
     words = sensitivity_sentences(rows)
     assert "separates them" in words[0]
     assert "cannot separate them" in words[1]
-    rows[0].update(diff=0.1, ci_low=-0.2, ci_high=0.4, separates=False)
+    rows[0] = dataclasses.replace(rows[0], diff=0.1, ci_low=-0.2, ci_high=0.4, separates=False)
     assert "no selector comparison at this ratio means anything" in sensitivity_sentences(rows)[0]

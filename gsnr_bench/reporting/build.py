@@ -9,7 +9,7 @@ from typing import Iterable
 
 from gsnr_bench.core.errors import DataError
 from gsnr_bench.core.fileio import write_json
-from gsnr_bench.reporting.collect import RunResults, collect
+from gsnr_bench.reporting.collect import DynamicsInput, RunResults, collect
 
 
 def run_leads(results: list[RunResults]) -> list[dict]:
@@ -76,7 +76,7 @@ def page_extras(results: Iterable[RunResults], title: str, rounds: int | None, t
     seen_ensembles: set[str] = set()
     for rr in results:
         for d in rr.dynamics:
-            label = tag(rr, d["selector"])
+            label = tag(rr, d.selector)
             fig = _dynamics(d, label, seen_ensembles)
             if fig is not None:
                 dynamics.append((label, fig))
@@ -85,7 +85,9 @@ def page_extras(results: Iterable[RunResults], title: str, rounds: int | None, t
         train_logs=logs,
         bias=rows("bias"),
         enrichment=rows("enrichment"),
-        sensitivity=rows("sensitivity"),
+        sensitivity=[
+            {**({"run": rr.run.name} if many else {}), **x.to_dict()} for rr in results for x in rr.sensitivity
+        ],
         health=health,
         health_stats=[{**({"run": rr.run.name} if many else {}), **h} for rr in results for h in rr.health],
         stability=rows("stability"),
@@ -104,13 +106,13 @@ def page_extras(results: Iterable[RunResults], title: str, rounds: int | None, t
     )
 
 
-def _dynamics(d: dict, label: str, seen: set[str]):
+def _dynamics(d: DynamicsInput, label: str, seen: set[str]):
     """Training-dynamics panels of one G-SNR scores file (once per ensemble: the ablations share it)."""
     from gsnr_bench.core.fileio import read_json, read_jsonl
     from gsnr_bench.domain.truth import labels_of
     from gsnr_bench.reporting.plots import dynamics_fig
 
-    rows = read_jsonl(d["scores"])
+    rows = read_jsonl(d.scores)
     norms = [k for k in (rows[0] if rows else {}) if k.startswith("norm_m")]
     # the same ensemble gives the same norms (rows are in each variant's rank order: compare by id)
     sig = repr([[r.get(k) for k in norms] for r in sorted(rows, key=lambda r: r["id"])[:20]])
@@ -118,8 +120,8 @@ def _dynamics(d: dict, label: str, seen: set[str]):
         return None
     seen.add(sig)
     clean = None
-    if d.get("truth") and Path(d["truth"]).is_file():
-        clean = {k: v == "clean" for k, v in labels_of(read_json(d["truth"])).items()}
+    if d.truth and Path(d.truth).is_file():
+        clean = {k: v == "clean" for k, v in labels_of(read_json(d.truth)).items()}
     return dynamics_fig(rows, clean, label)
 
 
@@ -133,7 +135,7 @@ def summary(rr: RunResults) -> dict:
         "protocols": rr.info.get("protocols", {}),
         "enrichment": rr.enrichment,
         "health": rr.health,
-        "sensitivity": rr.sensitivity,
+        "sensitivity": [r.to_dict() for r in rr.sensitivity],
         "stability": rr.stability,
         "bias": rr.bias,
         "human": rr.human,

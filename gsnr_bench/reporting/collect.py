@@ -15,7 +15,7 @@ judged against and the judging prompt/order): the same system name under two pro
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +39,9 @@ class RunResults:
     cells: list[dict] = field(default_factory=list)  # cell records (domain/cell.py) + status (cell_status)
     enrichment: list[dict] = field(default_factory=list)
     health: list[dict] = field(default_factory=list)  # selector health per scores file (analysis/health.py)
-    sensitivity: list[dict] = field(default_factory=list)  # oracle vs anti-oracle / random, per protocol x ratio
+    sensitivity: list[ControlRow] = field(default_factory=list)  # oracle vs anti-oracle / random, protocol x ratio
     stability: list[dict] = field(default_factory=list)  # rankings over seeds (selection.seeds > 1)
-    dynamics: list[dict] = field(default_factory=list)  # G-SNR scores files: {selector, path, truth} for plots
+    dynamics: list[DynamicsInput] = field(default_factory=list)  # G-SNR scores files for the dynamics plots
     bias: list[dict] = field(default_factory=list)
     human: list[dict] = field(default_factory=list)
     agreement: list[dict] = field(default_factory=list)
@@ -259,15 +259,22 @@ def _add_tables(out: RunResults, rcfg: Any) -> None:
     out.heldout, out.heldout_controls = heldout_rows(run, rcfg)
 
 
-def dynamics(run: Path, cells: list[dict]) -> list[dict]:
-    """The G-SNR scores files, for the training-dynamics figures: {selector, scores, truth}."""
+@dataclass(frozen=True)
+class DynamicsInput:
+    """A G-SNR scores file to draw training dynamics from (build.py), with the truth file beside it if any."""
+
+    selector: str  # its label (scorings.scores_label)
+    scores: Path
+    truth: Path | None
+
+
+def dynamics(run: Path, cells: list[dict]) -> list[DynamicsInput]:
+    """The G-SNR scores files, for the training-dynamics figures."""
     by_scores = scores_files(run, cells)
     return [
-        {
-            "selector": scores_label(by_scores, p, e["selector"]),
-            "scores": run / p,
-            "truth": (run / e["truth"]) if e.get("truth") else None,
-        }
+        DynamicsInput(
+            scores_label(by_scores, p, e["selector"]), run / p, (run / e["truth"]) if e.get("truth") else None
+        )
         for p, e in sorted(by_scores.items())
         if e["selector"].startswith("gsnr")
     ]
@@ -305,7 +312,24 @@ def run_testsets(cells: list[dict]) -> dict[str, list[str]]:
 CONTROL_PAIRS = (("oracle", "anti-oracle"), ("oracle", "random"))
 
 
-def sensitivity(records: list[dict], cells: list[dict], rcfg: Any) -> list[dict]:
+@dataclass(frozen=True)
+class ControlRow:
+    """One control comparison (sensitivity()): PWS(a) - PWS(b) at one protocol and ratio, its paired bootstrap
+    interval (None: nothing judged yet) and whether the interval excludes 0. Written as to_dict() gives it."""
+
+    protocol: str
+    ratio: float
+    comparison: str  # "oracle - anti-oracle" or "oracle - random"
+    diff: float | None
+    ci_low: float | None
+    ci_high: float | None
+    separates: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def sensitivity(records: list[dict], cells: list[dict], rcfg: Any) -> list[ControlRow]:
     """Can the fine-tune -> generate -> judge chain see a difference in data quality? Per protocol and ratio,
     PWS(oracle) - PWS(anti-oracle) and PWS(oracle) - PWS(random) (judge means, pooled test sets) with a paired
     bootstrap CI by question. `separates` is False when the interval includes 0."""
@@ -326,40 +350,31 @@ def sensitivity(records: list[dict], cells: list[dict], rcfg: Any) -> list[dict]
             rows_a, rows_b = by_group.get(group, []), by_group.get(systems[(protocol, b, ratio)], [])
             point, lo, hi = bootstrap_pws_diff(rows_a, rows_b, rounds=rcfg.bootstrap_rounds, ci=rcfg.ci, seed=rcfg.seed)
             ok = all(math.isfinite(x) for x in (point, lo, hi))
-            out.append(
-                {
-                    "protocol": protocol,
-                    "ratio": ratio,
-                    "comparison": f"{a} - {b}",
-                    "diff": _r(point),
-                    "ci_low": _r(lo),
-                    "ci_high": _r(hi),
-                    "separates": bool(ok and (lo > 0 or hi < 0)),
-                }
-            )
+            separates = bool(ok and (lo > 0 or hi < 0))
+            out.append(ControlRow(protocol, ratio, f"{a} - {b}", _r(point), _r(lo), _r(hi), separates))
     return out
 
 
-def sensitivity_sentences(rows: list[dict]) -> list[str]:
+def sensitivity_sentences(rows: list[ControlRow]) -> list[str]:
     """The controls in words: one line per comparison."""
     out = []
     for r in rows:
-        if r["diff"] is None:
-            out.append(f"{r['comparison']} at {r['ratio']:g}: nothing judged yet")
+        if r.diff is None:
+            out.append(f"{r.comparison} at {r.ratio:g}: nothing judged yet")
             continue
-        ci = f"{r['diff']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]"
-        if r["separates"]:
+        ci = f"{r.diff:+.3f} [{r.ci_low:+.3f}, {r.ci_high:+.3f}]"
+        if r.separates:
             out.append(
-                f"PWS({r['comparison'].replace(' - ', ') - PWS(')}) at {r['ratio']:g} = {ci}: the chain separates them"
+                f"PWS({r.comparison.replace(' - ', ') - PWS(')}) at {r.ratio:g} = {ci}: the chain separates them"
             )
-        elif r["comparison"] == "oracle - anti-oracle":
+        elif r.comparison == "oracle - anti-oracle":
             out.append(
-                f"PWS(oracle) - PWS(anti-oracle) at {r['ratio']:g} = {ci}: the chain cannot separate a clean "
+                f"PWS(oracle) - PWS(anti-oracle) at {r.ratio:g} = {ci}: the chain cannot separate a clean "
                 "subset from a defective one here, so no selector comparison at this ratio means anything"
             )
         else:
             out.append(
-                f"PWS({r['comparison'].replace(' - ', ') - PWS(')}) at {r['ratio']:g} = {ci}: the chain "
+                f"PWS({r.comparison.replace(' - ', ') - PWS(')}) at {r.ratio:g} = {ci}: the chain "
                 "cannot separate them; a selector gap smaller than this is not detectable"
             )
     return out

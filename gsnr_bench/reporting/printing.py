@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from gsnr_bench.reporting.collect import RunResults
+from gsnr_bench.reporting.collect import ControlRow, RunResults
 
 
 def print_report(rr: RunResults, console: Any, *, judge_free: bool = True) -> None:
@@ -79,7 +79,7 @@ def _leaderboard_table(main: Any) -> Any:
     return t
 
 
-def _print_controls(rows: list[dict], console: Any) -> None:
+def _print_controls(rows: list[ControlRow], console: Any) -> None:
     """The controls (collect.sensitivity) as a table and in words."""
     from rich.table import Table
 
@@ -90,11 +90,11 @@ def _print_controls(rows: list[dict], console: Any) -> None:
         s.add_column(col, justify="left" if col == "comparison" else "right")
     for r in rows:
         s.add_row(
-            r["comparison"],
-            f"{r['ratio']:g}",
-            _fmt(r["diff"]),
-            f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]",
-            "yes" if r["separates"] else "[bold red]no[/]",
+            r.comparison,
+            f"{r.ratio:g}",
+            _fmt(r.diff),
+            f"[{_fmt(r.ci_low)}, {_fmt(r.ci_high)}]",
+            "yes" if r.separates else "[bold red]no[/]",
         )
     console.print(s)
     for line in sensitivity_sentences(rows):
