@@ -1,6 +1,6 @@
 """The pipeline package's own contracts: the demo is decided in inputs.py only, run() returns a typed outcome,
-cell.json has a typed record, one flag table drives both the help and the config keys, and launch.py reads a
-subset with the pipeline's own reader."""
+one flag table drives both the help and the config keys, and launch.py reads a subset with the pipeline's own
+reader (cell.json's typed record: tests/test_domain_cell.py)."""
 
 from __future__ import annotations
 

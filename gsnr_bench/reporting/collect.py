@@ -103,8 +103,9 @@ def scan_cells(run: Path) -> list[tuple[Path, CellRecord]]:
 
 def cell_group(cell: CellRecord | dict) -> str:
     """The results group of a judged cell (a record, or its dict): its protocol and system."""
-    c = cell.to_dict() if isinstance(cell, CellRecord) else cell
-    return f"{c['protocol']}|{c['system']}"
+    if isinstance(cell, CellRecord):
+        return f"{cell.protocol}|{cell.system}"
+    return f"{cell['protocol']}|{cell['system']}"
 
 
 def imported_group(system: str, meta: dict) -> str:
