@@ -45,8 +45,12 @@ def page_extras(results: Iterable[RunResults], title: str, rounds: int | None, t
     tag = lambda rr, s: f"{rr.run.name}:{s}" if many else s  # noqa: E731
     logs = {tag(rr, k): v for rr in results for k, v in rr.train_logs.items() if Path(v).is_file()}
 
-    def rows(attr: str) -> list[dict]:
-        return [{**({"run": rr.run.name} if many else {}), **x} for rr in results for x in getattr(rr, attr)]
+    def rows(attr: str) -> list[dict]:  # a typed row (collect.ControlRow, length_stats.LengthRow) as written
+        return [
+            {**({"run": rr.run.name} if many else {}), **(x if isinstance(x, dict) else x.to_dict())}
+            for rr in results
+            for x in getattr(rr, attr)
+        ]
 
     from gsnr_bench.analysis.health import display_row
     from gsnr_bench.reporting.collect import sensitivity_sentences
@@ -85,9 +89,7 @@ def page_extras(results: Iterable[RunResults], title: str, rounds: int | None, t
         train_logs=logs,
         bias=rows("bias"),
         enrichment=rows("enrichment"),
-        sensitivity=[
-            {**({"run": rr.run.name} if many else {}), **x.to_dict()} for rr in results for x in rr.sensitivity
-        ],
+        sensitivity=rows("sensitivity"),
         health=health,
         health_stats=[{**({"run": rr.run.name} if many else {}), **h} for rr in results for h in rr.health],
         stability=rows("stability"),
@@ -141,7 +143,7 @@ def summary(rr: RunResults) -> dict:
         "human": rr.human,
         "agreement": rr.agreement,
         "inter_annotator": rr.inter_annotator,
-        "lengths": rr.lengths,
+        "lengths": [r.to_dict() for r in rr.lengths],
         "judge_cost": judge_cost(rr.records),
         "judge_pairs": rr.judge_pairs,
         "training": rr.training,

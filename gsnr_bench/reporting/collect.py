@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gsnr_bench.core.errors import DataError
 from gsnr_bench.core.fileio import read_json, read_jsonl
@@ -25,6 +25,9 @@ from gsnr_bench.domain.cell import CellRecord
 from gsnr_bench.domain.judgment import latest
 from gsnr_bench.reporting.scorings import enrichment, health, scores_files, scores_label, stability
 from gsnr_bench.run.store import CELL, DONE, MARKER
+
+if TYPE_CHECKING:  # imported where used: numpy and scipy load with it
+    from gsnr_bench.reporting.length_stats import LengthRow
 
 HUMAN = "human/labels.jsonl"
 IMPORTED = "imported"
@@ -48,7 +51,7 @@ class RunResults:
     judge_pairs: list[dict] = field(default_factory=list)  # judge-vs-judge agreement (human.judge_pair_agreement)
     inter_annotator: dict = field(default_factory=dict)
     train_logs: dict[str, Path] = field(default_factory=dict)
-    lengths: list[dict] = field(default_factory=list)  # per selector: Spearman(score, length), subset lengths
+    lengths: list[LengthRow] = field(default_factory=list)  # per selector: Spearman(score, length), subset lengths
     training: list[dict] = field(default_factory=list)  # per system: steps, tokens, loss, identical answers
     heldout: list[dict] = field(default_factory=list)  # per system: held-out log-likelihood, diff vs 100%
     heldout_controls: list[dict] = field(default_factory=list)  # oracle - anti-oracle / random on that score

@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 from gsnr_bench.reporting.collect import ControlRow, RunResults
+from gsnr_bench.reporting.length_stats import LengthRow
 
 
 def print_report(rr: RunResults, console: Any, *, judge_free: bool = True) -> None:
@@ -201,17 +202,17 @@ def _print_rest(rr: RunResults, console: Any) -> None:
     console.print(f"report: {rr.run / 'report' / 'index.html'}")
 
 
-def _lengths_table(lens: list[dict]) -> Any:
+def _lengths_table(lens: list[LengthRow]) -> Any:
     from rich.table import Table
 
     ln = Table(
-        title=f"Response length ({lens[0]['unit']}): selected subsets vs the pool "
-        f"({_fmt(lens[0]['pool_len'])}), Spearman of score vs length"
+        title=f"Response length ({lens[0].unit}): selected subsets vs the pool "
+        f"({_fmt(lens[0].pool_len)}), Spearman of score vs length"
     )
     for col in ("selector", "Spearman", "subset mean length by budget"):
         ln.add_column(col, justify="left" if col != "Spearman" else "right")
     for r in lens:
-        ln.add_row(r["selector"], _fmt(r["spearman_score_vs_length"]), r["subset_len"])
+        ln.add_row(r.selector, _fmt(r.spearman_score_vs_length), r.subset_len)
     return ln
 
 
