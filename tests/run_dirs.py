@@ -8,8 +8,9 @@ from pathlib import Path
 
 from gsnr_bench.cli import build_parser
 from gsnr_bench.core.fileio import write_json, write_jsonl
+from gsnr_bench.domain.cell import CELL_VERSION
 from gsnr_bench.run.runrecord import RunRecord, save_record
-from gsnr_bench.run.store import CELL, CELL_VERSION, RunStore
+from gsnr_bench.run.store import CELL, RunStore
 
 
 def cli_args(*argv):

@@ -1,6 +1,6 @@
 """The pipeline package's own contracts: the demo is decided in inputs.py only, run() returns a typed outcome,
-cell.json has a typed record, one flag table drives both the help and the config keys, and launch.py reads a
-subset with the pipeline's own reader."""
+one flag table drives both the help and the config keys, and launch.py reads a subset with the pipeline's own
+reader (cell.json's typed record: tests/test_domain_cell.py)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,8 @@ from gsnr_bench.cli import build_parser
 from gsnr_bench.commands.flags import CONFIG_FLAGS, flag_tree
 from gsnr_bench.core.config import build_config
 from gsnr_bench.core.errors import DataError
-from gsnr_bench.pipeline import CellRecord, Pipeline, SweepOutcome
-from gsnr_bench.pipeline.cell import CellLengths
-from gsnr_bench.run.store import CELL_VERSION, RunStore
+from gsnr_bench.pipeline import Pipeline, SweepOutcome
+from gsnr_bench.run.store import RunStore
 
 PACKAGE = Path(__file__).resolve().parent.parent / "gsnr_bench" / "pipeline"
 
@@ -59,46 +58,6 @@ def test_run_returns_the_outcome_and_a_second_run_reuses_every_stage(tmp_path):
     )
     assert all(e.cached for e in again.events) and len(again.events) == 6
     assert {k: v.key for k, v in again.subsets.items()} == {k: v.key for k, v in out.subsets.items()}
-
-
-def _record(**kw) -> CellRecord:
-    base = dict(
-        version=CELL_VERSION,
-        system="random@0.1",
-        baseline="full",
-        judge="gpt",
-        judge_model="m",
-        selector="random",
-        ratio=0.1,
-        budget="0.1",
-        dataset="alpaca",
-        target_model="llama",
-        regime="lora",
-        protocol="p-1",
-        protocol_detail={"prompt": "vicuna-pair-v1"},
-        scores="scores/x/scores.jsonl",
-        subset="subsets/x",
-        train_logs={"full": "models/f/train_log.jsonl"},
-        truth=None,
-        testsets={"vicuna": ["1", "2"]},
-        skipped={},
-        prompt_version="vicuna-pair-v1",
-        run_name="real",
-        lengths=CellLengths("chars", 10.0, 12.5, "cache/lengths/x.json", {"full": "answers/f"}),
-    )
-    return CellRecord(**{**base, **kw})
-
-
-def test_cell_record_round_trips_and_rejects_other_versions(tmp_path):
-    rec = _record()
-    rec.write(tmp_path / "cell.json")
-    data = json.loads((tmp_path / "cell.json").read_text())
-    assert data["lengths"]["train_len"] == 12.5 and data["testsets"] == {"vicuna": ["1", "2"]}
-    assert CellRecord.read(tmp_path / "cell.json") == rec
-    with pytest.raises(DataError, match="cell record version 0, expected"):
-        CellRecord.from_dict({**data, "version": 0})
-    with pytest.raises(DataError, match="lacks lengths"):
-        CellRecord.from_dict({k: v for k, v in data.items() if k != "lengths"})
 
 
 def test_one_flag_table_drives_the_help_and_the_config_keys():

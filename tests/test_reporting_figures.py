@@ -1,20 +1,13 @@
-"""Figures (plots.py, figures.py): one distinct, stable colour per selector; the loss plot smoothed with its legend
-outside the data; health and enrichment figures; the same Figure saved as PDF and PNG."""
+"""Figures (plots.py, plot_kit.py, figures.py): one distinct, stable colour per selector; the loss plot smoothed
+with its legend outside the data; health and enrichment figures; the same Figure saved as PDF and PNG."""
 
 import itertools
 
 import pytest
 
 from gsnr_bench.core.fileio import write_jsonl
-from gsnr_bench.reporting.plots import (
-    KNOWN_SELECTORS,
-    enrichment_fig,
-    health_fig,
-    loss_fig,
-    save_figure,
-    selector_colors,
-    smooth,
-)
+from gsnr_bench.reporting.plot_kit import KNOWN_SELECTORS, save_figure, selector_colors
+from gsnr_bench.reporting.plots import enrichment_fig, health_fig, loss_fig, smooth
 
 
 def _rgb(hex_colour):

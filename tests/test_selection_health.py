@@ -3,6 +3,7 @@ the regime warning, and one G-SNR ensemble per shipped config."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -84,7 +85,7 @@ def test_enrichment_numbers_against_a_hand_computed_example():
 
 def test_collect_enrichment_uses_the_ranking_with_ineligible_last(tmp_path):
     from gsnr_bench.core.fileio import write_json, write_jsonl
-    from gsnr_bench.reporting.collect import enrichment
+    from gsnr_bench.reporting.scorings import enrichment
 
     labels = {"c1": "clean", "c2": "clean", "d1": "empty", "d2": "wrong"}
     # the selector scored d1 highest but marked it ineligible: selection ranks it last
@@ -329,7 +330,8 @@ def test_select_with_truth_controls_and_seeds_through_the_cli(tmp_path):
 
 
 def test_training_dynamics_panels_need_two_recorded_epochs():
-    from gsnr_bench.reporting.plots import dynamics_fig, to_svg
+    from gsnr_bench.reporting.plot_kit import to_svg
+    from gsnr_bench.reporting.plots import dynamics_fig
 
     rng = np.random.default_rng(0)
     rows = [
@@ -357,11 +359,11 @@ def test_controls_table_from_judged_cells_and_its_words():
         for q in range(6)
     ]
     rows = sensitivity(records, cells, ReportConfig())
-    by = {r["comparison"]: r for r in rows}
-    assert by["oracle - anti-oracle"]["diff"] == 2.0 and by["oracle - anti-oracle"]["separates"]
-    assert by["oracle - random"]["diff"] == 0.0 and not by["oracle - random"]["separates"]
+    by = {r.comparison: r for r in rows}
+    assert by["oracle - anti-oracle"].diff == 2.0 and by["oracle - anti-oracle"].separates
+    assert by["oracle - random"].diff == 0.0 and not by["oracle - random"].separates
     words = sensitivity_sentences(rows)
     assert "separates them" in words[0]
     assert "cannot separate them" in words[1]
-    rows[0].update(diff=0.1, ci_low=-0.2, ci_high=0.4, separates=False)
+    rows[0] = dataclasses.replace(rows[0], diff=0.1, ci_low=-0.2, ci_high=0.4, separates=False)
     assert "no selector comparison at this ratio means anything" in sensitivity_sentences(rows)[0]

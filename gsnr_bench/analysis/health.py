@@ -44,6 +44,9 @@ def _r(x: float | None, nd: int = 4) -> float | None:
     return None if x is None or not math.isfinite(x) else round(float(x), nd)
 
 
+GRADS_NORMS = ("norm_wte", "norm_lm_head", "norm_tied")  # GrADS's optional norm columns, in display order
+
+
 def family(columns: Sequence[str]) -> str:
     cols = set(columns)
     if {"G_s", "G_t", "V_t", "utility"} <= cols:
@@ -122,7 +125,7 @@ def health_of(selector: str, rows: Sequence[Mapping[str, Any]], notes: Mapping[s
         ld, loss = _col(rows, "log_density"), _col(rows, "loss")
         ok = eligible & np.isfinite(ld)
         out["spearman_density_loss"] = _r(spearman(ld[ok], loss[ok]))
-        for k in ("norm_wte", "norm_lm_head", "norm_tied"):
+        for k in GRADS_NORMS:
             if rows and k in rows[0]:
                 out[f"spearman_density_{k}"] = _r(spearman(ld[ok], _col(rows, k)[ok]))
         if notes.get("kde_degenerate"):
@@ -163,9 +166,7 @@ def signal_text(h: Mapping[str, Any]) -> str:
     if fam == "grads":
         parts = [f"rho(density, loss) {_rho(h.get('spearman_density_loss'))}"]
         parts += [
-            f"rho(density, {k[len('spearman_density_') :]}) {_rho(v)}"
-            for k, v in h.items()
-            if k.startswith("spearman_density_norm")
+            f"rho(density, {k}) {_rho(h[f'spearman_density_{k}'])}" for k in GRADS_NORMS if f"spearman_density_{k}" in h
         ]
         if h.get("kde_degenerate"):
             parts.append(f"KDE degenerate: {h['kde_degenerate']}")

@@ -11,7 +11,8 @@ judgments. Every stage is addressed by a hash of its inputs; a finished stage is
     layout.py    SweepLayout: where every stage of the sweep lives (plan())
     names.py     BASELINE, system_name, the config keys left out of stage keys"""
 
-from gsnr_bench.pipeline.cell import Cell, CellRecord
+from gsnr_bench.domain.cell import CellRecord
+from gsnr_bench.pipeline.cell import Cell
 from gsnr_bench.pipeline.inputs import Inputs
 from gsnr_bench.pipeline.layout import PlannedCell, SweepLayout
 from gsnr_bench.pipeline.names import BASELINE, system_name

@@ -1,21 +1,20 @@
 """A judged cell and its record, cell.json: what the report needs to know about the cell, written into the judging
 stage before any comparison is sent (reporting/collect.py reads it back).
 
-`CellRecord` is the typed form of cell.json. It lives here for now; reporting (a layer below the pipeline) still
-reads the file by its keys. Its natural home is a shared domain module both can import."""
+`CellRecord`, the typed form of cell.json, lives in domain/cell.py: reporting reads it back through it."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gsnr_bench.core.errors import DataError
 from gsnr_bench.core.fileio import read_json, read_jsonl, write_json
 from gsnr_bench.domain.budgets import budget_label, budget_ratio
+from gsnr_bench.domain.cell import CELL_VERSION, CellLengths, CellRecord
 from gsnr_bench.pipeline.deps import StageDeps
 from gsnr_bench.pipeline.names import BASELINE, FINETUNE_LOGGING
-from gsnr_bench.run.store import CELL_VERSION, StageDir, content_hash
+from gsnr_bench.run.store import StageDir, content_hash
 
 
 @dataclass
@@ -29,66 +28,6 @@ class Cell:
     subset: StageDir
     model: StageDir
     baseline_model: StageDir
-
-
-@dataclass(frozen=True)
-class CellLengths:
-    """Length where a user decides (reporting/length_stats.py)."""
-
-    unit: str  # "tokens" (the proxy's) or "chars"
-    pool_len: float  # mean response length of the pool
-    train_len: float  # ... and of the cell's training subset
-    pool_lengths: str  # run-relative path of every pool example's length
-    answers: dict[str, str]  # system -> run-relative answers stage (to join token counts from)
-
-
-@dataclass(frozen=True)
-class CellRecord:
-    """cell.json. Paths are relative to the run directory."""
-
-    version: int
-    system: str
-    baseline: str
-    judge: str
-    judge_model: str
-    selector: str
-    ratio: float
-    budget: str
-    dataset: str
-    target_model: str
-    regime: str
-    protocol: str  # "p-" + hash of protocol_detail's judging part: cells of different protocols never pool
-    protocol_detail: dict[str, Any]
-    scores: str
-    subset: str
-    train_logs: dict[str, str]
-    truth: str | None
-    testsets: dict[str, list[Any]]  # test set -> question ids judged (those skipped as too long left out)
-    skipped: dict[str, list[str]]
-    prompt_version: str
-    run_name: str
-    lengths: CellLengths
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def write(self, path: Path) -> None:
-        write_json(path, self.to_dict())
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], where: str = "cell.json") -> CellRecord:
-        if data.get("version") != CELL_VERSION:
-            raise DataError(f"{where}: cell record version {data.get('version')!r}, expected {CELL_VERSION}")
-        names = {f.name for f in fields(cls)}
-        missing = sorted(names - set(data))
-        if missing:
-            raise DataError(f"{where}: cell record lacks {', '.join(missing)}")
-        kept = {k: v for k, v in data.items() if k in names}
-        return cls(**{**kept, "lengths": CellLengths(**data["lengths"])})
-
-    @classmethod
-    def read(cls, path: Path) -> CellRecord:
-        return cls.from_dict(read_json(path), str(path))
 
 
 def cell_record(deps: StageDeps, cell: Cell, spec: Any, sys_sd: StageDir, base_sd: StageDir) -> CellRecord:

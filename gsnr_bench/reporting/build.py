@@ -9,7 +9,7 @@ from typing import Iterable
 
 from gsnr_bench.core.errors import DataError
 from gsnr_bench.core.fileio import write_json
-from gsnr_bench.reporting.collect import RunResults, collect
+from gsnr_bench.reporting.collect import DynamicsInput, RunResults, collect
 
 
 def run_leads(results: list[RunResults]) -> list[dict]:
@@ -45,8 +45,12 @@ def page_extras(results: Iterable[RunResults], title: str, rounds: int | None, t
     tag = lambda rr, s: f"{rr.run.name}:{s}" if many else s  # noqa: E731
     logs = {tag(rr, k): v for rr in results for k, v in rr.train_logs.items() if Path(v).is_file()}
 
-    def rows(attr: str) -> list[dict]:
-        return [{**({"run": rr.run.name} if many else {}), **x} for rr in results for x in getattr(rr, attr)]
+    def rows(attr: str) -> list[dict]:  # a typed row (collect.ControlRow, length_stats.LengthRow) as written
+        return [
+            {**({"run": rr.run.name} if many else {}), **(x if isinstance(x, dict) else x.to_dict())}
+            for rr in results
+            for x in getattr(rr, attr)
+        ]
 
     from gsnr_bench.analysis.health import display_row
     from gsnr_bench.reporting.collect import sensitivity_sentences
@@ -76,7 +80,7 @@ def page_extras(results: Iterable[RunResults], title: str, rounds: int | None, t
     seen_ensembles: set[str] = set()
     for rr in results:
         for d in rr.dynamics:
-            label = tag(rr, d["selector"])
+            label = tag(rr, d.selector)
             fig = _dynamics(d, label, seen_ensembles)
             if fig is not None:
                 dynamics.append((label, fig))
@@ -104,13 +108,13 @@ def page_extras(results: Iterable[RunResults], title: str, rounds: int | None, t
     )
 
 
-def _dynamics(d: dict, label: str, seen: set[str]):
+def _dynamics(d: DynamicsInput, label: str, seen: set[str]):
     """Training-dynamics panels of one G-SNR scores file (once per ensemble: the ablations share it)."""
     from gsnr_bench.core.fileio import read_json, read_jsonl
     from gsnr_bench.domain.truth import labels_of
     from gsnr_bench.reporting.plots import dynamics_fig
 
-    rows = read_jsonl(d["scores"])
+    rows = read_jsonl(d.scores)
     norms = [k for k in (rows[0] if rows else {}) if k.startswith("norm_m")]
     # the same ensemble gives the same norms (rows are in each variant's rank order: compare by id)
     sig = repr([[r.get(k) for k in norms] for r in sorted(rows, key=lambda r: r["id"])[:20]])
@@ -118,8 +122,8 @@ def _dynamics(d: dict, label: str, seen: set[str]):
         return None
     seen.add(sig)
     clean = None
-    if d.get("truth") and Path(d["truth"]).is_file():
-        clean = {k: v == "clean" for k, v in labels_of(read_json(d["truth"])).items()}
+    if d.truth and Path(d.truth).is_file():
+        clean = {k: v == "clean" for k, v in labels_of(read_json(d.truth)).items()}
     return dynamics_fig(rows, clean, label)
 
 
@@ -133,13 +137,13 @@ def summary(rr: RunResults) -> dict:
         "protocols": rr.info.get("protocols", {}),
         "enrichment": rr.enrichment,
         "health": rr.health,
-        "sensitivity": rr.sensitivity,
+        "sensitivity": [r.to_dict() for r in rr.sensitivity],
         "stability": rr.stability,
         "bias": rr.bias,
         "human": rr.human,
         "agreement": rr.agreement,
         "inter_annotator": rr.inter_annotator,
-        "lengths": rr.lengths,
+        "lengths": [r.to_dict() for r in rr.lengths],
         "judge_cost": judge_cost(rr.records),
         "judge_pairs": rr.judge_pairs,
         "training": rr.training,

@@ -15,14 +15,19 @@ judged against and the judging prompt/order): the same system name under two pro
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gsnr_bench.core.errors import DataError
 from gsnr_bench.core.fileio import read_json, read_jsonl
+from gsnr_bench.domain.cell import CellRecord
 from gsnr_bench.domain.judgment import latest
-from gsnr_bench.run.store import CELL, CELL_VERSION, DONE, MARKER
+from gsnr_bench.reporting.scorings import enrichment, health, scores_files, scores_label, stability
+from gsnr_bench.run.store import CELL, DONE, MARKER
+
+if TYPE_CHECKING:  # imported where used: numpy and scipy load with it
+    from gsnr_bench.reporting.length_stats import LengthRow
 
 HUMAN = "human/labels.jsonl"
 IMPORTED = "imported"
@@ -34,19 +39,19 @@ class RunResults:
     run: Path
     results: Any  # pandas DataFrame, reporting.results.COLUMNS
     records: list[dict]
-    cells: list[dict] = field(default_factory=list)  # cell.json contents + status counts
+    cells: list[dict] = field(default_factory=list)  # cell records (domain/cell.py) + status (cell_status)
     enrichment: list[dict] = field(default_factory=list)
     health: list[dict] = field(default_factory=list)  # selector health per scores file (analysis/health.py)
-    sensitivity: list[dict] = field(default_factory=list)  # oracle vs anti-oracle / random, per protocol x ratio
+    sensitivity: list[ControlRow] = field(default_factory=list)  # oracle vs anti-oracle / random, protocol x ratio
     stability: list[dict] = field(default_factory=list)  # rankings over seeds (selection.seeds > 1)
-    dynamics: list[dict] = field(default_factory=list)  # G-SNR scores files: {selector, path, truth} for plots
+    dynamics: list[DynamicsInput] = field(default_factory=list)  # G-SNR scores files for the dynamics plots
     bias: list[dict] = field(default_factory=list)
     human: list[dict] = field(default_factory=list)
     agreement: list[dict] = field(default_factory=list)
     judge_pairs: list[dict] = field(default_factory=list)  # judge-vs-judge agreement (human.judge_pair_agreement)
     inter_annotator: dict = field(default_factory=dict)
     train_logs: dict[str, Path] = field(default_factory=dict)
-    lengths: list[dict] = field(default_factory=list)  # per selector: Spearman(score, length), subset lengths
+    lengths: list[LengthRow] = field(default_factory=list)  # per selector: Spearman(score, length), subset lengths
     training: list[dict] = field(default_factory=list)  # per system: steps, tokens, loss, identical answers
     heldout: list[dict] = field(default_factory=list)  # per system: held-out log-likelihood, diff vs 100%
     heldout_controls: list[dict] = field(default_factory=list)  # oracle - anti-oracle / random on that score
@@ -62,7 +67,7 @@ class RunResults:
         """Per test set, questions left out of every comparison as too long for the target."""
         out: dict[str, set] = {}
         for c in self.cells:
-            for t, ids in (c.get("skipped") or {}).items():
+            for t, ids in (c.get("skipped_ids") or {}).items():
                 out.setdefault(t, set()).update(ids)
         return {t: len(ids) for t, ids in sorted(out.items())}
 
@@ -87,21 +92,22 @@ def run_settings(run: Path) -> dict[str, Any]:
     return {"title": f"gsnr-bench: {cfg.get('name', run.name)}", "report": report.model_dump(mode="json")}
 
 
-def scan_cells(run: Path) -> list[tuple[Path, dict]]:
-    """(stage dir, cell.json) for every judging stage that started, in path order."""
+def scan_cells(run: Path) -> list[tuple[Path, CellRecord]]:
+    """(stage dir, its cell record) for every judging stage that started, in path order."""
     out = []
     for f in sorted(Path(run).glob(f"judgments/*/*/{CELL}")):
         try:
-            cell = read_json(f)
+            cell = CellRecord.read(f)
         except DataError as exc:
             raise DataError(f"{exc}; remove that stage directory to judge the cell again") from None
-        if cell.get("version") != CELL_VERSION:
-            raise DataError(f"{f}: cell record version {cell.get('version')!r}, expected {CELL_VERSION}")
         out.append((f.parent, cell))
     return out
 
 
-def cell_group(cell: dict) -> str:
+def cell_group(cell: CellRecord | dict) -> str:
+    """The results group of a judged cell (a record, or its dict): its protocol and system."""
+    if isinstance(cell, CellRecord):
+        return f"{cell.protocol}|{cell.system}"
     return f"{cell['protocol']}|{cell['system']}"
 
 
@@ -130,124 +136,170 @@ def load_imports(run: Path) -> list[tuple[Path, dict]]:
 
 
 def collect(run: str | Path) -> RunResults:
-    from gsnr_bench.analysis.diagnostics import bias_diagnostics
+    """Everything the report shows, from the run's files: judged cells, imports, human labels, scores files."""
     from gsnr_bench.reporting.config import ReportConfig
-    from gsnr_bench.reporting.length_stats import attach_answer_tokens, selector_length_rows
-    from gsnr_bench.reporting.results import CellMeta, results_from_judgments
+    from gsnr_bench.reporting.results import results_from_judgments
 
     run = check_run(Path(run))
     settings = run_settings(run)
     rcfg = ReportConfig.model_validate(settings["report"])
-    records: list[dict] = []
-    meta: dict[str, CellMeta] = {}
-    cells: list[dict] = []
-    logs: dict[str, Path] = {}
-    for stage_dir, cell in scan_cells(run):
-        group = cell_group(cell)
-        path = stage_dir / "judgments.jsonl"
-        recs = list(latest(read_jsonl(path, tolerant=True)).values()) if path.is_file() else []
-        lens = cell.get("lengths") or {}
-        if lens:  # token counts of both answers, from the answers files (length-controlled PWS)
-            recs = attach_answer_tokens(recs, run, lens["answers"], cell["baseline"])
-        records += [{**r, "cell": group} for r in recs]
-        meta[group] = CellMeta(
-            cell["dataset"],
-            cell["target_model"],
-            cell["regime"],
-            cell["selector"],
-            float(cell["ratio"]),
-            cell["protocol"],
-            lens.get("train_len"),
-            lens.get("pool_len"),
-        )
-        planned = sum(len(q) for q in cell["testsets"].values())
-        scored = [r for r in recs if not r.get("null_pair")]
-        cells.append(
-            {
-                **cell,
-                "dir": stage_dir.relative_to(run).as_posix(),
-                "complete": (stage_dir / DONE).is_file(),
-                "judged": sum(1 for r in scored if r.get("outcome") != "failed"),
-                "failed": sum(1 for r in recs if r.get("outcome") == "failed"),
-                "pending": max(0, planned - len(scored)),
-                "skipped": sum(len(v) for v in (cell.get("skipped") or {}).values()),
-            }
-        )
-        for name, rel in cell.get("train_logs", {}).items():
-            if (run / rel).is_file():
-                logs.setdefault(name if name == cell["baseline"] else cell["system"], run / rel)
-    for f, imp in load_imports(run):
-        for s, m in imp["systems"].items():
-            group = imported_group(s, m)
-            meta[group] = CellMeta(
-                m["dataset"],
-                m["target_model"],
-                m["regime"],
-                m["selector"],
-                float(m["ratio"]),
-                m.get("protocol", IMPORTED_PROTOCOL),
-            )
-        records += [
-            {**r, "cell": imported_group(r["system"], imp["systems"][r["system"]])}
-            for r in imp["records"]
-            if r.get("system") in imp["systems"]
-        ]
-    protocols = sorted({c["protocol"] for c in cells})
-    if len(protocols) > 1:  # tell apart the training logs of the same system under two protocols
-        logs = {}
-        for c in cells:
-            for name, rel in c.get("train_logs", {}).items():
-                if (run / rel).is_file():
-                    logs.setdefault(f"{name} [{c['protocol']}]", run / rel)
-    df = results_from_judgments(records, meta, rcfg)
+    judged = judged_cells(run)
+    add_imports(run, judged)
+    cells, records = judged.cells, judged.records
     info = {
         **settings,
         "testsets": run_testsets(cells),
         "protocols": {c["protocol"]: c.get("protocol_detail", {}) for c in cells},
     }
-    out = RunResults(run, df, records, cells=cells, train_logs=logs, info=info, cell_meta=meta)
+    df = results_from_judgments(records, judged.meta, rcfg)
+    out = RunResults(run, df, records, cells=cells, train_logs=train_logs(run, cells), info=info, cell_meta=judged.meta)
+    _add_tables(out, rcfg)
+    if (run / HUMAN).is_file():
+        _add_human(out, rcfg)
+    return out
+
+
+@dataclass
+class Judged:
+    """The judgment records of a run (judged cells and imports), each tagged with its results group (`cell`),
+    what each group stands for, and the judged cells with how far their judging got."""
+
+    records: list[dict] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)  # results group -> results.CellMeta
+    cells: list[dict] = field(default_factory=list)
+
+
+def judged_cells(run: Path) -> Judged:
+    """Every judging stage that started: its record (cell.json), its judgment records (last per comparison, with
+    both answers' token counts joined where the cell names its answers) and its counts."""
+    from gsnr_bench.reporting.length_stats import attach_answer_tokens
+    from gsnr_bench.reporting.results import CellMeta
+
+    out = Judged()
+    for stage_dir, cell in scan_cells(run):
+        group = cell_group(cell)
+        path = stage_dir / "judgments.jsonl"
+        recs = list(latest(read_jsonl(path, tolerant=True)).values()) if path.is_file() else []
+        lens = cell.lengths
+        if lens:  # token counts of both answers, from the answers files (length-controlled PWS)
+            recs = attach_answer_tokens(recs, run, lens.answers, cell.baseline)
+        out.records += [{**r, "cell": group} for r in recs]
+        train_len, pool_len = (lens.train_len, lens.pool_len) if lens else (None, None)
+        out.meta[group] = CellMeta(
+            cell.dataset, cell.target_model, cell.regime, cell.selector, float(cell.ratio), cell.protocol,
+            train_len, pool_len,
+        )  # fmt: skip
+        out.cells.append(cell_status(run, stage_dir, cell, recs))
+    return out
+
+
+def cell_status(run: Path, stage_dir: Path, cell: CellRecord, recs: list[dict]) -> dict:
+    """The cell's record as a dict, with where it lives and its counts: comparisons judged, failed, not yet
+    judged, and questions skipped as too long (per test set in `skipped_ids`)."""
+    planned = sum(len(q) for q in cell.testsets.values())
+    scored = [r for r in recs if not r.get("null_pair")]
+    return {
+        **cell.to_dict(),
+        "dir": stage_dir.relative_to(run).as_posix(),
+        "complete": (stage_dir / DONE).is_file(),
+        "judged": sum(1 for r in scored if r.get("outcome") != "failed"),
+        "failed": sum(1 for r in recs if r.get("outcome") == "failed"),
+        "pending": max(0, planned - len(scored)),
+        "skipped": sum(len(v) for v in cell.skipped.values()),
+        "skipped_ids": cell.skipped,
+    }
+
+
+def add_imports(run: Path, judged: Judged) -> None:
+    """The judgments imported from other tools (imported/*.json), one results group per imported system."""
+    from gsnr_bench.reporting.results import CellMeta
+
+    for _, imp in load_imports(run):
+        for s, m in imp["systems"].items():
+            judged.meta[imported_group(s, m)] = CellMeta(
+                m["dataset"], m["target_model"], m["regime"], m["selector"], float(m["ratio"]),
+                m.get("protocol", IMPORTED_PROTOCOL),
+            )  # fmt: skip
+        judged.records += [
+            {**r, "cell": imported_group(r["system"], imp["systems"][r["system"]])}
+            for r in imp["records"]
+            if r.get("system") in imp["systems"]
+        ]
+
+
+def train_logs(run: Path, cells: list[dict]) -> dict[str, Path]:
+    """Training log per system (the first cell naming it wins); under several protocols the same system is
+    told apart by its protocol."""
+    many = len({c["protocol"] for c in cells}) > 1
+    logs: dict[str, Path] = {}
+    for c in cells:
+        for name, rel in c.get("train_logs", {}).items():
+            if not (run / rel).is_file():
+                continue
+            key = f"{name} [{c['protocol']}]" if many else name if name == c["baseline"] else c["system"]
+            logs.setdefault(key, run / rel)
+    return logs
+
+
+def _add_tables(out: RunResults, rcfg: Any) -> None:
+    """The tables beside the leaderboard: judge bias, the judge-free ones, controls, training, held-out."""
+    from gsnr_bench.analysis.diagnostics import bias_diagnostics
+    from gsnr_bench.reporting.heldout import heldout_rows
+    from gsnr_bench.reporting.human import judge_pair_agreement
+    from gsnr_bench.reporting.length_stats import selector_length_rows
+    from gsnr_bench.reporting.training_check import training_rows
+
+    run, records, cells = out.run, out.records, out.cells
     for judge in sorted({r["judge"] for r in records}):
         out.bias.append({"judge": judge, **bias_diagnostics(r for r in records if r["judge"] == judge)})
     out.enrichment = enrichment(run, cells)
     out.lengths = selector_length_rows(run, cells)
     out.health = health(run, cells)
     out.stability = stability(run, cells)
-    by_scores = _scores_files(run, cells)
-    out.dynamics = [
-        {
-            "selector": _label(by_scores, p, e["selector"]),
-            "scores": run / p,
-            "truth": (run / e["truth"]) if e.get("truth") else None,
-        }
+    out.dynamics = dynamics(run, cells)
+    out.sensitivity = sensitivity(records, cells, rcfg)
+    out.judge_pairs = judge_pair_agreement(records)
+    out.training = training_rows(run, cells, rcfg)
+    out.heldout, out.heldout_controls = heldout_rows(run, rcfg)
+
+
+@dataclass(frozen=True)
+class DynamicsInput:
+    """A G-SNR scores file to draw training dynamics from (build.py), with the truth file beside it if any."""
+
+    selector: str  # its label (scorings.scores_label)
+    scores: Path
+    truth: Path | None
+
+
+def dynamics(run: Path, cells: list[dict]) -> list[DynamicsInput]:
+    """The G-SNR scores files, for the training-dynamics figures."""
+    by_scores = scores_files(run, cells)
+    return [
+        DynamicsInput(
+            scores_label(by_scores, p, e["selector"]), run / p, (run / e["truth"]) if e.get("truth") else None
+        )
         for p, e in sorted(by_scores.items())
         if e["selector"].startswith("gsnr")
     ]
-    out.sensitivity = sensitivity(records, cells, rcfg)
-    from gsnr_bench.reporting.human import judge_pair_agreement
 
-    out.judge_pairs = judge_pair_agreement(records)
-    from gsnr_bench.reporting.training_check import training_rows
 
-    out.training = training_rows(run, cells, rcfg)
-    from gsnr_bench.reporting.heldout import heldout_rows
+def _add_human(out: RunResults, rcfg: Any) -> None:
+    """Human PWS, judge-vs-human agreement and agreement between annotators, from human/labels.jsonl."""
+    from gsnr_bench.reporting.human import HumanLabel, human_pws, inter_annotator, judge_agreement, majority
 
-    out.heldout, out.heldout_controls = heldout_rows(run, rcfg)
-    if (run / HUMAN).is_file():
-        from gsnr_bench.reporting.human import HumanLabel, human_pws, inter_annotator, judge_agreement, majority
-
-        labels = [HumanLabel(**r, line=i) for i, r in enumerate(read_jsonl(run / HUMAN), start=1)]
-        maj = majority(labels)
-        out.human = human_pws(maj, rounds=rcfg.bootstrap_rounds, ci=rcfg.ci, seed=rcfg.seed)
-        out.agreement = judge_agreement(maj, records)
-        out.inter_annotator = inter_annotator(labels)
-    return out
+    labels = [HumanLabel(**r, line=i) for i, r in enumerate(read_jsonl(out.run / HUMAN), start=1)]
+    maj = majority(labels)
+    out.human = human_pws(maj, rounds=rcfg.bootstrap_rounds, ci=rcfg.ci, seed=rcfg.seed)
+    out.agreement = judge_agreement(maj, out.records)
+    out.inter_annotator = inter_annotator(labels)
 
 
 def judge_free(run: str | Path) -> dict[str, list[dict]]:
     """What a run says before any judge has: enrichment (with ground truth), selector health and ranking
     stability over seeds, from its scores files alone (cheap: no bootstrap, no judgment records)."""
     run = check_run(Path(run))
-    cells = [cell for _, cell in scan_cells(run)]
+    cells = [cell.to_dict() for _, cell in scan_cells(run)]
     return {"enrichment": enrichment(run, cells), "health": health(run, cells), "stability": stability(run, cells)}
 
 
@@ -261,136 +313,27 @@ def run_testsets(cells: list[dict]) -> dict[str, list[str]]:
     return out
 
 
-def _scores_files(run: Path, cells: list[dict]) -> dict[str, dict]:
-    """Every scores file of the run: those its judged cells were selected from (with the cells' ratios), and every
-    other finished scoring (judge-free results exist as soon as scores do) with the run's configured budgets.
-    The per-seed scorings a seeds stage combines are left out: the combined stage stands for them."""
-    by_scores: dict[str, dict] = {}
-    for c in cells:
-        if (run / c["scores"]).is_file():
-            e = by_scores.setdefault(c["scores"], {"selector": c["selector"], "truth": c.get("truth"), "ratios": set()})
-            e["ratios"].add(float(c["ratio"]))
-    metas = {}
-    for done in sorted(Path(run).glob(f"scores/*/{DONE}")):
-        if (done.parent / "scores.jsonl").is_file():
-            metas[(done.parent / "scores.jsonl").relative_to(run).as_posix()] = read_json(done)
-    members = {p for m in metas.values() for p in m.get("seed_scores") or []}
-    budgets = None
-    for path, meta in metas.items():
-        if path in by_scores or path in members or not meta.get("selector"):
-            continue
-        if budgets is None:
-            budgets = _configured_budgets(run)
-        ratios, sizes = budgets
-        n = int(meta.get("n") or 0)
-        fractions = set(ratios) | {size / n for size in sizes if n and size <= n}
-        if fractions:
-            by_scores[path] = {"selector": meta["selector"], "truth": meta.get("truth"), "ratios": fractions}
-    return by_scores
-
-
-def _configured_budgets(run: Path) -> tuple[list[float], list[int]]:
-    """The run record's selection ratios and absolute sizes (the budgets its subsets will be cut at)."""
-    from gsnr_bench.run.runrecord import load_record
-
-    record = load_record(run)
-    sel = (record.config if record else {}).get("selection") or {}
-    return [float(r) for r in sel.get("ratios") or []], [int(n) for n in sel.get("sizes") or []]
-
-
-def _label(by_scores: dict[str, dict], path: str, selector: str) -> str:
-    many = len({e["selector"] for e in by_scores.values()}) < len(by_scores)  # one selector, several scorings
-    return f"{selector} ({Path(path).parent.name})" if many else selector
-
-
-def enrichment(run: Path, cells: list[dict]) -> list[dict]:
-    """Judge-free check where the pool's ground truth is known (--truth, or the demo's), per scores file and
-    ratio, on two populations side by side:
-
-    - all records: the subset the selector actually chose (its top n of the whole pool, ineligible examples
-      ranked last as selection ranks them): its share of clean examples, lift over the pool's base rate, the
-      ROC-AUC of the whole ranking and the defects in it by label. This is what the leaderboard's subsets are.
-    - the scorable (eligible) records only: the lift of the top round(ratio * n_eligible) of them over their
-      own base rate, and the ROC-AUC of the score among them. A selector that cannot score, say, empty answers
-      puts them last; on all records that looks like skill at finding defects, on the scorable ones it does not
-      count. `unscorable` says how many records the two differ by."""
-    from gsnr_bench.domain.truth import labels_of
-    from gsnr_bench.reporting.metrics import defect_counts, precision_lift, ranking_auc
-
-    by_scores = {k: v for k, v in _scores_files(run, cells).items() if v["truth"] and (run / v["truth"]).is_file()}
-    rows = []
-    for path, e in sorted(by_scores.items()):
-        labels = labels_of(read_json(run / e["truth"]))
-        table = read_jsonl(run / path)
-        ranked = [r["id"] for r in table]
-        missing = [i for i in ranked if i not in labels]
-        if missing:
-            raise DataError(f"{run / e['truth']}: {len(missing)} scored ids have no truth label (first {missing[0]!r})")
-        clean = {i: labels[i] == "clean" for i in ranked}
-        eligible = [r["id"] for r in table if r.get("eligible", True)]
-        auc, auc_e = ranking_auc(ranked, clean), ranking_auc(eligible, clean) if eligible else math.nan
-        ratios = sorted(e["ratios"])
-        lifts_e = precision_lift(eligible, clean, ratios) if eligible else [{"lift": math.nan}] * len(ratios)
-        for lift, lift_e in zip(precision_lift(ranked, clean, ratios), lifts_e):
-            counts = defect_counts(ranked[: lift["n"]], labels)
-            rows.append(
-                {
-                    "selector": _label(by_scores, path, e["selector"]),
-                    "ratio": lift["ratio"],
-                    "n": lift["n"],
-                    "clean_rate": round(lift["precision"], 4),
-                    "base_rate": round(lift["base_rate"], 4),
-                    "lift": _r(lift["lift"]),
-                    "auc": _r(auc),
-                    "unscorable": len(ranked) - len(eligible),
-                    "lift_scorable": _r(lift_e["lift"]),
-                    "auc_scorable": _r(auc_e),
-                    "defects": ", ".join(f"{k} {v}" for k, v in counts.items()) or "none",
-                }
-            )
-    return rows
-
-
-def health(run: Path, cells: list[dict]) -> list[dict]:
-    """Selector health per scores file (analysis/health.py), from the scores file and its stage's notes."""
-    from gsnr_bench.analysis.health import health_of
-
-    out = []
-    by_scores = _scores_files(run, cells)
-    for path, e in sorted(by_scores.items()):
-        done = (run / path).parent / DONE
-        notes = read_json(done).get("notes", {}) if done.is_file() else {}
-        h = health_of(e["selector"], read_jsonl(run / path), notes)
-        out.append({**h, "selector": _label(by_scores, path, e["selector"]), "scores": path})
-    return out
-
-
-def stability(run: Path, cells: list[dict]) -> list[dict]:
-    """Per scores file scored with several seeds: Spearman and top-k overlap between the seeds' rankings."""
-    out = []
-    by_scores = _scores_files(run, cells)
-    for path, e in sorted(by_scores.items()):
-        done = (run / path).parent / DONE
-        st = read_json(done).get("stability") if done.is_file() else None
-        if not st:
-            continue
-        row = {
-            "selector": _label(by_scores, path, e["selector"]),
-            "seeds": st["seeds"],
-            "combine": read_json(done).get("combine", "first"),
-            "spearman_min": st["spearman_min"],
-            "spearman_mean": st["spearman_mean"],
-        }
-        for r, v in st.get("overlap", {}).items():
-            row[f"top-{r} overlap (min / mean)"] = f"{v['min']:.3f} / {v['mean']:.3f}"
-        out.append(row)
-    return out
-
-
 CONTROL_PAIRS = (("oracle", "anti-oracle"), ("oracle", "random"))
 
 
-def sensitivity(records: list[dict], cells: list[dict], rcfg: Any) -> list[dict]:
+@dataclass(frozen=True)
+class ControlRow:
+    """One control comparison (sensitivity()): PWS(a) - PWS(b) at one protocol and ratio, its paired bootstrap
+    interval (None: nothing judged yet) and whether the interval excludes 0. Written as to_dict() gives it."""
+
+    protocol: str
+    ratio: float
+    comparison: str  # "oracle - anti-oracle" or "oracle - random"
+    diff: float | None
+    ci_low: float | None
+    ci_high: float | None
+    separates: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def sensitivity(records: list[dict], cells: list[dict], rcfg: Any) -> list[ControlRow]:
     """Can the fine-tune -> generate -> judge chain see a difference in data quality? Per protocol and ratio,
     PWS(oracle) - PWS(anti-oracle) and PWS(oracle) - PWS(random) (judge means, pooled test sets) with a paired
     bootstrap CI by question. `separates` is False when the interval includes 0."""
@@ -411,40 +354,31 @@ def sensitivity(records: list[dict], cells: list[dict], rcfg: Any) -> list[dict]
             rows_a, rows_b = by_group.get(group, []), by_group.get(systems[(protocol, b, ratio)], [])
             point, lo, hi = bootstrap_pws_diff(rows_a, rows_b, rounds=rcfg.bootstrap_rounds, ci=rcfg.ci, seed=rcfg.seed)
             ok = all(math.isfinite(x) for x in (point, lo, hi))
-            out.append(
-                {
-                    "protocol": protocol,
-                    "ratio": ratio,
-                    "comparison": f"{a} - {b}",
-                    "diff": _r(point),
-                    "ci_low": _r(lo),
-                    "ci_high": _r(hi),
-                    "separates": bool(ok and (lo > 0 or hi < 0)),
-                }
-            )
+            separates = bool(ok and (lo > 0 or hi < 0))
+            out.append(ControlRow(protocol, ratio, f"{a} - {b}", _r(point), _r(lo), _r(hi), separates))
     return out
 
 
-def sensitivity_sentences(rows: list[dict]) -> list[str]:
+def sensitivity_sentences(rows: list[ControlRow]) -> list[str]:
     """The controls in words: one line per comparison."""
     out = []
     for r in rows:
-        if r["diff"] is None:
-            out.append(f"{r['comparison']} at {r['ratio']:g}: nothing judged yet")
+        if r.diff is None:
+            out.append(f"{r.comparison} at {r.ratio:g}: nothing judged yet")
             continue
-        ci = f"{r['diff']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]"
-        if r["separates"]:
+        ci = f"{r.diff:+.3f} [{r.ci_low:+.3f}, {r.ci_high:+.3f}]"
+        if r.separates:
             out.append(
-                f"PWS({r['comparison'].replace(' - ', ') - PWS(')}) at {r['ratio']:g} = {ci}: the chain separates them"
+                f"PWS({r.comparison.replace(' - ', ') - PWS(')}) at {r.ratio:g} = {ci}: the chain separates them"
             )
-        elif r["comparison"] == "oracle - anti-oracle":
+        elif r.comparison == "oracle - anti-oracle":
             out.append(
-                f"PWS(oracle) - PWS(anti-oracle) at {r['ratio']:g} = {ci}: the chain cannot separate a clean "
+                f"PWS(oracle) - PWS(anti-oracle) at {r.ratio:g} = {ci}: the chain cannot separate a clean "
                 "subset from a defective one here, so no selector comparison at this ratio means anything"
             )
         else:
             out.append(
-                f"PWS({r['comparison'].replace(' - ', ') - PWS(')}) at {r['ratio']:g} = {ci}: the chain "
+                f"PWS({r.comparison.replace(' - ', ') - PWS(')}) at {r.ratio:g} = {ci}: the chain "
                 "cannot separate them; a selector gap smaller than this is not detectable"
             )
     return out

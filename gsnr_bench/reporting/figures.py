@@ -9,13 +9,12 @@ from typing import Any
 
 import pandas as pd
 
+from gsnr_bench.reporting.plot_kit import save_figure, selector_colors
 from gsnr_bench.reporting.plots import (
     enrichment_fig,
     health_fig,
     loss_fig,
     pws_by_ratio_fig,
-    save_figure,
-    selector_colors,
     wtl_fig,
 )
 

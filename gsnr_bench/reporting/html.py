@@ -16,7 +16,7 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
-from gsnr_bench.reporting.plots import to_svg
+from gsnr_bench.reporting.plot_kit import to_svg
 from gsnr_bench.reporting.results import KEY, MEAN_JUDGE, POOLED
 from gsnr_bench.reporting.tables import MISSING_MD, NA, ratio_label
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from gsnr_bench.core.fileio import read_json, write_text
+from gsnr_bench.domain.cell import CellRecord
 from gsnr_bench.run.store import CELL, DONE
 
 COLUMNS = ("system", "judge", "scores", "subset", "model", "answers", "judgments")
@@ -25,36 +26,40 @@ def stage_jobs(run: str | Path) -> list[dict[str, Any]]:
     run = Path(run)
     rows, base = [], None
     for cell_file in sorted(run.glob(f"judgments/*/*/{CELL}")):
-        cell = read_json(cell_file)
-        system, baseline = cell["system"], cell["baseline"]
-        answers = cell.get("lengths", {}).get("answers", {})
-        logs = cell.get("train_logs", {})
+        cell = CellRecord.read(cell_file)
+        answers = cell.lengths.answers if cell.lengths else {}
+        logs = cell.train_logs
         rows.append(
             {
-                "system": system,
-                "judge": cell["judge"],
-                "scores": _job((run / cell["scores"]).parent),
-                "subset": _job(run / cell["subset"]),
-                "model": _job((run / logs[system]).parent) if system in logs else "-",
-                "answers": _job(run / answers[system]) if system in answers else "-",
+                "system": cell.system,
+                "judge": cell.judge,
+                "scores": _job((run / cell.scores).parent),
+                "subset": _job(run / cell.subset),
+                "model": _job((run / logs[cell.system]).parent) if cell.system in logs else "-",
+                "answers": _job(run / answers[cell.system]) if cell.system in answers else "-",
                 "judgments": _job(cell_file.parent),
             }
         )
-        if base is None and baseline in logs:
-            base = {
-                "system": baseline,
-                "judge": "-",
-                "scores": "-",
-                "subset": "-",
-                "model": _job((run / logs[baseline]).parent),
-                "answers": _job(run / answers[baseline]) if baseline in answers else "-",
-                "judgments": "-",
-            }
+        if base is None and cell.baseline in logs:
+            base = _baseline_row(run, cell.baseline, logs, answers)
     if base is not None:
         rows.insert(0, base)
     if all(v == "-" for r in rows for k, v in r.items() if k not in ("system", "judge")):
         return []
     return rows
+
+
+def _baseline_row(run: Path, baseline: str, logs: dict[str, str], answers: dict[str, str]) -> dict[str, Any]:
+    """The 100% model's row: the jobs that trained it and generated its answers."""
+    return {
+        "system": baseline,
+        "judge": "-",
+        "scores": "-",
+        "subset": "-",
+        "model": _job((run / logs[baseline]).parent),
+        "answers": _job(run / answers[baseline]) if baseline in answers else "-",
+        "judgments": "-",
+    }
 
 
 def write_jobs_csv(run: str | Path, out: Path) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ be loaded (`unit` in each cell.json's `lengths` says which)."""
 from __future__ import annotations
 
 import math
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -89,7 +90,22 @@ def _r(x: float) -> float | None:
     return None if x is None or math.isnan(x) else round(float(x), 4)
 
 
-def selector_length_rows(run: Path, cells: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class LengthRow:
+    """One scores file (selector): Spearman(score, response length), the length unit, the pool's mean length and
+    each subset's ("0.05: 312.4, 0.1: 298.0"). Written as to_dict() gives it."""
+
+    selector: str
+    spearman_score_vs_length: float | None
+    unit: str
+    pool_len: float
+    subset_len: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def selector_length_rows(run: Path, cells: Sequence[Mapping[str, Any]]) -> list[LengthRow]:
     """Per scores file (selector): Spearman(score, response length) and its subsets' mean response length vs
     the pool's, from the cells' `lengths` records (written by the pipeline into cell.json)."""
     by_scores: dict[str, dict[str, Any]] = {}
@@ -109,13 +125,6 @@ def selector_length_rows(run: Path, cells: Sequence[Mapping[str, Any]]) -> list[
         )
         rho = score_length_spearman(read_jsonl(Path(run) / path), table) if (Path(run) / path).is_file() else math.nan
         subs = sorted(e["subsets"].items(), key=lambda kv: kv[1][0])
-        rows.append(
-            {
-                "selector": e["selector"],
-                "spearman_score_vs_length": _r(rho),
-                "unit": lens["unit"],
-                "pool_len": lens["pool_len"],
-                "subset_len": ", ".join(f"{label}: {v[1]:.1f}" for label, v in subs),
-            }
-        )
+        subset_len = ", ".join(f"{label}: {v[1]:.1f}" for label, v in subs)
+        rows.append(LengthRow(e["selector"], _r(rho), lens["unit"], lens["pool_len"], subset_len))
     return rows

@@ -1,9 +1,8 @@
-"""Plots as inline SVG strings (matplotlib, no pyplot, no global state): deterministic bytes via a fixed
-hash salt, no Date metadata, text kept as text, and every SVG id prefixed so several plots can share a page."""
+"""The report's figures (matplotlib, no pyplot, no global state), drawn with plot_kit.py's toolkit: PWS by ratio,
+wins/ties/losses, training loss, selector health, enrichment and G-SNR training dynamics."""
 
 from __future__ import annotations
 
-import io
 import math
 import re
 from pathlib import Path
@@ -13,120 +12,9 @@ import pandas as pd
 
 from gsnr_bench.core.errors import DataError
 from gsnr_bench.core.fileio import read_jsonl
+from gsnr_bench.reporting.plot_kit import PALETTE, RC, WTL_COLORS, new_figure, selector_colors, selector_of, subplots
 from gsnr_bench.reporting.results import MEAN_JUDGE, POOLED
 from gsnr_bench.reporting.tables import ratio_label
-
-# 16 colours that stay apart (tab10, five hues picked greedily to be > 60 apart in RGB from the rest, black), and
-# a fixed slot for each shipped selector, so a selector has the same colour in every plot of every page; other
-# names take the free slots in name order.
-PALETTE = [
-    "#1f77b4",
-    "#ff7f0e",
-    "#2ca02c",
-    "#d62728",
-    "#9467bd",
-    "#8c564b",
-    "#e377c2",
-    "#7f7f7f",
-    "#bcbd22",
-    "#17becf",
-    "#4000e0",
-    "#e000a0",
-    "#a0e0c0",
-    "#000080",
-    "#800000",
-    "#000000",  # last: the 100% model's curve is black
-]
-KNOWN_SELECTORS = (
-    "gsnr",
-    "random",
-    "ifd-superfiltering",
-    "ifd-cherry",
-    "longest",
-    "grads",
-    "gsnr-alt1",
-    "gsnr-alt2",
-    "gsnr-alt3",
-    "oracle",
-    "anti-oracle",
-)
-WTL_COLORS = {"wins": "#4caf50", "ties": "#b0b0b0", "losses": "#e57373"}
-_RC = {
-    "svg.hashsalt": "gsnr-bench",
-    "svg.fonttype": "none",
-    "pdf.fonttype": 42,
-    "font.size": 9,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-}
-
-
-def selector_colors(names) -> dict[str, str]:
-    """name -> colour: shipped selectors in their fixed slots, the others in the free slots by name (the
-    colours repeat only past 16 names). A label "sel@ratio" or "sel (scores-x)" takes its selector's colour."""
-    names = sorted({selector_of(n) for n in names})
-    out = {n: PALETTE[KNOWN_SELECTORS.index(n)] for n in names if n in KNOWN_SELECTORS}
-    free = [c for c in PALETTE if c not in out.values()] or PALETTE
-    for i, n in enumerate(n for n in names if n not in out):
-        out[n] = free[i % len(free)]
-    return out
-
-
-def selector_of(label: str) -> str:
-    """The selector in a plot label: "gsnr@0.1" -> "gsnr", "run:gsnr@0.1" -> "gsnr", "gsnr (x)" -> "gsnr"."""
-    return str(label).split(":")[-1].split("@")[0].split(" (")[0].split(" [")[0]
-
-
-def to_svg(fig, prefix: str) -> str:
-    """Serialise a Figure to an <svg> element with ids namespaced by `prefix`."""
-    import matplotlib
-
-    buf = io.StringIO()
-    with matplotlib.rc_context(_RC):
-        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None}, bbox_inches="tight")
-    text = buf.getvalue()
-    text = text[text.index("<svg") :]
-    text = re.sub(r'id="([^"]+)"', lambda m: f'id="{prefix}-{m.group(1)}"', text)
-    text = re.sub(r"url\(#([^)]+)\)", lambda m: f"url(#{prefix}-{m.group(1)})", text)
-    text = re.sub(r'href="#([^"]+)"', lambda m: f'href="#{prefix}-{m.group(1)}"', text)
-    return text.replace("<svg ", f'<svg class="plot" data-plot="{prefix}" ', 1)
-
-
-def save_figure(fig, out_dir: str | Path, name: str) -> list[Path]:
-    """The same Figure as <name>.pdf (vector, for LaTeX) and <name>.png (200 dpi), written atomically, with no
-    dates in their metadata (the same results give the same bytes)."""
-    import matplotlib
-
-    from gsnr_bench.core.fileio import write_bytes
-
-    paths = []
-    for ext, meta, extra in (
-        ("pdf", {"CreationDate": None, "ModDate": None, "Creator": None, "Producer": None}, {}),
-        ("png", {"Software": None}, {"dpi": 200}),
-    ):
-        buf = io.BytesIO()
-        with matplotlib.rc_context(_RC):
-            fig.savefig(buf, format=ext, metadata=meta, bbox_inches="tight", **extra)
-        path = Path(out_dir) / f"{name}.{ext}"
-        write_bytes(path, buf.getvalue())
-        paths.append(path)
-    return paths
-
-
-def _figure(w: float, h: float):
-    import matplotlib
-    from matplotlib.figure import Figure
-
-    with matplotlib.rc_context(_RC):  # rc is read when artists are created
-        return Figure(figsize=(w, h), dpi=72)
-
-
-def _subplots(fig, n: int, ncols: int):
-    import matplotlib
-
-    with matplotlib.rc_context(_RC):
-        axes = fig.subplots(math.ceil(n / ncols), ncols, squeeze=False)
-    return [a for row in axes for a in row]
 
 
 def pws_by_ratio_fig(df: pd.DataFrame, judge: str = MEAN_JUDGE, testset: str = POOLED, colors=None):
@@ -141,9 +29,9 @@ def pws_by_ratio_fig(df: pd.DataFrame, judge: str = MEAN_JUDGE, testset: str = P
     selectors = sorted(sub["selector"].unique())
     color = colors or selector_colors(selectors)
     ncols = min(2, len(panels))
-    fig = _figure(7.0 if ncols == 1 else 5.0 * ncols, 3.6 * math.ceil(len(panels) / ncols))
-    axes = _subplots(fig, len(panels), ncols)
-    with matplotlib.rc_context(_RC):
+    fig = new_figure(7.0 if ncols == 1 else 5.0 * ncols, 3.6 * math.ceil(len(panels) / ncols))
+    axes = subplots(fig, len(panels), ncols)
+    with matplotlib.rc_context(RC):
         for ax, key in zip(axes, panels):
             part = sub[(sub["dataset"] == key[0]) & (sub["target_model"] == key[1]) & (sub["regime"] == key[2])]
             ratios = sorted(part["ratio"].unique())
@@ -199,10 +87,10 @@ def wtl_fig(df: pd.DataFrame, judge: str = MEAN_JUDGE):
     multi = sub[["dataset", "target_model", "regime"]].drop_duplicates().shape[0] > 1
     systems = sub[sub["testset"] == POOLED].sort_values(["dataset", "target_model", "regime", "ratio", "selector"])
     labels = [_bar_label(r, multi) for _, r in systems.iterrows()]
-    fig = _figure(2.4 + 2.8 * len(testsets), 0.9 + 0.28 * len(labels))
-    axes = _subplots(fig, len(testsets), len(testsets))
+    fig = new_figure(2.4 + 2.8 * len(testsets), 0.9 + 0.28 * len(labels))
+    axes = subplots(fig, len(testsets), len(testsets))
     key = ["dataset", "target_model", "regime", "selector", "ratio"]
-    with matplotlib.rc_context(_RC):
+    with matplotlib.rc_context(RC):
         for ax, ts in zip(axes, testsets):
             part = systems[key].merge(sub[sub["testset"] == ts], on=key, how="left")
             left = [0.0] * len(part)
@@ -260,8 +148,8 @@ def loss_fig(logs: Mapping[str, str | Path], colors=None, weight: float = 0.8):
     labels = sorted(logs)
     color = colors or selector_colors(labels)
     ratios = sorted({lb.split("@", 1)[1].split(" ")[0] for lb in labels if "@" in lb})
-    fig = _figure(7.0, 3.4)
-    with matplotlib.rc_context(_RC):
+    fig = new_figure(7.0, 3.4)
+    with matplotlib.rc_context(RC):
         ax = fig.subplots()
         for label in labels:
             pts = read_train_log(logs[label])
@@ -300,9 +188,9 @@ def health_fig(health: list[Mapping], colors=None):
         return math.nan
 
     reg = [regime(h) for h in health]
-    fig = _figure(8.0, 0.9 + 0.3 * len(labels))
-    with matplotlib.rc_context(_RC):
-        ax1, ax2 = _subplots(fig, 2, 2)
+    fig = new_figure(8.0, 0.9 + 0.3 * len(labels))
+    with matplotlib.rc_context(RC):
+        ax1, ax2 = subplots(fig, 2, 2)
         cols = [color[selector_of(lb)] for lb in labels]
         ax1.barh(range(len(labels)), elig, color=cols, height=0.7)
         ax1.set_yticks(range(len(labels)), labels)
@@ -334,8 +222,8 @@ def enrichment_fig(rows: list[Mapping], colors=None):
         return None
     labels = sorted({r["selector"] for r in rows})
     color = colors or selector_colors(labels)
-    fig = _figure(7.0, 3.4)
-    with matplotlib.rc_context(_RC):
+    fig = new_figure(7.0, 3.4)
+    with matplotlib.rc_context(RC):
         ax = fig.subplots()
         ratios = sorted({float(r["ratio"]) for r in rows})
         xi = {r: i for i, r in enumerate(ratios)}
@@ -391,8 +279,8 @@ def dynamics_fig(rows: list[dict], clean: Mapping[str, bool] | None, title: str,
     norms = {e: np.array([[r[f"norm_m{m}_e{e}"] for r in ok] for m in range(M)], dtype=float) for e in epochs}
     G = np.stack([norms[e].mean(0) for e in epochs], axis=1)  # [N, E]
     pick = np.random.default_rng(seed).permutation(len(ok))[:sample]
-    fig = _figure(10.0, 3.6)
-    ax1, ax2 = _subplots(fig, 2, 2)
+    fig = new_figure(10.0, 3.6)
+    ax1, ax2 = subplots(fig, 2, 2)
     for i in sorted(pick.tolist()):
         c = "#9e9e9e" if clean is None else ("#1f77b4" if clean.get(ok[i]["id"], True) else "#d62728")
         ax1.plot(epochs, G[i], color=c, alpha=0.45, linewidth=0.8)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from gsnr_bench.reporting.collect import RunResults
+from gsnr_bench.reporting.collect import ControlRow, RunResults
+from gsnr_bench.reporting.length_stats import LengthRow
 
 
 def print_report(rr: RunResults, console: Any, *, judge_free: bool = True) -> None:
@@ -33,27 +34,31 @@ def print_report(rr: RunResults, console: Any, *, judge_free: bool = True) -> No
 
 
 def _print_leaderboard(rr: RunResults, df: Any, console: Any) -> None:
-    from rich.table import Table
-
     from gsnr_bench.reporting.results import MEAN_JUDGE, POOLED
 
     main = df[df["judge"] == MEAN_JUDGE]
+    console.print(_leaderboard_table(main))
+    for r in main[(main["testset"] == POOLED) & (main["lc_note"] != "")].itertuples(index=False):
+        console.print(f"LC-PWS n/a for {r.selector}@{r.ratio:g}: {r.lc_note}", soft_wrap=True)
+    if rr.sensitivity:
+        _print_controls(rr.sensitivity, console)
+
+
+LEADERBOARD_COLUMNS = ("selector", "ratio", "95% CI", "W/T/L", "failed", "LC-PWS", "LC 95% CI", "len sys/base")
+
+
+def _leaderboard_table(main: Any) -> Any:
+    """PWS per system (mean over judges), a column per test set and pooled; dataset, target and regime shown
+    only where the systems differ in them."""
+    from rich.table import Table
+
+    from gsnr_bench.reporting.results import POOLED
+
     testsets = sorted(t for t in main["testset"].unique() if t != POOLED) + [POOLED]
     t = Table(title="PWS vs the 100% model (1 = as good; mean over judges; 95% CI pooled)")
     where = ["dataset", "target_model", "regime"]
     shown = [c for c in where if main[c].nunique() > 1]  # columns only where cells differ in them
-    for col in (
-        *shown,
-        "selector",
-        "ratio",
-        *testsets,
-        "95% CI",
-        "W/T/L",
-        "failed",
-        "LC-PWS",
-        "LC 95% CI",
-        "len sys/base",
-    ):
+    for col in (*shown, *LEADERBOARD_COLUMNS[:2], *testsets, *LEADERBOARD_COLUMNS[2:]):
         t.add_column(col, justify="left" if col in (*shown, "selector") else "right")
     for key, g in main.groupby([*where, "selector", "ratio"], sort=True):
         info = dict(zip([*where, "selector", "ratio"], key))
@@ -72,126 +77,116 @@ def _print_leaderboard(rr: RunResults, df: Any, console: Any) -> None:
             f"[{_fmt(pooled['lc_ci_low'])}, {_fmt(pooled['lc_ci_high'])}]",
             f"{_len(pooled['sys_len'])}/{_len(pooled['base_len'])}",
         )
-    console.print(t)
-    for r in main[(main["testset"] == POOLED) & (main["lc_note"] != "")].itertuples(index=False):
-        console.print(f"LC-PWS n/a for {r.selector}@{r.ratio:g}: {r.lc_note}", soft_wrap=True)
-    if rr.sensitivity:
-        from gsnr_bench.reporting.collect import sensitivity_sentences
+    return t
 
-        s = Table(title="Controls: can the chain see data quality? (pooled, paired bootstrap 95% CI by question)")
-        for col in ("comparison", "ratio", "PWS diff", "95% CI", "separates"):
-            s.add_column(col, justify="left" if col == "comparison" else "right")
-        for r in rr.sensitivity:
-            s.add_row(
-                r["comparison"],
-                f"{r['ratio']:g}",
-                _fmt(r["diff"]),
-                f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]",
-                "yes" if r["separates"] else "[bold red]no[/]",
-            )
-        console.print(s)
-        for line in sensitivity_sentences(rr.sensitivity):
-            console.print(line, soft_wrap=True)
+
+def _print_controls(rows: list[ControlRow], console: Any) -> None:
+    """The controls (collect.sensitivity) as a table and in words."""
+    from rich.table import Table
+
+    from gsnr_bench.reporting.collect import sensitivity_sentences
+
+    s = Table(title="Controls: can the chain see data quality? (pooled, paired bootstrap 95% CI by question)")
+    for col in ("comparison", "ratio", "PWS diff", "95% CI", "separates"):
+        s.add_column(col, justify="left" if col == "comparison" else "right")
+    for r in rows:
+        s.add_row(
+            r.comparison,
+            f"{r.ratio:g}",
+            _fmt(r.diff),
+            f"[{_fmt(r.ci_low)}, {_fmt(r.ci_high)}]",
+            "yes" if r.separates else "[bold red]no[/]",
+        )
+    console.print(s)
+    for line in sensitivity_sentences(rows):
+        console.print(line, soft_wrap=True)
 
 
 def print_judge_free(jf: dict, console: Any) -> None:
     """Enrichment, selector health (with its warnings) and ranking stability: what scores alone tell
     (collect.judge_free), printed by `score`, by `run` right after scoring, and by `report`."""
-    from rich.table import Table
-
     if jf.get("enrichment"):
-        e = Table(
-            title="Enrichment of clean examples (judge-free; lift > 1 = cleaner than the pool). All records: the "
-            "subsets the leaderboard uses (unscorable ones ranked last); scorable: the selector's score alone"
-        )
-        for col in (
-            "selector",
-            "ratio",
-            "n",
-            "clean rate",
-            "base rate",
-            "lift",
-            "ROC-AUC",
-            "unscorable",
-            "lift (scorable)",
-            "AUC (scorable)",
-            "defects in subset",
-        ):
-            e.add_column(col, justify="left" if col in ("selector", "defects in subset") else "right")
-        for r in jf["enrichment"]:
-            e.add_row(
-                r["selector"],
-                f"{r['ratio']:g}",
-                str(r["n"]),
-                f"{r['clean_rate']:.3f}",
-                f"{r['base_rate']:.3f}",
-                _fmt(r["lift"]),
-                _fmt(r["auc"]),
-                str(r.get("unscorable", "–")),
-                _fmt(r.get("lift_scorable")),
-                _fmt(r.get("auc_scorable")),
-                r.get("defects", ""),
-            )
-        console.print(e)
+        console.print(_enrichment_table(jf["enrichment"]))
     if jf.get("health"):
-        from gsnr_bench.analysis.health import display_row
-
-        h = Table(title="Selector health (docs/selectors.md)")
-        for col in ("selector", "eligible", "ineligible", "why ineligible", "signal"):
-            h.add_column(col, justify="right" if col in ("eligible", "ineligible") else "left")
-        for row in map(display_row, jf["health"]):
-            h.add_row(
-                row["selector"], str(row["eligible"]), str(row["ineligible"]), row["why ineligible"], row["signal"]
-            )
-        console.print(h)
+        console.print(_health_table(jf["health"]))
         for r in jf["health"]:
             for w in r.get("warnings") or []:
                 console.print(f"[yellow]warning:[/] {w}", soft_wrap=True)
     if jf.get("stability"):
-        st = Table(title="Ranking stability over seeds (Spearman; top-k overlap min / mean)")
-        keys = list(jf["stability"][0])
-        for k in keys:
-            st.add_column(k, justify="left" if k in ("selector", "combine") else "right")
-        for r in jf["stability"]:
-            st.add_row(*[_fmt(r.get(k)) if isinstance(r.get(k), float) else str(r.get(k)) for k in keys])
-        console.print(st)
+        console.print(_stability_table(jf["stability"]))
+
+
+ENRICHMENT_COLUMNS = (
+    "selector",
+    "ratio",
+    "n",
+    "clean rate",
+    "base rate",
+    "lift",
+    "ROC-AUC",
+    "unscorable",
+    "lift (scorable)",
+    "AUC (scorable)",
+    "defects in subset",
+)
+
+
+def _enrichment_table(rows: list[dict]) -> Any:
+    from rich.table import Table
+
+    e = Table(
+        title="Enrichment of clean examples (judge-free; lift > 1 = cleaner than the pool). All records: the "
+        "subsets the leaderboard uses (unscorable ones ranked last); scorable: the selector's score alone"
+    )
+    for col in ENRICHMENT_COLUMNS:
+        e.add_column(col, justify="left" if col in ("selector", "defects in subset") else "right")
+    for r in rows:
+        e.add_row(
+            r["selector"],
+            f"{r['ratio']:g}",
+            str(r["n"]),
+            f"{r['clean_rate']:.3f}",
+            f"{r['base_rate']:.3f}",
+            _fmt(r["lift"]),
+            _fmt(r["auc"]),
+            str(r.get("unscorable", "–")),
+            _fmt(r.get("lift_scorable")),
+            _fmt(r.get("auc_scorable")),
+            r.get("defects", ""),
+        )
+    return e
+
+
+def _health_table(rows: list[dict]) -> Any:
+    from rich.table import Table
+
+    from gsnr_bench.analysis.health import display_row
+
+    h = Table(title="Selector health (docs/selectors.md)")
+    for col in ("selector", "eligible", "ineligible", "why ineligible", "signal"):
+        h.add_column(col, justify="right" if col in ("eligible", "ineligible") else "left")
+    for row in map(display_row, rows):
+        h.add_row(row["selector"], str(row["eligible"]), str(row["ineligible"]), row["why ineligible"], row["signal"])
+    return h
+
+
+def _stability_table(rows: list[dict]) -> Any:
+    from rich.table import Table
+
+    st = Table(title="Ranking stability over seeds (Spearman; top-k overlap min / mean)")
+    keys = list(rows[0])
+    for k in keys:
+        st.add_column(k, justify="left" if k in ("selector", "combine") else "right")
+    for r in rows:
+        st.add_row(*[_fmt(r.get(k)) if isinstance(r.get(k), float) else str(r.get(k)) for k in keys])
+    return st
 
 
 def _print_rest(rr: RunResults, console: Any) -> None:
-    from rich.table import Table
-
     if rr.lengths:
-        lens = rr.lengths
-        ln = Table(
-            title=f"Response length ({lens[0]['unit']}): selected subsets vs the pool "
-            f"({_fmt(lens[0]['pool_len'])}), Spearman of score vs length"
-        )
-        for col in ("selector", "Spearman", "subset mean length by budget"):
-            ln.add_column(col, justify="left" if col != "Spearman" else "right")
-        for r in lens:
-            ln.add_row(r["selector"], _fmt(r["spearman_score_vs_length"]), r["subset_len"])
-        console.print(ln)
+        console.print(_lengths_table(rr.lengths))
     if rr.bias:
-        b = Table(title="Judge bias diagnostics")
-        for col in (
-            "judge",
-            "first-position win rate",
-            "swap flip rate",
-            "longer answer wins",
-            "null-pair tie rate",
-            "failed",
-        ):
-            b.add_column(col, justify="left" if col == "judge" else "right")
-        for r in rr.bias:
-            b.add_row(
-                r["judge"],
-                _fmt(r["first_position_win_rate"]),
-                _fmt(r["swap_flip_rate"]),
-                _fmt(r["longer_answer_win_rate"]),
-                _fmt(r["null_tie_rate"]),
-                str(r["failed"]),
-            )
-        console.print(b)
+        console.print(_bias_table(rr.bias))
     if rr.human:
         console.print(_rows_table("Human PWS (majority label per question; 95% CI)", rr.human))
     if rr.inter_annotator:
@@ -203,6 +198,47 @@ def _print_rest(rr: RunResults, console: Any) -> None:
         console.print(_rows_table("Judge agreement with human labels", rr.agreement))
     if rr.judge_pairs:
         console.print(_rows_table("Judge agreement with each other (same comparisons; Cohen's kappa)", rr.judge_pairs))
+    _print_notes(rr, console)
+    console.print(f"report: {rr.run / 'report' / 'index.html'}")
+
+
+def _lengths_table(lens: list[LengthRow]) -> Any:
+    from rich.table import Table
+
+    ln = Table(
+        title=f"Response length ({lens[0].unit}): selected subsets vs the pool "
+        f"({_fmt(lens[0].pool_len)}), Spearman of score vs length"
+    )
+    for col in ("selector", "Spearman", "subset mean length by budget"):
+        ln.add_column(col, justify="left" if col != "Spearman" else "right")
+    for r in lens:
+        ln.add_row(r.selector, _fmt(r.spearman_score_vs_length), r.subset_len)
+    return ln
+
+
+BIAS_COLUMNS = ("judge", "first-position win rate", "swap flip rate", "longer answer wins", "null-pair tie rate")
+
+
+def _bias_table(rows: list[dict]) -> Any:
+    from rich.table import Table
+
+    b = Table(title="Judge bias diagnostics")
+    for col in (*BIAS_COLUMNS, "failed"):
+        b.add_column(col, justify="left" if col == "judge" else "right")
+    for r in rows:
+        b.add_row(
+            r["judge"],
+            _fmt(r["first_position_win_rate"]),
+            _fmt(r["swap_flip_rate"]),
+            _fmt(r["longer_answer_win_rate"]),
+            _fmt(r["null_tie_rate"]),
+            str(r["failed"]),
+        )
+    return b
+
+
+def _print_notes(rr: RunResults, console: Any) -> None:
+    """Protocols kept apart, questions skipped as too long, failed comparisons."""
     if len(rr.info.get("protocols", {})) > 1:
         console.print(
             f"note: this run holds cells judged under {len(rr.info['protocols'])} protocols (other baseline "
@@ -216,7 +252,6 @@ def _print_rest(rr: RunResults, console: Any) -> None:
         )
     if rr.failed:
         console.print(f"[yellow]{rr.failed} failed comparison(s) are counted apart and not scored[/]")
-    console.print(f"report: {rr.run / 'report' / 'index.html'}")
 
 
 def print_pws_by_judge(df: Any, console: Any, groups: set | None = None) -> None:

@@ -23,8 +23,7 @@ from gsnr_bench.core.fileio import read_json, write_json
 
 MARKER = "gsnr-run.json"
 DONE = "DONE"
-CELL = "cell.json"  # in a judging stage dir: what the report needs to know about the cell (reporting/collect.py)
-CELL_VERSION = 1
+CELL = "cell.json"  # in a judging stage dir: what the report needs to know about the cell (domain/cell.py)
 
 
 def content_hash(obj: Any, length: int = 12) -> str:
