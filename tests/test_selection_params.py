@@ -81,3 +81,16 @@ def test_the_registry_checks_names_and_types_against_the_params_model():
         reg.build("grads", {"bandwidth": -1})
     sel = reg.build("gsnr", {"lr": "5e-5", "target": "c_proj"})
     assert sel.params.lr == 5e-5 and sel.params.target == ["c_proj"]
+
+
+def test_the_gsnr_family_yamls_share_gsnrs_parameters():
+    """gsnr.yaml spells out GsnrParams' defaults; the ablations name only their variant, so the four can never
+    drift apart (one ensemble for the family)."""
+    from gsnr_bench.core import registry
+    from gsnr_bench.selection.gsnr import GsnrParams
+
+    specs = registry.selectors().specs()
+    full = specs["gsnr"].params
+    assert GsnrParams(**full).model_dump() == GsnrParams().model_dump()  # gsnr.yaml = the defaults, validated
+    for alt in ("gsnr-alt1", "gsnr-alt2", "gsnr-alt3"):
+        assert set(specs[alt].params) == {"variant"} and specs[alt].params["variant"] == alt.split("-")[1]
