@@ -471,7 +471,17 @@ def test_judging_a_sample_of_questions_adds_cells_and_keeps_the_full_ones(run, t
     shutil.copytree(root / "run", rd)
     before = {p: p.read_bytes() for p in rd.glob("judgments/*/*/cell.json")}
     res = run_cli(
-        "judge", "--selector", "gsnr", "--run-dir", str(rd), *SMALL, "--set", "judging.max_questions=2", cwd=root
+        "judge",
+        "--selector",
+        "gsnr",
+        "--judge",
+        "reference",  # the demo's judge, whatever judge an earlier test of this module left in the run's record
+        "--run-dir",
+        str(rd),
+        *SMALL,
+        "--set",
+        "judging.max_questions=2",
+        cwd=root,
     )
     assert res.returncode == 0, res.stderr[-2000:]
     cells = {p: json.loads(p.read_text()) for p in rd.glob("judgments/*/*/cell.json") if p not in before}
