@@ -133,39 +133,13 @@ def snapshot_norms(sel, ctx, ckpts: dict[int, Path]) -> tuple[dict, list[str]]:
     import numpy as np
     import torch
 
-    from gsnr_bench.selection.encoding import encode_pairs
-    from gsnr_bench.selection.ensemble import EngineConfig, Ensemble
-    from gsnr_bench.selection.lora import attach, load_lora_state
+    from gsnr_bench.selection.lora import load_lora_state
     from gsnr_bench.selection.prompts import prompt_fn
-    from gsnr_bench.selection.proxy import context_limit, load_proxy
 
     p = sel.cache_key(ctx)["params"]
-    tok, model, pad_id, dev = load_proxy(ctx.proxy, "cpu", "float32")
-    fmt = prompt_fn(p["template"])
-    enc = encode_pairs(
-        tok,
-        [fmt(e) for e in ctx.pool],
-        [e.output for e in ctx.pool],
-        context_limit(model, p["max_length"]),
-        append_eos=p["append_eos"],
-    )
-    torch.manual_seed(p["seed"])
-    layers, sink = attach(model, p["target"], p["members"], p["rank"], p["alpha"], seed=p["seed"])
-    cfg = EngineConfig(
-        members=p["members"],
-        rank=p["rank"],
-        alpha=p["alpha"],
-        lr=p["lr"],
-        epochs=p["epochs"],
-        batch_size=p["batch_size"],
-        seed=p["order_seed"],
-        data_order=p["data_order"],
-        bucket_batches=p["bucket_batches"],
-        norms="snapshot",
-        record_epochs=sorted(ckpts),
-        max_tokens=p["max_tokens"],
-    )
-    ens = Ensemble(model, layers, sink, cfg, pad_id, dev)
+    model, pad_id, dev, amp, enc = sel.encode_pool(ctx, p, prompt_fn(p["template"]))
+    ens = sel.build_ensemble(ctx, {**p, "norms": "snapshot", "record_epochs": sorted(ckpts)}, model, pad_id, dev, amp)
+    layers = ens.layers
     norms = {}
     for e, path in sorted(ckpts.items()):
         if (e, path) in _SNAPSHOTS:  # every (s, t) pair reads the same passes

@@ -121,17 +121,33 @@ class GsnrSelector:
         return self._result(ctx, norms, enc_status, notes)
 
     def _train(self, ctx, key, d: Path, fmt):
-        from gsnr_bench.modeling.loading import torch_dtype
-        from gsnr_bench.selection.ensemble import EngineConfig, Ensemble
-        from gsnr_bench.selection.lora import attach
-        from gsnr_bench.selection.proxy import context_limit, load_proxy
-
         p = key["params"]
-        dev_name = self.device or ctx.device
-        tok, model, pad_id, dev = load_proxy(ctx.proxy, dev_name, "float32")  # fp32 masters; autocast below
-        amp = torch_dtype(p["dtype"], dev)
+        model, pad_id, dev, amp, enc = self.encode_pool(ctx, p, fmt)
+        d.mkdir(parents=True, exist_ok=True)
+        write_json(d / "meta.json", {"key": key, "ids": [e.id for e in ctx.pool], "status": enc.status})
+        idx = enc.ok()
+        if not idx:
+            norms = {e: np.full((p["members"], len(enc)), np.nan) for e in p["record_epochs"]}
+        else:
+            ens = self.build_ensemble(ctx, p, model, pad_id, dev, amp)
+            norms = ens.run(enc, idx, ckpt=d / "ckpt.pt", progress=lambda task, a, b: report(ctx.progress, task, a, b))
+        with atomic_path(d / "norms.npz") as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, **{f"e{e}": v.astype(np.float32) for e, v in norms.items()})
+        write_text(d / "DONE", "ok\n")
+        # the float32 values just stored, so a cache hit and a fresh run give identical scores
+        return {e: v.astype(np.float32).astype(np.float64) for e, v in norms.items()}, enc.status
+
+    def encode_pool(self, ctx, p: dict[str, Any], fmt):
+        """The proxy (fp32 masters; autocast per dtype) and the pool encoded for it: (model, pad_id, device,
+        autocast dtype, Encoded). Shared with scripts/gsnr-regimes.py's snapshot-from-checkpoints."""
         import torch
 
+        from gsnr_bench.modeling.loading import torch_dtype
+        from gsnr_bench.selection.proxy import context_limit, load_proxy
+
+        tok, model, pad_id, dev = load_proxy(ctx.proxy, self.device or ctx.device, "float32")
+        amp = torch_dtype(p["dtype"], dev)
         if amp != torch.float32 and not dev.startswith("cuda"):
             raise ConfigError(f"gsnr: dtype {p['dtype']!r} needs CUDA; on CPU use float32")
         enc = encode_pairs(
@@ -141,40 +157,35 @@ class GsnrSelector:
             context_limit(model, p["max_length"]),
             append_eos=p["append_eos"],
         )
-        d.mkdir(parents=True, exist_ok=True)
-        write_json(d / "meta.json", {"key": key, "ids": [e.id for e in ctx.pool], "status": enc.status})
-        idx = enc.ok()
-        M = p["members"]
-        if not idx:
-            norms = {e: np.full((M, len(enc)), np.nan) for e in p["record_epochs"]}
-        else:
-            torch.manual_seed(p["seed"])
-            layers, sink = attach(
-                model, p["target"], M, p["rank"], p["alpha"], seed=p["seed"], proxy_name=f"proxy {ctx.proxy!r}"
-            )
-            cfg = EngineConfig(
-                members=M,
-                rank=p["rank"],
-                alpha=p["alpha"],
-                lr=p["lr"],
-                epochs=p["epochs"],
-                batch_size=p["batch_size"],
-                seed=p["order_seed"],
-                data_order=p["data_order"],
-                bucket_batches=p["bucket_batches"],
-                norms=p["norms"],
-                record_epochs=p["record_epochs"],
-                max_tokens=p["max_tokens"],
-                autocast=None if amp == torch.float32 else amp,
-            )
-            ens = Ensemble(model, layers, sink, cfg, pad_id, dev)
-            norms = ens.run(enc, idx, ckpt=d / "ckpt.pt", progress=lambda task, a, b: report(ctx.progress, task, a, b))
-        with atomic_path(d / "norms.npz") as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, **{f"e{e}": v.astype(np.float32) for e, v in norms.items()})
-        write_text(d / "DONE", "ok\n")
-        # the float32 values just stored, so a cache hit and a fresh run give identical scores
-        return {e: v.astype(np.float32).astype(np.float64) for e, v in norms.items()}, enc.status
+        return model, pad_id, dev, amp, enc
+
+    def build_ensemble(self, ctx, p: dict[str, Any], model, pad_id: int, dev: Any, amp: Any):
+        """The LoRA ensemble on the proxy, seeded exactly as every run of these params is."""
+        import torch
+
+        from gsnr_bench.selection.ensemble import EngineConfig, Ensemble
+        from gsnr_bench.selection.lora import attach
+
+        torch.manual_seed(p["seed"])
+        layers, sink = attach(
+            model, p["target"], p["members"], p["rank"], p["alpha"], seed=p["seed"], proxy_name=f"proxy {ctx.proxy!r}"
+        )
+        cfg = EngineConfig(
+            members=p["members"],
+            rank=p["rank"],
+            alpha=p["alpha"],
+            lr=p["lr"],
+            epochs=p["epochs"],
+            batch_size=p["batch_size"],
+            seed=p["order_seed"],
+            data_order=p["data_order"],
+            bucket_batches=p["bucket_batches"],
+            norms=p["norms"],
+            record_epochs=p["record_epochs"],
+            max_tokens=p["max_tokens"],
+            autocast=None if amp == torch.float32 else amp,
+        )
+        return Ensemble(model, layers, sink, cfg, pad_id, dev)
 
     def _result(self, ctx, norms: dict[int, np.ndarray], status: list[str], notes: dict) -> ScoreResult:
         tab = gsnr_table(norms[self.s], norms[self.t], self.eps, self.variant)
